@@ -1,0 +1,81 @@
+"""Lambda asset bundling without Docker.
+
+The steps package is copied next to manylinux wheels of its runtime dependencies, installed by
+the local pip for the Lambda platform (CDK's Docker bundling does not work on machines without a
+Docker engine). boto3 is not bundled: the Lambda runtime provides it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsii
+from aws_cdk import BundlingOptions, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# What a step Lambda needs at run time, beside the runtime's own boto3.
+STEP_REQUIREMENTS = ("PyJWT[crypto]>=2.10", "argon2-cffi>=23.1", "aws-lambda-powertools>=3.0")
+
+_PLATFORMS = {
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64"),
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64", "manylinux_2_34_aarch64"),
+}
+
+
+@jsii.implements(ILocalBundling)
+class LocalPipBundling:
+    """Copies ``packages`` from the project and pip-installs ``requirements`` for Lambda."""
+
+    def __init__(
+        self, packages: tuple[str, ...], requirements: tuple[str, ...], architecture: str
+    ) -> None:
+        self.packages = packages
+        self.requirements = requirements
+        self.architecture = architecture
+
+    def try_bundle(self, output_dir: str, **_options: object) -> bool:
+        out = Path(output_dir)
+        platform_args: list[str] = []
+        for platform in _PLATFORMS[self.architecture]:
+            platform_args += ["--platform", platform]
+        subprocess.run(  # noqa: S603 - fixed argument list, no shell
+            [
+                sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
+                "--disable-pip-version-check", *platform_args, "--implementation", "cp",
+                "--python-version", "3.12", "--only-binary=:all:", "--target", str(out),
+                *self.requirements,
+            ],
+            check=True,
+        )
+        for package in self.packages:
+            shutil.copytree(
+                PROJECT_ROOT / package,
+                out / package,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                dirs_exist_ok=True,
+            )
+        return True
+
+
+def python_code(
+    packages: tuple[str, ...], requirements: tuple[str, ...], architecture: str
+) -> lambda_.Code:
+    """Asset holding ``packages`` plus their dependencies, bundled locally."""
+    return lambda_.Code.from_asset(
+        str(PROJECT_ROOT),
+        exclude=["*", *[f"!{package}" for package in packages], *[f"!{p}/**" for p in packages],
+                 "**/__pycache__", "**/*.pyc"],
+        bundling=BundlingOptions(
+            image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.12"),
+            local=LocalPipBundling(packages, requirements, architecture),
+            # Unused by local bundling, but part of the asset hash: a change of dependencies
+            # or architecture produces a new asset.
+            command=["pip", "install", *requirements, "--target", "/asset-output"],
+            environment={"ARCHITECTURE": architecture},
+        ),
+    )

@@ -1,0 +1,181 @@
+"""The stepauth stack: one table, the step Lambdas, the EXPRESS workflows and the REST API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from .api import StepAuthApi
+from .bundling import STEP_REQUIREMENTS, python_code
+from .config import StackConfig
+from .workflows import StepFunctions, login_definition, register_definition
+
+TTL_ATTRIBUTE = "expires_at"
+
+
+class StepAuthStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig,
+                 **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, stack_name=config.stack_name, **kwargs)
+        self.config = config
+        retention = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            table_name=f"{config.stack_name}-table",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+            removal_policy=retention,
+        )
+        self.table.add_global_secondary_index(
+            index_name="gsi1",
+            partition_key=dynamodb.Attribute(name="gsi1pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="gsi1sk", type=dynamodb.AttributeType.STRING),
+        )
+
+        # The private JWK set. CloudFormation cannot make an Ed25519 key: the secret starts as a
+        # placeholder and `stepauth keys init` (run by the local cloud on deploy) writes the set.
+        self.signing_keys = secretsmanager.Secret(
+            self,
+            "SigningKeys",
+            secret_name=f"{config.stack_name}/signing-keys",
+            description="stepauth private JWK set (Ed25519); public parts served as JWKS",
+            removal_policy=retention,
+        )
+
+        self.steps = self._step_functions()
+        self.workflows = {
+            "register": self._workflow("Register", register_definition),
+            "login": self._workflow("Login", login_definition),
+        }
+        self.api = StepAuthApi(
+            self, "Api", config=config, workflows=self.workflows,
+            jwks_function=self.publish_jwks,
+        )
+
+        CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
+        CfnOutput(self, "JwksUrl", value=f"{self.api.rest_api.url}.well-known/jwks.json")
+        CfnOutput(self, "TableName", value=self.table.table_name)
+        CfnOutput(self, "SigningKeysSecretArn", value=self.signing_keys.secret_arn)
+        for path, workflow in self.workflows.items():
+            CfnOutput(self, f"{path.capitalize()}StateMachineArn",
+                      value=workflow.state_machine_arn)
+
+    def _step_functions(self) -> StepFunctions:
+        config = self.config
+        code = python_code(("steps",), STEP_REQUIREMENTS, config.lambda_architecture)
+        architecture = (
+            lambda_.Architecture.ARM_64
+            if config.lambda_architecture == "arm64"
+            else lambda_.Architecture.X86_64
+        )
+        environment = {
+            "TABLE_NAME": self.table.table_name,
+            "SIGNING_KEYS_SECRET_ID": self.signing_keys.secret_arn,
+            "TOKEN_ISSUER": config.token_issuer,
+            "TOKEN_AUDIENCE": config.token_audience,
+            "ACCESS_TOKEN_TTL_SECONDS": str(config.access_token_ttl_seconds),
+            "REFRESH_TOKEN_TTL_SECONDS": str(config.refresh_token_ttl_seconds),
+            "ARGON2_MEMORY_KIB": str(config.argon2_memory_kib),
+            "ARGON2_TIME_COST": str(config.argon2_time_cost),
+            "ARGON2_PARALLELISM": str(config.argon2_parallelism),
+            "PASSWORD_MIN_LENGTH": str(config.password_min_length),
+            "POWERTOOLS_SERVICE_NAME": "stepauth",
+        }
+
+        def function(name: str, module: str, memory: int = 256) -> lambda_.Function:
+            log_group = logs.LogGroup(
+                self,
+                f"{name}Logs",
+                log_group_name=f"/aws/lambda/{config.stack_name}-{name}",
+                retention=_retention(config.log_retention_days),
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            return lambda_.Function(
+                self,
+                name,
+                function_name=f"{config.stack_name}-{name}",
+                runtime=lambda_.Runtime.PYTHON_3_12,
+                architecture=architecture,
+                handler=f"steps.{module}.handler",
+                code=code,
+                memory_size=memory,
+                timeout=Duration.seconds(10),
+                environment=environment,
+                tracing=lambda_.Tracing.ACTIVE,
+                log_group=log_group,
+            )
+
+        # argon2id is CPU-bound; Lambda CPU grows with memory.
+        steps = StepFunctions(
+            validate_registration=function("ValidateRegistration", "validate_registration"),
+            validate_login=function("ValidateLogin", "validate_login"),
+            hash_password=function("HashPassword", "hash_password", memory=1024),
+            verify_password=function("VerifyPassword", "verify_password", memory=1024),
+            issue_tokens=function("IssueTokens", "issue_tokens"),
+        )
+        self.publish_jwks = function("PublishJwks", "publish_jwks")
+        self.table.grant_read_write_data(steps.issue_tokens)
+        for reader in (steps.issue_tokens, self.publish_jwks):
+            self.signing_keys.grant_read(reader)
+        return steps
+
+    def _workflow(self, name: str, definition: Any) -> sfn.StateMachine:
+        config = self.config
+        log_group = logs.LogGroup(
+            self,
+            f"{name}WorkflowLogs",
+            log_group_name=f"/aws/vendedlogs/states/{config.stack_name}-{name}",
+            retention=_retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        scope = Construct(self, f"{name}Workflow")
+        machine = sfn.StateMachine(
+            self,
+            name,
+            state_machine_name=f"{config.stack_name}-{name}",
+            state_machine_type=sfn.StateMachineType.EXPRESS,
+            definition_body=sfn.DefinitionBody.from_chainable(
+                definition(scope, self.table, self.steps)
+            ),
+            timeout=Duration.seconds(30),
+            tracing_enabled=True,
+            # The execution input carries the password: history must never hold data.
+            logs=sfn.LogOptions(
+                destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False
+            ),
+        )
+        return machine
+
+
+_RETENTION_DAYS = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+}
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    if days not in _RETENTION_DAYS:
+        raise ValueError(f"log_retention_days must be one of {sorted(_RETENTION_DAYS)}")
+    return _RETENTION_DAYS[days]

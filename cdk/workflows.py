@@ -1,0 +1,287 @@
+"""The EXPRESS state machines: one per public flow.
+
+Every workflow ends in a ``{"statusCode": int, "body": "<json text>"}`` document that the API's
+response mapping template turns into the HTTP answer. Client errors are raised by the steps as
+named Lambda errors (the class name is the error name) or by DynamoDB conditions, and are caught
+here into the OAuth 2.0 error shape; anything uncaught fails the execution and becomes a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+# Errors raised by the steps whose message is the description shown to the client.
+_STEP_ERRORS = {
+    "InvalidRequest": (400, "invalid_request"),
+    "PayloadTooLarge": (413, "invalid_request"),
+    "WeakPassword": (400, "weak_password"),
+}
+
+
+@dataclass(frozen=True)
+class StepFunctions:
+    """The Lambda functions the workflows call, by step."""
+
+    validate_registration: lambda_.IFunction
+    validate_login: lambda_.IFunction
+    hash_password: lambda_.IFunction
+    verify_password: lambda_.IFunction
+    issue_tokens: lambda_.IFunction
+
+
+class ErrorResponses:
+    """Builds the Catch targets of one workflow: each client error becomes a response."""
+
+    def __init__(self, scope: Construct) -> None:
+        self._scope = scope
+        respond = sfn.Pass(
+            scope,
+            "RespondWithError",
+            parameters={
+                "statusCode.$": "$.statusCode",
+                "body.$": "States.JsonToString($.problem)",
+            },
+        )
+        self._describe = sfn.Pass(
+            scope,
+            "DescribeStepError",
+            comment="The step's error message is the description the client sees.",
+            parameters={
+                "statusCode.$": "$.statusCode",
+                "problem": {"error.$": "$.error", "error_description.$": "$.cause.errorMessage"},
+            },
+        ).next(respond)
+
+    def from_step(self, error_name: str) -> sfn.IChainable:
+        status, code = _STEP_ERRORS[error_name]
+        return sfn.Pass(
+            self._scope,
+            f"Reject{error_name}",
+            parameters={
+                "statusCode": status,
+                "error": code,
+                "cause.$": "States.StringToJson($.failure.Cause)",
+            },
+        ).next(self._describe)
+
+    def fixed(self, state_id: str, status: int, code: str, description: str) -> sfn.IChainable:
+        body = json.dumps({"error": code, "error_description": description})
+        return sfn.Pass(self._scope, state_id, parameters={"statusCode": status, "body": body})
+
+
+def _catch_step_errors(
+    task: tasks.LambdaInvoke, errors: ErrorResponses, names: tuple[str, ...]
+) -> tasks.LambdaInvoke:
+    for name in names:
+        task.add_catch(errors.from_step(name), errors=[name], result_path="$.failure")
+    return task
+
+
+def _respond(scope: Construct, state_id: str, status: int) -> sfn.Pass:
+    return sfn.Pass(
+        scope,
+        state_id,
+        parameters={"statusCode": status, "body.$": "States.JsonToString($)"},
+    )
+
+
+def _user_key(email_path: str) -> dict[str, tasks.DynamoAttributeValue]:
+    return {
+        "pk": tasks.DynamoAttributeValue.from_string(
+            sfn.JsonPath.format("USER#{}", sfn.JsonPath.string_at(email_path))
+        ),
+        "sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
+    }
+
+
+def register_definition(
+    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+) -> sfn.IChainable:
+    """validate → hash → conditional put of the user → issue tokens → 201."""
+    errors = ErrorResponses(scope)
+    validate = _catch_step_errors(
+        tasks.LambdaInvoke(
+            scope,
+            "ValidateRegistration",
+            lambda_function=steps.validate_registration,
+            payload_response_only=True,
+            # Replaces the whole state: the raw request body is not carried further.
+            result_path="$",
+        ),
+        errors,
+        ("InvalidRequest", "PayloadTooLarge", "WeakPassword"),
+    )
+    hash_password = tasks.LambdaInvoke(
+        scope,
+        "HashPassword",
+        lambda_function=steps.hash_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {"password": sfn.JsonPath.string_at("$.registration.password")}
+        ),
+        result_path="$.hashed",
+    )
+    forget_password = sfn.Pass(
+        scope,
+        "BuildAccount",
+        comment="Drops the plain password from the state; assigns the new user id.",
+        parameters={
+            "account": {
+                "id.$": "States.UUID()",
+                "email.$": "$.registration.email",
+                "name.$": "$.registration.name",
+                "password_hash.$": "$.hashed.password_hash",
+                "created_at.$": "$$.Execution.StartTime",
+                "roles": ["user"],
+            },
+            "context.$": "$.context",
+        },
+    )
+    store_user = tasks.DynamoPutItem(
+        scope,
+        "StoreUser",
+        table=table,
+        item={
+            **_user_key("$.account.email"),
+            "entity": tasks.DynamoAttributeValue.from_string("user"),
+            "user_id": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.string_at("$.account.id")
+            ),
+            "email": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.string_at("$.account.email")
+            ),
+            "name": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.string_at("$.account.name")
+            ),
+            "password_hash": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.string_at("$.account.password_hash")
+            ),
+            "roles": tasks.DynamoAttributeValue.from_list(
+                [tasks.DynamoAttributeValue.from_string("user")]
+            ),
+            "status": tasks.DynamoAttributeValue.from_string("active"),
+            "created_at": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.string_at("$.account.created_at")
+            ),
+            "gsi1pk": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.format("USERID#{}", sfn.JsonPath.string_at("$.account.id"))
+            ),
+            "gsi1sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
+        },
+        # One account per email: the condition is what makes registration race-free.
+        condition_expression="attribute_not_exists(pk)",
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    store_user.add_catch(
+        errors.fixed(
+            "RejectEmailTaken", 409, "email_taken", "An account with this email already exists."
+        ),
+        errors=["DynamoDB.ConditionalCheckFailedException"],
+        result_path="$.failure",
+    )
+    issue_tokens = tasks.LambdaInvoke(
+        scope,
+        "IssueTokens",
+        lambda_function=steps.issue_tokens,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "user": {
+                    "id": sfn.JsonPath.string_at("$.account.id"),
+                    "email": sfn.JsonPath.string_at("$.account.email"),
+                    "roles": sfn.JsonPath.list_at("$.account.roles"),
+                    "created_at": sfn.JsonPath.string_at("$.account.created_at"),
+                },
+                "context": sfn.JsonPath.object_at("$.context"),
+            }
+        ),
+        result_path="$",
+    )
+    return (
+        validate.next(hash_password)
+        .next(forget_password)
+        .next(store_user)
+        .next(issue_tokens)
+        .next(_respond(scope, "RespondCreated", 201))
+    )
+
+
+def login_definition(
+    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+) -> sfn.IChainable:
+    """validate → get the user → verify the password → issue tokens → 200."""
+    errors = ErrorResponses(scope)
+    validate = _catch_step_errors(
+        tasks.LambdaInvoke(
+            scope,
+            "ValidateLogin",
+            lambda_function=steps.validate_login,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        errors,
+        ("InvalidRequest", "PayloadTooLarge"),
+    )
+    find_user = tasks.DynamoGetItem(
+        scope,
+        "FindUser",
+        table=table,
+        key=_user_key("$.credentials.email"),
+        consistent_read=True,
+        projection_expression=[
+            tasks.DynamoProjectionExpression().with_attribute(name)
+            for name in ("user_id", "email", "name", "roles", "status", "created_at",
+                         "password_hash")
+        ],
+        result_path="$.found",
+    )
+    verify = tasks.LambdaInvoke(
+        scope,
+        "VerifyPassword",
+        lambda_function=steps.verify_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "password": sfn.JsonPath.string_at("$.credentials.password"),
+                "found": sfn.JsonPath.object_at("$.found"),
+            }
+        ),
+        result_path="$.verified",
+    )
+    # Unknown user and wrong password end in the same state with the same body.
+    verify.add_catch(
+        errors.fixed(
+            "RejectInvalidCredentials",
+            401,
+            "invalid_credentials",
+            "The email or password is incorrect.",
+        ),
+        errors=["InvalidCredentials"],
+        result_path="$.failure",
+    )
+    issue_tokens = tasks.LambdaInvoke(
+        scope,
+        "IssueTokens",
+        lambda_function=steps.issue_tokens,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "user": sfn.JsonPath.object_at("$.verified.user"),
+                "context": sfn.JsonPath.object_at("$.context"),
+            }
+        ),
+        result_path="$",
+    )
+    return (
+        validate.next(find_user)
+        .next(verify)
+        .next(issue_tokens)
+        .next(_respond(scope, "RespondOk", 200))
+    )

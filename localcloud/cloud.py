@@ -1,0 +1,130 @@
+"""The embedded local cloud: moto on one port, the stack deployed into it, the gateway on another.
+
+Everything runs in one process so that the real handlers run in-process (see ``patches``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import patches
+from .deploy import PROJECT_ROOT, DeployedStack, deploy, initialise_signing_keys, synthesize
+
+LOG = logging.getLogger("stepauth.localcloud")
+
+
+@dataclass(frozen=True)
+class LocalCloudSettings:
+    host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    aws_port: int = 4566
+    region: str = "us-east-1"
+    stack_name: str = "stepauth"
+    synth_dir: Path = PROJECT_ROOT / ".build" / "local-cdk.out"
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def client_host(self) -> str:
+        # A wildcard bind is reached through loopback.
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.client_host}:{self.aws_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.client_host}:{self.gateway_port}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+class LocalCloud:
+    """Start, use and stop the whole stack on this machine."""
+
+    def __init__(self, settings: LocalCloudSettings | None = None) -> None:
+        self.settings = settings or LocalCloudSettings()
+        self.stack: DeployedStack | None = None
+        self._moto: Any = None
+        self._http: Any = None
+        self.gateway: Any = None
+
+    def configure_environment(self) -> None:
+        """Process-wide AWS settings: every client in this process talks to the local cloud."""
+        s = self.settings
+        os.environ.update(
+            {
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - the local cloud's dummy key
+                "AWS_DEFAULT_REGION": s.region,
+                "AWS_REGION": s.region,
+                "AWS_ENDPOINT_URL": s.aws_endpoint,
+                # moto's Step Functions interpreter calls services on this port.
+                "MOTO_PORT": str(s.aws_port),
+                # botocore would prefix the endpoint with the account id for streams.
+                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+            }
+        )
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(name, None)
+
+    def start(self) -> LocalCloud:
+        import boto3
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+        from .gateway import LocalGateway, serve
+
+        s = self.settings
+        for port in (s.aws_port, s.gateway_port):
+            if _port_in_use(s.host, port):
+                raise RuntimeError(
+                    f"port {port} on {s.host} is already in use; stop what holds it or pick "
+                    "another port (--aws-port / --port)"
+                )
+        self.configure_environment()
+        patches.apply()
+        LOG.info("synthesizing the CDK app")
+        assembly = synthesize(s.synth_dir, s.context)
+        self._moto = ThreadedMotoServer(ip_address=s.host, port=s.aws_port, verbose=False)
+        self._moto.start()
+        session = boto3.Session(region_name=s.region)
+        LOG.info("deploying stack %s into the local cloud at %s", s.stack_name, s.aws_endpoint)
+        self.stack = deploy(assembly, session, s.stack_name)
+        initialise_signing_keys(session, self.stack)
+        self.gateway = LocalGateway(self.stack, session)
+        self._http = serve(self.gateway, s.host, s.gateway_port)
+        LOG.info("stepauth is answering on %s", s.gateway_url)
+        return self
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

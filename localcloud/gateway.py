@@ -1,0 +1,386 @@
+"""A local REST API gateway that serves the routes of the synthesized template.
+
+It reads ``AWS::ApiGateway::Resource``/``Method``/``GatewayResponse`` from the deployed stack and
+behaves like API Gateway v1 for the integrations stepauth uses:
+
+* ``AWS`` integrations with Step Functions (``StartSyncExecution``): the method's real request
+  template is rendered, the action is called on the local cloud, and the integration response is
+  chosen by selection pattern and rendered with its real response template.
+* ``AWS_PROXY`` Lambda integrations: the proxy event is built and the function invoked.
+
+Errors the gateway itself produces (unknown route, unsupported media type, body too large, a
+failed integration) use the template's gateway responses, as on AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from .deploy import DeployedStack
+from .mapping_templates import (
+    MappingTemplateError,
+    RequestData,
+    render_request_template,
+    render_response_template,
+)
+
+LOG = logging.getLogger("stepauth.gateway")
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's hard limit
+DEFAULT_GATEWAY_RESPONSES = {
+    "MISSING_AUTHENTICATION_TOKEN": 403,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "REQUEST_TOO_LARGE": 413,
+    "INTEGRATION_FAILURE": 504,
+    "DEFAULT_4XX": 400,
+    "DEFAULT_5XX": 500,
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource_path: str  # e.g. /v1/admin/users/{id}/disable
+    pattern: re.Pattern[str]
+    integration: dict[str, Any]  # resolved against the deployed stack
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.method and self.method != "ANY":
+            return None
+        found = self.pattern.fullmatch(path)
+        return found.groupdict() if found else None
+
+
+@dataclass
+class GatewayResult:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+def _path_pattern(resource_path: str) -> re.Pattern[str]:
+    regex = ""
+    for part in resource_path.strip("/").split("/"):
+        if part.startswith("{") and part.endswith("+}"):
+            regex += f"/(?P<{part[1:-2]}>.+)"
+        elif part.startswith("{") and part.endswith("}"):
+            regex += f"/(?P<{part[1:-1]}>[^/]+)"
+        elif part:
+            regex += "/" + re.escape(part)
+    return re.compile(regex or "/")
+
+
+def routes_from_stack(stack: DeployedStack) -> list[Route]:
+    """Every method of the stack's REST API, with its resource path and resolved integration."""
+    resources = stack.resources_of_type("AWS::ApiGateway::Resource")
+
+    def path_of(reference: Any) -> str:
+        if isinstance(reference, dict) and "Ref" in reference:
+            resource = resources[reference["Ref"]]["Properties"]
+            return path_of(resource["ParentId"]).rstrip("/") + "/" + resource["PathPart"]
+        return "/"  # Fn::GetAtt [RestApi, RootResourceId]
+
+    routes = []
+    for method in stack.resources_of_type("AWS::ApiGateway::Method").values():
+        properties = method["Properties"]
+        resource_path = path_of(properties["ResourceId"])
+        routes.append(
+            Route(
+                method=properties["HttpMethod"],
+                resource_path=resource_path,
+                pattern=_path_pattern(resource_path),
+                integration=stack.resolve(properties.get("Integration", {})),
+            )
+        )
+    # Literal segments win over path parameters, as in API Gateway.
+    routes.sort(key=lambda r: (r.resource_path.count("{"), -len(r.resource_path)))
+    return routes
+
+
+def gateway_responses_from_stack(stack: DeployedStack) -> dict[str, dict[str, Any]]:
+    return {
+        resource["Properties"]["ResponseType"]: stack.resolve(resource["Properties"])
+        for resource in stack.resources_of_type("AWS::ApiGateway::GatewayResponse").values()
+    }
+
+
+class LocalGateway:
+    """Answers HTTP requests for one deployed stack; transport-free so tests can call it."""
+
+    def __init__(self, stack: DeployedStack, session: Any, stage: str = "live") -> None:
+        self.stack = stack
+        self.stage = stage
+        self.routes = routes_from_stack(stack)
+        self.gateway_responses = gateway_responses_from_stack(stack)
+        # Step Functions' sync API lives on the sync-states. host on AWS; the local endpoint has
+        # one host, so botocore must not prefix it.
+        self._states = session.client(
+            "stepfunctions", config=Config(inject_host_prefix=False, retries={"max_attempts": 0})
+        )
+        self._lambda = session.client("lambda", config=Config(retries={"max_attempts": 0}))
+
+    # -- entry point --------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str
+    ) -> GatewayResult:
+        request_id = str(uuid.uuid4())
+        path, _, query_string = raw_path.partition("?")
+        lowered = {k.lower(): v for k, v in headers.items()}
+        context = {
+            "requestId": request_id,
+            "extendedRequestId": request_id,
+            "httpMethod": method,
+            "path": f"/{self.stage}{path}",
+            "stage": self.stage,
+            "protocol": "HTTP/1.1",
+            "accountId": self.stack.account_id,
+            "apiId": self.stack.physical_ids.get(self._rest_api_id(), "local"),
+            "domainName": lowered.get("host", "localhost"),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": source_ip, "userAgent": lowered.get("user-agent")},
+        }
+        result = self._dispatch(method, path, query_string, headers, body, context)
+        result.headers.setdefault("Content-Type", "application/json")
+        result.headers["x-amzn-RequestId"] = request_id
+        LOG.info("%s %s -> %s (request id %s)", method, path, result.status, request_id)
+        return result
+
+    def _rest_api_id(self) -> str:
+        return next(iter(self.stack.resources_of_type("AWS::ApiGateway::RestApi")), "")
+
+    def _dispatch(
+        self,
+        method: str,
+        path: str,
+        query_string: str,
+        headers: dict[str, str],
+        body: bytes,
+        context: dict[str, Any],
+    ) -> GatewayResult:
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return self.gateway_error("REQUEST_TOO_LARGE", context)
+        for route in self.routes:
+            params = route.match(method, path)
+            if params is None:
+                continue
+            context["resourcePath"] = route.resource_path
+            text = body.decode("utf-8", errors="replace")
+            request = RequestData(
+                body=text,
+                headers=_CaseInsensitive(headers),
+                query=_query_params(query_string),
+                path_params=params,
+                stage_variables={},
+                context=context,
+            )
+            integration_type = route.integration.get("Type")
+            if integration_type == "AWS":
+                return self._aws_integration(route, request)
+            if integration_type == "AWS_PROXY":
+                return self._lambda_proxy(route, request, method, path)
+            LOG.error("unsupported integration type %s on %s", integration_type, path)
+            return self.gateway_error("DEFAULT_5XX", context)
+        return self.gateway_error("MISSING_AUTHENTICATION_TOKEN", context)
+
+    # -- gateway responses --------------------------------------------------------------------
+
+    def gateway_error(self, response_type: str, context: dict[str, Any]) -> GatewayResult:
+        family = "DEFAULT_5XX" if DEFAULT_GATEWAY_RESPONSES[response_type] >= 500 else "DEFAULT_4XX"
+        configured = self.gateway_responses.get(response_type) or self.gateway_responses.get(
+            family, {}
+        )
+        status = int(configured.get("StatusCode") or DEFAULT_GATEWAY_RESPONSES[response_type])
+        template = (configured.get("ResponseTemplates") or {}).get("application/json")
+        if template is None:
+            body = json.dumps({"message": response_type.replace("_", " ").capitalize()})
+        else:
+            request = RequestData("", {}, {}, {}, {}, {**context, "error": {}})
+            try:
+                body = render_response_template(template, "{}", request).body
+            except MappingTemplateError:
+                body = template
+        return GatewayResult(status, body.encode(), {"x-amzn-ErrorType": response_type})
+
+    # -- AWS service integration (Step Functions) ---------------------------------------------
+
+    def _aws_integration(self, route: Route, request: RequestData) -> GatewayResult:
+        integration = route.integration
+        uri = str(integration.get("Uri", ""))
+        if not uri.endswith(":states:action/StartSyncExecution"):
+            LOG.error("unsupported AWS integration %s", uri)
+            return self.gateway_error("DEFAULT_5XX", dict(request.context))
+        templates = integration.get("RequestTemplates") or {}
+        content_type = (request.headers.get("Content-Type") or "application/json")
+        content_type = content_type.split(";")[0].strip().lower()
+        template = templates.get(content_type)
+        if template is None:
+            if integration.get("PassthroughBehavior") == "NEVER" or templates:
+                return self.gateway_error("UNSUPPORTED_MEDIA_TYPE", dict(request.context))
+            template = "$input.body"
+        try:
+            rendered = render_request_template(template, request)
+            parameters = json.loads(rendered)
+        except (MappingTemplateError, ValueError):
+            LOG.exception("request mapping template failed on %s", route.resource_path)
+            return self.gateway_error("DEFAULT_5XX", dict(request.context))
+        try:
+            answer = self._states.start_sync_execution(**parameters)
+            status = 200
+            integration_body = json.dumps(
+                {k: v for k, v in answer.items() if k != "ResponseMetadata"}, default=str
+            )
+        except ClientError as error:
+            status = int(error.response["ResponseMetadata"].get("HTTPStatusCode", 500))
+            integration_body = json.dumps(
+                {"__type": error.response["Error"].get("Code"),
+                 "message": error.response["Error"].get("Message")}
+            )
+            LOG.warning("StartSyncExecution refused: %s", error.response["Error"].get("Code"))
+        return self._integration_response(integration, status, integration_body, request)
+
+    def _integration_response(
+        self, integration: dict[str, Any], status: int, body: str, request: RequestData
+    ) -> GatewayResult:
+        responses = integration.get("IntegrationResponses") or []
+        chosen = None
+        for response in responses:
+            pattern = response.get("SelectionPattern")
+            if pattern and re.fullmatch(pattern, str(status)):
+                chosen = response
+                break
+        if chosen is None:
+            chosen = next((r for r in responses if not r.get("SelectionPattern")), None)
+        if chosen is None:
+            return self.gateway_error("DEFAULT_5XX", dict(request.context))
+        template = (chosen.get("ResponseTemplates") or {}).get("application/json")
+        if template is None:
+            return GatewayResult(int(chosen["StatusCode"]), body.encode(), {})
+        try:
+            rendered = render_response_template(template, body, request)
+        except MappingTemplateError:
+            LOG.exception("response mapping template failed")
+            return self.gateway_error("DEFAULT_5XX", dict(request.context))
+        status_code = rendered.status_override or int(chosen["StatusCode"])
+        return GatewayResult(status_code, rendered.body.encode(), dict(rendered.header_overrides))
+
+    # -- Lambda proxy integration -------------------------------------------------------------
+
+    def _lambda_proxy(
+        self, route: Route, request: RequestData, method: str, path: str
+    ) -> GatewayResult:
+        uri = str(route.integration.get("Uri", ""))
+        found = re.search(r"functions/(arn:[^/]+)/invocations", uri)
+        if not found:
+            return self.gateway_error("DEFAULT_5XX", dict(request.context))
+        event = {
+            "resource": route.resource_path,
+            "path": path,
+            "httpMethod": method,
+            "headers": dict(request.headers.items()),
+            "multiValueHeaders": {k: [v] for k, v in request.headers.items()},
+            "queryStringParameters": dict(request.query) or None,
+            "pathParameters": dict(request.path_params) or None,
+            "stageVariables": None,
+            "requestContext": dict(request.context),
+            "body": request.body or None,
+            "isBase64Encoded": False,
+        }
+        try:
+            answer = self._lambda.invoke(
+                FunctionName=found.group(1), Payload=json.dumps(event).encode()
+            )
+            payload = json.loads(answer["Payload"].read() or b"null")
+        except (ClientError, ValueError):
+            LOG.exception("lambda proxy invocation failed")
+            return self.gateway_error("DEFAULT_5XX", dict(request.context))
+        if answer.get("FunctionError") or not isinstance(payload, dict):
+            LOG.error("lambda proxy function failed on %s", route.resource_path)
+            return self.gateway_error("DEFAULT_5XX", dict(request.context))
+        return GatewayResult(
+            int(payload.get("statusCode", 200)),
+            str(payload.get("body") or "").encode(),
+            {str(k): str(v) for k, v in (payload.get("headers") or {}).items()},
+        )
+
+
+class _CaseInsensitive(dict):
+    """Header map with case-insensitive ``get`` (API Gateway keeps the client's spelling)."""
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        for name, value in self.items():
+            if name.lower() == str(key).lower():
+                return value
+        return default
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+
+_MISSING = object()
+
+
+def _query_params(query_string: str) -> dict[str, str]:
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(query_string, keep_blank_values=True))
+
+
+# -- HTTP transport -------------------------------------------------------------------------
+
+
+def serve(gateway: LocalGateway, host: str, port: int) -> ThreadingHTTPServer:
+    """Starts the HTTP server on a daemon thread and returns it (``shutdown()`` to stop)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "stepauth-local-gateway"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_PAYLOAD_BYTES:
+                result = gateway.gateway_error("REQUEST_TOO_LARGE", {"requestId": "-"})
+                self.close_connection = True
+            else:
+                body = self.rfile.read(length) if length else b""
+                try:
+                    result = gateway.handle(
+                        self.command, self.path, dict(self.headers.items()), body,
+                        self.client_address[0],
+                    )
+                except Exception:  # the gateway must answer, never drop the connection
+                    LOG.exception("gateway fault")
+                    result = gateway.gateway_error("DEFAULT_5XX", {"requestId": "-"})
+            self.send_response(result.status)
+            for name, value in result.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(result.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(result.body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # the gateway logs one line per request itself, without bodies
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name="local-gateway", daemon=True)
+    thread.start()
+    return server

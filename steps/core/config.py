@@ -1,0 +1,152 @@
+"""Typed, lazily read configuration of the step handlers.
+
+Values come from environment variables (see ``ENV_VARS``). The configuration is read on first
+use and cached; tests replace it with :func:`set_config` or :func:`override_config`.
+Invalid values raise :class:`ValueError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+#: Environment variable behind each configuration field.
+ENV_VARS: dict[str, str] = {
+    "table_name": "TABLE_NAME",
+    "signing_keys_secret_id": "SIGNING_KEYS_SECRET_ID",
+    "token_issuer": "TOKEN_ISSUER",
+    "token_audience": "TOKEN_AUDIENCE",
+    "access_token_ttl_seconds": "ACCESS_TOKEN_TTL_SECONDS",
+    "refresh_token_ttl_seconds": "REFRESH_TOKEN_TTL_SECONDS",
+    "argon2_memory_kib": "ARGON2_MEMORY_KIB",
+    "argon2_time_cost": "ARGON2_TIME_COST",
+    "argon2_parallelism": "ARGON2_PARALLELISM",
+    "password_min_length": "PASSWORD_MIN_LENGTH",
+    "password_max_length": "PASSWORD_MAX_LENGTH",
+    "service_name": "SERVICE_NAME",
+    "max_body_bytes": "MAX_BODY_BYTES",
+}
+
+#: Smallest values the configuration accepts (policy floors, not recommendations).
+PASSWORD_MIN_LENGTH_FLOOR = 8
+PASSWORD_MAX_LENGTH_FLOOR = 64
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings shared by the step handlers. Validated on construction."""
+
+    table_name: str = ""
+    signing_keys_secret_id: str = ""
+    token_issuer: str = "stepauth"  # noqa: S105 - an issuer name, not a secret
+    token_audience: str = "stepauth-api"  # noqa: S105 - an audience, not a secret
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 2_592_000
+    argon2_memory_kib: int = 19_456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    password_min_length: int = 15
+    password_max_length: int = 128
+    service_name: str = "stepauth"
+    max_body_bytes: int = 16_384
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ValueError(f"{ENV_VARS[f.name]} must be an integer.")
+            if f.type == "str" and not isinstance(value, str):
+                raise ValueError(f"{ENV_VARS[f.name]} must be a string.")
+        for name in ("token_issuer", "token_audience", "service_name"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"{ENV_VARS[name]} must not be empty.")
+        _at_least("access_token_ttl_seconds", self.access_token_ttl_seconds, 1)
+        _at_least("refresh_token_ttl_seconds", self.refresh_token_ttl_seconds, 1)
+        _at_least("argon2_time_cost", self.argon2_time_cost, 1)
+        _at_least("argon2_parallelism", self.argon2_parallelism, 1)
+        # argon2 itself requires at least 8 KiB of memory per lane.
+        _at_least("argon2_memory_kib", self.argon2_memory_kib, 8 * self.argon2_parallelism)
+        _at_least("password_min_length", self.password_min_length, PASSWORD_MIN_LENGTH_FLOOR)
+        _at_least(
+            "password_max_length",
+            self.password_max_length,
+            max(PASSWORD_MAX_LENGTH_FLOOR, self.password_min_length),
+        )
+        _at_least("max_body_bytes", self.max_body_bytes, 256)
+
+    @property
+    def required_table_name(self) -> str:
+        """The table name; raises ValueError when TABLE_NAME is not set."""
+        return _required("table_name", self.table_name)
+
+    @property
+    def required_signing_keys_secret_id(self) -> str:
+        """The signing key secret id; raises ValueError when it is not set."""
+        return _required("signing_keys_secret_id", self.signing_keys_secret_id)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """Build the configuration from ``environ`` (default ``os.environ``)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_VARS[f.name])
+            if raw is None or raw.strip() == "":
+                continue
+            if f.type == "int":
+                try:
+                    values[f.name] = int(raw.strip())
+                except ValueError:
+                    raise ValueError(
+                        f"{ENV_VARS[f.name]} must be an integer, got {raw.strip()[:40]!r}."
+                    ) from None
+            else:
+                values[f.name] = raw.strip()
+        return cls(**values)
+
+
+def _at_least(name: str, value: int, minimum: int) -> None:
+    if value < minimum:
+        raise ValueError(f"{ENV_VARS[name]} must be at least {minimum}, got {value}.")
+
+
+def _required(name: str, value: str) -> str:
+    if not value:
+        raise ValueError(f"{ENV_VARS[name]} is not set; the step handlers need it.")
+    return value
+
+
+_override: Config | None = None
+_from_env: Config | None = None
+
+
+def get_config() -> Config:
+    """The active configuration: the test override if set, else the environment (cached)."""
+    global _from_env
+    if _override is not None:
+        return _override
+    if _from_env is None:
+        _from_env = Config.from_env()
+    return _from_env
+
+
+def set_config(config: Config | None) -> None:
+    """Replace the active configuration (``None`` goes back to the environment, re-read)."""
+    global _override, _from_env
+    _override = config
+    _from_env = None
+
+
+@contextmanager
+def override_config(**changes: Any) -> Iterator[Config]:
+    """Temporarily run with the active configuration changed by ``changes``."""
+    previous = _override
+    config = replace(get_config(), **changes)
+    set_config(config)
+    try:
+        yield config
+    finally:
+        set_config(previous)

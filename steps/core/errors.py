@@ -1,0 +1,50 @@
+"""Errors raised by the step handlers.
+
+The class NAME of an exception is the Step Functions error name (the Lambda runtime reports it
+as ``errorType``); the state machines Catch on it. ``str(error)`` becomes the
+``error_description`` shown to the API client, so every message is a plain English sentence and
+never contains a password, a hash or a token.
+"""
+
+from __future__ import annotations
+
+
+class ClientError(Exception):
+    """A request the client must change; maps to an HTTP 4xx response."""
+
+    status: int = 400
+    code: str = "invalid_request"
+
+
+class InvalidRequest(ClientError):
+    status = 400
+    code = "invalid_request"
+
+
+class WeakPassword(ClientError):
+    status = 400
+    code = "weak_password"
+
+
+class InvalidCredentials(ClientError):
+    status = 401
+    code = "invalid_credentials"
+    MESSAGE = "The email or password is incorrect."
+
+    def __init__(self, message: str | None = None) -> None:
+        # One fixed message: unknown user, wrong password and disabled account look the same.
+        super().__init__(self.MESSAGE)
+
+
+class EmailTaken(ClientError):
+    status = 409
+    code = "email_taken"
+
+
+class InvalidToken(ClientError):
+    status = 401
+    code = "invalid_token"
+
+
+class SigningKeysUnavailable(Exception):
+    """The signing key secret is missing or not initialised (a server fault)."""
