@@ -24,12 +24,17 @@ WORKFLOW_STATUSES = ("200", "201", "204", "400", "401", "403", "409", "413", "42
 # API Gateway's own errors (unknown route, unsupported media type, throttling …) in the
 # contract's error shape instead of API Gateway's {"message": …}.
 _GATEWAY_ERRORS = {
-    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", "not_found",
-                                                      "No such route."),
-    apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: ("415", "invalid_request",
-                                                "Content-Type must be application/json."),
-    apigw.ResponseType.REQUEST_TOO_LARGE: ("413", "invalid_request",
-                                           "The request body is too large."),
+    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", "not_found", "No such route."),
+    apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: (
+        "415",
+        "invalid_request",
+        "Content-Type must be application/json.",
+    ),
+    apigw.ResponseType.REQUEST_TOO_LARGE: (
+        "413",
+        "invalid_request",
+        "The request body is too large.",
+    ),
     apigw.ResponseType.THROTTLED: ("429", "slow_down", "Too many requests; retry later."),
     apigw.ResponseType.DEFAULT_4_XX: (None, "invalid_request", "The request was rejected."),
     apigw.ResponseType.DEFAULT_5_XX: (None, "server_error", "The request could not be completed."),

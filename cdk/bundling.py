@@ -45,9 +45,21 @@ class LocalPipBundling:
             platform_args += ["--platform", platform]
         subprocess.run(  # noqa: S603 - fixed argument list, no shell
             [
-                sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
-                "--disable-pip-version-check", *platform_args, "--implementation", "cp",
-                "--python-version", "3.12", "--only-binary=:all:", "--target", str(out),
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-compile",
+                "--disable-pip-version-check",
+                *platform_args,
+                "--implementation",
+                "cp",
+                "--python-version",
+                "3.12",
+                "--only-binary=:all:",
+                "--target",
+                str(out),
                 *self.requirements,
             ],
             check=True,
@@ -68,8 +80,13 @@ def python_code(
     """Asset holding ``packages`` plus their dependencies, bundled locally."""
     return lambda_.Code.from_asset(
         str(PROJECT_ROOT),
-        exclude=["*", *[f"!{package}" for package in packages], *[f"!{p}/**" for p in packages],
-                 "**/__pycache__", "**/*.pyc"],
+        exclude=[
+            "*",
+            *[f"!{package}" for package in packages],
+            *[f"!{p}/**" for p in packages],
+            "**/__pycache__",
+            "**/*.pyc",
+        ],
         bundling=BundlingOptions(
             image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.12"),
             local=LocalPipBundling(packages, requirements, architecture),

@@ -14,8 +14,8 @@ from constructs import Node
 @dataclass(frozen=True)
 class StackConfig:
     stack_name: str = "stepauth"
-    token_issuer: str = "stepauth"
-    token_audience: str = "stepauth-api"
+    token_issuer: str = "stepauth"  # noqa: S105 - a name, not a secret
+    token_audience: str = "stepauth-api"  # noqa: S105 - a name, not a secret
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     argon2_memory_kib: int = 19456

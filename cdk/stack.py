@@ -21,8 +21,9 @@ TTL_ATTRIBUTE = "expires_at"
 
 
 class StepAuthStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: StackConfig, **kwargs: Any
+    ) -> None:
         super().__init__(scope, construct_id, stack_name=config.stack_name, **kwargs)
         self.config = config
         retention = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
@@ -63,7 +64,10 @@ class StepAuthStack(Stack):
             "login": self._workflow("Login", login_definition),
         }
         self.api = StepAuthApi(
-            self, "Api", config=config, workflows=self.workflows,
+            self,
+            "Api",
+            config=config,
+            workflows=self.workflows,
             jwks_function=self.publish_jwks,
         )
 
@@ -72,8 +76,7 @@ class StepAuthStack(Stack):
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "SigningKeysSecretArn", value=self.signing_keys.secret_arn)
         for path, workflow in self.workflows.items():
-            CfnOutput(self, f"{path.capitalize()}StateMachineArn",
-                      value=workflow.state_machine_arn)
+            CfnOutput(self, f"{path.capitalize()}StateMachineArn", value=workflow.state_machine_arn)
 
     def _step_functions(self) -> StepFunctions:
         config = self.config

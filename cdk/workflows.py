@@ -237,8 +237,15 @@ def login_definition(
         consistent_read=True,
         projection_expression=[
             tasks.DynamoProjectionExpression().with_attribute(name)
-            for name in ("user_id", "email", "name", "roles", "status", "created_at",
-                         "password_hash")
+            for name in (
+                "user_id",
+                "email",
+                "name",
+                "roles",
+                "status",
+                "created_at",
+                "password_hash",
+            )
         ],
         result_path="$.found",
     )

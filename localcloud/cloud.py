@@ -8,12 +8,20 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import patches
-from .deploy import PROJECT_ROOT, DeployedStack, deploy, initialise_signing_keys, synthesize
+from .deploy import (
+    PROJECT_ROOT,
+    CloudAssembly,
+    DeployedStack,
+    deploy,
+    initialise_signing_keys,
+    synthesize,
+)
 
 LOG = logging.getLogger("stepauth.localcloud")
 
@@ -86,7 +94,8 @@ class LocalCloud:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             os.environ.pop(name, None)
 
-    def start(self) -> LocalCloud:
+    def start(self, assembly: CloudAssembly | None = None) -> LocalCloud:
+        """Deploys ``assembly`` (synthesized now when not given) and starts serving."""
         import boto3
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
@@ -101,8 +110,13 @@ class LocalCloud:
                 )
         self.configure_environment()
         patches.apply()
-        LOG.info("synthesizing the CDK app")
-        assembly = synthesize(s.synth_dir, s.context)
+        if assembly is None:
+            LOG.info("synthesizing the CDK app")
+            assembly = synthesize(s.synth_dir, s.context)
+        # moto logs every request and warns about resource types the gateway serves itself.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        logging.getLogger("moto").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
         self._moto = ThreadedMotoServer(ip_address=s.host, port=s.aws_port, verbose=False)
         self._moto.start()
         session = boto3.Session(region_name=s.region)

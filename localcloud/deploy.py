@@ -128,7 +128,7 @@ def deploy(assembly: CloudAssembly, session: Any, stack_name: str) -> DeployedSt
     s3 = session.client("s3")
     # Locally the handlers run from the project, so the uploaded code is the project's packages.
     code_zip = _asset_zip(_handler_packages(template))
-    for asset_hash, asset in assembly.file_assets().items():
+    for asset in assembly.file_assets().values():
         for destination in asset["destinations"].values():
             bucket = (
                 destination["bucketName"]
@@ -148,8 +148,11 @@ def deploy(assembly: CloudAssembly, session: Any, stack_name: str) -> DeployedSt
         Overwrite=True,
     )
     cloudformation = session.client("cloudformation")
-    existing = {s["StackName"] for s in cloudformation.list_stacks()["StackSummaries"]
-                if s["StackStatus"] != "DELETE_COMPLETE"}
+    existing = {
+        s["StackName"]
+        for s in cloudformation.list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    }
     if stack_name in existing:
         cloudformation.delete_stack(StackName=stack_name)
     cloudformation.create_stack(
@@ -164,6 +167,7 @@ def deploy(assembly: CloudAssembly, session: Any, stack_name: str) -> DeployedSt
     physical_ids = {
         r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
         for r in cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
+        if "LogicalResourceId" in r
     }
     return DeployedStack(
         name=stack_name,

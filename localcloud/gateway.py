@@ -223,7 +223,7 @@ class LocalGateway:
             LOG.error("unsupported AWS integration %s", uri)
             return self.gateway_error("DEFAULT_5XX", dict(request.context))
         templates = integration.get("RequestTemplates") or {}
-        content_type = (request.headers.get("Content-Type") or "application/json")
+        content_type = request.headers.get("Content-Type") or "application/json"
         content_type = content_type.split(";")[0].strip().lower()
         template = templates.get(content_type)
         if template is None:
@@ -245,8 +245,10 @@ class LocalGateway:
         except ClientError as error:
             status = int(error.response["ResponseMetadata"].get("HTTPStatusCode", 500))
             integration_body = json.dumps(
-                {"__type": error.response["Error"].get("Code"),
-                 "message": error.response["Error"].get("Message")}
+                {
+                    "__type": error.response["Error"].get("Code"),
+                    "message": error.response["Error"].get("Message"),
+                }
             )
             LOG.warning("StartSyncExecution refused: %s", error.response["Error"].get("Code"))
         return self._integration_response(integration, status, integration_body, request)
@@ -360,7 +362,10 @@ def serve(gateway: LocalGateway, host: str, port: int) -> ThreadingHTTPServer:
                 body = self.rfile.read(length) if length else b""
                 try:
                     result = gateway.handle(
-                        self.command, self.path, dict(self.headers.items()), body,
+                        self.command,
+                        self.path,
+                        dict(self.headers.items()),
+                        body,
                         self.client_address[0],
                     )
                 except Exception:  # the gateway must answer, never drop the connection

@@ -276,13 +276,9 @@ def _patch_cloudformation_state_machines() -> None:
         tracing = properties.get("TracingConfiguration")
         return get_backend(account_id, region_name).create_state_machine(
             name=properties.get("StateMachineName", resource_name),
-            definition=substitute_definition(
-                definition, properties.get("DefinitionSubstitutions")
-            ),
+            definition=substitute_definition(definition, properties.get("DefinitionSubstitutions")),
             roleArn=properties.get("RoleArn", ""),
-            tags=[
-                {"key": tag["Key"], "value": tag["Value"]} for tag in properties.get("Tags", [])
-            ],
+            tags=[{"key": tag["Key"], "value": tag["Value"]} for tag in properties.get("Tags", [])],
             loggingConfiguration=_camel_keys(logging) if logging else None,
             tracingConfiguration=_camel_keys(tracing) if tracing else None,
             sm_type=properties.get("StateMachineType", "STANDARD"),
@@ -313,9 +309,7 @@ def _patch_cloudformation_table_ttl() -> None:
         region_name: str,
         **kwargs: Any,
     ) -> Any:
-        table = original(
-            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
-        )
+        table = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
         ttl = cloudformation_json["Properties"].get("TimeToLiveSpecification")
         if ttl and str(ttl.get("Enabled")).lower() == "true":
             table.ttl = {"TimeToLiveStatus": "ENABLED", "AttributeName": ttl["AttributeName"]}
@@ -507,7 +501,8 @@ def _patch_task_clients() -> None:
         return client
 
     for module in list(sys.modules.values()):
-        if getattr(module, "__name__", "").startswith("moto.stepfunctions.parser") and getattr(
-            module, "boto_client_for", None
-        ) is original:
+        if (
+            getattr(module, "__name__", "").startswith("moto.stepfunctions.parser")
+            and getattr(module, "boto_client_for", None) is original
+        ):
             module.boto_client_for = boto_client_for  # type: ignore[attr-defined]

@@ -38,6 +38,33 @@ def _local(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_init(args: argparse.Namespace) -> int:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from steps.core.keyset_admin import initialise_signing_keys
+
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    client = session.client("secretsmanager", endpoint_url=args.endpoint_url)
+    secret_id = args.secret_id or f"{args.stack_name}/signing-keys"
+    try:
+        kid = initialise_signing_keys(client, secret_id)
+    except (BotoCoreError, ClientError) as error:
+        print(f"stepauth keys init: {error}", file=sys.stderr)
+        return 1
+    print(f"signing keys ready in {secret_id}; active key id {kid}")
+    return 0
+
+
+def _add_aws_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint-url", help="AWS endpoint (the local cloud: http://127.0.0.1:4566)"
+    )
+    parser.add_argument("--profile", help="AWS profile name")
+    parser.add_argument("--region", help="AWS region")
+    parser.add_argument("--stack-name", default="stepauth", help="stack name (default stepauth)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stepauth", description="stepauth: serverless authentication on Step Functions."
@@ -57,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--region", default="us-east-1", help="region name (default us-east-1)")
     local.add_argument("--stack-name", default="stepauth", help="stack name (default stepauth)")
     local.set_defaults(run=_local)
+
+    keys = commands.add_parser("keys", help="signing keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    init = keys.add_parser(
+        "init",
+        help="write a first Ed25519 key set into the stack's secret (once, after deploy)",
+        description="Writes a generated Ed25519 JWK set into the signing-keys secret unless it "
+        "already holds a valid one. Run once after the first deploy to AWS; the local cloud "
+        "does it by itself.",
+    )
+    _add_aws_options(init)
+    init.add_argument("--secret-id", help="secret name or ARN (default STACK/signing-keys)")
+    init.set_defaults(run=_keys_init)
     return parser
 
 

@@ -6,8 +6,9 @@ The input is exactly::
                  "sourceIp": "1.2.3.4", "userAgent": "...", "requestId": "..."}}
 
 Everything the client controls is treated as hostile: a garbled envelope, a body that is not
-base64, too large, not UTF-8, not JSON, too deeply nested or with duplicate keys all raise
-:class:`InvalidRequest` with a message that never echoes the body.
+base64, not UTF-8, not JSON, too deeply nested or with duplicate keys all raise
+:class:`InvalidRequest` with a message that never echoes the body; a body over MAX_BODY_BYTES
+raises :class:`PayloadTooLarge` (a subclass of InvalidRequest, answered with HTTP 413).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from steps.core.config import get_config
-from steps.core.errors import InvalidRequest
+from steps.core.errors import InvalidRequest, PayloadTooLarge
 
 MAX_DEPTH = 5
 USER_AGENT_MAX = 512
@@ -134,13 +135,13 @@ def read_json_body(event: Any, *, max_body_bytes: int | None = None) -> dict[str
         raise InvalidRequest(UNREADABLE)
     _check_content_type(request.get("contentType"))
     if len(encoded) > 4 * -(-limit // 3):
-        raise InvalidRequest(TOO_LARGE)
+        raise PayloadTooLarge(TOO_LARGE)
     try:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest(UNREADABLE) from None
     if len(raw) > limit:
-        raise InvalidRequest(TOO_LARGE)
+        raise PayloadTooLarge(TOO_LARGE)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

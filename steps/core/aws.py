@@ -8,17 +8,27 @@ honours itself.
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
+# Variables that change which endpoint or region a new client talks to.
+_CLIENT_ENV = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
 
-@functools.cache
+
 def client(service: str) -> Any:
-    """A cached boto3 client for ``service``."""
+    """A cached boto3 client for ``service`` (a new one if the endpoint or region changed)."""
+    service_env = f"AWS_ENDPOINT_URL_{service.upper()}"
+    settings = tuple(os.environ.get(name) for name in (*_CLIENT_ENV, service_env))
+    return _client(service, settings)
+
+
+@functools.lru_cache(maxsize=16)
+def _client(service: str, settings: tuple[str | None, ...]) -> Any:
     import boto3
 
     return boto3.client(service)
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests, or after the environment changed)."""
-    client.cache_clear()
+    """Forget cached clients (tests)."""
+    _client.cache_clear()

@@ -1,8 +1,9 @@
 """Typed, lazily read configuration of the step handlers.
 
 Values come from environment variables (see ``ENV_VARS``). The configuration is read on first
-use and cached; tests replace it with :func:`set_config` or :func:`override_config`.
-Invalid values raise :class:`ValueError` naming the variable.
+use and cached (and re-read when one of its variables changes); tests replace it with
+:func:`set_config` or :func:`override_config`. Invalid values raise :class:`ValueError` naming
+the variable.
 """
 
 from __future__ import annotations
@@ -120,17 +121,26 @@ def _required(name: str, value: str) -> str:
 
 
 _override: Config | None = None
-_from_env: Config | None = None
+_from_env: tuple[tuple[str | None, ...], Config] | None = None
+
+
+def _env_snapshot() -> tuple[str | None, ...]:
+    return tuple(os.environ.get(name) for name in ENV_VARS.values())
 
 
 def get_config() -> Config:
-    """The active configuration: the test override if set, else the environment (cached)."""
+    """The active configuration: the test override if set, else the environment.
+
+    The environment is parsed once and re-parsed only when one of its variables changes (the
+    in-process local cloud sets a function's variables just before invoking it).
+    """
     global _from_env
     if _override is not None:
         return _override
-    if _from_env is None:
-        _from_env = Config.from_env()
-    return _from_env
+    snapshot = _env_snapshot()
+    if _from_env is None or _from_env[0] != snapshot:
+        _from_env = (snapshot, Config.from_env())
+    return _from_env[1]
 
 
 def set_config(config: Config | None) -> None:

@@ -21,6 +21,17 @@ class InvalidRequest(ClientError):
     code = "invalid_request"
 
 
+class PayloadTooLarge(InvalidRequest):
+    """The request body is over MAX_BODY_BYTES (HTTP 413 with the invalid_request code).
+
+    A subclass, so Python code catching InvalidRequest also catches it; Step Functions sees its
+    own error name, "PayloadTooLarge".
+    """
+
+    status = 413
+    code = "invalid_request"
+
+
 class WeakPassword(ClientError):
     status = 400
     code = "weak_password"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import unicodedata
 from collections.abc import Iterable
-from importlib import resources
 from typing import Any
 
 from steps.core.config import Config, get_config
@@ -38,6 +37,8 @@ PRODUCT_NAME = "stepauth"
 @functools.cache
 def common_passwords() -> frozenset[str]:
     """The built-in blocklist, lower-cased (``steps/data/common_passwords.txt``)."""
+    from importlib import resources  # imported on first use: keeps the cold start short
+
     text = resources.files("steps").joinpath("data/common_passwords.txt").read_text("utf-8")
     return frozenset(
         line.strip().casefold()
@@ -78,9 +79,7 @@ def _blocklisted_parts(folded: str) -> set[str]:
     shortest, longest = _blocklist_lengths()
     n = len(folded)
     candidates = {
-        folded[i:j]
-        for i in range(n)
-        for j in range(i + shortest, min(n, i + longest) + 1)
+        folded[i:j] for i in range(n) for j in range(i + shortest, min(n, i + longest) + 1)
     }
     return candidates & common_passwords()
 
@@ -144,7 +143,5 @@ def normalise_login_password(password: Any, *, config: Config | None = None) -> 
     cfg = config or get_config()
     normalised = _normalise(password)
     if len(normalised) > cfg.password_max_length:
-        raise InvalidRequest(
-            f"password must be at most {cfg.password_max_length} characters long."
-        )
+        raise InvalidRequest(f"password must be at most {cfg.password_max_length} characters long.")
     return normalised

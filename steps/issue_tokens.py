@@ -1,0 +1,25 @@
+"""Step: issue an access token and a refresh token ({"user", "context"} -> API body)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from steps.core.clock import system_clock
+from steps.core.config import get_config
+from steps.core.logs import step_log
+from steps.core.signing_keys import load_signing_keys
+from steps.core.table import default_table
+from steps.core.tokens import issue_tokens_for_state
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    with step_log("issue_tokens", event) as log:
+        body = issue_tokens_for_state(
+            event,
+            key_set=load_signing_keys(),
+            table=default_table(),
+            clock=system_clock,
+            config=get_config(),
+        )
+        log.succeeded(user_id=body["user"]["id"])
+        return body

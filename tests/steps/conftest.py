@@ -1,0 +1,131 @@
+"""Shared fixtures of the step tests: fast argon2 parameters, fake AWS, event builders."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from steps.core import aws, signing_keys
+from steps.core.config import Config, set_config
+
+TABLE = "stepauth-test"
+SECRET_ID = "stepauth/test/signing-keys"
+
+FAST = {"argon2_memory_kib": 64, "argon2_time_cost": 1, "argon2_parallelism": 1}
+
+
+@pytest.fixture(autouse=True)
+def test_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[Config]:
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    config = Config(table_name=TABLE, signing_keys_secret_id=SECRET_ID, **FAST)
+    set_config(config)
+    signing_keys.clear_signing_keys_cache()
+    aws.reset_clients()
+    yield config
+    set_config(None)
+    signing_keys.clear_signing_keys_cache()
+    aws.reset_clients()
+
+
+@pytest.fixture
+def aws_mock() -> Iterator[None]:
+    with mock_aws():
+        aws.reset_clients()
+        yield
+    aws.reset_clients()
+
+
+def create_table(client: Any, name: str = TABLE) -> None:
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "gsi1",
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+
+
+@pytest.fixture
+def dynamodb(aws_mock: None) -> Any:
+    client = aws.client("dynamodb")
+    create_table(client)
+    return client
+
+
+@pytest.fixture
+def secrets(aws_mock: None) -> Any:
+    return aws.client("secretsmanager")
+
+
+def api_event(
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+    request_id: str = "req-123",
+) -> dict[str, Any]:
+    """The execution input the API gateway builds for a request with this body."""
+    data = raw if raw is not None else json.dumps(body).encode("utf-8")
+    return {
+        "request": {
+            "body": base64.b64encode(data).decode("ascii"),
+            "contentType": content_type,
+            "sourceIp": "203.0.113.7",
+            "userAgent": "pytest/1.0",
+            "requestId": request_id,
+        }
+    }
+
+
+class LogOutput:
+    """Everything the handlers logged, formatted exactly as Powertools writes it."""
+
+    def __init__(self, stream: io.StringIO) -> None:
+        self.stream = stream
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def log_output() -> Iterator[LogOutput]:
+    from steps.core.logs import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        yield LogOutput(stream)
+    finally:
+        logger.removeHandler(handler)

@@ -1,0 +1,149 @@
+import pytest
+
+from steps import hash_password, verify_password
+from steps.core.credentials import verify_login
+from steps.core.errors import InvalidCredentials
+from steps.core.passwords import Argon2Params, PasswordHasher, default_hasher
+from steps.core.table import UserRecord, user_item
+
+PASSWORD = "violet tractor spoon"
+
+
+class CountingHasher:
+    """A real hasher that records which hashes it was asked to verify."""
+
+    def __init__(self):
+        self.inner = PasswordHasher(Argon2Params(64, 1, 1))
+        self.verified = []
+        self.dummy_requests = 0
+
+    def hash(self, password):
+        return self.inner.hash(password)
+
+    def verify(self, password_hash, password):
+        self.verified.append(password_hash)
+        return self.inner.verify(password_hash, password)
+
+    def needs_rehash(self, password_hash):
+        return self.inner.needs_rehash(password_hash)
+
+    def dummy_hash(self):
+        self.dummy_requests += 1
+        return self.inner.dummy_hash()
+
+
+def stored_user(password_hash, status="active", roles=("user",)):
+    record = UserRecord(
+        user_id="u-42",
+        email="alice@example.com",
+        password_hash=password_hash,
+        name="Alice",
+        roles=roles,
+        status=status,
+        created_at="2025-01-01T00:00:00Z",
+    )
+    return {"Item": user_item(record), "SdkHttpMetadata": {"HttpStatusCode": 200}}
+
+
+def test_hash_password_handler():
+    result = hash_password.handler({"password": PASSWORD}, None)
+    assert set(result) == {"password_hash"}
+    assert result["password_hash"].startswith("$argon2id$")
+    assert default_hasher().verify(result["password_hash"], PASSWORD)
+    assert PASSWORD not in result["password_hash"]
+
+
+@pytest.mark.parametrize("event", [{}, {"password": ""}, {"password": 5}, None])
+def test_hash_password_rejects_bad_state_input(event):
+    with pytest.raises(ValueError):
+        hash_password.handler(event, None)
+
+
+def test_verify_success_returns_the_user_without_hash():
+    found = stored_user(default_hasher().hash(PASSWORD), roles=("user", "admin"))
+    result = verify_password.handler({"password": PASSWORD, "found": found}, None)
+    assert result == {
+        "user": {
+            "id": "u-42",
+            "email": "alice@example.com",
+            "name": "Alice",
+            "roles": ["user", "admin"],
+            "created_at": "2025-01-01T00:00:00Z",
+        },
+        "needs_rehash": False,
+    }
+    assert "$argon2" not in str(result)
+
+
+def test_verify_reports_when_the_hash_needs_rehash():
+    old = PasswordHasher(Argon2Params(128, 1, 1)).hash(PASSWORD)
+    result = verify_password.handler({"password": PASSWORD, "found": stored_user(old)}, None)
+    assert result["needs_rehash"] is True
+
+
+@pytest.mark.parametrize("found", [{}, None, {"SdkHttpMetadata": {"HttpStatusCode": 200}}])
+def test_unknown_user_verifies_the_dummy_hash_then_fails(found):
+    hasher = CountingHasher()
+    with pytest.raises(InvalidCredentials) as info:
+        verify_login({"password": PASSWORD, "found": found}, hasher=hasher)
+    assert str(info.value) == "The email or password is incorrect."
+    assert hasher.verified == [hasher.dummy_hash()]
+
+
+def test_wrong_password_fails_after_one_verification():
+    hasher = CountingHasher()
+    found = stored_user(hasher.hash(PASSWORD))
+    with pytest.raises(InvalidCredentials) as info:
+        verify_login({"password": PASSWORD + "!", "found": found}, hasher=hasher)
+    assert str(info.value) == "The email or password is incorrect."
+    assert hasher.verified == [found["Item"]["password_hash"]["S"]]
+
+
+def test_disabled_user_fails_after_verifying():
+    hasher = CountingHasher()
+    found = stored_user(hasher.hash(PASSWORD), status="disabled")
+    with pytest.raises(InvalidCredentials):
+        verify_login({"password": PASSWORD, "found": found}, hasher=hasher)
+    assert len(hasher.verified) == 1
+
+
+def test_unknown_status_fails_closed():
+    found = stored_user(default_hasher().hash(PASSWORD), status="pending")
+    with pytest.raises(InvalidCredentials):
+        verify_password.handler({"password": PASSWORD, "found": found}, None)
+
+
+def test_malformed_stored_hash_is_a_wrong_password():
+    with pytest.raises(InvalidCredentials):
+        verify_password.handler({"password": PASSWORD, "found": stored_user("garbage")}, None)
+
+
+def test_same_error_for_unknown_wrong_and_disabled():
+    real = default_hasher().hash(PASSWORD)
+    messages = set()
+    for event in (
+        {"password": PASSWORD, "found": {}},
+        {"password": "other password x", "found": stored_user(real)},
+        {"password": PASSWORD, "found": stored_user(real, status="disabled")},
+    ):
+        with pytest.raises(InvalidCredentials) as info:
+            verify_password.handler(event, None)
+        messages.add((type(info.value).__name__, str(info.value)))
+    assert messages == {("InvalidCredentials", "The email or password is incorrect.")}
+
+
+def test_verify_password_rejects_bad_state_input():
+    with pytest.raises(ValueError):
+        verify_password.handler({"found": {}}, None)
+    with pytest.raises(ValueError):
+        verify_password.handler({"password": PASSWORD, "found": "nope"}, None)
+
+
+def test_dummy_hash_is_prepared_on_every_path():
+    hasher = CountingHasher()
+    found = stored_user(hasher.hash(PASSWORD))
+    verify_login({"password": PASSWORD, "found": found}, hasher=hasher)
+    assert hasher.dummy_requests == 1
+    with pytest.raises(InvalidCredentials):
+        verify_login({"password": PASSWORD, "found": {}}, hasher=hasher)
+    assert hasher.dummy_requests == 2

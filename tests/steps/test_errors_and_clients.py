@@ -1,0 +1,71 @@
+import pytest
+
+from steps.core import aws
+from steps.core.errors import (
+    ClientError,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRequest,
+    InvalidToken,
+    PayloadTooLarge,
+    SigningKeysUnavailable,
+    WeakPassword,
+)
+
+
+@pytest.mark.parametrize(
+    ("cls", "status", "code"),
+    [
+        (InvalidRequest, 400, "invalid_request"),
+        (PayloadTooLarge, 413, "invalid_request"),
+        (WeakPassword, 400, "weak_password"),
+        (InvalidCredentials, 401, "invalid_credentials"),
+        (EmailTaken, 409, "email_taken"),
+        (InvalidToken, 401, "invalid_token"),
+    ],
+)
+def test_client_errors(cls, status, code):
+    assert issubclass(cls, ClientError)
+    assert (cls.status, cls.code) == (status, code)
+
+
+def test_error_names_are_the_step_functions_error_names():
+    names = {
+        cls.__name__
+        for cls in (
+            InvalidRequest,
+            PayloadTooLarge,
+            WeakPassword,
+            InvalidCredentials,
+            EmailTaken,
+            InvalidToken,
+        )
+    }
+    assert names == {
+        "InvalidRequest",
+        "PayloadTooLarge",
+        "WeakPassword",
+        "InvalidCredentials",
+        "EmailTaken",
+        "InvalidToken",
+    }
+
+
+def test_invalid_credentials_message_is_fixed():
+    assert str(InvalidCredentials()) == "The email or password is incorrect."
+    assert str(InvalidCredentials("user not found")) == "The email or password is incorrect."
+
+
+def test_signing_keys_unavailable_is_a_server_fault():
+    assert not issubclass(SigningKeysUnavailable, ClientError)
+
+
+def test_clients_are_cached_and_follow_the_endpoint(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    first = aws.client("dynamodb")
+    assert aws.client("dynamodb") is first
+    assert first.meta.endpoint_url == "http://127.0.0.1:4566"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4567")
+    second = aws.client("dynamodb")
+    assert second is not first and second.meta.endpoint_url == "http://127.0.0.1:4567"
+    assert aws.client("secretsmanager") is not second

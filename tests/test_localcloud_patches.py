@@ -1,0 +1,248 @@
+"""One test per gap of moto closed in localcloud/patches.py, against the running local cloud."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from localcloud import patches
+from localcloud.cloud import LocalCloud
+
+ROLE = "arn:aws:iam::123456789012:role/local-test"
+
+
+@pytest.fixture(scope="module")
+def aws(local_cloud: LocalCloud) -> boto3.Session:
+    return boto3.Session(region_name=local_cloud.settings.region)
+
+
+def sfn(aws: boto3.Session):  # the sync API must not be host-prefixed locally
+    return aws.client("stepfunctions", config=Config(inject_host_prefix=False))
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("placeholder.txt", "code runs in-process from the project")
+    return buffer.getvalue()
+
+
+def _function(aws: boto3.Session, handler: str, env: dict[str, str] | None = None) -> str:
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    aws.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=ROLE,
+        Handler=handler,
+        Code={"ZipFile": _zip()},
+        Environment={"Variables": env or {}},
+    )
+    return name
+
+
+def _machine(aws: boto3.Session, definition: dict, sm_type: str = "EXPRESS",
+             include_data: bool | None = None) -> str:
+    kwargs: dict = {}
+    if include_data is not None:
+        kwargs["loggingConfiguration"] = {
+            "level": "ALL",
+            "includeExecutionData": include_data,
+            "destinations": [{"cloudWatchLogsLogGroup": {
+                "logGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:x:*"}}],
+        }
+    return aws.client("stepfunctions").create_state_machine(
+        name=f"test-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition),
+        roleArn=ROLE, type=sm_type, **kwargs,
+    )["stateMachineArn"]
+
+
+PASS = {"StartAt": "Hello", "States": {"Hello": {"Type": "Pass",
+        "Parameters": {"greeting.$": "States.Format('hello {}', $.who)"}, "End": True}}}
+
+
+# 1 -------------------------------------------------------------------------------------------
+def test_lambda_runs_the_named_handler_in_process(aws: boto3.Session) -> None:
+    name = _function(aws, "tests.localcloud_handlers.echo", {"ECHO_SETTING": "on"})
+    answer = aws.client("lambda").invoke(FunctionName=name, Payload=b'{"a": 1}')
+    payload = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer
+    assert payload == {"event": {"a": 1}, "function": name, "setting": "on",
+                       "remaining_ms_positive": True}
+
+
+def test_lambda_errors_carry_the_exception_name_and_message(aws: boto3.Session) -> None:
+    name = _function(aws, "tests.localcloud_handlers.refuse")
+    answer = aws.client("lambda").invoke(FunctionName=name, Payload=b"{}")
+    payload = json.loads(answer["Payload"].read())
+    assert answer["FunctionError"]
+    assert payload["errorType"] == "GreetingRefused"
+    assert payload["errorMessage"] == "no greetings today"
+
+
+def test_lambda_with_a_missing_handler_fails_cleanly(aws: boto3.Session) -> None:
+    name = _function(aws, "tests.no_such_module.handler")
+    answer = aws.client("lambda").invoke(FunctionName=name, Payload=b"{}")
+    assert json.loads(answer["Payload"].read())["errorType"] == "ModuleNotFoundError"
+
+
+def test_conflicting_function_environments_are_refused() -> None:
+    patches.apply_function_environment({"STEPAUTH_TEST_VALUE": "one"})
+    with pytest.raises(RuntimeError, match="STEPAUTH_TEST_VALUE"):
+        patches.apply_function_environment({"STEPAUTH_TEST_VALUE": "two"})
+
+
+# 2 -------------------------------------------------------------------------------------------
+def test_start_sync_execution_returns_the_output(aws: boto3.Session) -> None:
+    arn = _machine(aws, PASS)
+    answer = sfn(aws).start_sync_execution(stateMachineArn=arn, input='{"who": "world"}',
+                                           name="req-123")
+    assert answer["status"] == "SUCCEEDED"
+    assert json.loads(answer["output"]) == {"greeting": "hello world"}
+    assert answer["name"] == "req-123"
+    assert ":express:" in answer["executionArn"]
+
+
+def test_start_sync_execution_reports_failures(aws: boto3.Session) -> None:
+    arn = _machine(aws, {"StartAt": "No", "States": {"No": {
+        "Type": "Fail", "Error": "Nope", "Cause": "because"}}})
+    answer = sfn(aws).start_sync_execution(stateMachineArn=arn, input="{}")
+    assert (answer["status"], answer["error"], answer["cause"]) == ("FAILED", "Nope", "because")
+
+
+def test_start_sync_execution_refuses_standard_machines(aws: boto3.Session) -> None:
+    arn = _machine(aws, PASS, sm_type="STANDARD")
+    with pytest.raises(ClientError) as refused:
+        sfn(aws).start_sync_execution(stateMachineArn=arn, input="{}")
+    assert refused.value.response["Error"]["Code"] == "StateMachineTypeNotSupported"
+
+
+def test_start_sync_execution_calls_lambda_tasks(aws: boto3.Session) -> None:
+    function = _function(aws, "tests.localcloud_handlers.echo")
+    arn = _machine(aws, {"StartAt": "Call", "States": {"Call": {
+        "Type": "Task", "Resource": f"arn:aws:lambda:us-east-1:123456789012:function:{function}",
+        "End": True}}})
+    answer = sfn(aws).start_sync_execution(stateMachineArn=arn, input='{"x": 2}')
+    assert answer["status"] == "SUCCEEDED", answer.get("cause")
+    assert json.loads(answer["output"])["event"] == {"x": 2}
+
+
+# 3 -------------------------------------------------------------------------------------------
+def test_executions_without_a_name_get_unique_names(aws: boto3.Session) -> None:
+    arn = _machine(aws, PASS, sm_type="STANDARD")
+    client = aws.client("stepfunctions")
+    first = client.start_execution(stateMachineArn=arn, input='{"who": "a"}')
+    second = client.start_execution(stateMachineArn=arn, input='{"who": "b"}')
+    assert first["executionArn"] != second["executionArn"]
+    names = {e["name"] for e in client.list_executions(stateMachineArn=arn)["executions"]}
+    assert len(names) == 2 and "None" not in names
+
+
+# 4, 5, 6 -------------------------------------------------------------------------------------
+CFN_TEMPLATE = {
+    "Resources": {
+        "Machine": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": "cfn-machine",
+                "StateMachineType": "EXPRESS",
+                "RoleArn": ROLE,
+                "DefinitionString": json.dumps(PASS).replace("hello", "${Word}"),
+                "DefinitionSubstitutions": {"Word": "bonjour"},
+                "LoggingConfiguration": {
+                    "Level": "ALL", "IncludeExecutionData": False,
+                    "Destinations": [{"CloudWatchLogsLogGroup": {
+                        "LogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:cfn:*"}}],
+                },
+            },
+        },
+        "Table": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": "cfn-table",
+                "BillingMode": "PAY_PER_REQUEST",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+            },
+        },
+        "Secret": {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {"Name": "cfn/secret", "GenerateSecretString": {"PasswordLength": 40}},
+        },
+    },
+    "Outputs": {"SecretRef": {"Value": {"Ref": "Secret"}},
+                "MachineRef": {"Value": {"Ref": "Machine"}}},
+}
+
+
+@pytest.fixture(scope="module")
+def cfn_stack(aws: boto3.Session) -> dict[str, str]:
+    cloudformation = aws.client("cloudformation")
+    cloudformation.create_stack(StackName="patch-test", TemplateBody=json.dumps(CFN_TEMPLATE))
+    stack = cloudformation.describe_stacks(StackName="patch-test")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+
+
+def test_cloudformation_state_machines_are_executable(aws: boto3.Session, cfn_stack) -> None:
+    arn = cfn_stack["MachineRef"]
+    described = aws.client("stepfunctions").describe_state_machine(stateMachineArn=arn)
+    assert described["type"] == "EXPRESS"
+    assert described["loggingConfiguration"]["includeExecutionData"] is False
+    answer = sfn(aws).start_sync_execution(stateMachineArn=arn, input='{"who": "toi"}')
+    assert json.loads(answer["output"]) == {"greeting": "bonjour toi"}
+
+
+def test_cloudformation_applies_table_ttl(aws: boto3.Session, cfn_stack) -> None:
+    ttl = aws.client("dynamodb").describe_time_to_live(TableName="cfn-table")
+    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED",
+                                            "AttributeName": "expires_at"}
+
+
+def test_cloudformation_creates_secrets(aws: boto3.Session, cfn_stack) -> None:
+    arn = cfn_stack["SecretRef"]
+    assert arn.startswith("arn:aws:secretsmanager:") and ":secret:cfn/secret" in arn
+    value = aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    assert len(value) == 40
+
+
+# 7 -------------------------------------------------------------------------------------------
+def _history(aws: boto3.Session, include_data: bool) -> list[dict]:
+    function = _function(aws, "tests.localcloud_handlers.echo")
+    arn = _machine(aws, {"StartAt": "Call", "States": {"Call": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": function, "Payload.$": "$"}, "End": True}}},
+        include_data=include_data)
+    answer = sfn(aws).start_sync_execution(stateMachineArn=arn, input='{"secret": "s3cr3t-value"}')
+    return aws.client("stepfunctions").get_execution_history(
+        executionArn=answer["executionArn"])["events"]
+
+
+def test_history_without_execution_data_holds_no_input_or_output(aws: boto3.Session) -> None:
+    events = _history(aws, include_data=False)
+    assert {e["type"] for e in events} >= {"ExecutionStarted", "TaskScheduled",
+                                           "TaskSucceeded", "ExecutionSucceeded"}
+    assert "s3cr3t-value" not in json.dumps(events, default=str)
+
+
+def test_history_with_execution_data_keeps_it(aws: boto3.Session) -> None:
+    events = _history(aws, include_data=True)
+    assert "s3cr3t-value" in json.dumps(events, default=str)
+
+
+# 8 -------------------------------------------------------------------------------------------
+def test_task_states_reuse_one_client_per_service() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    first = lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda")
+    second = lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda")
+    other = lambda_eval_utils.boto_client_for(region="us-east-1", service="dynamodb")
+    assert first is second
+    assert other is not first

@@ -1,0 +1,225 @@
+"""The synthesized template: what would be deployed to AWS."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from localcloud.deploy import CloudAssembly
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def resources(template: dict, resource_type: str) -> dict[str, dict]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
+
+
+def state_machines(template: dict) -> dict[str, dict]:
+    return resources(template, "AWS::StepFunctions::StateMachine")
+
+
+def _stand_in(token: dict) -> str:
+    """A deploy-time value as it would look after deployment."""
+    if token == {"Ref": "AWS::Partition"}:
+        return "aws"
+    if token == {"Ref": "AWS::Region"}:
+        return "us-east-1"
+    if token == {"Ref": "AWS::AccountId"}:
+        return "123456789012"
+    if "Fn::GetAtt" in token:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{token['Fn::GetAtt'][0]}"
+    return str(token.get("Ref", "unknown"))
+
+
+def definition_of(state_machine: dict) -> dict:
+    """CDK emits DefinitionString as an Fn::Join of text and deploy-time tokens."""
+    definition = state_machine["Properties"]["DefinitionString"]
+    if isinstance(definition, dict):
+        parts = definition["Fn::Join"][1]
+        definition = "".join(p if isinstance(p, str) else _stand_in(p) for p in parts)
+    return json.loads(definition)
+
+
+def test_table_is_on_demand_with_pitr_ttl_and_stream(template: dict) -> None:
+    (table,) = resources(template, "AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert {k["AttributeName"] for k in props["KeySchema"]} == {"pk", "sk"}
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_register_and_login_are_express_logged_without_data_and_traced(template: dict) -> None:
+    machines = state_machines(template)
+    names = {m["Properties"]["StateMachineName"] for m in machines.values()}
+    assert names == {"stepauth-Register", "stepauth-Login"}
+    for machine in machines.values():
+        props = machine["Properties"]
+        assert props["StateMachineType"] == "EXPRESS"
+        logging = props["LoggingConfiguration"]
+        assert logging["Level"] == "ALL"
+        # The input carries the password: execution data must never be logged.
+        assert logging["IncludeExecutionData"] is False
+        assert logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]
+        assert props["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_lambdas_are_python_312_with_tracing(template: dict) -> None:
+    functions = resources(template, "AWS::Lambda::Function")
+    handlers = {f["Properties"]["Handler"] for f in functions.values()}
+    assert {
+        "steps.validate_registration.handler",
+        "steps.validate_login.handler",
+        "steps.hash_password.handler",
+        "steps.verify_password.handler",
+        "steps.issue_tokens.handler",
+        "steps.publish_jwks.handler",
+    } <= handlers
+    for function in functions.values():
+        assert function["Properties"]["Runtime"] == "python3.12"
+        assert function["Properties"]["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_register_stores_user_with_a_conditional_put(template: dict) -> None:
+    machines = state_machines(template)
+    register = next(m for m in machines.values()
+                    if m["Properties"]["StateMachineName"].endswith("Register"))
+    states = definition_of(register)["States"]
+    store = states["StoreUser"]
+    assert store["Resource"].endswith(":states:::dynamodb:putItem")
+    assert store["Parameters"]["ConditionExpression"] == "attribute_not_exists(pk)"
+    catch = store["Catch"][0]
+    assert catch["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
+    assert states[catch["Next"]]["Parameters"]["statusCode"] == 409
+    # The state after hashing no longer carries the plain password.
+    assert "password" not in json.dumps(states["BuildAccount"]["Parameters"]).replace(
+        "password_hash", ""
+    )
+
+
+def test_login_fetches_the_user_with_a_direct_get_item(template: dict) -> None:
+    machines = state_machines(template)
+    login = next(m for m in machines.values()
+                 if m["Properties"]["StateMachineName"].endswith("Login"))
+    states = definition_of(login)["States"]
+    assert states["FindUser"]["Resource"].endswith(":states:::dynamodb:getItem")
+    assert states["FindUser"]["Parameters"]["ConsistentRead"] is True
+    verify_catch = states["VerifyPassword"]["Catch"][0]
+    assert verify_catch["ErrorEquals"] == ["InvalidCredentials"]
+    assert states[verify_catch["Next"]]["Parameters"]["statusCode"] == 401
+
+
+def _methods(template: dict) -> list[dict]:
+    return [m["Properties"] for m in resources(template, "AWS::ApiGateway::Method").values()]
+
+
+def test_public_routes_start_sync_executions_with_vtl(template: dict) -> None:
+    sync_methods = [
+        m for m in _methods(template)
+        if m["Integration"]["Type"] == "AWS"
+    ]
+    assert len(sync_methods) == 2
+    for method in sync_methods:
+        integration = method["Integration"]
+        assert method["HttpMethod"] == "POST"
+        uri = json.dumps(integration["Uri"])
+        assert ":states:action/StartSyncExecution" in uri
+        request = json.dumps(integration["RequestTemplates"]["application/json"])
+        for needle in ("$util.base64Encode($input.body)", "$context.identity.sourceIp",
+                       "$context.identity.userAgent", "$context.requestId"):
+            assert needle in request
+        assert integration["PassthroughBehavior"] == "NEVER"
+        response = integration["IntegrationResponses"][0]["ResponseTemplates"]["application/json"]
+        assert "$context.responseOverride.status" in response
+        assert "$util.parseJson($input.path('$.output'))" in response
+
+
+def test_jwks_route_is_a_lambda_proxy(template: dict) -> None:
+    (jwks,) = [m for m in _methods(template) if m["HttpMethod"] == "GET"]
+    assert jwks["Integration"]["Type"] == "AWS_PROXY"
+
+
+def test_gateway_errors_use_the_contract_shape(template: dict) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources(template, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    for response in responses.values():
+        body = json.loads(response["ResponseTemplates"]["application/json"])
+        assert set(body) == {"error", "error_description"}
+
+
+def test_outputs_name_the_endpoints(template: dict) -> None:
+    assert {"ApiUrl", "JwksUrl", "TableName", "RegisterStateMachineArn",
+            "LoginStateMachineArn", "SigningKeysSecretArn"} <= set(template["Outputs"])
+
+
+def test_assertions_library_agrees(cloud_assembly: CloudAssembly) -> None:
+    """The same facts through aws_cdk.assertions, as a CDK user would write them."""
+    from aws_cdk.assertions import Match, Template
+
+    assertions = Template.from_json(cloud_assembly.template())
+    assertions.resource_count_is("AWS::StepFunctions::StateMachine", 2)
+    assertions.has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {"StateMachineType": "EXPRESS",
+         "LoggingConfiguration": Match.object_like({"IncludeExecutionData": False})},
+    )
+
+
+def test_cfn_lint_passes(cloud_assembly: CloudAssembly) -> None:
+    result = subprocess.run(
+        [str(PROJECT_ROOT / ".venv" / "bin" / "cfn-lint"), "--config-file",
+         str(PROJECT_ROOT / ".cfnlintrc.yaml"), str(cloud_assembly.template_path)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_state_machine_definition_is_valid_asl(template: dict) -> None:
+    """cfn-lint does not look into CDK's DefinitionString: validate the extracted ASL."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    validator = PROJECT_ROOT / "node_modules" / ".bin" / "asl-validator"
+    assert validator.exists(), "run `make setup` (npm ci installs asl-validator)"
+    for machine in state_machines(template).values():
+        definition = definition_of(machine)
+        text = json.dumps(definition)
+        AmazonStateLanguageParser.parse(text)  # the interpreter that runs it locally
+        result = subprocess.run(
+            [str(validator), "--json-definition", text],
+            capture_output=True, text=True, check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        # Every Next names an existing state and every state is reachable.
+        states = definition["States"]
+        targets = set(re.findall(r'"Next": "([^"]+)"', text)) | {definition["StartAt"]}
+        assert targets <= set(states)
+        assert set(states) <= targets
+
+
+def test_asl_validator_rejects_a_broken_definition() -> None:
+    validator = PROJECT_ROOT / "node_modules" / ".bin" / "asl-validator"
+    broken = json.dumps({"StartAt": "Missing", "States": {"A": {"Type": "Pass", "End": True}}})
+    result = subprocess.run([str(validator), "--json-definition", broken],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+
+
+@pytest.mark.parametrize("name", ["x", "other-stack"])
+def test_stack_name_prefixes_resources(name: str, tmp_path: Path) -> None:
+    from localcloud.deploy import synthesize
+
+    template = synthesize(tmp_path, {"stack_name": name}).template()
+    names = [m["Properties"]["StateMachineName"] for m in state_machines(template).values()]
+    assert all(n.startswith(f"{name}-") for n in names)
+    (table,) = resources(template, "AWS::DynamoDB::Table").values()
+    assert table["Properties"]["TableName"] == f"{name}-table"
