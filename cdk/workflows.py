@@ -72,7 +72,7 @@ class ErrorResponses:
         ).next(self._describe)
 
     def fixed(self, state_id: str, status: int, code: str, description: str) -> sfn.IChainable:
-        body = json.dumps({"error": code, "error_description": description})
+        body = json.dumps({"error": code, "error_description": description}, separators=(",", ":"))
         return sfn.Pass(self._scope, state_id, parameters={"statusCode": status, "body": body})
 
 
@@ -235,18 +235,6 @@ def login_definition(
         table=table,
         key=_user_key("$.credentials.email"),
         consistent_read=True,
-        projection_expression=[
-            tasks.DynamoProjectionExpression().with_attribute(name)
-            for name in (
-                "user_id",
-                "email",
-                "name",
-                "roles",
-                "status",
-                "created_at",
-                "password_hash",
-            )
-        ],
         result_path="$.found",
     )
     verify = tasks.LambdaInvoke(

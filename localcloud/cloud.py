@@ -116,6 +116,9 @@ class LocalCloud:
         # moto logs every request and warns about resource types the gateway serves itself.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         logging.getLogger("moto").setLevel(logging.ERROR)
+        # The interpreter logs each failed state with its whole parsed definition; the execution
+        # history already tells operators which state failed and why.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
         self._moto = ThreadedMotoServer(ip_address=s.host, port=s.aws_port, verbose=False)
         self._moto.start()

@@ -15,6 +15,8 @@ Each fix has a test in ``tests/test_localcloud_patches.py``.
 7. Execution history honours ``includeExecutionData: false`` as CloudWatch Logs does on AWS: no
    input, output or parameters are recorded (the workflows carry passwords).
 8. Task states reuse one boto3 client per service and region (moto builds one per Task, ~11 ms).
+9. ``$$.Execution.StartTime`` is an ISO 8601 string as on AWS (moto hands the state a datetime,
+   which then breaks any service call that receives it).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def apply() -> None:
         _register_cloudformation_secret()
         _patch_history_without_execution_data()
         _patch_task_clients()
+        _patch_context_start_time()
         _applied = True
 
 
@@ -152,10 +155,11 @@ def _snapshot(state_machine: Any) -> Any:
 
 
 def _patch_start_sync_execution() -> None:
-    from moto.stepfunctions.parser.api import (
-        InvalidExecutionInput,
-        StateMachineTypeNotSupported,
-    )
+    import re
+
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.exceptions import InvalidExecutionInput
+    from moto.stepfunctions.models import StepFunctionBackend
     from moto.stepfunctions.parser.backend.execution import SyncExecution
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
     from moto.stepfunctions.responses import StepFunctionResponse
@@ -169,8 +173,9 @@ def _patch_start_sync_execution() -> None:
     ) -> Any:
         state_machine = self.describe_state_machine(state_machine_arn)
         if state_machine.type != "EXPRESS":
-            raise StateMachineTypeNotSupported(
-                "This operation is not supported by this type of state machine"
+            raise AWSError(
+                "This operation is not supported by this type of state machine",
+                exception_type="StateMachineTypeNotSupported",
             )
         input_data = execution_input or "{}"
         try:
@@ -210,8 +215,21 @@ def _patch_start_sync_execution() -> None:
             self._get_param("input", if_none="{}"),
             self._get_param("traceHeader"),
         )
-        return ActionResult(execution.to_start_sync_execution_output())
+        answer = execution.to_start_sync_execution_output()
+        if not includes_execution_data(execution.state_machine.loggingConfiguration):
+            # The caller gets its answer; what stays behind for describe-execution holds no data.
+            execution.input_data = {}
+            execution.execution_input = "{}"
+            execution.output = None
+        return ActionResult(answer)
 
+    # Express execution ARNs (…:express:machine:name:id) are accepted by describe-execution and
+    # get-execution-history, which AWS does not offer for Express: locally operators can read them.
+    StepFunctionBackend.accepted_exec_arn_format = re.compile(
+        StepFunctionBackend.accepted_exec_arn_format.pattern.replace(
+            ":execution:", ":(?:execution|express):"
+        )
+    )
     StepFunctionsParserBackend.start_sync_execution = start_sync_execution
     StepFunctionResponse.start_sync_execution = start_sync_execution_response
 
@@ -434,19 +452,21 @@ def strip_execution_data(event_details: dict[str, Any]) -> dict[str, Any]:
 
 def _patch_history_without_execution_data() -> None:
     from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
-    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.backend.execution import Execution, SyncExecution
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-    original_worker = Execution._get_start_execution_worker
+    def with_data_flag(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def _get_start_execution_worker(self: Any) -> Any:
+            worker = original(self)
+            worker.include_execution_data = includes_execution_data(
+                getattr(self.state_machine, "loggingConfiguration", None)
+            )
+            return worker
+
+        return _get_start_execution_worker
+
     original_environment = ExecutionWorker._get_evaluation_environment
     original_publish = EventManager._publish_history_event
-
-    def _get_start_execution_worker(self: Any) -> Any:
-        worker = original_worker(self)
-        worker.include_execution_data = includes_execution_data(
-            getattr(self.state_machine, "loggingConfiguration", None)
-        )
-        return worker
 
     def _get_evaluation_environment(self: Any) -> Any:
         environment = original_environment(self)
@@ -461,7 +481,11 @@ def _patch_history_without_execution_data() -> None:
             kwargs["event_details"] = strip_execution_data(details)
         original_publish(self, **kwargs)
 
-    Execution._get_start_execution_worker = _get_start_execution_worker
+    # SyncExecution overrides the worker factory, so both classes need the flag.
+    for execution_class in (Execution, SyncExecution):
+        execution_class._get_start_execution_worker = with_data_flag(
+            execution_class.__dict__["_get_start_execution_worker"]
+        )
     ExecutionWorker._get_evaluation_environment = _get_evaluation_environment
     EventManager._publish_history_event = _publish_history_event
 
@@ -506,3 +530,26 @@ def _patch_task_clients() -> None:
             and getattr(module, "boto_client_for", None) is original
         ):
             module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+
+# 9. $$.Execution.StartTime ------------------------------------------------------------------
+
+
+def iso_timestamp(moment: datetime.datetime) -> str:
+    """AWS's format for the context object: UTC, milliseconds, ``Z``."""
+    utc = moment.astimezone(datetime.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _patch_context_start_time() -> None:
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original = Execution.get_start_execution_details
+
+    def get_start_execution_details(self: Any) -> Any:
+        details = original(self)
+        if isinstance(details.start_time, datetime.datetime):
+            details.start_time = iso_timestamp(details.start_time)
+        return details
+
+    Execution.get_start_execution_details = get_start_execution_details

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 import zipfile
 
@@ -20,7 +21,23 @@ ROLE = "arn:aws:iam::123456789012:role/local-test"
 
 @pytest.fixture(scope="module")
 def aws(local_cloud: LocalCloud) -> boto3.Session:
-    return boto3.Session(region_name=local_cloud.settings.region)
+    session = boto3.Session(region_name=local_cloud.settings.region)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+            }
+        ],
+    }
+    iam = session.client("iam")
+    try:
+        iam.create_role(RoleName="local-test", AssumeRolePolicyDocument=json.dumps(trust))
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+    return session
 
 
 def sfn(aws: boto3.Session):  # the sync API must not be host-prefixed locally
@@ -47,24 +64,41 @@ def _function(aws: boto3.Session, handler: str, env: dict[str, str] | None = Non
     return name
 
 
-def _machine(aws: boto3.Session, definition: dict, sm_type: str = "EXPRESS",
-             include_data: bool | None = None) -> str:
+def _machine(
+    aws: boto3.Session, definition: dict, sm_type: str = "EXPRESS", include_data: bool | None = None
+) -> str:
     kwargs: dict = {}
     if include_data is not None:
         kwargs["loggingConfiguration"] = {
             "level": "ALL",
             "includeExecutionData": include_data,
-            "destinations": [{"cloudWatchLogsLogGroup": {
-                "logGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:x:*"}}],
+            "destinations": [
+                {
+                    "cloudWatchLogsLogGroup": {
+                        "logGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:x:*"
+                    }
+                }
+            ],
         }
     return aws.client("stepfunctions").create_state_machine(
-        name=f"test-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition),
-        roleArn=ROLE, type=sm_type, **kwargs,
+        name=f"test-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps(definition),
+        roleArn=ROLE,
+        type=sm_type,
+        **kwargs,
     )["stateMachineArn"]
 
 
-PASS = {"StartAt": "Hello", "States": {"Hello": {"Type": "Pass",
-        "Parameters": {"greeting.$": "States.Format('hello {}', $.who)"}, "End": True}}}
+PASS = {
+    "StartAt": "Hello",
+    "States": {
+        "Hello": {
+            "Type": "Pass",
+            "Parameters": {"greeting.$": "States.Format('hello {}', $.who)"},
+            "End": True,
+        }
+    },
+}
 
 
 # 1 -------------------------------------------------------------------------------------------
@@ -73,8 +107,12 @@ def test_lambda_runs_the_named_handler_in_process(aws: boto3.Session) -> None:
     answer = aws.client("lambda").invoke(FunctionName=name, Payload=b'{"a": 1}')
     payload = json.loads(answer["Payload"].read())
     assert "FunctionError" not in answer
-    assert payload == {"event": {"a": 1}, "function": name, "setting": "on",
-                       "remaining_ms_positive": True}
+    assert payload == {
+        "event": {"a": 1},
+        "function": name,
+        "setting": "on",
+        "remaining_ms_positive": True,
+    }
 
 
 def test_lambda_errors_carry_the_exception_name_and_message(aws: boto3.Session) -> None:
@@ -101,8 +139,9 @@ def test_conflicting_function_environments_are_refused() -> None:
 # 2 -------------------------------------------------------------------------------------------
 def test_start_sync_execution_returns_the_output(aws: boto3.Session) -> None:
     arn = _machine(aws, PASS)
-    answer = sfn(aws).start_sync_execution(stateMachineArn=arn, input='{"who": "world"}',
-                                           name="req-123")
+    answer = sfn(aws).start_sync_execution(
+        stateMachineArn=arn, input='{"who": "world"}', name="req-123"
+    )
     assert answer["status"] == "SUCCEEDED"
     assert json.loads(answer["output"]) == {"greeting": "hello world"}
     assert answer["name"] == "req-123"
@@ -110,8 +149,10 @@ def test_start_sync_execution_returns_the_output(aws: boto3.Session) -> None:
 
 
 def test_start_sync_execution_reports_failures(aws: boto3.Session) -> None:
-    arn = _machine(aws, {"StartAt": "No", "States": {"No": {
-        "Type": "Fail", "Error": "Nope", "Cause": "because"}}})
+    arn = _machine(
+        aws,
+        {"StartAt": "No", "States": {"No": {"Type": "Fail", "Error": "Nope", "Cause": "because"}}},
+    )
     answer = sfn(aws).start_sync_execution(stateMachineArn=arn, input="{}")
     assert (answer["status"], answer["error"], answer["cause"]) == ("FAILED", "Nope", "because")
 
@@ -125,9 +166,19 @@ def test_start_sync_execution_refuses_standard_machines(aws: boto3.Session) -> N
 
 def test_start_sync_execution_calls_lambda_tasks(aws: boto3.Session) -> None:
     function = _function(aws, "tests.localcloud_handlers.echo")
-    arn = _machine(aws, {"StartAt": "Call", "States": {"Call": {
-        "Type": "Task", "Resource": f"arn:aws:lambda:us-east-1:123456789012:function:{function}",
-        "End": True}}})
+    arn = _machine(
+        aws,
+        {
+            "StartAt": "Call",
+            "States": {
+                "Call": {
+                    "Type": "Task",
+                    "Resource": f"arn:aws:lambda:us-east-1:123456789012:function:{function}",
+                    "End": True,
+                }
+            },
+        },
+    )
     answer = sfn(aws).start_sync_execution(stateMachineArn=arn, input='{"x": 2}')
     assert answer["status"] == "SUCCEEDED", answer.get("cause")
     assert json.loads(answer["output"])["event"] == {"x": 2}
@@ -156,9 +207,15 @@ CFN_TEMPLATE = {
                 "DefinitionString": json.dumps(PASS).replace("hello", "${Word}"),
                 "DefinitionSubstitutions": {"Word": "bonjour"},
                 "LoggingConfiguration": {
-                    "Level": "ALL", "IncludeExecutionData": False,
-                    "Destinations": [{"CloudWatchLogsLogGroup": {
-                        "LogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:cfn:*"}}],
+                    "Level": "ALL",
+                    "IncludeExecutionData": False,
+                    "Destinations": [
+                        {
+                            "CloudWatchLogsLogGroup": {
+                                "LogGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:cfn:*"
+                            }
+                        }
+                    ],
                 },
             },
         },
@@ -177,8 +234,10 @@ CFN_TEMPLATE = {
             "Properties": {"Name": "cfn/secret", "GenerateSecretString": {"PasswordLength": 40}},
         },
     },
-    "Outputs": {"SecretRef": {"Value": {"Ref": "Secret"}},
-                "MachineRef": {"Value": {"Ref": "Machine"}}},
+    "Outputs": {
+        "SecretRef": {"Value": {"Ref": "Secret"}},
+        "MachineRef": {"Value": {"Ref": "Machine"}},
+    },
 }
 
 
@@ -202,8 +261,10 @@ def test_cloudformation_state_machines_are_executable(aws: boto3.Session, cfn_st
 
 def test_cloudformation_applies_table_ttl(aws: boto3.Session, cfn_stack) -> None:
     ttl = aws.client("dynamodb").describe_time_to_live(TableName="cfn-table")
-    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED",
-                                            "AttributeName": "expires_at"}
+    assert ttl["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED",
+        "AttributeName": "expires_at",
+    }
 
 
 def test_cloudformation_creates_secrets(aws: boto3.Session, cfn_stack) -> None:
@@ -216,19 +277,35 @@ def test_cloudformation_creates_secrets(aws: boto3.Session, cfn_stack) -> None:
 # 7 -------------------------------------------------------------------------------------------
 def _history(aws: boto3.Session, include_data: bool) -> list[dict]:
     function = _function(aws, "tests.localcloud_handlers.echo")
-    arn = _machine(aws, {"StartAt": "Call", "States": {"Call": {
-        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": function, "Payload.$": "$"}, "End": True}}},
-        include_data=include_data)
+    arn = _machine(
+        aws,
+        {
+            "StartAt": "Call",
+            "States": {
+                "Call": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke",
+                    "Parameters": {"FunctionName": function, "Payload.$": "$"},
+                    "End": True,
+                }
+            },
+        },
+        include_data=include_data,
+    )
     answer = sfn(aws).start_sync_execution(stateMachineArn=arn, input='{"secret": "s3cr3t-value"}')
-    return aws.client("stepfunctions").get_execution_history(
-        executionArn=answer["executionArn"])["events"]
+    return aws.client("stepfunctions").get_execution_history(executionArn=answer["executionArn"])[
+        "events"
+    ]
 
 
 def test_history_without_execution_data_holds_no_input_or_output(aws: boto3.Session) -> None:
     events = _history(aws, include_data=False)
-    assert {e["type"] for e in events} >= {"ExecutionStarted", "TaskScheduled",
-                                           "TaskSucceeded", "ExecutionSucceeded"}
+    assert {e["type"] for e in events} >= {
+        "ExecutionStarted",
+        "TaskScheduled",
+        "TaskSucceeded",
+        "ExecutionSucceeded",
+    }
     assert "s3cr3t-value" not in json.dumps(events, default=str)
 
 
@@ -246,3 +323,23 @@ def test_task_states_reuse_one_client_per_service() -> None:
     other = lambda_eval_utils.boto_client_for(region="us-east-1", service="dynamodb")
     assert first is second
     assert other is not first
+
+
+# 9 -------------------------------------------------------------------------------------------
+def test_context_start_time_is_an_iso_string(aws: boto3.Session) -> None:
+    arn = _machine(
+        aws,
+        {
+            "StartAt": "When",
+            "States": {
+                "When": {
+                    "Type": "Pass",
+                    "Parameters": {"started.$": "$$.Execution.StartTime"},
+                    "End": True,
+                }
+            },
+        },
+    )
+    answer = sfn(aws).start_sync_execution(stateMachineArn=arn, input="{}")
+    started = json.loads(answer["output"])["started"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", started), started

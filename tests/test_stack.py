@@ -89,8 +89,9 @@ def test_lambdas_are_python_312_with_tracing(template: dict) -> None:
 
 def test_register_stores_user_with_a_conditional_put(template: dict) -> None:
     machines = state_machines(template)
-    register = next(m for m in machines.values()
-                    if m["Properties"]["StateMachineName"].endswith("Register"))
+    register = next(
+        m for m in machines.values() if m["Properties"]["StateMachineName"].endswith("Register")
+    )
     states = definition_of(register)["States"]
     store = states["StoreUser"]
     assert store["Resource"].endswith(":states:::dynamodb:putItem")
@@ -106,8 +107,9 @@ def test_register_stores_user_with_a_conditional_put(template: dict) -> None:
 
 def test_login_fetches_the_user_with_a_direct_get_item(template: dict) -> None:
     machines = state_machines(template)
-    login = next(m for m in machines.values()
-                 if m["Properties"]["StateMachineName"].endswith("Login"))
+    login = next(
+        m for m in machines.values() if m["Properties"]["StateMachineName"].endswith("Login")
+    )
     states = definition_of(login)["States"]
     assert states["FindUser"]["Resource"].endswith(":states:::dynamodb:getItem")
     assert states["FindUser"]["Parameters"]["ConsistentRead"] is True
@@ -121,10 +123,7 @@ def _methods(template: dict) -> list[dict]:
 
 
 def test_public_routes_start_sync_executions_with_vtl(template: dict) -> None:
-    sync_methods = [
-        m for m in _methods(template)
-        if m["Integration"]["Type"] == "AWS"
-    ]
+    sync_methods = [m for m in _methods(template) if m["Integration"]["Type"] == "AWS"]
     assert len(sync_methods) == 2
     for method in sync_methods:
         integration = method["Integration"]
@@ -132,8 +131,12 @@ def test_public_routes_start_sync_executions_with_vtl(template: dict) -> None:
         uri = json.dumps(integration["Uri"])
         assert ":states:action/StartSyncExecution" in uri
         request = json.dumps(integration["RequestTemplates"]["application/json"])
-        for needle in ("$util.base64Encode($input.body)", "$context.identity.sourceIp",
-                       "$context.identity.userAgent", "$context.requestId"):
+        for needle in (
+            "$util.base64Encode($input.body)",
+            "$context.identity.sourceIp",
+            "$context.identity.userAgent",
+            "$context.requestId",
+        ):
             assert needle in request
         assert integration["PassthroughBehavior"] == "NEVER"
         response = integration["IntegrationResponses"][0]["ResponseTemplates"]["application/json"]
@@ -158,8 +161,14 @@ def test_gateway_errors_use_the_contract_shape(template: dict) -> None:
 
 
 def test_outputs_name_the_endpoints(template: dict) -> None:
-    assert {"ApiUrl", "JwksUrl", "TableName", "RegisterStateMachineArn",
-            "LoginStateMachineArn", "SigningKeysSecretArn"} <= set(template["Outputs"])
+    assert {
+        "ApiUrl",
+        "JwksUrl",
+        "TableName",
+        "RegisterStateMachineArn",
+        "LoginStateMachineArn",
+        "SigningKeysSecretArn",
+    } <= set(template["Outputs"])
 
 
 def test_assertions_library_agrees(cloud_assembly: CloudAssembly) -> None:
@@ -170,16 +179,24 @@ def test_assertions_library_agrees(cloud_assembly: CloudAssembly) -> None:
     assertions.resource_count_is("AWS::StepFunctions::StateMachine", 2)
     assertions.has_resource_properties(
         "AWS::StepFunctions::StateMachine",
-        {"StateMachineType": "EXPRESS",
-         "LoggingConfiguration": Match.object_like({"IncludeExecutionData": False})},
+        {
+            "StateMachineType": "EXPRESS",
+            "LoggingConfiguration": Match.object_like({"IncludeExecutionData": False}),
+        },
     )
 
 
 def test_cfn_lint_passes(cloud_assembly: CloudAssembly) -> None:
     result = subprocess.run(
-        [str(PROJECT_ROOT / ".venv" / "bin" / "cfn-lint"), "--config-file",
-         str(PROJECT_ROOT / ".cfnlintrc.yaml"), str(cloud_assembly.template_path)],
-        capture_output=True, text=True, check=False,
+        [
+            str(PROJECT_ROOT / ".venv" / "bin" / "cfn-lint"),
+            "--config-file",
+            str(PROJECT_ROOT / ".cfnlintrc.yaml"),
+            str(cloud_assembly.template_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -196,7 +213,9 @@ def test_every_state_machine_definition_is_valid_asl(template: dict) -> None:
         AmazonStateLanguageParser.parse(text)  # the interpreter that runs it locally
         result = subprocess.run(
             [str(validator), "--json-definition", text],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         # Every Next names an existing state and every state is reachable.
@@ -209,8 +228,9 @@ def test_every_state_machine_definition_is_valid_asl(template: dict) -> None:
 def test_asl_validator_rejects_a_broken_definition() -> None:
     validator = PROJECT_ROOT / "node_modules" / ".bin" / "asl-validator"
     broken = json.dumps({"StartAt": "Missing", "States": {"A": {"Type": "Pass", "End": True}}})
-    result = subprocess.run([str(validator), "--json-definition", broken],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(validator), "--json-definition", broken], capture_output=True, text=True, check=False
+    )
     assert result.returncode != 0
 
 
