@@ -7,8 +7,11 @@ synthesized copies of these same templates.
 from __future__ import annotations
 
 from pathlib import Path
+from dataclasses import dataclass
 
+from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
@@ -36,6 +39,16 @@ _GATEWAY_ERRORS = {
         "The request body is too large.",
     ),
     apigw.ResponseType.THROTTLED: ("429", "slow_down", "Too many requests; retry later."),
+    apigw.ResponseType.UNAUTHORIZED: (
+        "401",
+        "invalid_token",
+        "The access token is missing, invalid, expired or revoked.",
+    ),
+    apigw.ResponseType.ACCESS_DENIED: (
+        "403",
+        "insufficient_scope",
+        "The access token does not grant this operation.",
+    ),
     apigw.ResponseType.DEFAULT_4_XX: (None, "invalid_request", "The request was rejected."),
     apigw.ResponseType.DEFAULT_5_XX: (None, "server_error", "The request could not be completed."),
 }
@@ -49,6 +62,42 @@ def _template(name: str) -> str:
     return (TEMPLATES / name).read_text()
 
 
+@dataclass(frozen=True)
+class WorkflowRoute:
+    """A POST route under /v1 answered by one EXPRESS workflow."""
+
+    path: str
+    workflow: sfn.StateMachine
+    protected: bool = False
+    path_parameter: str | None = None  # handed to the workflow as target.userId
+
+
+# Extra fields of the execution input, as they appear inside the escaped "input" string.
+_CALLER_INPUT = (
+    ',\\"caller\\":{\\"userId\\":\\"$context.authorizer.principalId\\",'
+    '\\"jti\\":\\"$context.authorizer.jti\\",\\"exp\\":\\"$context.authorizer.exp\\"}'
+)
+
+
+def sync_execution_template(route: WorkflowRoute) -> str:
+    prelude, extra = "", ""
+    if route.protected:
+        extra += _CALLER_INPUT
+    if route.path_parameter:
+        name = route.path_parameter
+        prelude = (
+            f"#set($target = $util.escapeJavaScript($util.escapeJavaScript("
+            f'$input.params(\'{name}\')).replaceAll("\\\\\'", "\'")).replaceAll("\\\\\'", "\'"))'
+        )
+        extra += ',\\"target\\":{\\"userId\\":\\"$target\\"}'
+    return (
+        _template("start_sync_execution.vtl")
+        .replace("${STATE_MACHINE_ARN}", route.workflow.state_machine_arn)
+        .replace("${PRELUDE}", prelude)
+        .replace("${EXTRA_INPUT}", extra)
+    )
+
+
 class StepAuthApi(Construct):
     def __init__(
         self,
@@ -56,15 +105,17 @@ class StepAuthApi(Construct):
         construct_id: str,
         *,
         config: StackConfig,
-        workflows: dict[str, sfn.StateMachine],
+        routes: list[WorkflowRoute],
+        table: dynamodb.ITable,
         jwks_function: lambda_.IFunction,
+        authorizer_function: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
             rest_api_name=f"{config.stack_name}-api",
-            description="stepauth: registration, login and tokens",
+            description="stepauth: registration, login, sessions and tokens",
             cloud_watch_role=False,
             deploy_options=apigw.StageOptions(
                 stage_name="live",
@@ -75,41 +126,87 @@ class StepAuthApi(Construct):
             ),
         )
         for response_type, (status, code, description) in _GATEWAY_ERRORS.items():
+            headers = (
+                {"WWW-Authenticate": f"'Bearer error=\"{code}\"'"} if status == "401" else None
+            )
             self.rest_api.add_gateway_response(
                 f"GatewayResponse{response_type.response_type}",
                 type=response_type,
                 status_code=status,
+                response_headers=headers,
                 templates={
                     "application/json": (
                         f'{{"error":"{code}","error_description":"{description}"}}'
                     )
                 },
             )
-        invoke_role = iam.Role(
+        # API Gateway caches the authorizer's answer per token for this long: it is the bound
+        # on how late a revoked access token is still accepted (see README).
+        self.authorizer = apigw.TokenAuthorizer(
             self,
-            "StartWorkflowRole",
+            "AccessTokenAuthorizer",
+            authorizer_name=f"{config.stack_name}-access-token",
+            handler=authorizer_function,
+            identity_source=apigw.IdentitySource.header("Authorization"),
+            results_cache_ttl=Duration.seconds(config.authorizer_cache_ttl_seconds),
+        )
+        integration_role = iam.Role(
+            self,
+            "IntegrationRole",
             assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
-            description="Lets the REST API start the stepauth workflows synchronously",
+            description="Lets the REST API start the stepauth workflows and read profiles",
         )
         v1 = self.rest_api.root.add_resource("v1")
-        for path, workflow in workflows.items():
-            workflow.grant_start_sync_execution(invoke_role)
-            resource = v1.resource_for_path(path)
-            resource.add_method(
+        for route in routes:
+            route.workflow.grant_start_sync_execution(integration_role)
+            v1.resource_for_path(route.path).add_method(
                 "POST",
-                self._sync_execution(workflow, invoke_role),
+                self._sync_execution(route, integration_role),
                 method_responses=[apigw.MethodResponse(status_code=s) for s in WORKFLOW_STATUSES],
+                **self._auth(route.protected),
             )
+        table.grant_read_data(integration_role)
+        v1.add_resource("me").add_method(
+            "GET",
+            apigw.AwsIntegration(
+                service="dynamodb",
+                action="Query",
+                options=apigw.IntegrationOptions(
+                    credentials_role=integration_role,
+                    passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_TEMPLATES,
+                    request_templates={
+                        "application/json": _template("me.vtl").replace(
+                            "${TABLE_NAME}", table.table_name
+                        )
+                    },
+                    integration_responses=[
+                        apigw.IntegrationResponse(
+                            status_code="200",
+                            response_templates={"application/json": _template("me_result.vtl")},
+                        ),
+                        _REFUSED_BY_SERVICE,
+                    ],
+                ),
+            ),
+            method_responses=[apigw.MethodResponse(status_code=s) for s in ("200", "401", "500")],
+            **self._auth(True),
+        )
         well_known = self.rest_api.root.add_resource(".well-known")
         well_known.add_resource("jwks.json").add_method(
             "GET", apigw.LambdaIntegration(jwks_function, proxy=True)
         )
 
+    def _auth(self, protected: bool) -> dict[str, object]:
+        if not protected:
+            return {}
+        return {
+            "authorizer": self.authorizer,
+            "authorization_type": apigw.AuthorizationType.CUSTOM,
+        }
+
     @staticmethod
-    def _sync_execution(workflow: sfn.StateMachine, role: iam.IRole) -> apigw.AwsIntegration:
-        request = _template("start_sync_execution.vtl").replace(
-            "${STATE_MACHINE_ARN}", workflow.state_machine_arn
-        )
+    def _sync_execution(route: WorkflowRoute, role: iam.IRole) -> apigw.AwsIntegration:
+        request = sync_execution_template(route)
         return apigw.AwsIntegration(
             service="states",
             action="StartSyncExecution",
@@ -123,17 +220,19 @@ class StepAuthApi(Construct):
                         status_code="200",
                         response_templates={"application/json": _template("execution_result.vtl")},
                     ),
-                    apigw.IntegrationResponse(
-                        # Step Functions refused the call itself (throttled, misconfigured).
-                        selection_pattern="[45]\\d{2}",
-                        status_code="500",
-                        response_templates={
-                            "application/json": (
-                                '{"error":"server_error","error_description":'
-                                '"The request could not be completed."}'
-                            )
-                        },
-                    ),
+                    _REFUSED_BY_SERVICE,
                 ],
             ),
         )
+
+
+# The AWS service refused the call itself (throttled, misconfigured): nothing the client did.
+_REFUSED_BY_SERVICE = apigw.IntegrationResponse(
+    selection_pattern="[45]\\d{2}",
+    status_code="500",
+    response_templates={
+        "application/json": (
+            '{"error":"server_error","error_description":"The request could not be completed."}'
+        )
+    },
+)

@@ -20,6 +20,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # What a step Lambda needs at run time, beside the runtime's own boto3.
 STEP_REQUIREMENTS = ("PyJWT[crypto]>=2.10", "argon2-cffi>=23.1", "aws-lambda-powertools>=3.0")
+# The authorizer verifies JWTs and reads the table; nothing else.
+AUTHORIZER_REQUIREMENTS = ("PyJWT[crypto]>=2.10",)
 
 _PLATFORMS = {
     "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64"),
@@ -38,7 +40,7 @@ class LocalPipBundling:
         self.requirements = requirements
         self.architecture = architecture
 
-    def try_bundle(self, output_dir: str, **_options: object) -> bool:
+    def try_bundle(self, output_dir: str, *_options: object, **_named: object) -> bool:
         out = Path(output_dir)
         platform_args: list[str] = []
         for platform in _PLATFORMS[self.architecture]:

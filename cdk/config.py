@@ -27,6 +27,8 @@ class StackConfig:
     throttle_rate_limit: int = 50
     throttle_burst_limit: int = 100
     retain_data: bool = True
+    refresh_reuse_grace_seconds: int = 0
+    authorizer_cache_ttl_seconds: int = 300
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -47,6 +49,10 @@ class StackConfig:
             raise ValueError("password_min_length must be at least 8 (NIST SP 800-63B-4)")
         if self.access_token_ttl_seconds <= 0 or self.refresh_token_ttl_seconds <= 0:
             raise ValueError("token lifetimes must be positive")
+        if not 0 <= self.refresh_reuse_grace_seconds <= 300:
+            raise ValueError("refresh_reuse_grace_seconds must be between 0 and 300")
+        if not 0 <= self.authorizer_cache_ttl_seconds <= 3600:
+            raise ValueError("authorizer_cache_ttl_seconds must be between 0 and 3600")
         if self.argon2_memory_kib < 19456 or self.argon2_time_cost < 2:
             raise ValueError("argon2 parameters must be at least the OWASP minimum (m=19456, t=2)")
 

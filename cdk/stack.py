@@ -12,10 +12,17 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from .api import StepAuthApi
-from .bundling import STEP_REQUIREMENTS, python_code
+from .api import StepAuthApi, WorkflowRoute
+from .bundling import AUTHORIZER_REQUIREMENTS, STEP_REQUIREMENTS, python_code
 from .config import StackConfig
-from .workflows import StepFunctions, login_definition, register_definition
+from .workflows import (
+    StepFunctions,
+    disable_user_definition,
+    login_definition,
+    logout_definition,
+    refresh_definition,
+    register_definition,
+)
 
 TTL_ATTRIBUTE = "expires_at"
 
@@ -60,23 +67,39 @@ class StepAuthStack(Stack):
 
         self.steps = self._step_functions()
         self.workflows = {
-            "register": self._workflow("Register", register_definition),
-            "login": self._workflow("Login", login_definition),
+            "Register": self._workflow("Register", register_definition),
+            "Login": self._workflow("Login", login_definition),
+            "Refresh": self._workflow("Refresh", refresh_definition),
+            "Logout": self._workflow("Logout", logout_definition),
+            "DisableUser": self._workflow("DisableUser", disable_user_definition),
         }
         self.api = StepAuthApi(
             self,
             "Api",
             config=config,
-            workflows=self.workflows,
+            routes=[
+                WorkflowRoute("register", self.workflows["Register"]),
+                WorkflowRoute("login", self.workflows["Login"]),
+                WorkflowRoute("token/refresh", self.workflows["Refresh"]),
+                WorkflowRoute("logout", self.workflows["Logout"], protected=True),
+                WorkflowRoute(
+                    "admin/users/{id}/disable",
+                    self.workflows["DisableUser"],
+                    protected=True,
+                    path_parameter="id",
+                ),
+            ],
+            table=self.table,
             jwks_function=self.publish_jwks,
+            authorizer_function=self.authorizer,
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "JwksUrl", value=f"{self.api.rest_api.url}.well-known/jwks.json")
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "SigningKeysSecretArn", value=self.signing_keys.secret_arn)
-        for path, workflow in self.workflows.items():
-            CfnOutput(self, f"{path.capitalize()}StateMachineArn", value=workflow.state_machine_arn)
+        for name, workflow in self.workflows.items():
+            CfnOutput(self, f"{name}StateMachineArn", value=workflow.state_machine_arn)
 
     def _step_functions(self) -> StepFunctions:
         config = self.config
@@ -97,10 +120,17 @@ class StepAuthStack(Stack):
             "ARGON2_TIME_COST": str(config.argon2_time_cost),
             "ARGON2_PARALLELISM": str(config.argon2_parallelism),
             "PASSWORD_MIN_LENGTH": str(config.password_min_length),
+            "REFRESH_REUSE_GRACE_SECONDS": str(config.refresh_reuse_grace_seconds),
             "POWERTOOLS_SERVICE_NAME": "stepauth",
         }
 
-        def function(name: str, module: str, memory: int = 256) -> lambda_.Function:
+        def function(
+            name: str,
+            module: str,
+            memory: int = 256,
+            asset: lambda_.Code = code,
+            package: str = "steps",
+        ) -> lambda_.Function:
             log_group = logs.LogGroup(
                 self,
                 f"{name}Logs",
@@ -114,8 +144,8 @@ class StepAuthStack(Stack):
                 function_name=f"{config.stack_name}-{name}",
                 runtime=lambda_.Runtime.PYTHON_3_12,
                 architecture=architecture,
-                handler=f"steps.{module}.handler",
-                code=code,
+                handler=f"{package}.{module}.handler",
+                code=asset,
                 memory_size=memory,
                 timeout=Duration.seconds(10),
                 environment=environment,
@@ -130,11 +160,32 @@ class StepAuthStack(Stack):
             hash_password=function("HashPassword", "hash_password", memory=1024),
             verify_password=function("VerifyPassword", "verify_password", memory=1024),
             issue_tokens=function("IssueTokens", "issue_tokens"),
+            validate_refresh=function("ValidateRefresh", "validate_refresh"),
+            rotate_refresh_token=function("RotateRefreshToken", "rotate_refresh_token"),
+            validate_logout=function("ValidateLogout", "validate_logout"),
+            end_sessions=function("EndSessions", "end_sessions"),
+            disable_user=function("DisableUser", "disable_user"),
         )
         self.publish_jwks = function("PublishJwks", "publish_jwks")
-        self.table.grant_read_write_data(steps.issue_tokens)
-        for reader in (steps.issue_tokens, self.publish_jwks):
-            self.signing_keys.grant_read(reader)
+        self.authorizer = function(
+            "Authorizer",
+            "handler",
+            asset=python_code(
+                ("authorizer", "steps"), AUTHORIZER_REQUIREMENTS, config.lambda_architecture
+            ),
+            package="authorizer",
+        )
+        for writer in (
+            steps.issue_tokens,
+            steps.rotate_refresh_token,
+            steps.end_sessions,
+            steps.disable_user,
+        ):
+            self.table.grant_read_write_data(writer)
+        for reader in (self.publish_jwks, self.authorizer):
+            self.table.grant_read_data(reader)
+        # Only the token issuer reads the private keys; everyone else reads the public item.
+        self.signing_keys.grant_read(steps.issue_tokens)
         return steps
 
     def _workflow(self, name: str, definition: Any) -> sfn.StateMachine:
@@ -149,7 +200,7 @@ class StepAuthStack(Stack):
         scope = Construct(self, f"{name}Workflow")
         machine = sfn.StateMachine(
             self,
-            name,
+            f"{name}StateMachine",
             state_machine_name=f"{config.stack_name}-{name}",
             state_machine_type=sfn.StateMachineType.EXPRESS,
             definition_body=sfn.DefinitionBody.from_chainable(

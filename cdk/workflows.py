@@ -34,6 +34,11 @@ class StepFunctions:
     hash_password: lambda_.IFunction
     verify_password: lambda_.IFunction
     issue_tokens: lambda_.IFunction
+    validate_refresh: lambda_.IFunction
+    rotate_refresh_token: lambda_.IFunction
+    validate_logout: lambda_.IFunction
+    end_sessions: lambda_.IFunction
+    disable_user: lambda_.IFunction
 
 
 class ErrorResponses:
@@ -280,3 +285,136 @@ def login_definition(
         .next(issue_tokens)
         .next(_respond(scope, "RespondOk", 200))
     )
+
+
+def _request_context() -> dict[str, str]:
+    """The caller's network facts, for steps that do not parse a body."""
+    return {
+        "sourceIp": sfn.JsonPath.string_at("$.request.sourceIp"),
+        "userAgent": sfn.JsonPath.string_at("$.request.userAgent"),
+        "requestId": sfn.JsonPath.string_at("$.request.requestId"),
+    }
+
+
+def refresh_definition(
+    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+) -> sfn.IChainable:
+    """validate → spend the presented token (rotation, reuse detection) → issue a pair → 200."""
+    errors = ErrorResponses(scope)
+    validate = _catch_step_errors(
+        tasks.LambdaInvoke(
+            scope,
+            "ValidateRefresh",
+            lambda_function=steps.validate_refresh,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        errors,
+        ("InvalidRequest", "PayloadTooLarge"),
+    )
+    rotate = tasks.LambdaInvoke(
+        scope,
+        "RotateRefreshToken",
+        comment="Spends the token with a conditional write; a spent token revokes its family.",
+        lambda_function=steps.rotate_refresh_token,
+        payload_response_only=True,
+        result_path="$",
+    )
+    # Unknown, expired, revoked and reused tokens get one answer.
+    rotate.add_catch(
+        errors.fixed(
+            "RejectInvalidGrant",
+            401,
+            "invalid_grant",
+            "The refresh token is invalid, expired or revoked.",
+        ),
+        errors=["InvalidGrant", "RefreshTokenReused"],
+        result_path="$.failure",
+    )
+    issue_tokens = tasks.LambdaInvoke(
+        scope,
+        "IssueTokens",
+        lambda_function=steps.issue_tokens,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "user": sfn.JsonPath.object_at("$.user"),
+                "family_id": sfn.JsonPath.string_at("$.family_id"),
+                "context": sfn.JsonPath.object_at("$.context"),
+            }
+        ),
+        result_path="$",
+    )
+    return validate.next(rotate).next(issue_tokens).next(_respond(scope, "RespondOk", 200))
+
+
+def logout_definition(
+    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+) -> sfn.IChainable:
+    """validate → revoke the refresh family (or all) → deny the access token's jti → 204."""
+    errors = ErrorResponses(scope)
+    validate = _catch_step_errors(
+        tasks.LambdaInvoke(
+            scope,
+            "ValidateLogout",
+            lambda_function=steps.validate_logout,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        errors,
+        ("InvalidRequest", "PayloadTooLarge"),
+    )
+    end_sessions = tasks.LambdaInvoke(
+        scope,
+        "EndSessions",
+        comment="One write per family; the stream clean-up removes the family's tokens.",
+        lambda_function=steps.end_sessions,
+        payload_response_only=True,
+        result_path="$.ended",
+    )
+    deny = tasks.DynamoPutItem(
+        scope,
+        "DenyAccessToken",
+        comment="The access token stays refused until its own expiry (the item's TTL).",
+        table=table,
+        item={
+            "pk": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.format("DENY#{}", sfn.JsonPath.string_at("$.caller.jti"))
+            ),
+            "sk": tasks.DynamoAttributeValue.from_string("JTI"),
+            "entity": tasks.DynamoAttributeValue.from_string("denied_token"),
+            "expires_at": tasks.DynamoAttributeValue.number_from_string(
+                sfn.JsonPath.format("{}", sfn.JsonPath.string_at("$.caller.exp"))
+            ),
+        },
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    done = sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
+    return validate.next(end_sessions).next(deny).next(done)
+
+
+def disable_user_definition(
+    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+) -> sfn.IChainable:
+    """Admin: mark the user disabled and revoke every session of theirs → 200."""
+    errors = ErrorResponses(scope)
+    disable = tasks.LambdaInvoke(
+        scope,
+        "DisableUser",
+        lambda_function=steps.disable_user,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "userId": sfn.JsonPath.string_at("$.target.userId"),
+                "caller": sfn.JsonPath.object_at("$.caller"),
+                "context": _request_context(),
+            }
+        ),
+        result_path="$",
+    )
+    disable.add_catch(
+        errors.fixed("RejectUnknownUser", 404, "not_found", "No such user."),
+        errors=["UserNotFound"],
+        result_path="$.failure",
+    )
+    return disable.next(_respond(scope, "RespondOk", 200))

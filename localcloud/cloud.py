@@ -26,6 +26,11 @@ from .deploy import (
 LOG = logging.getLogger("stepauth.localcloud")
 
 
+# CDK context the local stack is synthesized with. The authorizer result cache is off locally so
+# that a revoked token is refused at once (on AWS it is the configured bound, 300 s by default).
+LOCAL_CONTEXT: dict[str, Any] = {"authorizer_cache_ttl_seconds": 0}
+
+
 @dataclass(frozen=True)
 class LocalCloudSettings:
     host: str = "127.0.0.1"
@@ -34,7 +39,7 @@ class LocalCloudSettings:
     region: str = "us-east-1"
     stack_name: str = "stepauth"
     synth_dir: Path = PROJECT_ROOT / ".build" / "local-cdk.out"
-    context: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=lambda: dict(LOCAL_CONTEXT))
 
     @property
     def client_host(self) -> str:

@@ -6,7 +6,12 @@ behaves like API Gateway v1 for the integrations stepauth uses:
 * ``AWS`` integrations with Step Functions (``StartSyncExecution``): the method's real request
   template is rendered, the action is called on the local cloud, and the integration response is
   chosen by selection pattern and rendered with its real response template.
+* ``AWS`` integrations with other service actions (DynamoDB ``Query`` for ``/v1/me``): the same,
+  calling the named action.
 * ``AWS_PROXY`` Lambda integrations: the proxy event is built and the function invoked.
+* ``TOKEN`` Lambda authorizers: the function is invoked with the token and the method ARN, its
+  policy is evaluated (an explicit Deny wins; no Allow is a Deny) and cached per token for the
+  authorizer's ``AuthorizerResultTtlInSeconds``; its context becomes ``$context.authorizer``.
 
 Errors the gateway itself produces (unknown route, unsupported media type, body too large, a
 failed integration) use the template's gateway responses, as on AWS.
@@ -20,10 +25,11 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -39,6 +45,9 @@ LOG = logging.getLogger("stepauth.gateway")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's hard limit
 DEFAULT_GATEWAY_RESPONSES = {
+    "UNAUTHORIZED": 401,
+    "ACCESS_DENIED": 403,
+    "AUTHORIZER_FAILURE": 500,
     "MISSING_AUTHENTICATION_TOKEN": 403,
     "UNSUPPORTED_MEDIA_TYPE": 415,
     "REQUEST_TOO_LARGE": 413,
@@ -48,12 +57,27 @@ DEFAULT_GATEWAY_RESPONSES = {
 }
 
 
+# API Gateway's own name for a service in integration URIs → botocore's.
+_SERVICE_NAMES = {"states": "stepfunctions"}
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """A TOKEN Lambda authorizer of the template."""
+
+    logical_id: str
+    function_arn: str
+    header: str  # from IdentitySource method.request.header.<Name>
+    ttl_seconds: int
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
     resource_path: str  # e.g. /v1/admin/users/{id}/disable
     pattern: re.Pattern[str]
     integration: dict[str, Any]  # resolved against the deployed stack
+    authorizer: Authorizer | None = None
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if method != self.method and self.method != "ANY":
@@ -91,21 +115,109 @@ def routes_from_stack(stack: DeployedStack) -> list[Route]:
             return path_of(resource["ParentId"]).rstrip("/") + "/" + resource["PathPart"]
         return "/"  # Fn::GetAtt [RestApi, RootResourceId]
 
+    authorizers = authorizers_from_stack(stack)
     routes = []
     for method in stack.resources_of_type("AWS::ApiGateway::Method").values():
         properties = method["Properties"]
         resource_path = path_of(properties["ResourceId"])
+        authorizer = None
+        if properties.get("AuthorizationType") == "CUSTOM":
+            authorizer = authorizers[properties["AuthorizerId"]["Ref"]]
         routes.append(
             Route(
                 method=properties["HttpMethod"],
                 resource_path=resource_path,
                 pattern=_path_pattern(resource_path),
                 integration=stack.resolve(properties.get("Integration", {})),
+                authorizer=authorizer,
             )
         )
     # Literal segments win over path parameters, as in API Gateway.
     routes.sort(key=lambda r: (r.resource_path.count("{"), -len(r.resource_path)))
     return routes
+
+
+def authorizers_from_stack(stack: DeployedStack) -> dict[str, Authorizer]:
+    found = {}
+    for logical_id, resource in stack.resources_of_type("AWS::ApiGateway::Authorizer").items():
+        properties = stack.resolve(resource["Properties"])
+        if properties.get("Type") != "TOKEN":
+            raise ValueError(f"authorizer {logical_id}: only TOKEN authorizers are served locally")
+        uri = str(properties["AuthorizerUri"])
+        found[logical_id] = Authorizer(
+            logical_id=logical_id,
+            function_arn=_function_arn(uri),
+            header=properties["IdentitySource"].rsplit(".", 1)[-1],
+            # CloudFormation's default when the property is absent.
+            ttl_seconds=int(properties.get("AuthorizerResultTtlInSeconds", 300)),
+        )
+    return found
+
+
+def _function_arn(uri: str) -> str:
+    found = re.search(r"functions/(arn:[^/]+)/invocations", uri)
+    if not found:
+        raise ValueError(f"not a Lambda invocation URI: {uri}")
+    return found.group(1)
+
+
+def policy_allows(policy: dict[str, Any], method_arn: str) -> bool:
+    """IAM evaluation for execute-api:Invoke: an explicit Deny wins, then any Allow."""
+    statements = policy.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = [statements]
+    allowed = False
+    for statement in statements:
+        actions = _as_list(statement.get("Action"))
+        resources = _as_list(statement.get("Resource"))
+        if not any(_glob(a, "execute-api:Invoke") for a in actions):
+            continue
+        if not any(_glob(r, method_arn) for r in resources):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        if statement.get("Effect") == "Allow":
+            allowed = True
+    return allowed
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _glob(pattern: str, value: str) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, flags=re.IGNORECASE if ":" not in value else 0) is not None
+
+
+@dataclass
+class _CachedPolicy:
+    principal_id: str
+    policy: dict[str, Any]
+    context: dict[str, Any]
+    expires: float
+
+
+@dataclass
+class AuthorizerCache:
+    """Authorizer answers per (authorizer, token), kept for the authorizer's TTL."""
+
+    entries: dict[tuple[str, str], _CachedPolicy] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: tuple[str, str], now: float) -> _CachedPolicy | None:
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry and entry.expires > now:
+                return entry
+            self.entries.pop(key, None)
+            return None
+
+    def put(self, key: tuple[str, str], entry: _CachedPolicy) -> None:
+        with self.lock:
+            self.entries[key] = entry
 
 
 def gateway_responses_from_stack(stack: DeployedStack) -> dict[str, dict[str, Any]]:
@@ -118,17 +230,33 @@ def gateway_responses_from_stack(stack: DeployedStack) -> dict[str, dict[str, An
 class LocalGateway:
     """Answers HTTP requests for one deployed stack; transport-free so tests can call it."""
 
-    def __init__(self, stack: DeployedStack, session: Any, stage: str = "live") -> None:
+    def __init__(
+        self,
+        stack: DeployedStack,
+        session: Any,
+        stage: str = "live",
+        clock: Any = time.time,
+    ) -> None:
         self.stack = stack
         self.stage = stage
         self.routes = routes_from_stack(stack)
         self.gateway_responses = gateway_responses_from_stack(stack)
-        # Step Functions' sync API lives on the sync-states. host on AWS; the local endpoint has
-        # one host, so botocore must not prefix it.
-        self._states = session.client(
-            "stepfunctions", config=Config(inject_host_prefix=False, retries={"max_attempts": 0})
-        )
-        self._lambda = session.client("lambda", config=Config(retries={"max_attempts": 0}))
+        self.authorizer_cache = AuthorizerCache()
+        self._clock = clock
+        self._session = session
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
+        self._lambda = self._client("lambda")
+
+    def _client(self, service: str) -> Any:
+        service = _SERVICE_NAMES.get(service, service)
+        with self._clients_lock:
+            if service not in self._clients:
+                # Step Functions' sync API lives on the sync-states. host on AWS; the local
+                # endpoint has one host, so botocore must not prefix it.
+                config = Config(inject_host_prefix=False, retries={"max_attempts": 0})
+                self._clients[service] = self._session.client(service, config=config)
+            return self._clients[service]
 
     # -- entry point --------------------------------------------------------------------------
 
@@ -177,6 +305,10 @@ class LocalGateway:
             if params is None:
                 continue
             context["resourcePath"] = route.resource_path
+            if route.authorizer is not None:
+                denied = self._authorize(route, method, path, headers, context)
+                if denied is not None:
+                    return denied
             text = body.decode("utf-8", errors="replace")
             request = RequestData(
                 body=text,
@@ -195,6 +327,63 @@ class LocalGateway:
             return self.gateway_error("DEFAULT_5XX", context)
         return self.gateway_error("MISSING_AUTHENTICATION_TOKEN", context)
 
+    # -- Lambda authorizer -------------------------------------------------------------------
+
+    def method_arn(self, method: str, path: str) -> str:
+        api_id = self.stack.physical_ids.get(self._rest_api_id(), "local")
+        return (
+            f"arn:aws:execute-api:{self.stack.region}:{self.stack.account_id}:{api_id}/"
+            f"{self.stage}/{method}/{path.lstrip('/')}"
+        )
+
+    def _authorize(
+        self,
+        route: Route,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        context: dict[str, Any],
+    ) -> GatewayResult | None:
+        """Runs the route's authorizer; None when the request may go on."""
+        authorizer = route.authorizer
+        assert authorizer is not None
+        token = _CaseInsensitive(headers).get(authorizer.header)
+        if not token:
+            return self.gateway_error("UNAUTHORIZED", context)
+        method_arn = self.method_arn(method, path)
+        key = (authorizer.logical_id, token)
+        now = self._clock()
+        entry = self.authorizer_cache.get(key, now) if authorizer.ttl_seconds > 0 else None
+        if entry is None:
+            event = {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}
+            try:
+                answer = self._lambda.invoke(
+                    FunctionName=authorizer.function_arn, Payload=json.dumps(event).encode()
+                )
+                payload = json.loads(answer["Payload"].read() or b"null")
+            except (ClientError, ValueError):
+                LOG.exception("authorizer invocation failed")
+                return self.gateway_error("AUTHORIZER_FAILURE", context)
+            if answer.get("FunctionError"):
+                if isinstance(payload, dict) and payload.get("errorMessage") == "Unauthorized":
+                    return self.gateway_error("UNAUTHORIZED", context)
+                LOG.error("authorizer failed: %s", (payload or {}).get("errorType"))
+                return self.gateway_error("AUTHORIZER_FAILURE", context)
+            if not isinstance(payload, dict) or "policyDocument" not in payload:
+                return self.gateway_error("AUTHORIZER_FAILURE", context)
+            entry = _CachedPolicy(
+                principal_id=str(payload.get("principalId", "")),
+                policy=payload["policyDocument"],
+                context=dict(payload.get("context") or {}),
+                expires=now + authorizer.ttl_seconds,
+            )
+            if authorizer.ttl_seconds > 0:
+                self.authorizer_cache.put(key, entry)
+        if not policy_allows(entry.policy, method_arn):
+            return self.gateway_error("ACCESS_DENIED", context)
+        context["authorizer"] = {**entry.context, "principalId": entry.principal_id}
+        return None
+
     # -- gateway responses --------------------------------------------------------------------
 
     def gateway_error(self, response_type: str, context: dict[str, Any]) -> GatewayResult:
@@ -212,16 +401,23 @@ class LocalGateway:
                 body = render_response_template(template, "{}", request).body
             except MappingTemplateError:
                 body = template
-        return GatewayResult(status, body.encode(), {"x-amzn-ErrorType": response_type})
+        headers = {"x-amzn-ErrorType": response_type}
+        for name, value in (configured.get("ResponseParameters") or {}).items():
+            if name.startswith("gatewayresponse.header."):
+                # Static values are quoted in single quotes, as in the template.
+                headers[name.removeprefix("gatewayresponse.header.")] = str(value).strip("'")
+        return GatewayResult(status, body.encode(), headers)
 
     # -- AWS service integration (Step Functions) ---------------------------------------------
 
     def _aws_integration(self, route: Route, request: RequestData) -> GatewayResult:
         integration = route.integration
         uri = str(integration.get("Uri", ""))
-        if not uri.endswith(":states:action/StartSyncExecution"):
+        action = re.search(r":apigateway:[^:]*:([a-z0-9-]+):action/(\w+)$", uri)
+        if not action:
             LOG.error("unsupported AWS integration %s", uri)
             return self.gateway_error("DEFAULT_5XX", dict(request.context))
+        service, operation = action.groups()
         templates = integration.get("RequestTemplates") or {}
         content_type = request.headers.get("Content-Type") or "application/json"
         content_type = content_type.split(";")[0].strip().lower()
@@ -237,7 +433,8 @@ class LocalGateway:
             LOG.exception("request mapping template failed on %s", route.resource_path)
             return self.gateway_error("DEFAULT_5XX", dict(request.context))
         try:
-            answer = self._states.start_sync_execution(**parameters)
+            call = getattr(self._client(service), xform_name(operation))
+            answer = call(**parameters)
             status = 200
             integration_body = json.dumps(
                 {k: v for k, v in answer.items() if k != "ResponseMetadata"}, default=str
@@ -250,7 +447,7 @@ class LocalGateway:
                     "message": error.response["Error"].get("Message"),
                 }
             )
-            LOG.warning("StartSyncExecution refused: %s", error.response["Error"].get("Code"))
+            LOG.warning("%s refused: %s", operation, error.response["Error"].get("Code"))
         return self._integration_response(integration, status, integration_body, request)
 
     def _integration_response(
@@ -283,9 +480,9 @@ class LocalGateway:
     def _lambda_proxy(
         self, route: Route, request: RequestData, method: str, path: str
     ) -> GatewayResult:
-        uri = str(route.integration.get("Uri", ""))
-        found = re.search(r"functions/(arn:[^/]+)/invocations", uri)
-        if not found:
+        try:
+            function_arn = _function_arn(str(route.integration.get("Uri", "")))
+        except ValueError:
             return self.gateway_error("DEFAULT_5XX", dict(request.context))
         event = {
             "resource": route.resource_path,
@@ -302,7 +499,7 @@ class LocalGateway:
         }
         try:
             answer = self._lambda.invoke(
-                FunctionName=found.group(1), Payload=json.dumps(event).encode()
+                FunctionName=function_arn, Payload=json.dumps(event).encode()
             )
             payload = json.loads(answer["Payload"].read() or b"null")
         except (ClientError, ValueError):

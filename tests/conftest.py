@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.cloud import LocalCloud, LocalCloudSettings, free_port
+from localcloud.cloud import LOCAL_CONTEXT, LocalCloud, LocalCloudSettings, free_port
 from localcloud.deploy import CloudAssembly, synthesize
 
 # Signing keys, argon2 and tokens must not depend on the developer's AWS set-up.
@@ -18,8 +18,8 @@ for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
 
 @pytest.fixture(scope="session")
 def cloud_assembly(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
-    """The CDK app synthesized once, without bundling (tests do not build Lambda assets)."""
-    return synthesize(Path(tmp_path_factory.mktemp("cdk.out")))
+    """The CDK app synthesized once as the local cloud does (no bundling, local context)."""
+    return synthesize(Path(tmp_path_factory.mktemp("cdk.out")), LOCAL_CONTEXT)
 
 
 @pytest.fixture(scope="session")

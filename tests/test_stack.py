@@ -58,7 +58,9 @@ def test_table_is_on_demand_with_pitr_ttl_and_stream(template: dict) -> None:
 def test_register_and_login_are_express_logged_without_data_and_traced(template: dict) -> None:
     machines = state_machines(template)
     names = {m["Properties"]["StateMachineName"] for m in machines.values()}
-    assert names == {"stepauth-Register", "stepauth-Login"}
+    assert names == {
+        f"stepauth-{n}" for n in ("Register", "Login", "Refresh", "Logout", "DisableUser")
+    }
     for machine in machines.values():
         props = machine["Properties"]
         assert props["StateMachineType"] == "EXPRESS"
@@ -122,8 +124,12 @@ def _methods(template: dict) -> list[dict]:
 
 
 def test_public_routes_start_sync_executions_with_vtl(template: dict) -> None:
-    sync_methods = [m for m in _methods(template) if m["Integration"]["Type"] == "AWS"]
-    assert len(sync_methods) == 2
+    sync_methods = [
+        m
+        for m in _methods(template)
+        if m["Integration"]["Type"] == "AWS" and "StartSyncExecution" in json.dumps(m)
+    ]
+    assert len(sync_methods) == 5
     for method in sync_methods:
         integration = method["Integration"]
         assert method["HttpMethod"] == "POST"
@@ -144,8 +150,8 @@ def test_public_routes_start_sync_executions_with_vtl(template: dict) -> None:
 
 
 def test_jwks_route_is_a_lambda_proxy(template: dict) -> None:
-    (jwks,) = [m for m in _methods(template) if m["HttpMethod"] == "GET"]
-    assert jwks["Integration"]["Type"] == "AWS_PROXY"
+    (jwks,) = [m for m in _methods(template) if m["Integration"]["Type"] == "AWS_PROXY"]
+    assert jwks["HttpMethod"] == "GET" and jwks["AuthorizationType"] == "NONE"
 
 
 def test_gateway_errors_use_the_contract_shape(template: dict) -> None:
@@ -166,6 +172,9 @@ def test_outputs_name_the_endpoints(template: dict) -> None:
         "TableName",
         "RegisterStateMachineArn",
         "LoginStateMachineArn",
+        "RefreshStateMachineArn",
+        "LogoutStateMachineArn",
+        "DisableUserStateMachineArn",
         "SigningKeysSecretArn",
     } <= set(template["Outputs"])
 
@@ -175,8 +184,8 @@ def test_assertions_library_agrees(cloud_assembly: CloudAssembly) -> None:
     from aws_cdk.assertions import Match, Template
 
     assertions = Template.from_json(cloud_assembly.template())
-    assertions.resource_count_is("AWS::StepFunctions::StateMachine", 2)
-    assertions.has_resource_properties(
+    assertions.resource_count_is("AWS::StepFunctions::StateMachine", 5)
+    assertions.all_resources_properties(
         "AWS::StepFunctions::StateMachine",
         {
             "StateMachineType": "EXPRESS",
@@ -242,3 +251,73 @@ def test_stack_name_prefixes_resources(name: str, tmp_path: Path) -> None:
     assert all(n.startswith(f"{name}-") for n in names)
     (table,) = resources(template, "AWS::DynamoDB::Table").values()
     assert table["Properties"]["TableName"] == f"{name}-table"
+    # Without the local context, the authorizer cache keeps API Gateway's default bound.
+    (authorizer,) = resources(template, "AWS::ApiGateway::Authorizer").values()
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 300
+
+
+def _machine(template: dict, name: str) -> dict:
+    return next(
+        m
+        for m in state_machines(template).values()
+        if m["Properties"]["StateMachineName"].endswith(f"-{name}")
+    )
+
+
+def _route(template: dict, method: str, fragment: str) -> dict:
+    found = [
+        m
+        for k, m in resources(template, "AWS::ApiGateway::Method").items()
+        if m["Properties"]["HttpMethod"] == method and fragment in k
+    ]
+    assert len(found) == 1, fragment
+    return found[0]["Properties"]
+
+
+def test_protected_routes_use_the_token_authorizer(template: dict) -> None:
+    (authorizer,) = resources(template, "AWS::ApiGateway::Authorizer").values()
+    props = authorizer["Properties"]
+    assert props["Type"] == "TOKEN"
+    assert props["IdentitySource"] == "method.request.header.Authorization"
+    assert props["AuthorizerResultTtlInSeconds"] == 0  # the local context
+    for method, fragment in (("POST", "logout"), ("GET", "v1me"), ("POST", "disable")):
+        assert _route(template, method, fragment)["AuthorizationType"] == "CUSTOM"
+    for method, fragment in (("POST", "register"), ("POST", "login"), ("POST", "refresh")):
+        assert _route(template, method, fragment)["AuthorizationType"] == "NONE"
+
+
+def test_me_is_a_direct_dynamodb_query(template: dict) -> None:
+    integration = _route(template, "GET", "v1me")["Integration"]
+    assert integration["Type"] == "AWS"
+    assert ":dynamodb:action/Query" in json.dumps(integration["Uri"])
+    request = json.dumps(integration["RequestTemplates"]["application/json"])
+    assert "$context.authorizer.principalId" in request
+    response = integration["IntegrationResponses"][0]["ResponseTemplates"]["application/json"]
+    assert "password_hash" not in response
+
+
+def test_refresh_catches_every_invalid_grant_into_one_401(template: dict) -> None:
+    states = definition_of(_machine(template, "Refresh"))["States"]
+    catch = states["RotateRefreshToken"]["Catch"][0]
+    assert set(catch["ErrorEquals"]) == {"InvalidGrant", "RefreshTokenReused"}
+    assert states[catch["Next"]]["Parameters"]["statusCode"] == 401
+
+
+def test_logout_denies_the_access_token_until_it_expires(template: dict) -> None:
+    states = definition_of(_machine(template, "Logout"))["States"]
+    deny = states["DenyAccessToken"]
+    assert deny["Resource"].endswith(":states:::dynamodb:putItem")
+    item = deny["Parameters"]["Item"]
+    assert item["pk"]["S.$"] == "States.Format('DENY#{}', $.caller.jti)"
+    assert "expires_at" in item
+    assert states[deny["Next"]]["Parameters"]["statusCode"] == 204
+
+
+def test_only_the_token_issuer_reads_the_private_keys(template: dict) -> None:
+    (secret_id,) = resources(template, "AWS::SecretsManager::Secret")
+    readers = []
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        document = json.dumps(policy["Properties"]["PolicyDocument"])
+        if "secretsmanager:GetSecretValue" in document and secret_id in document:
+            readers += [r["Ref"] for r in policy["Properties"]["Roles"]]
+    assert len(readers) == 1 and readers[0].startswith("IssueTokensServiceRole")
