@@ -6,17 +6,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STACK_NAME ?= stepauth
+# Extra CDK arguments, e.g. CDK_ARGS="-c access_token_ttl_seconds=600 -c lambda_architecture=arm64"
+CDK_ARGS ?=
+# Where `make test-api` sends its requests: any deployment's API URL, the local server by default.
+BASE_URL ?= http://127.0.0.1:8080
+FORCE ?=
 HOST ?= 127.0.0.1
 PORT ?= 8080
 AWS_PORT ?= 4566
 PYTEST_ARGS ?=
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# The pinned CDK CLI must never call home: no version check, no telemetry, no notices.
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := 1
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
 SETUP_STAMP := $(VENV)/.setup-done
 
-.PHONY: help setup dev test lint synth clean
+CDK := cdk --no-version-reporting --no-notices
+CDK_CONTEXT := -c stack_name=$(STACK_NAME) $(CDK_ARGS)
+
+.PHONY: help setup dev test lint synth diff deploy destroy test-api all clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -42,7 +53,26 @@ lint: setup ## ruff on all Python code
 	$(BIN)/ruff check .
 
 synth: setup ## synthesize the CloudFormation template into cdk.out/ (offline, no AWS credentials)
-	cdk synth --quiet -c stack_name=$(STACK_NAME)
+	$(CDK) synth --quiet $(CDK_CONTEXT)
+
+diff: setup ## show what `make deploy` would change in the AWS account (STACK_NAME=…)
+	$(CDK) diff $(CDK_CONTEXT)
+
+deploy: diff ## deploy to AWS (runs diff first), then make sure the signing keys exist
+	$(CDK) deploy --require-approval never $(CDK_CONTEXT)
+	$(BIN)/stepauth keys init --stack-name $(STACK_NAME)
+
+destroy: setup ## delete the stack from AWS; asks for confirmation unless FORCE=1
+	@if [ "$(FORCE)" != "1" ]; then \
+		read -r -p "Delete stack $(STACK_NAME) from AWS? Type the stack name to confirm: " answer; \
+		if [ "$$answer" != "$(STACK_NAME)" ]; then echo "Not confirmed; nothing deleted."; exit 1; fi; \
+	fi
+	$(CDK) destroy --force $(CDK_CONTEXT)
+
+test-api: setup ## smoke and integrity tests against a running deployment (BASE_URL=…, default the local server)
+	$(BIN)/pytest smoke -q -p no:cacheprovider --base-url $(BASE_URL)
+
+all: lint test synth ## lint, test and synthesize
 
 clean: ## remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .build .pytest_cache .ruff_cache
