@@ -6,8 +6,8 @@ synthesized copies of these same templates.
 
 from __future__ import annotations
 
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw

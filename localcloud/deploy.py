@@ -181,5 +181,10 @@ def deploy(assembly: CloudAssembly, session: Any, stack_name: str) -> DeployedSt
 def initialise_signing_keys(session: Any, stack: DeployedStack) -> str:
     """The local equivalent of ``stepauth keys init``: a generated key in the stack's secret."""
     from steps.core.keyset_admin import initialise_signing_keys as initialise
+    from steps.core.table import Table
 
-    return initialise(session.client("secretsmanager"), stack.outputs["SigningKeysSecretArn"])
+    return initialise(
+        session.client("secretsmanager"),
+        stack.outputs["SigningKeysSecretArn"],
+        Table.from_client(session.client("dynamodb"), stack.outputs["TableName"]),
+    )

@@ -17,6 +17,9 @@ Each fix has a test in ``tests/test_localcloud_patches.py``.
 8. Task states reuse one boto3 client per service and region (moto builds one per Task, ~11 ms).
 9. ``$$.Execution.StartTime`` is an ISO 8601 string as on AWS (moto hands the state a datetime,
    which then breaks any service call that receives it).
+10. DynamoDB writes are atomic: moto evaluates a condition and writes in two steps, so two
+    concurrent requests could both pass ``attribute_not_exists`` or ``status = :active``. Every
+    write of one backend is serialized, as DynamoDB serializes writes to an item.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ def apply() -> None:
         _patch_history_without_execution_data()
         _patch_task_clients()
         _patch_context_start_time()
+        _patch_atomic_dynamodb_writes()
         _applied = True
 
 
@@ -553,3 +557,31 @@ def _patch_context_start_time() -> None:
         return details
 
     Execution.get_start_execution_details = get_start_execution_details
+
+
+# 10. Atomic DynamoDB writes -----------------------------------------------------------------
+
+DYNAMODB_WRITES = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "batch_write_item",
+)
+
+
+def _patch_atomic_dynamodb_writes() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    write_lock = threading.RLock()
+
+    def serialized(original: Callable[..., Any]) -> Callable[..., Any]:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with write_lock:
+                return original(self, *args, **kwargs)
+
+        write.__wrapped__ = original  # type: ignore[attr-defined]
+        return write
+
+    for name in DYNAMODB_WRITES:
+        setattr(DynamoDBBackend, name, serialized(getattr(DynamoDBBackend, name)))

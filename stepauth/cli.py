@@ -1,12 +1,16 @@
-"""The ``stepauth`` command line."""
+"""The ``stepauth`` command line: run the local cloud, manage keys and users."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
+
+from .target import Target, TargetError
 
 
 def _local(args: argparse.Namespace) -> int:
@@ -38,38 +42,94 @@ def _local(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keys_init(args: argparse.Namespace) -> int:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+# -- keys -------------------------------------------------------------------------------------
 
+
+def _keys_init(args: argparse.Namespace, target: Target) -> int:
     from steps.core.keyset_admin import initialise_signing_keys
 
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
-    client = session.client("secretsmanager", endpoint_url=args.endpoint_url)
-    secret_id = args.secret_id or f"{args.stack_name}/signing-keys"
-    try:
-        kid = initialise_signing_keys(client, secret_id)
-    except (BotoCoreError, ClientError) as error:
-        print(f"stepauth keys init: {error}", file=sys.stderr)
-        return 1
-    print(f"signing keys ready in {secret_id}; active key id {kid}")
+    kid = initialise_signing_keys(
+        target.client("secretsmanager"), target.output("SigningKeysSecretArn"), target.table()
+    )
+    print(f"signing keys ready; active key id {kid}")
     return 0
 
 
-def _add_aws_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--endpoint-url", help="AWS endpoint (the local cloud: http://127.0.0.1:4566)"
+def _keys_rotate(args: argparse.Namespace, target: Target) -> int:
+    from steps.core.keyset_admin import rotate_signing_keys
+
+    kid = rotate_signing_keys(
+        target.client("secretsmanager"),
+        target.output("SigningKeysSecretArn"),
+        target.table(),
+        access_token_ttl_seconds=args.access_token_ttl,
     )
-    parser.add_argument("--profile", help="AWS profile name")
-    parser.add_argument("--region", help="AWS region")
-    parser.add_argument("--stack-name", default="stepauth", help="stack name (default stepauth)")
+    print(f"new active key {kid}; tokens signed with the previous key verify until they expire")
+    return 0
+
+
+def _keys_list(args: argparse.Namespace, target: Target) -> int:
+    from steps.core.public_keys import public_jwks_document
+    from steps.core.table import public_jwks_text_from_item, public_keys_key
+
+    text = public_jwks_text_from_item(target.table().get(public_keys_key()))
+    if text is None:
+        raise TargetError("no signing keys published yet; run `stepauth keys init`")
+    keys = public_jwks_document(text)["keys"]
+    if args.json:
+        print(json.dumps(keys, indent=2))
+        return 0
+    print(f"{'KID':<28} {'STATUS':<8} {'CREATED':<10}")
+    for index, key in enumerate(keys):
+        status = "active" if index == 0 else "retired"
+        print(f"{key['kid']:<28} {status:<8} {key.get('created_at', '-')!s:<10}")
+    return 0
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+def _change_roles(args: argparse.Namespace, target: Target, add: bool) -> int:
+    from steps.core.emails import normalise_email
+    from steps.core.errors import InvalidRequest
+    from steps.core.user_admin import grant_role, revoke_role
+
+    try:
+        email = normalise_email(args.email)
+    except InvalidRequest as error:
+        raise TargetError(str(error)) from None
+    change = grant_role if add else revoke_role
+    roles = change(target.table(), email, args.role)
+    print(f"{email}: roles {', '.join(roles)} (effective in tokens issued from now on)")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def _aws_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "target (like the AWS CLI; default: the local cloud if running)"
+    )
+    group.add_argument("--endpoint-url", help="AWS endpoint, e.g. http://127.0.0.1:4566")
+    group.add_argument("--profile", help="AWS profile name")
+    group.add_argument("--region", help="AWS region")
+    group.add_argument("--stack-name", default="stepauth", help="stack name (default stepauth)")
+
+
+def _with_target(command: Callable[[argparse.Namespace, Target], int]) -> Callable[..., int]:
+    def run(args: argparse.Namespace) -> int:
+        return command(args, Target.from_args(args))
+
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stepauth", description="stepauth: serverless authentication on Step Functions."
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     local = commands.add_parser(
         "local",
         help="run the whole service on the embedded local cloud",
@@ -85,26 +145,73 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--stack-name", default="stepauth", help="stack name (default stepauth)")
     local.set_defaults(run=_local)
 
-    keys = commands.add_parser("keys", help="signing keys").add_subparsers(
-        dest="keys_command", required=True
-    )
+    keys = commands.add_parser(
+        "keys", help="signing keys: init, rotate, list", description="Manage the signing keys."
+    ).add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     init = keys.add_parser(
         "init",
-        help="write a first Ed25519 key set into the stack's secret (once, after deploy)",
-        description="Writes a generated Ed25519 JWK set into the signing-keys secret unless it "
-        "already holds a valid one. Run once after the first deploy to AWS; the local cloud "
-        "does it by itself.",
+        help="write a first Ed25519 key set (once, after the first deploy)",
+        description="Writes a generated Ed25519 JWK set into the stack's signing-keys secret "
+        "and its public keys into the table, unless a valid set is there already. The local "
+        "cloud does this by itself.",
     )
-    _add_aws_options(init)
-    init.add_argument("--secret-id", help="secret name or ARN (default STACK/signing-keys)")
-    init.set_defaults(run=_keys_init)
+    _aws_options(init)
+    init.set_defaults(run=_with_target(_keys_init))
+    rotate = keys.add_parser(
+        "rotate",
+        help="add a new active key; the previous one keeps verifying until its tokens expire",
+        description="Adds a new active signing key. Tokens signed with the previous key stay "
+        "valid until they expire; keys retired longer ago than the access-token lifetime "
+        "are dropped. Token issuers pick up the new key within 5 minutes.",
+    )
+    _aws_options(rotate)
+    rotate.add_argument(
+        "--access-token-ttl",
+        type=int,
+        default=900,
+        help="the stack's access token lifetime in seconds (default 900)",
+    )
+    rotate.set_defaults(run=_with_target(_keys_rotate))
+    listing = keys.add_parser("list", help="the published public keys, active first")
+    _aws_options(listing)
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(run=_with_target(_keys_list))
+
+    users = commands.add_parser(
+        "users", help="user administration", description="Administer users."
+    ).add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    for name, add, text in (
+        ("grant-role", True, "give a user a role (e.g. admin: how the first admin is made)"),
+        ("revoke-role", False, "take a role away from a user"),
+    ):
+        change = users.add_parser(name, help=text, description=text.capitalize() + ".")
+        _aws_options(change)
+        change.add_argument("email", help="the user's email")
+        change.add_argument("role", help="role name, e.g. admin")
+        change.set_defaults(
+            run=_with_target(lambda args, target, add=add: _change_roles(args, target, add))
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except TargetError as error:
+        print(f"stepauth: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - one readable line, never a traceback
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(error, ClientError):
+            print(f"stepauth: {error.response['Error'].get('Message', error)}", file=sys.stderr)
+            return 1
+        if isinstance(error, BotoCoreError):
+            print(f"stepauth: {error}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -1,21 +1,23 @@
-"""API Gateway proxy handler for GET /.well-known/jwks.json (public keys only)."""
+"""API Gateway proxy handler for GET /.well-known/jwks.json (public keys only).
+
+The keys come from the table's public signing keys item, never from the private key secret.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from steps.core.errors import SigningKeysUnavailable
 from steps.core.jwks import jwks_response, unavailable_response
 from steps.core.logs import step_log
-from steps.core.signing_keys import load_signing_keys
+from steps.core.public_keys import read_public_jwks
+from steps.core.table import default_table
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("publish_jwks", event) as log:
-        try:
-            key_set = load_signing_keys()
-        except SigningKeysUnavailable:
+        jwks = read_public_jwks(default_table(), consistent=False)
+        if jwks is None:
             log.unavailable()
             return unavailable_response()
         log.succeeded()
-        return jwks_response(key_set)
+        return jwks_response(jwks)

@@ -343,3 +343,78 @@ def test_context_start_time_is_an_iso_string(aws: boto3.Session) -> None:
     answer = sfn(aws).start_sync_execution(stateMachineArn=arn, input="{}")
     started = json.loads(answer["output"])["started"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", started), started
+
+
+# 10 ------------------------------------------------------------------------------------------
+def test_conditional_writes_are_atomic_under_concurrency(aws: boto3.Session, monkeypatch) -> None:
+    import threading
+    import time
+
+    import moto.dynamodb.models as dynamodb_models
+    from moto.dynamodb.models import DynamoDBBackend
+
+    # Widen the gap between moto's condition check and its write, so that without the
+    # patch concurrent writers all pass the check (they do: try it).
+    original_parser = dynamodb_models.create_condition_expression_parser
+
+    def slow_parser(*args, **kwargs):
+        parser = original_parser(*args, **kwargs)
+        original_parse = parser.parse
+
+        def parse():
+            op = original_parse()
+            original_expr = op.expr
+
+            def expr(item):
+                result = original_expr(item)
+                time.sleep(0.05)
+                return result
+
+            op.expr = expr
+            return op
+
+        parser.parse = parse
+        return parser
+
+    monkeypatch.setattr(dynamodb_models, "create_condition_expression_parser", slow_parser)
+
+    assert all(hasattr(getattr(DynamoDBBackend, n), "__wrapped__") for n in patches.DYNAMODB_WRITES)
+    client = aws.client("dynamodb")
+    table = f"atomic-{uuid.uuid4().hex[:6]}"
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    client.put_item(TableName=table, Item={"pk": {"S": "t"}, "status": {"S": "active"}})
+    winners: list[int] = []
+    barrier = threading.Barrier(12)
+
+    def spend(n: int) -> None:
+        barrier.wait()
+        try:
+            client.update_item(
+                TableName=table,
+                Key={"pk": {"S": "t"}},
+                UpdateExpression="SET #s = :spent, winner = :n",
+                ConditionExpression="#s = :active",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":spent": {"S": "spent"},
+                    ":active": {"S": "active"},
+                    ":n": {"N": str(n)},
+                },
+            )
+            winners.append(n)
+        except client.exceptions.ConditionalCheckFailedException:
+            pass
+
+    threads = [threading.Thread(target=spend, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+    item = client.get_item(TableName=table, Key={"pk": {"S": "t"}})["Item"]
+    assert item["winner"]["N"] == str(winners[0])

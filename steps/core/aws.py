@@ -32,3 +32,16 @@ def _client(service: str, settings: tuple[str | None, ...]) -> Any:
 def reset_clients() -> None:
     """Forget cached clients (tests)."""
     _client.cache_clear()
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError (``""`` for any other exception).
+
+    Read from the exception's ``response`` so callers need not import botocore.
+    """
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error")
+        if isinstance(error, dict):
+            return str(error.get("Code", ""))
+    return ""

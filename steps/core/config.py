@@ -29,11 +29,14 @@ ENV_VARS: dict[str, str] = {
     "password_max_length": "PASSWORD_MAX_LENGTH",
     "service_name": "SERVICE_NAME",
     "max_body_bytes": "MAX_BODY_BYTES",
+    "refresh_reuse_grace_seconds": "REFRESH_REUSE_GRACE_SECONDS",
 }
 
 #: Smallest values the configuration accepts (policy floors, not recommendations).
 PASSWORD_MIN_LENGTH_FLOOR = 8
 PASSWORD_MAX_LENGTH_FLOOR = 64
+#: Longest refresh-token reuse grace period the configuration accepts.
+REFRESH_REUSE_GRACE_MAX = 300
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class Config:
     password_max_length: int = 128
     service_name: str = "stepauth"
     max_body_bytes: int = 16_384
+    #: Seconds after a refresh token was spent during which presenting it again is refused
+    #: without revoking its family (a client retrying a lost response). 0: any reuse revokes.
+    refresh_reuse_grace_seconds: int = 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -77,6 +83,10 @@ class Config:
             max(PASSWORD_MAX_LENGTH_FLOOR, self.password_min_length),
         )
         _at_least("max_body_bytes", self.max_body_bytes, 256)
+        _at_least("refresh_reuse_grace_seconds", self.refresh_reuse_grace_seconds, 0)
+        _at_most(
+            "refresh_reuse_grace_seconds", self.refresh_reuse_grace_seconds, REFRESH_REUSE_GRACE_MAX
+        )
 
     @property
     def required_table_name(self) -> str:
@@ -112,6 +122,11 @@ class Config:
 def _at_least(name: str, value: int, minimum: int) -> None:
     if value < minimum:
         raise ValueError(f"{ENV_VARS[name]} must be at least {minimum}, got {value}.")
+
+
+def _at_most(name: str, value: int, maximum: int) -> None:
+    if value > maximum:
+        raise ValueError(f"{ENV_VARS[name]} must be at most {maximum}, got {value}.")
 
 
 def _required(name: str, value: str) -> str:

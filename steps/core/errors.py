@@ -59,3 +59,42 @@ class InvalidToken(ClientError):
 
 class SigningKeysUnavailable(Exception):
     """The signing key secret is missing or not initialised (a server fault)."""
+
+
+class InvalidGrant(ClientError):
+    """A refresh token that is unknown, expired, spent, revoked, or whose user is disabled.
+
+    One fixed message for every cause: the client learns nothing about which one it was.
+    """
+
+    status = 401
+    code = "invalid_grant"
+    MESSAGE = "The refresh token is invalid, expired or revoked."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(self.MESSAGE)
+
+
+class RefreshTokenReused(InvalidGrant):
+    """A spent refresh token was presented again: its whole family has been revoked.
+
+    Same status, code and message as InvalidGrant. ``user_id`` and ``family_id`` are kept as
+    attributes (never in the message) for the operator's log. Step Functions sees the error
+    name "RefreshTokenReused": a Catch must list it beside "InvalidGrant".
+    """
+
+    def __init__(
+        self, message: str | None = None, *, user_id: str = "", family_id: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.user_id = user_id
+        self.family_id = family_id
+
+
+class UserNotFound(ClientError):
+    status = 404
+    code = "not_found"
+    MESSAGE = "No such user."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(self.MESSAGE)

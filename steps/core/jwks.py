@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from steps.core.signing_keys import NOT_INITIALISED, SigningKeySet, public_jwks
+from steps.core.signing_keys import NOT_INITIALISED
 
 CACHE_CONTROL = "public, max-age=300"
 
 
-def jwks_response(key_set: SigningKeySet) -> dict[str, Any]:
+def jwks_response(jwks: Mapping[str, Any]) -> dict[str, Any]:
+    """200 with the JWK Set (the caller passes public keys only, see ``read_public_jwks``)."""
     return {
         "statusCode": 200,
         "headers": {"Content-Type": "application/json", "Cache-Control": CACHE_CONTROL},
-        "body": json.dumps(public_jwks(key_set)),
+        "body": json.dumps(jwks),
     }
 
 

@@ -35,6 +35,10 @@ class StepLog:
     def succeeded(self, **facts: str | None) -> None:
         logger.info("step succeeded", extra=self.facts(outcome="succeeded", **facts))
 
+    def warning(self, message: str, **facts: str | None) -> None:
+        """A security-relevant event (e.g. refresh token reuse); ``message`` is a fixed text."""
+        logger.warning(message, extra=self.facts(**facts))
+
     def unavailable(self) -> None:
         logger.warning("signing keys are not initialised", extra=self.facts(outcome="unavailable"))
 

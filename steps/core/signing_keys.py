@@ -3,8 +3,14 @@
 The secret's SecretString is::
 
     {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "...", "d": "...",
-               "kid": "...", "alg": "EdDSA", "use": "sig"}, ...],
+               "kid": "...", "alg": "EdDSA", "use": "sig",
+               "created_at": 1700000000, "retired_at": 1700086400}, ...],
      "active_kid": "<kid>"}
+
+``created_at`` (epoch seconds) is set when a key is generated; ``retired_at`` once another key
+became active (see :mod:`steps.core.keyset_admin` for rotation). Both are optional when
+reading, for documents written before they existed. Only IssueTokens and the key
+administration read this secret; everyone else reads the public keys from the table.
 
 Error messages never contain key material (they name the key by position only).
 """
@@ -30,13 +36,16 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
+from steps.core.aws import error_code
 from steps.core.clock import Clock, system_clock
 from steps.core.config import Config, get_config
 from steps.core.errors import SigningKeysUnavailable
 
 ALGORITHM = "EdDSA"
 PUBLIC_JWK_FIELDS = ("kty", "crv", "x", "kid", "alg", "use")
-#: How long a fetched key set is reused in-process before the secret is read again.
+#: How long a fetched key set is reused in-process before the secret is read again. This is
+#: also the bound on how long IssueTokens may keep signing with a key after a rotation
+#: retired it (the rotation keeps retired keys published long enough for that).
 CACHE_SECONDS = 300.0
 NOT_INITIALISED = "Signing keys are not initialised."
 
@@ -56,6 +65,8 @@ class SigningKey:
     kid: str
     private_key: Ed25519PrivateKey
     public_key: Ed25519PublicKey
+    created_at: int | None = None
+    retired_at: int | None = None
 
     def public_jwk(self) -> dict[str, str]:
         raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -89,8 +100,10 @@ def default_kid() -> str:
     return f"{time.strftime('%Y%m%d', time.gmtime())}-{secrets.token_urlsafe(6)}"
 
 
-def generate_signing_key(kid: str | None = None) -> dict[str, str]:
-    """A new private Ed25519 JWK."""
+def generate_signing_key(
+    kid: str | None = None, *, created_at: float | None = None
+) -> dict[str, Any]:
+    """A new private Ed25519 JWK, stamped with ``created_at`` (default: now)."""
     private = Ed25519PrivateKey.generate()
     d = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
     x = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -102,12 +115,13 @@ def generate_signing_key(kid: str | None = None) -> dict[str, str]:
         "kid": kid or default_kid(),
         "alg": ALGORITHM,
         "use": "sig",
+        "created_at": int(time.time() if created_at is None else created_at),
     }
 
 
-def new_key_set(kid: str | None = None) -> dict[str, Any]:
+def new_key_set(kid: str | None = None, *, now: float | None = None) -> dict[str, Any]:
     """A secret document holding one freshly generated key, which is active."""
-    key = generate_signing_key(kid)
+    key = generate_signing_key(kid, created_at=now)
     return {"keys": [key], "active_kid": key["kid"]}
 
 
@@ -139,7 +153,13 @@ def _parse_key(jwk: Any, position: int) -> SigningKey:
     public = private.public_key()
     if public.public_bytes(Encoding.Raw, PublicFormat.Raw) != x:
         raise _invalid(f"{where} has a public part that does not match its private part")
-    return SigningKey(kid=kid, private_key=private, public_key=public)
+    times = {}
+    for name in ("created_at", "retired_at"):
+        value = jwk.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise _invalid(f"{where} has a {name} that is not an integer")
+        times[name] = value
+    return SigningKey(kid=kid, private_key=private, public_key=public, **times)
 
 
 def parse_key_set(secret_string: Any) -> SigningKeySet:
@@ -166,7 +186,10 @@ def parse_key_set(secret_string: Any) -> SigningKeySet:
 
 
 def public_jwks(key_set: SigningKeySet) -> dict[str, list[dict[str, str]]]:
-    """The public JWK Set: the active key first, then the others. Never contains ``d``."""
+    """The public JWK Set: the active key first, then the retired keys still kept.
+
+    Only the public fields (``PUBLIC_JWK_FIELDS``); never ``d``, nor the key's timestamps.
+    """
     ordered = [key_set.active, *(k for k in key_set.keys if k is not key_set.active)]
     return {"keys": [{f: key.public_jwk()[f] for f in PUBLIC_JWK_FIELDS} for key in ordered]}
 
@@ -212,15 +235,8 @@ def _fetch_secret_string(secrets_client: Any, secret_id: str) -> str | None:
     try:
         response = secrets_client.get_secret_value(SecretId=secret_id)
     except Exception as exc:
-        if _error_code(exc) == "ResourceNotFoundException":
+        if error_code(exc) == "ResourceNotFoundException":
             raise SigningKeysUnavailable(NOT_INITIALISED) from None
         raise
     value = response.get("SecretString")
     return value if isinstance(value, str) else None
-
-
-def _error_code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""

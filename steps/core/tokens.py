@@ -3,6 +3,11 @@
 Access token: a JWT signed with EdDSA (Ed25519), header ``{"typ": "at+jwt", "kid", "alg"}``,
 claims ``iss, aud, sub, iat, exp, jti, roles``. Refresh token: 256 random bits, opaque; only
 its SHA-256 hex digest is stored, with its family id, user id and absolute expiry.
+
+A login or registration starts a new refresh family (family item and first token written in one
+transaction); a refresh (``family_id`` given, after :mod:`steps.core.refresh_rotation` spent the
+presented token) adds the next token to the family. Every token of a family expires with the
+family: rotation never extends its absolute lifetime.
 """
 
 from __future__ import annotations
@@ -18,9 +23,22 @@ import jwt
 
 from steps.core.clock import Clock
 from steps.core.config import Config
-from steps.core.errors import InvalidToken
+from steps.core.errors import InvalidGrant, InvalidToken
+from steps.core.public_keys import KeyLookup
 from steps.core.signing_keys import ALGORITHM, SigningKeySet
-from steps.core.table import DEFAULT_ROLES, RefreshTokenRecord, Table, refresh_token_item
+from steps.core.table import (
+    DEFAULT_ROLES,
+    FAMILY_PREFIX,
+    PK,
+    STATUS_ACTIVE,
+    RefreshFamilyRecord,
+    RefreshTokenRecord,
+    Table,
+    family_key,
+    refresh_family_from_item,
+    refresh_family_item,
+    refresh_token_item,
+)
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JOSE header value, not a secret
 TOKEN_TYPE = "Bearer"  # noqa: S105
@@ -91,13 +109,20 @@ def issue_access_token(
 
 
 def verify_access_token(
-    token: Any, *, key_set: SigningKeySet, clock: Clock, config: Config
+    token: Any,
+    *,
+    key_set: KeyLookup,
+    clock: Clock,
+    config: Config,
+    exp_leeway_seconds: int = LEEWAY_SECONDS,
 ) -> dict[str, Any]:
     """Verify an access token; return its claims or raise InvalidToken.
 
-    Pins the algorithm (EdDSA), the type (at+jwt), the key id (one of the key set), the issuer,
-    the audience, and checks iat and exp against the injected clock with a 30 s leeway.
-    The denylist check belongs to the caller.
+    Pins the algorithm (EdDSA), the type (at+jwt), the key id (one of the key set: private or
+    public keys), the issuer, the audience, and checks iat and nbf against the injected clock
+    with a 30 s leeway, exp with ``exp_leeway_seconds`` (30 s by default). The denylist check
+    belongs to the caller: a caller that checks it should pass ``exp_leeway_seconds=0``, since
+    a denylist entry lasts only until the token's ``exp``.
     """
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken(INVALID_MESSAGE)
@@ -132,7 +157,7 @@ def verify_access_token(
         )
     except jwt.PyJWTError:
         raise InvalidToken(INVALID_MESSAGE) from None
-    _check_claims(claims, clock.now())
+    _check_claims(claims, clock.now(), exp_leeway_seconds)
     return claims
 
 
@@ -140,7 +165,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_claims(claims: dict[str, Any], now: float) -> None:
+def _check_claims(claims: dict[str, Any], now: float, exp_leeway: int) -> None:
     iat, exp = claims.get("iat"), claims.get("exp")
     if not _is_int(iat) or not _is_int(exp) or exp <= iat:
         raise InvalidToken(INVALID_MESSAGE)
@@ -156,7 +181,7 @@ def _check_claims(claims: dict[str, Any], now: float) -> None:
     nbf = claims.get("nbf")
     if nbf is not None and (not _is_int(nbf) or nbf > now + LEEWAY_SECONDS):
         raise InvalidToken(INVALID_MESSAGE)
-    if now >= exp + LEEWAY_SECONDS:
+    if now >= exp + exp_leeway:
         raise InvalidToken(EXPIRED_MESSAGE)
 
 
@@ -170,6 +195,108 @@ def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class SessionContext:
+    """Where a session was started from (kept on its refresh family, for the user and audit)."""
+
+    user_agent: str = ""
+    source_ip: str = ""
+
+    @classmethod
+    def from_state(cls, data: Any) -> SessionContext:
+        """Read the ``context`` of a step input (``{"userAgent", "sourceIp", ...}``), if any."""
+        if not isinstance(data, Mapping):
+            return cls()
+        agent, ip = data.get("userAgent"), data.get("sourceIp")
+        return cls(
+            user_agent=agent if isinstance(agent, str) else "",
+            source_ip=ip if isinstance(ip, str) else "",
+        )
+
+
+def _start_family(
+    table: Table,
+    user: TokenUser,
+    token_hash: str,
+    *,
+    now: int,
+    config: Config,
+    context: SessionContext,
+) -> None:
+    family = RefreshFamilyRecord(
+        family_id=uuid.uuid4().hex,
+        user_id=user.id,
+        email=user.email,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + config.refresh_token_ttl_seconds,
+        user_agent=context.user_agent,
+        source_ip=context.source_ip,
+    )
+    token = RefreshTokenRecord(
+        token_hash=token_hash,
+        family_id=family.family_id,
+        user_id=user.id,
+        issued_at=now,
+        expires_at=family.expires_at,
+    )
+    table.put_all_new([refresh_family_item(family), refresh_token_item(token)])
+
+
+def _continue_family(
+    table: Table, user: TokenUser, token_hash: str, *, family_id: str, now: int
+) -> None:
+    """Add the next token to a family (a rotation); InvalidGrant when the family is not usable.
+
+    The family is re-checked in the same transaction that writes the token, so a family revoked
+    (by reuse detection or logout) after the presented token was spent gets no new token.
+    """
+    family = refresh_family_from_item(table.get(family_key(family_id)))
+    if family is None or not family.is_usable(now) or family.user_id != user.id:
+        raise InvalidGrant
+    token = RefreshTokenRecord(
+        token_hash=token_hash,
+        family_id=family_id,
+        user_id=user.id,
+        issued_at=now,
+        expires_at=family.expires_at,
+    )
+    written = table.transact(
+        [
+            {
+                "Put": {
+                    "Item": refresh_token_item(token),
+                    "ConditionExpression": f"attribute_not_exists({PK})",
+                }
+            },
+            {
+                "Update": {
+                    "Key": family_key(family_id),
+                    "UpdateExpression": "SET #last_used_at = :now",
+                    "ConditionExpression": (
+                        "attribute_exists(#pk) AND #status = :active"
+                        " AND #user_id = :user_id AND #expires_at > :now"
+                    ),
+                    "ExpressionAttributeNames": {
+                        "#pk": PK,
+                        "#last_used_at": "last_used_at",
+                        "#status": "status",
+                        "#user_id": "user_id",
+                        "#expires_at": "expires_at",
+                    },
+                    "ExpressionAttributeValues": {
+                        ":now": {"N": str(now)},
+                        ":active": {"S": STATUS_ACTIVE},
+                        ":user_id": {"S": user.id},
+                    },
+                }
+            },
+        ]
+    )
+    if not written:
+        raise InvalidGrant
+
+
 def issue_tokens(
     user: TokenUser,
     *,
@@ -178,25 +305,28 @@ def issue_tokens(
     clock: Clock,
     config: Config,
     family_id: str | None = None,
+    context: SessionContext | None = None,
 ) -> dict[str, Any]:
-    """Issue an access token and a refresh token (new family unless one is given).
+    """Issue an access token and a refresh token; return the API response body.
 
-    Stores the refresh token's hash (never the token) with a conditional put, and returns the
-    API response body.
+    Without ``family_id`` a new refresh family starts (family item and token item written in one
+    transaction, each only if new), with ``context`` recorded on the family. With ``family_id``
+    (a rotation) the token joins that family with the family's absolute expiry and the family's
+    ``last_used_at`` is updated; InvalidGrant when the family is missing, revoked or expired.
+    Only the refresh token's hash is stored.
     """
     access_token, claims = issue_access_token(
         user.id, user.roles, key_set=key_set, clock=clock, config=config
     )
     refresh_token = new_refresh_token()
-    issued_at = claims["iat"]
-    record = RefreshTokenRecord(
-        token_hash=hash_refresh_token(refresh_token),
-        family_id=family_id or uuid.uuid4().hex,
-        user_id=user.id,
-        issued_at=issued_at,
-        expires_at=issued_at + config.refresh_token_ttl_seconds,
-    )
-    table.put_new(refresh_token_item(record))
+    token_hash = hash_refresh_token(refresh_token)
+    now = claims["iat"]
+    if family_id is None:
+        _start_family(
+            table, user, token_hash, now=now, config=config, context=context or SessionContext()
+        )
+    else:
+        _continue_family(table, user, token_hash, family_id=family_id, now=now)
     return {
         "user": {"id": user.id, "email": user.email, "created_at": user.created_at},
         "access_token": access_token,
@@ -206,11 +336,34 @@ def issue_tokens(
     }
 
 
+def _family_id_from_state(value: Any) -> str | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not value
+        or len(value) > 128
+        or not value.isprintable()
+        or value.startswith(FAMILY_PREFIX)
+    ):
+        raise ValueError("The step input family_id must be a family id string.")
+    return value
+
+
 def issue_tokens_for_state(
     event: Any, *, key_set: SigningKeySet, table: Table, clock: Clock, config: Config
 ) -> dict[str, Any]:
-    """``{"user": {"id", "email", "created_at", "roles"?, ...}, "context"?}`` -> API body."""
+    """``{"user": {"id", "email", "created_at", "roles"?, ...}, "family_id"?, "context"?}``
+    -> API body (a new family without ``family_id``, a rotation with it)."""
     if not isinstance(event, Mapping):
         raise ValueError("The step input must be an object.")
     user = TokenUser.from_state(event.get("user"))
-    return issue_tokens(user, key_set=key_set, table=table, clock=clock, config=config)
+    return issue_tokens(
+        user,
+        key_set=key_set,
+        table=table,
+        clock=clock,
+        config=config,
+        family_id=_family_id_from_state(event.get("family_id")),
+        context=SessionContext.from_state(event.get("context")),
+    )

@@ -129,3 +129,25 @@ def log_output() -> Iterator[LogOutput]:
         yield LogOutput(stream)
     finally:
         logger.removeHandler(handler)
+
+
+@pytest.fixture
+def table(dynamodb: Any) -> Any:
+    from steps.core.table import Table
+
+    return Table.from_client(dynamodb, TABLE)
+
+
+@pytest.fixture
+def initialised(table: Any, secrets: Any) -> str:
+    """Signing keys in the secret and their public JWKS in the table; the active kid."""
+    from steps.core.keyset_admin import initialise_signing_keys
+
+    return initialise_signing_keys(secrets, SECRET_ID, table)
+
+
+@pytest.fixture
+def world(table: Any, test_config: Config) -> Any:
+    from .sessions_world import World
+
+    return World(table=table, config=test_config)

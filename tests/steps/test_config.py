@@ -92,3 +92,13 @@ def test_environment_is_re_read_when_it_changes(monkeypatch):
     monkeypatch.setenv("PASSWORD_MIN_LENGTH", "3")
     with pytest.raises(ValueError, match="PASSWORD_MIN_LENGTH"):
         get_config()
+
+
+def test_refresh_reuse_grace():
+    assert Config.from_env({}).refresh_reuse_grace_seconds == 0
+    assert (
+        Config.from_env({"REFRESH_REUSE_GRACE_SECONDS": "300"}).refresh_reuse_grace_seconds == 300
+    )
+    for bad in ("-1", "301", "soon"):
+        with pytest.raises(ValueError, match="REFRESH_REUSE_GRACE_SECONDS"):
+            Config.from_env({"REFRESH_REUSE_GRACE_SECONDS": bad})

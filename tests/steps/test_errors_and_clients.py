@@ -5,10 +5,13 @@ from steps.core.errors import (
     ClientError,
     EmailTaken,
     InvalidCredentials,
+    InvalidGrant,
     InvalidRequest,
     InvalidToken,
     PayloadTooLarge,
+    RefreshTokenReused,
     SigningKeysUnavailable,
+    UserNotFound,
     WeakPassword,
 )
 
@@ -22,6 +25,9 @@ from steps.core.errors import (
         (InvalidCredentials, 401, "invalid_credentials"),
         (EmailTaken, 409, "email_taken"),
         (InvalidToken, 401, "invalid_token"),
+        (InvalidGrant, 401, "invalid_grant"),
+        (RefreshTokenReused, 401, "invalid_grant"),
+        (UserNotFound, 404, "not_found"),
     ],
 )
 def test_client_errors(cls, status, code):
@@ -39,6 +45,9 @@ def test_error_names_are_the_step_functions_error_names():
             InvalidCredentials,
             EmailTaken,
             InvalidToken,
+            InvalidGrant,
+            RefreshTokenReused,
+            UserNotFound,
         )
     }
     assert names == {
@@ -48,7 +57,19 @@ def test_error_names_are_the_step_functions_error_names():
         "InvalidCredentials",
         "EmailTaken",
         "InvalidToken",
+        "InvalidGrant",
+        "RefreshTokenReused",
+        "UserNotFound",
     }
+
+
+def test_grant_errors_tell_the_client_nothing_more():
+    message = "The refresh token is invalid, expired or revoked."
+    assert str(InvalidGrant()) == str(InvalidGrant("token spent")) == message
+    reused = RefreshTokenReused(user_id="u-1", family_id="f-1")
+    assert isinstance(reused, InvalidGrant) and str(reused) == message
+    assert (reused.user_id, reused.family_id) == ("u-1", "f-1")
+    assert str(UserNotFound("u-1 missing")) == "No such user."
 
 
 def test_invalid_credentials_message_is_fixed():

@@ -5,19 +5,24 @@ import json
 import pytest
 
 from steps import (
+    end_sessions,
     hash_password,
     issue_tokens,
     publish_jwks,
+    rotate_refresh_token,
     validate_login,
+    validate_logout,
+    validate_refresh,
     validate_registration,
     verify_password,
 )
 from steps.core.errors import ClientError
 from steps.core.keyset_admin import initialise_signing_keys
 from steps.core.passwords import default_hasher
-from steps.core.table import UserRecord, user_item
+from steps.core.table import Table, UserRecord, user_item
+from steps.core.tokens import hash_refresh_token
 
-from .conftest import SECRET_ID, api_event
+from .conftest import SECRET_ID, TABLE, api_event
 
 PASSWORD = "Marmalade Xylophone 77 Quokka"
 EMAIL = "carol@example.com"
@@ -47,7 +52,8 @@ def _run(handler, event):
 
 @pytest.fixture
 def world(dynamodb, secrets):
-    initialise_signing_keys(secrets, SECRET_ID)
+    table = Table.from_client(dynamodb, TABLE)
+    initialise_signing_keys(secrets, SECRET_ID, table)
     private = json.loads(secrets.get_secret_value(SecretId=SECRET_ID)["SecretString"])
     password_hash = default_hasher().hash(PASSWORD)
     record = UserRecord(
@@ -56,7 +62,16 @@ def world(dynamodb, secrets):
         password_hash=password_hash,
         created_at="2025-01-01T00:00:00Z",
     )
-    return {"d": private["keys"][0]["d"], "hash": password_hash, "item": user_item(record)}
+    table.put_new(user_item(record))
+    user = {"id": "u-7", "email": EMAIL, "created_at": "t"}
+    sessions = [issue_tokens.handler({"user": user}, None) for _ in range(2)]
+    return {
+        "d": private["keys"][0]["d"],
+        "hash": password_hash,
+        "item": user_item(record),
+        "refresh": [s["refresh_token"] for s in sessions],
+        "access": [s["access_token"] for s in sessions],
+    }
 
 
 def test_handlers_leak_nothing(world, log_output, caplog, capfd):
@@ -97,8 +112,29 @@ def test_handlers_leak_nothing(world, log_output, caplog, capfd):
         ),
         (issue_tokens.handler, {"user": {"id": "", "email": EMAIL, "created_at": "t"}}),
         (publish_jwks.handler, {"requestContext": {"requestId": "req-jwks"}}),
+        (validate_refresh.handler, api_event({"refresh_token": world["refresh"][0]})),
+        (validate_refresh.handler, api_event({"refresh_token": world["refresh"][0] + "!"})),
+        (
+            rotate_refresh_token.handler,
+            {"refresh": {"token_hash": hash_refresh_token(world["refresh"][0])}},
+        ),
+        (
+            validate_logout.handler,
+            {
+                **api_event({"refresh_token": world["refresh"][1]}),
+                "caller": {"userId": "u-7", "jti": "j-1", "exp": "1900000000"},
+            },
+        ),
+        (
+            end_sessions.handler,
+            {
+                "logout": {"token_hash": hash_refresh_token(world["refresh"][1]), "all": False},
+                "caller": {"userId": "u-7", "jti": "j-1", "exp": 1900000000},
+            },
+        ),
     ]
-    secrets = [PASSWORD, weak, long_password, world["hash"], world["d"]]
+    secrets = [PASSWORD, weak, long_password, world["hash"], world["d"], *world["refresh"]]
+    secrets += world["access"] + [hash_refresh_token(t) for t in world["refresh"]]
     errors = []
     outputs = []
     for handler, event in runs:
@@ -134,11 +170,18 @@ def test_handlers_leak_nothing(world, log_output, caplog, capfd):
         "verify_password",
         "issue_tokens",
         "publish_jwks",
+        "validate_refresh",
+        "rotate_refresh_token",
+        "validate_logout",
+        "end_sessions",
     }
     outcomes = {(r["step"], r["outcome"], r.get("error")) for r in records}
     assert ("validate_registration", "rejected", "WeakPassword") in outcomes
     assert ("verify_password", "rejected", "InvalidCredentials") in outcomes
     assert ("issue_tokens", "failed", "ValueError") in outcomes
+    assert ("validate_refresh", "rejected", "InvalidRequest") in outcomes
+    assert ("rotate_refresh_token", "succeeded", None) in outcomes
+    assert ("end_sessions", "succeeded", None) in outcomes
     assert {"correlation_id": "req-123"}.items() <= records[0].items()
     assert any(r.get("correlation_id") == "req-tok" and r.get("user_id") == "u-7" for r in records)
     assert any(r.get("correlation_id") == "req-jwks" for r in records)

@@ -1,11 +1,18 @@
 import base64
 import json
 
+import jwt
 import pytest
 
 from steps.core.clock import ManualClock
+from steps.core.config import Config
 from steps.core.errors import SigningKeysUnavailable
-from steps.core.keyset_admin import initialise_signing_keys
+from steps.core.keyset_admin import (
+    initialise_signing_keys,
+    retention_seconds,
+    rotate_signing_keys,
+)
+from steps.core.public_keys import parse_public_jwks, read_public_jwks
 from steps.core.signing_keys import (
     clear_signing_keys_cache,
     generate_signing_key,
@@ -14,6 +21,8 @@ from steps.core.signing_keys import (
     parse_key_set,
     public_jwks,
 )
+from steps.core.table import public_keys_key
+from steps.core.tokens import issue_access_token, verify_access_token
 
 from .conftest import SECRET_ID
 
@@ -182,3 +191,151 @@ def test_other_aws_errors_propagate():
 
     with pytest.raises(Boom):
         load_signing_keys(Client())
+
+
+# --- created_at / retired_at, the public item, rotation -----------------------------------
+
+NOW = 1_700_000_000
+TTL = 900
+
+
+def _secret(secrets):
+    return json.loads(secrets.get_secret_value(SecretId=SECRET_ID)["SecretString"])
+
+
+def _public_item(table):
+    return table.get(public_keys_key())
+
+
+def _public_keys(table):
+    return parse_public_jwks(read_public_jwks(table))
+
+
+def _assert_no_private_part(table, secrets):
+    text = json.dumps(_public_item(table))
+    for jwk in _secret(secrets)["keys"]:
+        assert jwk["d"] not in text
+    assert '"d"' not in _public_item(table)["jwks"]["S"]
+
+
+def test_generated_keys_are_stamped():
+    assert generate_signing_key("k", created_at=NOW + 0.9)["created_at"] == NOW
+    assert new_key_set("k", now=NOW)["keys"][0]["created_at"] == NOW
+    key_set = parse_key_set(
+        json.dumps({"keys": [_with(created_at=NOW, retired_at=NOW + 5)], "active_kid": "k"})
+    )
+    assert (key_set.active.created_at, key_set.active.retired_at) == (NOW, NOW + 5)
+    for bad in ("yesterday", True, 1.5):
+        with pytest.raises(SigningKeysUnavailable, match="created_at"):
+            parse_key_set(json.dumps({"keys": [_with(created_at=bad)], "active_kid": "k"}))
+
+
+def test_initialise_publishes_the_public_keys_idempotently(table, secrets):
+    kid = initialise_signing_keys(secrets, SECRET_ID, table, now=NOW)
+    item = _public_item(table)
+    assert item["updated_at"] == {"N": str(NOW)}
+    assert _public_keys(table).kids == (kid,)
+    assert _secret(secrets)["keys"][0]["created_at"] == NOW
+    _assert_no_private_part(table, secrets)
+    assert initialise_signing_keys(secrets, SECRET_ID, table, now=NOW + 60) == kid
+    assert _public_item(table) == item  # unchanged, not even its timestamp
+
+
+def test_initialise_publishes_an_existing_key_set(table, secrets):
+    kid = initialise_signing_keys(secrets, SECRET_ID)  # no table: the secret only
+    assert _public_item(table) is None
+    assert initialise_signing_keys(secrets, SECRET_ID, table, now=NOW) == kid
+    assert _public_keys(table).kids == (kid,)
+
+
+def test_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(table, secrets):
+    clock = ManualClock(float(NOW))
+    config = Config(table_name="stepauth-test", signing_keys_secret_id=SECRET_ID)
+    old_kid = initialise_signing_keys(secrets, SECRET_ID, table, now=NOW)
+    old_token, _ = issue_access_token(
+        "u-1", ["user"], key_set=load_signing_keys(secrets, clock=clock), clock=clock, config=config
+    )
+    clock.advance(60)
+    new_kid = rotate_signing_keys(
+        secrets, SECRET_ID, table, now=clock.now(), access_token_ttl_seconds=TTL
+    )
+    assert new_kid != old_kid
+
+    # The public item lists both, the new (active) key first, and no private part.
+    public = _public_keys(table)
+    assert public.kids == (new_kid, old_kid)
+    _assert_no_private_part(table, secrets)
+    # Tokens signed with the old key still verify against the published keys ...
+    assert (
+        verify_access_token(old_token, key_set=public, clock=clock, config=config)["sub"] == "u-1"
+    )
+    # ... and new tokens carry the new kid (the in-process cache was cleared by the rotation).
+    new_token, _ = issue_access_token(
+        "u-1", ["user"], key_set=load_signing_keys(secrets, clock=clock), clock=clock, config=config
+    )
+    assert jwt.get_unverified_header(new_token)["kid"] == new_kid
+    assert verify_access_token(new_token, key_set=public, clock=clock, config=config)
+
+    stored = {jwk["kid"]: jwk for jwk in _secret(secrets)["keys"]}
+    assert _secret(secrets)["active_kid"] == new_kid
+    assert stored[old_kid]["retired_at"] == NOW + 60 and stored[old_kid]["created_at"] == NOW
+    assert stored[new_kid]["created_at"] == NOW + 60 and "retired_at" not in stored[new_kid]
+
+
+def test_rotation_prunes_keys_retired_too_long_ago(table, secrets):
+    first = initialise_signing_keys(secrets, SECRET_ID, table, now=NOW)
+    second = rotate_signing_keys(secrets, SECRET_ID, table, now=NOW, access_token_ttl_seconds=TTL)
+    keep = retention_seconds(TTL)
+    assert keep == TTL + 300 + 30
+    # Exactly at the limit the first key may still verify a live token: it is kept.
+    third = rotate_signing_keys(
+        secrets, SECRET_ID, table, now=NOW + keep, access_token_ttl_seconds=TTL
+    )
+    assert _public_keys(table).kids == (third, second, first)
+    fourth = rotate_signing_keys(
+        secrets, SECRET_ID, table, now=NOW + keep + 1, access_token_ttl_seconds=TTL
+    )
+    assert _public_keys(table).kids == (fourth, third, second)
+    assert [k["kid"] for k in _secret(secrets)["keys"]] == [fourth, third, second]
+    _assert_no_private_part(table, secrets)
+
+
+def test_rotation_needs_an_initialised_secret(table, secrets):
+    with pytest.raises(SigningKeysUnavailable):
+        rotate_signing_keys(secrets, SECRET_ID, table, now=NOW, access_token_ttl_seconds=TTL)
+    secrets.create_secret(Name=SECRET_ID, SecretString="placeholder")
+    with pytest.raises(SigningKeysUnavailable):
+        rotate_signing_keys(secrets, SECRET_ID, table, now=NOW, access_token_ttl_seconds=TTL)
+    assert _public_item(table) is None
+
+
+def test_public_item_is_written_before_the_secret(table, secrets):
+    """A failing secret write leaves an extra published key, never an unpublished signer."""
+    initialise_signing_keys(secrets, SECRET_ID, table, now=NOW)
+
+    class Failing:
+        def __getattr__(self, name):
+            return getattr(secrets, name)
+
+        def put_secret_value(self, **kwargs):
+            raise RuntimeError("secrets manager is down")
+
+    with pytest.raises(RuntimeError):
+        rotate_signing_keys(Failing(), SECRET_ID, table, now=NOW, access_token_ttl_seconds=TTL)
+    active = _secret(secrets)["active_kid"]
+    assert active in _public_keys(table).kids and len(_public_keys(table).kids) == 2
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "not json",
+        {"keys": "x"},
+        {"keys": [{"kty": "RSA", "kid": "k", "x": "AA"}]},
+        {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": "short"}]},
+        {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "", "x": "A" * 43}]},
+    ],
+)
+def test_malformed_public_keys_are_refused(document):
+    with pytest.raises(ValueError):
+        parse_public_jwks(document)

@@ -1,10 +1,21 @@
+import json
+
 import pytest
 
 from steps.core.table import (
     TTL_ATTRIBUTE,
+    RefreshFamilyRecord,
     RefreshTokenRecord,
     Table,
     UserRecord,
+    denied_token_item,
+    deny_key,
+    family_key,
+    public_jwks_text_from_item,
+    public_keys_item,
+    public_keys_key,
+    refresh_family_from_item,
+    refresh_family_item,
     refresh_token_from_item,
     refresh_token_item,
     refresh_token_key,
@@ -114,3 +125,152 @@ def test_table_put_new_is_conditional(dynamodb):
     with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
         table.put_new(user_item(USER))
     assert table.get(user_key("nobody@example.com")) is None
+
+
+def test_spent_refresh_token_round_trip():
+    record = RefreshTokenRecord(
+        token_hash="cd" * 32,
+        family_id="fam",
+        user_id="u-1",
+        issued_at=100,
+        expires_at=200,
+        status="spent",
+        spent_at=150,
+    )
+    item = refresh_token_item(record)
+    assert item["status"] == {"S": "spent"} and item["spent_at"] == {"N": "150"}
+    assert refresh_token_from_item(item) == record
+    assert record.is_spent
+
+
+def test_refresh_family_item_layout_and_round_trip():
+    record = RefreshFamilyRecord(
+        family_id="fam-1",
+        user_id="u-1",
+        email="alice@example.com",
+        created_at=100,
+        last_used_at=150,
+        expires_at=1000,
+        user_agent="curl/8",
+        source_ip="203.0.113.7",
+    )
+    item = refresh_family_item(record)
+    assert item == {
+        "pk": {"S": "FAMILY#fam-1"},
+        "sk": {"S": "FAMILY"},
+        "family_id": {"S": "fam-1"},
+        "user_id": {"S": "u-1"},
+        "email": {"S": "alice@example.com"},
+        "status": {"S": "active"},
+        "created_at": {"N": "100"},
+        "last_used_at": {"N": "150"},
+        "expires_at": {"N": "1000"},
+        "user_agent": {"S": "curl/8"},
+        "source_ip": {"S": "203.0.113.7"},
+        "gsi1pk": {"S": "USERID#u-1"},
+        "gsi1sk": {"S": "FAMILY#fam-1"},
+        "entity": {"S": "refresh_family"},
+    }
+    assert family_key("fam-1") == {k: item[k] for k in ("pk", "sk")}
+    assert refresh_family_from_item(item) == record
+    assert record.is_usable(999) and not record.is_usable(1000)
+    revoked = RefreshFamilyRecord(
+        **{**record.__dict__, "status": "revoked", "revoked_reason": "reuse", "revoked_at": 160}
+    )
+    revoked_item = refresh_family_item(revoked)
+    assert revoked_item["revoked_reason"] == {"S": "reuse"}
+    assert revoked_item["revoked_at"] == {"N": "160"}
+    assert refresh_family_from_item(revoked_item) == revoked
+    assert not revoked.is_usable(150)
+    with pytest.raises(ValueError):
+        refresh_family_from_item({**item, "pk": {"S": "REFRESH#x"}})
+
+
+def test_deny_and_public_keys_layout():
+    assert deny_key("j-1") == {"pk": {"S": "DENY#j-1"}, "sk": {"S": "JTI"}}
+    assert denied_token_item("j-1", 1234) == {
+        "pk": {"S": "DENY#j-1"},
+        "sk": {"S": "JTI"},
+        "expires_at": {"N": "1234"},
+        "entity": {"S": "denied_token"},
+    }
+    assert public_keys_key() == {"pk": {"S": "SIGNING_KEYS"}, "sk": {"S": "PUBLIC"}}
+    item = public_keys_item({"keys": [{"kid": "k"}]}, updated_at=5)
+    assert item["updated_at"] == {"N": "5"} and "expires_at" not in item  # never expires
+    assert json.loads(public_jwks_text_from_item(item)) == {"keys": [{"kid": "k"}]}
+    assert public_jwks_text_from_item(None) is None
+
+
+def test_from_client_and_conditional_update(dynamodb):
+    table = Table.from_client(dynamodb, "stepauth-test")
+    assert table.client is dynamodb and table.name == "stepauth-test"
+    with pytest.raises(ValueError):
+        Table.from_client(dynamodb, "")
+    table.put(user_item(USER))
+
+    def set_name(expected):
+        return table.update_if(
+            user_key(USER.email),
+            update="SET #name = :name",
+            condition="#status = :status",
+            names={"#name": "name", "#status": "status"},
+            values={":name": {"S": "Changed"}, ":status": {"S": expected}},
+        )
+
+    assert not set_name("disabled")
+    assert user_from_item(table.get(user_key(USER.email))).name == "Alice"
+    assert set_name("active")
+    assert user_from_item(table.get(user_key(USER.email))).name == "Changed"
+
+
+def test_other_update_errors_propagate(dynamodb):
+    table = Table.from_client(dynamodb, "no-such-table")
+    with pytest.raises(dynamodb.exceptions.ResourceNotFoundException):
+        table.update_if(
+            user_key("a@b.de"),
+            update="SET a = :a",
+            condition="b = :a",
+            names={},
+            values={":a": {"S": "x"}},
+        )
+
+
+def test_put_all_new_is_all_or_nothing(dynamodb):
+    table = Table.from_client(dynamodb, "stepauth-test")
+    table.put(user_item(USER))
+    other = UserRecord(user_id="u-2", email="bob@example.com", password_hash="h")
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        table.put_all_new([user_item(other), user_item(USER)])
+    assert table.get(user_key(other.email)) is None
+
+
+class PagingClient:
+    """A fake client answering a query in pages of two (moto pages only at 1 MB)."""
+
+    def __init__(self, items):
+        self.items = items
+        self.calls = []
+
+    def query(self, **params):
+        self.calls.append(params)
+        start = int(params.get("ExclusiveStartKey", {}).get("i", 0))
+        page = self.items[start : start + 2]
+        response = {"Items": page}
+        if start + 2 < len(self.items):
+            response["LastEvaluatedKey"] = {"i": start + 2}
+        return response
+
+
+def test_query_gsi1_follows_every_page():
+    client = PagingClient([{"n": {"N": str(i)}} for i in range(5)])
+    table = Table.from_client(client, "t")
+    items = list(table.query_gsi1("USERID#u-1", sk_prefix="FAMILY#"))
+    assert [i["n"]["N"] for i in items] == ["0", "1", "2", "3", "4"]
+    assert len(client.calls) == 3
+    first = client.calls[0]
+    assert first["IndexName"] == "gsi1"
+    assert first["KeyConditionExpression"] == "#pk = :pk AND begins_with(#sk, :sk)"
+    assert first["ExpressionAttributeValues"] == {
+        ":pk": {"S": "USERID#u-1"},
+        ":sk": {"S": "FAMILY#"},
+    }

@@ -8,9 +8,14 @@ from steps import issue_tokens, publish_jwks
 from steps.core.clock import system_clock
 from steps.core.config import get_config
 from steps.core.errors import SigningKeysUnavailable
-from steps.core.keyset_admin import initialise_signing_keys
 from steps.core.signing_keys import load_signing_keys
-from steps.core.table import refresh_token_from_item, refresh_token_key
+from steps.core.table import (
+    family_key,
+    public_keys_key,
+    refresh_family_from_item,
+    refresh_token_from_item,
+    refresh_token_key,
+)
 from steps.core.tokens import hash_refresh_token, verify_access_token
 
 from .conftest import SECRET_ID, TABLE
@@ -25,11 +30,6 @@ USER_STATE = {
     },
     "context": {"sourceIp": "203.0.113.7", "userAgent": "pytest", "requestId": "req-9"},
 }
-
-
-@pytest.fixture
-def initialised(dynamodb, secrets):
-    return initialise_signing_keys(secrets, SECRET_ID)
 
 
 def test_issue_tokens_handler_end_to_end(initialised, dynamodb):
@@ -55,6 +55,36 @@ def test_issue_tokens_handler_end_to_end(initialised, dynamodb):
     assert record.user_id == "u-42"
     assert before <= record.issued_at <= after
     assert record.expires_at == record.issued_at + 2_592_000
+    family = refresh_family_from_item(
+        dynamodb.get_item(TableName=TABLE, Key=family_key(record.family_id))["Item"]
+    )
+    assert family.user_id == "u-42" and family.email == "alice@example.com"
+    assert family.status == "active" and family.expires_at == record.expires_at
+    assert (family.user_agent, family.source_ip) == ("pytest", "203.0.113.7")
+
+
+def test_issue_tokens_handler_rotates_within_a_family(initialised, dynamodb):
+    first = issue_tokens.handler(USER_STATE, None)
+    first_record = refresh_token_from_item(
+        dynamodb.get_item(
+            TableName=TABLE, Key=refresh_token_key(hash_refresh_token(first["refresh_token"]))
+        )["Item"]
+    )
+    body = issue_tokens.handler({**USER_STATE, "family_id": first_record.family_id}, None)
+    assert set(body) == set(first) and body["expires_in"] == 900
+    record = refresh_token_from_item(
+        dynamodb.get_item(
+            TableName=TABLE, Key=refresh_token_key(hash_refresh_token(body["refresh_token"]))
+        )["Item"]
+    )
+    assert record.family_id == first_record.family_id
+    assert record.expires_at == first_record.expires_at
+
+
+@pytest.mark.parametrize("family_id", ["", 7, "FAMILY#x", "x" * 200])
+def test_issue_tokens_handler_rejects_a_garbled_family_id(initialised, family_id):
+    with pytest.raises(ValueError):
+        issue_tokens.handler({**USER_STATE, "family_id": family_id}, None)
 
 
 def test_issue_tokens_handler_defaults_roles(initialised):
@@ -85,7 +115,26 @@ def test_publish_jwks_serves_public_keys_only(initialised, secrets):
     assert jwks["keys"][0]["x"] == private["keys"][0]["x"]
 
 
-def test_publish_jwks_without_keys_is_503(secrets):
+def test_publish_jwks_reads_the_table_not_the_secret(initialised, secrets, dynamodb):
+    secrets.delete_secret(SecretId=SECRET_ID, ForceDeleteWithoutRecovery=True)
+    response = publish_jwks.handler({}, None)
+    assert response["statusCode"] == 200
+    assert [k["kid"] for k in json.loads(response["body"])["keys"]] == [initialised]
+
+
+def test_publish_jwks_drops_private_parts_even_if_stored(initialised, secrets, dynamodb):
+    private = json.loads(secrets.get_secret_value(SecretId=SECRET_ID)["SecretString"])
+    dynamodb.put_item(
+        TableName=TABLE,
+        Item={**public_keys_key(), "jwks": {"S": json.dumps({"keys": private["keys"]})}},
+    )
+    response = publish_jwks.handler({}, None)
+    assert response["statusCode"] == 200
+    assert private["keys"][0]["d"] not in response["body"]
+    assert set(json.loads(response["body"])["keys"][0]) == {"kty", "crv", "x", "kid", "alg", "use"}
+
+
+def test_publish_jwks_without_keys_is_503(dynamodb, secrets):
     secrets.create_secret(Name=SECRET_ID, SecretString="placeholder")
     response = publish_jwks.handler({}, None)
     assert response["statusCode"] == 503
@@ -96,5 +145,6 @@ def test_publish_jwks_without_keys_is_503(secrets):
     assert response["headers"]["Cache-Control"] == "no-store"
 
 
-def test_publish_jwks_without_secret_is_503(secrets):
+def test_publish_jwks_with_an_empty_key_list_is_503(dynamodb):
+    dynamodb.put_item(TableName=TABLE, Item={**public_keys_key(), "jwks": {"S": '{"keys": []}'}})
     assert publish_jwks.handler({}, None)["statusCode"] == 503

@@ -9,15 +9,24 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from steps.core.clock import ManualClock
 from steps.core.config import Config
-from steps.core.errors import InvalidToken
+from steps.core.errors import InvalidGrant, InvalidToken
+from steps.core.sessions import revoke_family
 from steps.core.signing_keys import (
     SigningKeySet,
     generate_signing_key,
     new_key_set,
     parse_key_set,
 )
-from steps.core.table import Table, refresh_token_from_item, refresh_token_key
+from steps.core.table import (
+    RefreshFamilyRecord,
+    Table,
+    family_key,
+    refresh_family_from_item,
+    refresh_token_from_item,
+    refresh_token_key,
+)
 from steps.core.tokens import (
+    SessionContext,
     TokenUser,
     hash_refresh_token,
     issue_access_token,
@@ -245,7 +254,7 @@ def test_issue_tokens_stores_only_the_refresh_token_hash(dynamodb, key_set, cloc
 
     refresh = body["refresh_token"]
     items = dynamodb.scan(TableName="stepauth-test")["Items"]
-    assert len(items) == 1
+    assert sorted(i["entity"]["S"] for i in items) == ["refresh_family", "refresh_token"]
     assert refresh not in json.dumps(items)
     item = table.get(refresh_token_key(hash_refresh_token(refresh)))
     record = refresh_token_from_item(item)
@@ -255,6 +264,17 @@ def test_issue_tokens_stores_only_the_refresh_token_hash(dynamodb, key_set, cloc
     assert item["gsi1pk"] == {"S": "USERID#user-1"}
     assert item["gsi1sk"] == {"S": f"REFRESH#{record.family_id}#{NOW}"}
     assert item["status"] == {"S": "active"}
+    family = refresh_family_from_item(table.get(family_key(record.family_id)))
+    assert family == RefreshFamilyRecord(
+        family_id=record.family_id,
+        user_id="user-1",
+        email="alice@example.com",
+        created_at=NOW,
+        last_used_at=NOW,
+        expires_at=record.expires_at,
+        user_agent="",
+        source_ip="",
+    )
 
     second = issue_tokens(user, key_set=key_set, table=table, clock=clock, config=CONFIG)
     other = refresh_token_from_item(
@@ -263,13 +283,105 @@ def test_issue_tokens_stores_only_the_refresh_token_hash(dynamodb, key_set, cloc
     assert other.family_id != record.family_id  # a new family per login
 
 
+def _record(table, body):
+    return refresh_token_from_item(
+        table.get(refresh_token_key(hash_refresh_token(body["refresh_token"])))
+    )
+
+
 def test_issue_tokens_keeps_a_given_family(dynamodb, key_set, clock):
     table = Table(dynamodb, "stepauth-test")
     user = TokenUser(id="u", email="a@b.de", created_at="t")
+    context = SessionContext(user_agent="curl/8", source_ip="198.51.100.1")
+    first = _record(
+        table,
+        issue_tokens(
+            user, key_set=key_set, table=table, clock=clock, config=CONFIG, context=context
+        ),
+    )
+    clock.advance(3600)
     body = issue_tokens(
-        user, key_set=key_set, table=table, clock=clock, config=CONFIG, family_id="fam-7"
+        user, key_set=key_set, table=table, clock=clock, config=CONFIG, family_id=first.family_id
     )
-    record = refresh_token_from_item(
-        table.get(refresh_token_key(hash_refresh_token(body["refresh_token"])))
+    record = _record(table, body)
+    assert record.family_id == first.family_id
+    assert record.issued_at == NOW + 3600
+    assert record.expires_at == first.expires_at  # rotation never extends the family
+    family = refresh_family_from_item(table.get(family_key(first.family_id)))
+    assert family.last_used_at == NOW + 3600 and family.created_at == NOW
+    assert (family.user_agent, family.source_ip) == ("curl/8", "198.51.100.1")
+
+
+@pytest.mark.parametrize("state", ["missing", "revoked", "expired", "other-user"])
+def test_issue_tokens_refuses_an_unusable_family(dynamodb, key_set, clock, state):
+    table = Table(dynamodb, "stepauth-test")
+    user = TokenUser(id="u", email="a@b.de", created_at="t")
+    family_id = "nope"
+    if state != "missing":
+        owner = (
+            TokenUser(id="someone", email="s@b.de", created_at="t")
+            if state == "other-user"
+            else user
+        )
+        family_id = _record(
+            table, issue_tokens(owner, key_set=key_set, table=table, clock=clock, config=CONFIG)
+        ).family_id
+    if state == "revoked":
+        assert revoke_family(table, family_id, reason="admin", now=NOW)
+    if state == "expired":
+        clock.advance(CONFIG.refresh_token_ttl_seconds)
+    before = dynamodb.scan(TableName="stepauth-test")["Items"]
+    with pytest.raises(InvalidGrant):
+        issue_tokens(
+            user, key_set=key_set, table=table, clock=clock, config=CONFIG, family_id=family_id
+        )
+    assert dynamodb.scan(TableName="stepauth-test")["Items"] == before  # nothing written
+
+
+def test_issue_tokens_refuses_a_family_revoked_after_the_read(dynamodb, key_set, clock):
+    """The family is re-checked in the transaction that writes the new token."""
+    table = Table(dynamodb, "stepauth-test")
+    user = TokenUser(id="u", email="a@b.de", created_at="t")
+    family_id = _record(
+        table, issue_tokens(user, key_set=key_set, table=table, clock=clock, config=CONFIG)
+    ).family_id
+
+    class RevokeBetweenReadAndWrite(Table):
+        def transact(self, operations):
+            revoke_family(table, family_id, reason="reuse", now=NOW)
+            return super().transact(operations)
+
+    racing = RevokeBetweenReadAndWrite(dynamodb, "stepauth-test")
+    with pytest.raises(InvalidGrant):
+        issue_tokens(
+            user, key_set=key_set, table=racing, clock=clock, config=CONFIG, family_id=family_id
+        )
+    tokens = [
+        i
+        for i in dynamodb.scan(TableName="stepauth-test")["Items"]
+        if i["entity"]["S"] == "refresh_token"
+    ]
+    assert len(tokens) == 1
+
+
+def test_expiry_without_leeway_for_denylist_checkers(key_set, clock):
+    token, _ = _issue(key_set, clock)
+    clock.advance(899)
+    assert verify_access_token(
+        token, key_set=key_set, clock=clock, config=CONFIG, exp_leeway_seconds=0
     )
-    assert record.family_id == "fam-7"
+    clock.advance(1)
+    with pytest.raises(InvalidToken, match="expired"):
+        verify_access_token(
+            token, key_set=key_set, clock=clock, config=CONFIG, exp_leeway_seconds=0
+        )
+    assert _verify(token, key_set, clock)  # the default keeps the 30 s leeway
+
+
+def test_verifies_with_public_keys_only(key_set, clock):
+    from steps.core.public_keys import parse_public_jwks
+    from steps.core.signing_keys import public_jwks
+
+    token, _ = _issue(key_set, clock)
+    public = parse_public_jwks(public_jwks(key_set))
+    assert _verify(token, public, clock)["sub"] == "user-1"

@@ -1,0 +1,88 @@
+"""The IAM policy and context an allowed token gets.
+
+API Gateway caches the authorizer's answer per token (not per route), so the policy must be
+right for EVERY route of the API: it allows the whole stage and, for a caller without the
+``admin`` role, explicitly denies the admin routes (an explicit Deny wins: HTTP 403).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+ADMIN_ROLE = "admin"
+ADMIN_PATH = "v1/admin"
+ACTION = "execute-api:Invoke"
+
+
+@dataclass(frozen=True)
+class StageArn:
+    """The stage of a method ARN: ``arn:<partition>:execute-api:<region>:<acct>:<api>/<stage>``."""
+
+    partition: str
+    region: str
+    account: str
+    api_id: str
+    stage: str
+
+    @classmethod
+    def from_method_arn(cls, method_arn: Any) -> StageArn:
+        """Parse ``arn:aws:execute-api:<region>:<acct>:<apiId>/<stage>/<METHOD>/<path>``.
+
+        Raises ValueError: API Gateway always sends a valid ARN, so a bad one is a server fault.
+        """
+        if not isinstance(method_arn, str):
+            raise ValueError("The authorizer event has no methodArn.")
+        parts = method_arn.split(":", 5)
+        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "execute-api":
+            raise ValueError("The methodArn is not an execute-api ARN.")
+        _, partition, _, region, account, resource = parts
+        api_id, _, rest = resource.partition("/")
+        stage = rest.split("/", 1)[0]
+        if not all((partition, region, account, api_id, stage)):
+            raise ValueError("The methodArn has no API id or stage.")
+        return cls(partition, region, account, api_id, stage)
+
+    def resource(self, method: str = "*", path: str = "*") -> str:
+        return (
+            f"arn:{self.partition}:execute-api:{self.region}:{self.account}:"
+            f"{self.api_id}/{self.stage}/{method}/{path}"
+        )
+
+
+def policy_document(stage: StageArn, roles: Sequence[str]) -> dict[str, Any]:
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": ACTION, "Resource": [stage.resource()]}
+    ]
+    if ADMIN_ROLE not in roles:
+        statements.append(
+            {
+                "Effect": "Deny",
+                "Action": ACTION,
+                "Resource": [
+                    stage.resource(path=ADMIN_PATH),
+                    stage.resource(path=f"{ADMIN_PATH}/*"),
+                ],
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def allow_response(claims: dict[str, Any], method_arn: Any) -> dict[str, Any]:
+    """The authorizer answer for verified claims (``sub``, ``roles``, ``jti``, ``exp``).
+
+    Context values must be strings, numbers or booleans: the roles are comma-joined.
+    """
+    sub: str = claims["sub"]
+    roles = [role for role in claims.get("roles", []) if isinstance(role, str)]
+    return {
+        "principalId": sub,
+        "policyDocument": policy_document(StageArn.from_method_arn(method_arn), roles),
+        "context": {
+            "sub": sub,
+            "roles": ",".join(roles),
+            "jti": claims["jti"],
+            "exp": claims["exp"],
+        },
+    }

@@ -1,0 +1,126 @@
+"""What every stepauth deployment must do, checked from the outside."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import jwt
+
+from smoke.conftest import PASSWORD, Accounts, Client
+
+ERROR_KEYS = {"error", "error_description"}
+
+
+def _problem(answer, status: int, code: str) -> None:
+    assert answer.status == status, (answer.status, answer.body)
+    body = answer.json()
+    assert set(body) == ERROR_KEYS and body["error"] == code
+    assert "Traceback" not in body["error_description"]
+
+
+def test_jwks_publishes_public_keys_only(client: Client) -> None:
+    answer = client.call("GET", "/.well-known/jwks.json")
+    assert answer.status == 200
+    keys = answer.json()["keys"]
+    assert keys and all("d" not in key and key["kty"] == "OKP" for key in keys)
+
+
+def test_register_login_and_me(client: Client, accounts: Accounts) -> None:
+    email, registered = accounts.register()
+    assert registered["token_type"] == "Bearer" and registered["expires_in"] > 0
+    keys = client.call("GET", "/.well-known/jwks.json").json()["keys"]
+    kid = jwt.get_unverified_header(registered["access_token"])["kid"]
+    (jwk,) = [key for key in keys if key["kid"] == kid]
+    claims = jwt.decode(
+        registered["access_token"],
+        jwt.PyJWK(jwk).key,
+        algorithms=["EdDSA"],
+        options={"verify_aud": False},
+    )
+    assert claims["sub"] == registered["user"]["id"]
+
+    login = client.call("POST", "/v1/login", {"email": email, "password": PASSWORD})
+    assert login.status == 200
+    me = client.call("GET", "/v1/me", token=login.json()["access_token"])
+    assert me.status == 200
+    profile = me.json()
+    assert profile["email"] == email and profile["id"] == registered["user"]["id"]
+    assert "password_hash" not in me.body.decode()
+
+
+def test_error_shapes(client: Client, accounts: Accounts) -> None:
+    email, _ = accounts.register()
+    _problem(
+        client.call("POST", "/v1/login", {"email": email, "password": "wrong " * 4}),
+        401,
+        "invalid_credentials",
+    )
+    _problem(
+        client.call("POST", "/v1/register", {"email": email, "password": PASSWORD}),
+        409,
+        "email_taken",
+    )
+    _problem(client.call("POST", "/v1/register", raw=b'{"email":'), 400, "invalid_request")
+    _problem(
+        client.call("POST", "/v1/register", {"email": "x@example.com", "password": "short"}),
+        400,
+        "weak_password",
+    )
+    _problem(client.call("GET", "/v1/me"), 401, "invalid_token")
+    _problem(client.call("GET", "/v1/me", token="not-a-jwt"), 401, "invalid_token")
+    _problem(client.call("GET", "/v1/no-such-route"), 404, "not_found")
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(client: Client, accounts: Accounts) -> None:
+    _, registered = accounts.register()
+    first = registered["refresh_token"]
+    rotated = client.call("POST", "/v1/token/refresh", {"refresh_token": first})
+    assert rotated.status == 200, rotated.body
+    newest = rotated.json()["refresh_token"]
+    assert newest != first
+    _problem(
+        client.call("POST", "/v1/token/refresh", {"refresh_token": first}), 401, "invalid_grant"
+    )
+    # After the reuse, the whole family is revoked: the newest token is refused too.
+    _problem(
+        client.call("POST", "/v1/token/refresh", {"refresh_token": newest}), 401, "invalid_grant"
+    )
+
+
+def test_logout_revokes_the_session_and_the_access_token(
+    client: Client, accounts: Accounts
+) -> None:
+    email, _ = accounts.register()
+    session = client.call("POST", "/v1/login", {"email": email, "password": PASSWORD}).json()
+    # The token is not used before logout, so no authorizer cache can hold an answer for it.
+    answer = client.call(
+        "POST",
+        "/v1/logout",
+        {"refresh_token": session["refresh_token"]},
+        token=session["access_token"],
+    )
+    assert answer.status == 204, answer.body
+    _problem(client.call("GET", "/v1/me", token=session["access_token"]), 401, "invalid_token")
+    _problem(
+        client.call("POST", "/v1/token/refresh", {"refresh_token": session["refresh_token"]}),
+        401,
+        "invalid_grant",
+    )
+
+
+def test_tampered_tokens_are_refused(client: Client, accounts: Accounts) -> None:
+    _, registered = accounts.register()
+    header, payload, signature = registered["access_token"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["roles"] = ["admin"]
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    _problem(
+        client.call("GET", "/v1/me", token=f"{header}.{forged}.{signature}"), 401, "invalid_token"
+    )
+    admin_route = client.call(
+        "POST",
+        f"/v1/admin/users/{registered['user']['id']}/disable",
+        token=registered["access_token"],
+    )
+    _problem(admin_route, 403, "insufficient_scope")

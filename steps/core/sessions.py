@@ -1,0 +1,172 @@
+"""Sessions: revoking refresh families, the access-token denylist, disabling users.
+
+A session is a refresh family (see :mod:`steps.core.table`). Revoking a family is one
+conditional UpdateItem, so it is idempotent and never resurrects or overwrites a family that
+was already revoked (the first reason stays). Expiry is checked on every read: TTL deletes late.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from steps.core.errors import UserNotFound
+from steps.core.table import (
+    FAMILY_PREFIX,
+    PK,
+    REVOKE_REASONS,
+    STATUS_ACTIVE,
+    STATUS_DISABLED,
+    STATUS_REVOKED,
+    TTL_ATTRIBUTE,
+    USER_SK,
+    Table,
+    UserRecord,
+    deny_key,
+    family_key,
+    refresh_family_from_item,
+    refresh_token_from_item,
+    refresh_token_key,
+    user_from_item,
+    user_id_partition,
+    user_key,
+)
+
+#: Longest user id looked up (ids are opaque; anything longer cannot exist).
+USER_ID_MAX_LENGTH = 128
+
+
+def revoke_family(
+    table: Table,
+    family_id: str,
+    *,
+    reason: str,
+    now: float,
+    owner_user_id: str | None = None,
+) -> bool:
+    """Revoke one refresh family; return whether this call revoked it.
+
+    Only a family that exists, is active and (when ``owner_user_id`` is given) belongs to that
+    user is changed; otherwise nothing is written and False is returned.
+    """
+    if reason not in REVOKE_REASONS:
+        raise ValueError(f"Unknown revocation reason; use one of {', '.join(REVOKE_REASONS)}.")
+    condition = "attribute_exists(#pk) AND #status = :active"
+    names = {
+        "#pk": PK,
+        "#status": "status",
+        "#reason": "revoked_reason",
+        "#revoked_at": "revoked_at",
+    }
+    values: dict[str, dict[str, str]] = {
+        ":active": {"S": STATUS_ACTIVE},
+        ":revoked": {"S": STATUS_REVOKED},
+        ":reason": {"S": reason},
+        ":now": {"N": str(int(now))},
+    }
+    if owner_user_id is not None:
+        condition += " AND #user_id = :owner"
+        names["#user_id"] = "user_id"
+        values[":owner"] = {"S": owner_user_id}
+    return table.update_if(
+        family_key(family_id),
+        update="SET #status = :revoked, #reason = :reason, #revoked_at = :now",
+        condition=condition,
+        names=names,
+        values=values,
+    )
+
+
+def revoke_all_families(table: Table, user_id: str, *, reason: str, now: float) -> int:
+    """Revoke every active refresh family of a user; return how many this call revoked.
+
+    Families are found through gsi1 (eventually consistent: a family started in the last
+    moment may be missed; its tokens are still refused once the user is disabled).
+    """
+    revoked = 0
+    for item in table.query_gsi1(user_id_partition(user_id), sk_prefix=FAMILY_PREFIX):
+        family = refresh_family_from_item(item)
+        if family is None or family.status != STATUS_ACTIVE or family.user_id != user_id:
+            continue
+        if revoke_family(table, family.family_id, reason=reason, now=now, owner_user_id=user_id):
+            revoked += 1
+    return revoked
+
+
+def family_of_refresh_token(
+    table: Table, token_hash: str, *, now: float | None = None
+) -> str | None:
+    """The family id of a stored refresh token (None when unknown, or expired at ``now``)."""
+    token = refresh_token_from_item(table.get(refresh_token_key(token_hash), consistent=True))
+    if token is None or (now is not None and token.is_expired(now)):
+        return None
+    return token.family_id
+
+
+def is_access_token_denied(table: Table, jti: str, *, now: float) -> bool:
+    """Whether an access token's ``jti`` is on the denylist (consistent read).
+
+    An entry whose ``expires_at`` has passed no longer counts, even while TTL has not deleted
+    it yet (its token has expired anyway). An entry without a readable expiry counts (fail
+    closed).
+    """
+    item = table.get(deny_key(jti), consistent=True)
+    if not item:
+        return False
+    raw = item.get(TTL_ATTRIBUTE)
+    try:
+        expires_at = int(raw["N"]) if isinstance(raw, dict) else None
+    except (KeyError, TypeError, ValueError):
+        expires_at = None
+    return expires_at is None or expires_at > now
+
+
+def _plausible_user_id(user_id: Any) -> bool:
+    return (
+        isinstance(user_id, str)
+        and 0 < len(user_id) <= USER_ID_MAX_LENGTH
+        and user_id.isprintable()
+    )
+
+
+def find_user_by_id(table: Table, user_id: str) -> UserRecord | None:
+    """The user with this id (through gsi1, eventually consistent), or None."""
+    if not _plausible_user_id(user_id):
+        return None
+    for item in table.query_gsi1(user_id_partition(user_id), sk_equals=USER_SK):
+        user = user_from_item(item)
+        if user is not None and user.user_id == user_id:
+            return user
+    return None
+
+
+def disable_user(table: Table, user_id: str, *, now: float) -> UserRecord:
+    """Disable a user and revoke all of their refresh families; return the disabled user.
+
+    Raises UserNotFound when there is no such user. Idempotent: disabling a disabled user
+    revokes whatever families are still active. Access tokens already issued stay valid until
+    they expire (at most ACCESS_TOKEN_TTL_SECONDS); refresh is refused at once.
+    """
+    user = find_user_by_id(table, user_id)
+    if user is None:
+        raise UserNotFound
+    disabled = table.update_if(
+        user_key(user.email),
+        update="SET #status = :disabled, #disabled_at = :now",
+        condition="attribute_exists(#pk) AND #user_id = :user_id",
+        names={
+            "#pk": PK,
+            "#status": "status",
+            "#disabled_at": "disabled_at",
+            "#user_id": "user_id",
+        },
+        values={
+            ":disabled": {"S": STATUS_DISABLED},
+            ":now": {"N": str(int(now))},
+            ":user_id": {"S": user_id},
+        },
+    )
+    if not disabled:  # deleted (or replaced by another account) since the lookup
+        raise UserNotFound
+    revoke_all_families(table, user_id, reason="user_disabled", now=now)
+    return dataclasses.replace(user, status=STATUS_DISABLED)

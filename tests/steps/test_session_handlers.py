@@ -1,0 +1,336 @@
+import hashlib
+import json
+import time
+
+import pytest
+
+from steps import (
+    disable_user,
+    end_sessions,
+    issue_tokens,
+    rotate_refresh_token,
+    validate_logout,
+    validate_refresh,
+)
+from steps.core.errors import InvalidGrant, InvalidRequest, RefreshTokenReused, UserNotFound
+from steps.core.table import user_key
+from steps.core.tokens import hash_refresh_token
+
+from .conftest import api_event
+
+TOKEN = "Q2hhbmdlIG1lIHBsZWFzZSwgaXQncyBhIHRlc3QgdG9rZW4"
+CONTEXT = {"sourceIp": "203.0.113.7", "userAgent": "pytest/1.0", "requestId": "req-123"}
+CALLER = {"userId": "u-1", "jti": "j-1", "exp": "1700000900"}
+
+
+@pytest.fixture
+def world(world):
+    """The handlers use the system clock: so does this world."""
+    world.clock.t = time.time()
+    return world
+
+
+# --- validate_refresh -------------------------------------------------------------------
+
+
+def test_validate_refresh_hashes_the_token_and_drops_it():
+    result = validate_refresh.handler(api_event({"refresh_token": TOKEN}), None)
+    assert result == {
+        "refresh": {"token_hash": hashlib.sha256(TOKEN.encode()).hexdigest()},
+        "context": CONTEXT,
+    }
+    assert TOKEN not in json.dumps(result)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "refresh_token is required."),
+        ({"refresh_token": ""}, "refresh_token is required."),
+        ({"refresh_token": None}, "refresh_token is required."),
+        ({"refresh_token": 12345678901234567890123}, "URL-safe base64"),
+        ({"refresh_token": "a" * 19}, "URL-safe base64"),
+        ({"refresh_token": "a" * 257}, "URL-safe base64"),
+        ({"refresh_token": TOKEN + "="}, "URL-safe base64"),
+        ({"refresh_token": TOKEN + "+/"}, "URL-safe base64"),
+        ({"refresh_token": TOKEN + " "}, "URL-safe base64"),
+        ({"refresh_token": "é" * 30}, "URL-safe base64"),
+        (
+            {"refresh_token": TOKEN, "grant_type": "refresh_token"},
+            "the only field is refresh_token",
+        ),
+        ([TOKEN], "must be a JSON object"),
+    ],
+)
+def test_validate_refresh_rejects(body, message):
+    with pytest.raises(InvalidRequest, match=message) as info:
+        validate_refresh.handler(api_event(body), None)
+    assert TOKEN not in str(info.value)
+
+
+def test_validate_refresh_accepts_the_length_limits():
+    for token in ("a" * 20, "-_" * 128):
+        assert validate_refresh.handler(api_event({"refresh_token": token}), None)["refresh"]
+
+
+def test_validate_refresh_rejects_bad_json():
+    with pytest.raises(InvalidRequest):
+        validate_refresh.handler(api_event(raw=b"refresh_token=abc"), None)
+
+
+# --- the refresh workflow: validate -> rotate -> issue --------------------------------------
+
+
+def _refresh_workflow(refresh_token):
+    validated = validate_refresh.handler(api_event({"refresh_token": refresh_token}), None)
+    rotated = rotate_refresh_token.handler(validated, None)
+    return rotated, issue_tokens.handler(rotated, None)
+
+
+def test_refresh_workflow_through_the_handlers(initialised, world, log_output):
+    alice = world.add_user(roles=("user", "admin"))
+    login = issue_tokens.handler(
+        {
+            "user": {"id": "u-1", "email": alice.email, "created_at": alice.created_at},
+            "context": CONTEXT,
+        },
+        None,
+    )
+    rotated, body = _refresh_workflow(login["refresh_token"])
+    family_id = world.token(login["refresh_token"]).family_id
+    assert rotated == {
+        "user": {
+            "id": "u-1",
+            "email": alice.email,
+            "roles": ["user", "admin"],
+            "created_at": alice.created_at,
+        },
+        "family_id": family_id,
+        "context": CONTEXT,
+    }
+    assert set(body) == {"user", "access_token", "token_type", "expires_in", "refresh_token"}
+    assert body["expires_in"] == 900
+    assert world.token(body["refresh_token"]).family_id == family_id
+
+    with pytest.raises(RefreshTokenReused):
+        _refresh_workflow(login["refresh_token"])
+    with pytest.raises(InvalidGrant):
+        _refresh_workflow(body["refresh_token"])
+    warning = [r for r in log_output.records if r["level"] == "WARNING"]
+    assert len(warning) == 1
+    assert warning[0]["message"] == "refresh token reuse: family revoked"
+    assert (warning[0]["user_id"], warning[0]["family_id"]) == ("u-1", family_id)
+    assert login["refresh_token"] not in log_output.text
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        {},
+        {"refresh": {}},
+        {"refresh": {"token_hash": "ab"}},
+        {"refresh": {"token_hash": TOKEN}},
+    ],
+)
+def test_rotate_rejects_a_garbled_state(event, dynamodb):
+    with pytest.raises(ValueError):
+        rotate_refresh_token.handler(event, None)
+
+
+def test_rotate_unknown_token(dynamodb):
+    with pytest.raises(InvalidGrant):
+        rotate_refresh_token.handler({"refresh": {"token_hash": hash_refresh_token(TOKEN)}}, None)
+
+
+# --- validate_logout ----------------------------------------------------------------------
+
+
+def _logout_event(body=None, *, raw=None, caller=CALLER):
+    event = api_event(body, raw=raw) if body is not None or raw is not None else api_event(raw=b"")
+    if caller is not None:
+        event["caller"] = caller
+    return event
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _logout_event(raw=b""),
+        {
+            "request": {
+                "sourceIp": "203.0.113.7",
+                "userAgent": "pytest/1.0",
+                "requestId": "req-123",
+            },
+            "caller": CALLER,
+        },
+        _logout_event({}),
+        _logout_event({"all": False}),
+        _logout_event({"refresh_token": None, "all": None}),
+    ],
+)
+def test_validate_logout_without_a_body(event):
+    assert validate_logout.handler(event, None) == {
+        "logout": {"token_hash": None, "all": False},
+        "caller": {"userId": "u-1", "jti": "j-1", "exp": 1700000900},
+        "context": CONTEXT,
+    }
+
+
+def test_validate_logout_with_token_and_all():
+    result = validate_logout.handler(_logout_event({"refresh_token": TOKEN, "all": True}), None)
+    assert result["logout"] == {"token_hash": hash_refresh_token(TOKEN), "all": True}
+    assert TOKEN not in json.dumps(result)
+    caller = {**CALLER, "exp": 1700000900}
+    assert (
+        validate_logout.handler(_logout_event({"all": True}, caller=caller), None)["caller"]
+        == caller
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"all": "yes"},
+        {"all": 1},
+        {"refresh_token": 5},
+        {"refresh_token": "short"},
+        {"everything": True},
+        {"refresh_token": TOKEN, "jti": "x"},
+        [],
+    ],
+)
+def test_validate_logout_rejects_bad_bodies(body):
+    with pytest.raises(InvalidRequest):
+        validate_logout.handler(_logout_event(body), None)
+
+
+def test_validate_logout_rejects_a_body_that_is_not_json():
+    with pytest.raises(InvalidRequest):
+        validate_logout.handler(_logout_event(raw=b"all"), None)
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        None,
+        "u-1",
+        {},
+        {"userId": "u-1", "jti": "j-1"},
+        {"userId": "", "jti": "j-1", "exp": 1},
+        {"userId": "u-1", "jti": 7, "exp": 1},
+        {"userId": "u-1", "jti": "j-1", "exp": "soon"},
+        {"userId": "u-1", "jti": "j-1", "exp": True},
+        {"userId": "u-1", "jti": "j-1", "exp": -5},
+        {"userId": "u-1", "jti": "j-1", "exp": 1.5},
+    ],
+)
+def test_validate_logout_garbled_caller_is_a_server_fault(caller):
+    event = _logout_event({}, caller=caller)
+    with pytest.raises(ValueError) as info:
+        validate_logout.handler(event, None)
+    assert not isinstance(info.value, InvalidRequest)
+
+
+# --- end_sessions -------------------------------------------------------------------------
+
+
+def _end(refresh_token=None, *, everything=False, user_id="u-1"):
+    state = validate_logout.handler(
+        _logout_event(
+            {"refresh_token": refresh_token, "all": everything},
+            caller={**CALLER, "userId": user_id},
+        ),
+        None,
+    )
+    return end_sessions.handler(state, None)
+
+
+def test_logout_revokes_only_that_family(world):
+    alice = world.add_user()
+    one, two = world.login(alice), world.login(alice)
+    assert _end(one["refresh_token"]) == {"revoked": 1}
+    family = world.family_of(one["refresh_token"])
+    assert (family.status, family.revoked_reason) == ("revoked", "logout")
+    assert world.family_of(two["refresh_token"]).status == "active"
+    assert _end(one["refresh_token"]) == {"revoked": 0}  # already revoked
+    with pytest.raises(InvalidGrant):
+        world.spend(one["refresh_token"])
+
+
+def test_logout_with_a_rotated_token_ends_the_family(world):
+    alice = world.add_user()
+    first = world.login(alice)
+    world.refresh(first["refresh_token"])
+    assert _end(first["refresh_token"]) == {"revoked": 1}  # the spent one still names it
+
+
+def test_logout_all(world):
+    alice, bob = world.add_user(), world.add_user("u-2", "bob@example.com")
+    sessions = [world.login(alice) for _ in range(3)]
+    bobs = world.login(bob)
+    assert _end(everything=True) == {"revoked": 3}
+    assert {world.family_of(s["refresh_token"]).revoked_reason for s in sessions} == {"logout_all"}
+    assert world.family_of(bobs["refresh_token"]).status == "active"
+
+
+def test_logout_with_another_users_token_revokes_nothing(world):
+    world.add_user()
+    bob = world.add_user("u-2", "bob@example.com")
+    bobs = world.login(bob)
+    assert _end(bobs["refresh_token"], user_id="u-1") == {"revoked": 0}
+    assert world.family_of(bobs["refresh_token"]).status == "active"
+
+
+def test_logout_with_an_unknown_token_or_no_body(world):
+    world.add_user()
+    assert _end(TOKEN) == {"revoked": 0}
+    assert end_sessions.handler(validate_logout.handler(_logout_event(raw=b""), None), None) == {
+        "revoked": 0
+    }
+
+
+def test_end_sessions_rejects_a_garbled_state(dynamodb):
+    for state in ({}, {"logout": {"all": "x"}, "caller": CALLER}, {"logout": {}, "caller": None}):
+        with pytest.raises(ValueError):
+            end_sessions.handler(state, None)
+
+
+# --- disable_user ------------------------------------------------------------------------
+
+ADMIN = {"userId": "admin-1", "jti": "j-9", "exp": "1700000900"}
+
+
+def test_disable_user_handler(world, log_output):
+    alice = world.add_user()
+    sessions = [world.login(alice) for _ in range(2)]
+    result = disable_user.handler({"userId": "u-1", "caller": ADMIN, "context": CONTEXT}, None)
+    assert result == {"user": {"id": "u-1", "email": alice.email, "status": "disabled"}}
+    for session in sessions:
+        assert world.family_of(session["refresh_token"]).revoked_reason == "user_disabled"
+    record = log_output.records[-1]
+    assert (record["user_id"], record["admin_id"], record["outcome"]) == (
+        "u-1",
+        "admin-1",
+        "succeeded",
+    )
+    assert alice.email not in log_output.text
+
+
+@pytest.mark.parametrize("user_id", ["u-404", "", "x" * 500])
+def test_disable_unknown_user_handler(world, user_id):
+    world.add_user()
+    with pytest.raises(UserNotFound):
+        disable_user.handler({"userId": user_id, "caller": ADMIN, "context": CONTEXT}, None)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [None, {"userId": 5, "caller": ADMIN}, {"userId": "u-1"}, {"userId": "u-1", "caller": {}}],
+)
+def test_disable_user_garbled_state(world, event):
+    world.add_user()
+    with pytest.raises(ValueError):
+        disable_user.handler(event, None)
+    assert world.table.get(user_key("alice@example.com"))["status"] == {"S": "active"}
