@@ -64,11 +64,12 @@ def _template(name: str) -> str:
 
 @dataclass(frozen=True)
 class WorkflowRoute:
-    """A POST route under /v1 answered by one EXPRESS workflow."""
+    """A route under /v1 answered by one EXPRESS workflow."""
 
     path: str
     workflow: sfn.StateMachine
     protected: bool = False
+    method: str = "POST"
     path_parameter: str | None = None  # handed to the workflow as target.userId
 
 
@@ -160,13 +161,13 @@ class StepAuthApi(Construct):
         for route in routes:
             route.workflow.grant_start_sync_execution(integration_role)
             v1.resource_for_path(route.path).add_method(
-                "POST",
+                route.method,
                 self._sync_execution(route, integration_role),
                 method_responses=[apigw.MethodResponse(status_code=s) for s in WORKFLOW_STATUSES],
                 **self._auth(route.protected),
             )
         table.grant_read_data(integration_role)
-        v1.add_resource("me").add_method(
+        v1.resource_for_path("me").add_method(
             "GET",
             apigw.AwsIntegration(
                 service="dynamodb",

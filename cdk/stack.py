@@ -17,6 +17,7 @@ from .bundling import AUTHORIZER_REQUIREMENTS, STEP_REQUIREMENTS, python_code
 from .config import StackConfig
 from .workflows import (
     StepFunctions,
+    delete_account_definition,
     disable_user_definition,
     login_definition,
     logout_definition,
@@ -72,6 +73,7 @@ class StepAuthStack(Stack):
             "Refresh": self._workflow("Refresh", refresh_definition),
             "Logout": self._workflow("Logout", logout_definition),
             "DisableUser": self._workflow("DisableUser", disable_user_definition),
+            "DeleteAccount": self._workflow("DeleteAccount", delete_account_definition),
         }
         self.api = StepAuthApi(
             self,
@@ -87,6 +89,9 @@ class StepAuthStack(Stack):
                     self.workflows["DisableUser"],
                     protected=True,
                     path_parameter="id",
+                ),
+                WorkflowRoute(
+                    "me", self.workflows["DeleteAccount"], protected=True, method="DELETE"
                 ),
             ],
             table=self.table,
@@ -165,6 +170,7 @@ class StepAuthStack(Stack):
             validate_logout=function("ValidateLogout", "validate_logout"),
             end_sessions=function("EndSessions", "end_sessions"),
             disable_user=function("DisableUser", "disable_user"),
+            delete_account=function("DeleteAccount", "delete_account"),
         )
         self.publish_jwks = function("PublishJwks", "publish_jwks")
         self.authorizer = function(
@@ -180,6 +186,7 @@ class StepAuthStack(Stack):
             steps.rotate_refresh_token,
             steps.end_sessions,
             steps.disable_user,
+            steps.delete_account,
         ):
             self.table.grant_read_write_data(writer)
         for reader in (self.publish_jwks, self.authorizer):

@@ -39,6 +39,7 @@ class StepFunctions:
     validate_logout: lambda_.IFunction
     end_sessions: lambda_.IFunction
     disable_user: lambda_.IFunction
+    delete_account: lambda_.IFunction
 
 
 class ErrorResponses:
@@ -348,6 +349,30 @@ def refresh_definition(
     return validate.next(rotate).next(issue_tokens).next(_respond(scope, "RespondOk", 200))
 
 
+def _deny_access_token(scope: Construct, table: dynamodb.ITable) -> sfn.IChainable:
+    """Puts the caller's access token on the denylist until its own expiry → 204."""
+    deny = tasks.DynamoPutItem(
+        scope,
+        "DenyAccessToken",
+        comment="The access token stays refused until its own expiry (the item's TTL).",
+        table=table,
+        item={
+            "pk": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.format("DENY#{}", sfn.JsonPath.string_at("$.caller.jti"))
+            ),
+            "sk": tasks.DynamoAttributeValue.from_string("JTI"),
+            "entity": tasks.DynamoAttributeValue.from_string("denied_token"),
+            "expires_at": tasks.DynamoAttributeValue.number_from_string(
+                sfn.JsonPath.format("{}", sfn.JsonPath.string_at("$.caller.exp"))
+            ),
+        },
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    return deny.next(
+        sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
+    )
+
+
 def logout_definition(
     scope: Construct, table: dynamodb.ITable, steps: StepFunctions
 ) -> sfn.IChainable:
@@ -372,25 +397,7 @@ def logout_definition(
         payload_response_only=True,
         result_path="$.ended",
     )
-    deny = tasks.DynamoPutItem(
-        scope,
-        "DenyAccessToken",
-        comment="The access token stays refused until its own expiry (the item's TTL).",
-        table=table,
-        item={
-            "pk": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.format("DENY#{}", sfn.JsonPath.string_at("$.caller.jti"))
-            ),
-            "sk": tasks.DynamoAttributeValue.from_string("JTI"),
-            "entity": tasks.DynamoAttributeValue.from_string("denied_token"),
-            "expires_at": tasks.DynamoAttributeValue.number_from_string(
-                sfn.JsonPath.format("{}", sfn.JsonPath.string_at("$.caller.exp"))
-            ),
-        },
-        result_path=sfn.JsonPath.DISCARD,
-    )
-    done = sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
-    return validate.next(end_sessions).next(deny).next(done)
+    return validate.next(end_sessions).next(_deny_access_token(scope, table))
 
 
 def disable_user_definition(
@@ -418,3 +425,32 @@ def disable_user_definition(
         result_path="$.failure",
     )
     return disable.next(_respond(scope, "RespondOk", 200))
+
+
+def delete_account_definition(
+    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+) -> sfn.IChainable:
+    """The caller deletes their own account: sessions revoked, user removed, token denied → 204."""
+    errors = ErrorResponses(scope)
+    delete = tasks.LambdaInvoke(
+        scope,
+        "DeleteAccount",
+        lambda_function=steps.delete_account,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {"caller": sfn.JsonPath.object_at("$.caller"), "context": _request_context()}
+        ),
+        result_path="$.deleted",
+    )
+    # Already gone: the token names an account that does not exist.
+    delete.add_catch(
+        errors.fixed(
+            "RejectUnknownAccount",
+            401,
+            "invalid_token",
+            "The access token is missing, invalid, expired or revoked.",
+        ),
+        errors=["UserNotFound"],
+        result_path="$.failure",
+    )
+    return delete.next(_deny_access_token(scope, table))

@@ -180,6 +180,17 @@ def _render(template: str, namespace: dict[str, Any]) -> str:
         raise _evaluation_error(exc) from exc
 
 
+# airspeed reads a '#' that starts no directive as text together with every following character
+# that is not a letter, digit, brace, '#' or '*' — including '$', so in "USERID#$id" the
+# reference is never rendered. Velocity renders it; so does this copy of the rule, which stops
+# the text at '$'.
+vtl.Text.PLAIN = re.compile(
+    r"((?:[^\\\$#]+|\\[\$#])+|\$[^!\{a-z0-9_]|\$$|#$"
+    r"|#[^\{\}a-zA-Z0-9#\*\$]+|\\.)(.*)$",
+    re.S + re.I,
+)
+
+
 @functools.lru_cache(maxsize=256)
 def _compile(template: str) -> vtl.Template:
     """Parse with airspeed and patch the tree for Velocity 1.7 semantics (cached, read-only)."""

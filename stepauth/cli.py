@@ -205,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - one readable line, never a traceback
         from botocore.exceptions import BotoCoreError, ClientError
 
+        from steps.core.errors import ClientError as StepAuthError
+
+        if isinstance(error, StepAuthError):  # e.g. no such user, bad role name
+            print(f"stepauth: {error}", file=sys.stderr)
+            return 1
         if isinstance(error, ClientError):
             print(f"stepauth: {error.response['Error'].get('Message', error)}", file=sys.stderr)
             return 1

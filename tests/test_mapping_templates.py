@@ -898,3 +898,13 @@ def test_compiled_templates_are_reused_safely():
     for n in (200, 201, 404, 200):
         result = render_response_template(template, json.dumps({"n": n}), make_request())
         assert (result.body, result.status_override) == (str(n), n)
+
+
+def test_a_hash_before_a_reference_is_text_and_the_reference_renders() -> None:
+    """Velocity renders "USERID#$id" as USERID#<id>; airspeed alone leaves "$id" unrendered."""
+    request = RequestData(context={"authorizer": {"principalId": "u-1"}, "requestId": "r-1"})
+    assert (
+        render_request_template("USERID#$context.authorizer.principalId", request) == "USERID#u-1"
+    )
+    assert render_request_template("a # $context.requestId", request) == "a # r-1"
+    assert render_request_template("#ffffff $context.requestId", request) == "#ffffff r-1"

@@ -59,7 +59,8 @@ def test_register_and_login_are_express_logged_without_data_and_traced(template:
     machines = state_machines(template)
     names = {m["Properties"]["StateMachineName"] for m in machines.values()}
     assert names == {
-        f"stepauth-{n}" for n in ("Register", "Login", "Refresh", "Logout", "DisableUser")
+        f"stepauth-{n}"
+        for n in ("Register", "Login", "Refresh", "Logout", "DisableUser", "DeleteAccount")
     }
     for machine in machines.values():
         props = machine["Properties"]
@@ -129,10 +130,10 @@ def test_public_routes_start_sync_executions_with_vtl(template: dict) -> None:
         for m in _methods(template)
         if m["Integration"]["Type"] == "AWS" and "StartSyncExecution" in json.dumps(m)
     ]
-    assert len(sync_methods) == 5
+    assert len(sync_methods) == 6
     for method in sync_methods:
         integration = method["Integration"]
-        assert method["HttpMethod"] == "POST"
+        assert method["HttpMethod"] in ("POST", "DELETE")
         uri = json.dumps(integration["Uri"])
         assert ":states:action/StartSyncExecution" in uri
         request = json.dumps(integration["RequestTemplates"]["application/json"])
@@ -175,6 +176,7 @@ def test_outputs_name_the_endpoints(template: dict) -> None:
         "RefreshStateMachineArn",
         "LogoutStateMachineArn",
         "DisableUserStateMachineArn",
+        "DeleteAccountStateMachineArn",
         "SigningKeysSecretArn",
     } <= set(template["Outputs"])
 
@@ -184,7 +186,7 @@ def test_assertions_library_agrees(cloud_assembly: CloudAssembly) -> None:
     from aws_cdk.assertions import Match, Template
 
     assertions = Template.from_json(cloud_assembly.template())
-    assertions.resource_count_is("AWS::StepFunctions::StateMachine", 5)
+    assertions.resource_count_is("AWS::StepFunctions::StateMachine", 6)
     assertions.all_resources_properties(
         "AWS::StepFunctions::StateMachine",
         {

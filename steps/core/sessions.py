@@ -170,3 +170,24 @@ def disable_user(table: Table, user_id: str, *, now: float) -> UserRecord:
         raise UserNotFound
     revoke_all_families(table, user_id, reason="user_disabled", now=now)
     return dataclasses.replace(user, status=STATUS_DISABLED)
+
+
+def delete_account(table: Table, user_id: str, *, now: float) -> UserRecord:
+    """Delete a user's account: every session revoked first, then the user item.
+
+    Raises UserNotFound when there is no such user. The email is free for a new registration
+    afterwards; the refresh families stay (revoked) until the stream clean-up or TTL removes them.
+    """
+    user = find_user_by_id(table, user_id)
+    if user is None:
+        raise UserNotFound
+    revoke_all_families(table, user_id, reason="account_deleted", now=now)
+    deleted = table.delete_if(
+        user_key(user.email),
+        condition="#user_id = :user_id",
+        names={"#user_id": "user_id"},
+        values={":user_id": {"S": user_id}},
+    )
+    if not deleted:  # deleted (or replaced by another account) since the lookup
+        raise UserNotFound
+    return user

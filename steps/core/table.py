@@ -71,7 +71,14 @@ STATUS_REVOKED = "revoked"
 DEFAULT_ROLES: tuple[str, ...] = ("user",)
 
 #: Why a refresh family was revoked.
-REVOKE_REASONS: tuple[str, ...] = ("logout", "logout_all", "reuse", "user_disabled", "admin")
+REVOKE_REASONS: tuple[str, ...] = (
+    "logout",
+    "logout_all",
+    "reuse",
+    "user_disabled",
+    "admin",
+    "account_deleted",
+)
 
 Item = dict[str, dict[str, Any]]
 
@@ -439,6 +446,29 @@ class Table:
                 TableName=self.name,
                 Key=key,
                 UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=dict(names),
+                ExpressionAttributeValues=dict(values),
+            )
+        except Exception as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def delete_if(
+        self,
+        key: Item,
+        *,
+        condition: str,
+        names: Mapping[str, str],
+        values: Mapping[str, Mapping[str, Any]],
+    ) -> bool:
+        """One conditional DeleteItem; False (nothing deleted) when the condition fails."""
+        try:
+            self.client.delete_item(
+                TableName=self.name,
+                Key=key,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=dict(names),
                 ExpressionAttributeValues=dict(values),

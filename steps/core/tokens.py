@@ -30,7 +30,6 @@ from steps.core.table import (
     DEFAULT_ROLES,
     FAMILY_PREFIX,
     PK,
-    STATUS_ACTIVE,
     RefreshFamilyRecord,
     RefreshTokenRecord,
     Table,
@@ -246,13 +245,15 @@ def _start_family(
 def _continue_family(
     table: Table, user: TokenUser, token_hash: str, *, family_id: str, now: int
 ) -> None:
-    """Add the next token to a family (a rotation); InvalidGrant when the family is not usable.
+    """Add the next token to a family (a rotation); InvalidGrant when the family is gone.
 
-    The family is re-checked in the same transaction that writes the token, so a family revoked
-    (by reuse detection or logout) after the presented token was spent gets no new token.
+    The spend of the presented token decides who wins a race: the winner always gets its pair.
+    If a concurrent replay revoked the family in between, the new token joins the revoked family
+    and is refused at its first use, as the rest of the family is; the access token lives out its
+    short lifetime. Refusing the winner too would leave ten concurrent refreshes with no winner.
     """
     family = refresh_family_from_item(table.get(family_key(family_id)))
-    if family is None or not family.is_usable(now) or family.user_id != user.id:
+    if family is None or family.is_expired(now) or family.user_id != user.id:
         raise InvalidGrant
     token = RefreshTokenRecord(
         token_hash=token_hash,
@@ -274,19 +275,16 @@ def _continue_family(
                     "Key": family_key(family_id),
                     "UpdateExpression": "SET #last_used_at = :now",
                     "ConditionExpression": (
-                        "attribute_exists(#pk) AND #status = :active"
-                        " AND #user_id = :user_id AND #expires_at > :now"
+                        "attribute_exists(#pk) AND #user_id = :user_id AND #expires_at > :now"
                     ),
                     "ExpressionAttributeNames": {
                         "#pk": PK,
                         "#last_used_at": "last_used_at",
-                        "#status": "status",
                         "#user_id": "user_id",
                         "#expires_at": "expires_at",
                     },
                     "ExpressionAttributeValues": {
                         ":now": {"N": str(now)},
-                        ":active": {"S": STATUS_ACTIVE},
                         ":user_id": {"S": user.id},
                     },
                 }
