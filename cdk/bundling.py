@@ -19,7 +19,10 @@ from aws_cdk import aws_lambda as lambda_
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # What a step Lambda needs at run time, beside the runtime's own boto3.
-STEP_REQUIREMENTS = ("PyJWT[crypto]>=2.10", "argon2-cffi>=23.1", "aws-lambda-powertools>=3.0")
+# Each function's asset carries only the third-party packages its handler imports.
+STEP_REQUIREMENTS = ("aws-lambda-powertools>=3.0",)
+PASSWORD_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "argon2-cffi>=23.1")
+TOKEN_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "PyJWT[crypto]>=2.10")
 # The authorizer verifies JWTs and reads the table; nothing else.
 AUTHORIZER_REQUIREMENTS = ("PyJWT[crypto]>=2.10",)
 

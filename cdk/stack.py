@@ -13,7 +13,13 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from .api import StepAuthApi, WorkflowRoute
-from .bundling import AUTHORIZER_REQUIREMENTS, STEP_REQUIREMENTS, python_code
+from .bundling import (
+    AUTHORIZER_REQUIREMENTS,
+    PASSWORD_STEP_REQUIREMENTS,
+    STEP_REQUIREMENTS,
+    TOKEN_STEP_REQUIREMENTS,
+    python_code,
+)
 from .config import StackConfig
 from .workflows import (
     StepFunctions,
@@ -66,6 +72,7 @@ class StepAuthStack(Stack):
             removal_policy=retention,
         )
 
+        self.workflow_log_groups: dict[str, logs.LogGroup] = {}
         self.steps = self._step_functions()
         self.workflows = {
             "Register": self._workflow("Register", register_definition),
@@ -105,10 +112,20 @@ class StepAuthStack(Stack):
         CfnOutput(self, "SigningKeysSecretArn", value=self.signing_keys.secret_arn)
         for name, workflow in self.workflows.items():
             CfnOutput(self, f"{name}StateMachineArn", value=workflow.state_machine_arn)
+            # Express executions have no history API: their history is this log group.
+            CfnOutput(
+                self,
+                f"{name}WorkflowLogGroup",
+                value=self.workflow_log_groups[name].log_group_name,
+            )
 
     def _step_functions(self) -> StepFunctions:
         config = self.config
         code = python_code(("steps",), STEP_REQUIREMENTS, config.lambda_architecture)
+        password_code = python_code(
+            ("steps",), PASSWORD_STEP_REQUIREMENTS, config.lambda_architecture
+        )
+        token_code = python_code(("steps",), TOKEN_STEP_REQUIREMENTS, config.lambda_architecture)
         architecture = (
             lambda_.Architecture.ARM_64
             if config.lambda_architecture == "arm64"
@@ -162,9 +179,13 @@ class StepAuthStack(Stack):
         steps = StepFunctions(
             validate_registration=function("ValidateRegistration", "validate_registration"),
             validate_login=function("ValidateLogin", "validate_login"),
-            hash_password=function("HashPassword", "hash_password", memory=1024),
-            verify_password=function("VerifyPassword", "verify_password", memory=1024),
-            issue_tokens=function("IssueTokens", "issue_tokens"),
+            hash_password=function(
+                "HashPassword", "hash_password", memory=1024, asset=password_code
+            ),
+            verify_password=function(
+                "VerifyPassword", "verify_password", memory=1024, asset=password_code
+            ),
+            issue_tokens=function("IssueTokens", "issue_tokens", asset=token_code),
             validate_refresh=function("ValidateRefresh", "validate_refresh"),
             rotate_refresh_token=function("RotateRefreshToken", "rotate_refresh_token"),
             validate_logout=function("ValidateLogout", "validate_logout"),
@@ -172,7 +193,7 @@ class StepAuthStack(Stack):
             disable_user=function("DisableUser", "disable_user"),
             delete_account=function("DeleteAccount", "delete_account"),
         )
-        self.publish_jwks = function("PublishJwks", "publish_jwks")
+        self.publish_jwks = function("PublishJwks", "publish_jwks", asset=token_code)
         self.authorizer = function(
             "Authorizer",
             "handler",
@@ -197,7 +218,7 @@ class StepAuthStack(Stack):
 
     def _workflow(self, name: str, definition: Any) -> sfn.StateMachine:
         config = self.config
-        log_group = logs.LogGroup(
+        log_group = self.workflow_log_groups[name] = logs.LogGroup(
             self,
             f"{name}WorkflowLogs",
             log_group_name=f"/aws/vendedlogs/states/{config.stack_name}-{name}",

@@ -178,6 +178,8 @@ def test_outputs_name_the_endpoints(template: dict) -> None:
         "DisableUserStateMachineArn",
         "DeleteAccountStateMachineArn",
         "SigningKeysSecretArn",
+        "LoginWorkflowLogGroup",
+        "RegisterWorkflowLogGroup",
     } <= set(template["Outputs"])
 
 
@@ -323,3 +325,51 @@ def test_only_the_token_issuer_reads_the_private_keys(template: dict) -> None:
         if "secretsmanager:GetSecretValue" in document and secret_id in document:
             readers += [r["Ref"] for r in policy["Properties"]["Roles"]]
     assert len(readers) == 1 and readers[0].startswith("IssueTokensServiceRole")
+
+
+def test_each_function_bundles_only_what_its_handler_imports() -> None:
+    """The asset's requirement set covers the handler's third-party imports and no more."""
+    import subprocess
+    import sys
+
+    from cdk.bundling import (
+        PASSWORD_STEP_REQUIREMENTS,
+        STEP_REQUIREMENTS,
+        TOKEN_STEP_REQUIREMENTS,
+    )
+
+    third_party = {
+        "jwt": "PyJWT",
+        "argon2": "argon2-cffi",
+        "aws_lambda_powertools": "aws-lambda-powertools",
+    }
+    expected = {
+        "steps.hash_password": PASSWORD_STEP_REQUIREMENTS,
+        "steps.verify_password": PASSWORD_STEP_REQUIREMENTS,
+        "steps.issue_tokens": TOKEN_STEP_REQUIREMENTS,
+        "steps.publish_jwks": TOKEN_STEP_REQUIREMENTS,
+        "steps.validate_registration": STEP_REQUIREMENTS,
+        "steps.validate_login": STEP_REQUIREMENTS,
+        "steps.validate_refresh": STEP_REQUIREMENTS,
+        "steps.rotate_refresh_token": STEP_REQUIREMENTS,
+        "steps.validate_logout": STEP_REQUIREMENTS,
+        "steps.end_sessions": STEP_REQUIREMENTS,
+        "steps.disable_user": STEP_REQUIREMENTS,
+        "steps.delete_account": STEP_REQUIREMENTS,
+    }
+    for module, requirements in expected.items():
+        imported = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import sys, {module}; print(' '.join(sorted({{m.split('.')[0] "
+                "for m in sys.modules})))",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=PROJECT_ROOT,
+        ).stdout.split()
+        needed = {third_party[m] for m in imported if m in third_party}
+        bundled = {r.split("[")[0].split(">")[0] for r in requirements}
+        assert needed == bundled, (module, needed, bundled)

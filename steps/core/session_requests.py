@@ -16,7 +16,7 @@ from typing import Any
 from steps.core.api_request import read_json_body, request_context
 from steps.core.config import Config, get_config
 from steps.core.errors import InvalidRequest
-from steps.core.tokens import hash_refresh_token
+from steps.core.refresh_tokens import hash_refresh_token
 
 REFRESH_TOKEN_MIN_LENGTH = 20
 REFRESH_TOKEN_MAX_LENGTH = 256

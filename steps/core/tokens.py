@@ -12,8 +12,6 @@ family: rotation never extends its absolute lifetime.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from steps.core.clock import Clock
 from steps.core.config import Config
 from steps.core.errors import InvalidGrant, InvalidToken
 from steps.core.public_keys import KeyLookup
+from steps.core.refresh_tokens import hash_refresh_token, new_refresh_token
 from steps.core.signing_keys import ALGORITHM, SigningKeySet
 from steps.core.table import (
     DEFAULT_ROLES,
@@ -182,16 +181,6 @@ def _check_claims(claims: dict[str, Any], now: float, exp_leeway: int) -> None:
         raise InvalidToken(INVALID_MESSAGE)
     if now >= exp + exp_leeway:
         raise InvalidToken(EXPIRED_MESSAGE)
-
-
-def new_refresh_token() -> str:
-    """A new opaque refresh token: 256 random bits, url-safe."""
-    return secrets.token_urlsafe(32)
-
-
-def hash_refresh_token(token: str) -> str:
-    """The SHA-256 hex digest under which a refresh token is stored."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
