@@ -27,7 +27,7 @@ SETUP_STAMP := $(VENV)/.setup-done
 CDK := cdk --no-version-reporting --no-notices
 CDK_CONTEXT := -c stack_name=$(STACK_NAME) $(CDK_ARGS)
 
-.PHONY: help setup dev test lint synth diff deploy destroy test-api all clean
+.PHONY: help setup dev test lint synth bootstrap diff deploy destroy test-api all clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ lint: setup ## ruff on all Python code
 
 synth: setup ## synthesize the CloudFormation template into cdk.out/ (offline, no AWS credentials)
 	$(CDK) synth --quiet $(CDK_CONTEXT)
+
+bootstrap: setup ## once per AWS account and region: create the CDK bootstrap stack
+	$(CDK) bootstrap $(CDK_CONTEXT)
 
 diff: setup ## show what `make deploy` would change in the AWS account (STACK_NAME=…)
 	$(CDK) diff $(CDK_CONTEXT)
