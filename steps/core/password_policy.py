@@ -10,6 +10,8 @@ Kept apart from the hasher so the validation steps do not import argon2.
 from __future__ import annotations
 
 import functools
+import re
+import string
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
@@ -47,12 +49,6 @@ def common_passwords() -> frozenset[str]:
     )
 
 
-@functools.cache
-def _blocklist_lengths() -> tuple[int, int]:
-    lengths = [len(word) for word in common_passwords()] or [1]
-    return min(lengths), max(lengths)
-
-
 def _normalise(password: Any) -> str:
     if not isinstance(password, str) or password == "":
         raise InvalidRequest(MISSING_PASSWORD_MESSAGE)
@@ -75,32 +71,46 @@ def is_trivial(text: str) -> bool:
     return steps in ({1}, {-1})
 
 
-def _blocklisted_parts(folded: str) -> set[str]:
-    shortest, longest = _blocklist_lengths()
-    n = len(folded)
-    candidates = {
-        folded[i:j] for i in range(n) for j in range(i + shortest, min(n, i + longest) + 1)
-    }
-    return candidates & common_passwords()
+_WORD = re.compile(r"[^\W\d_]+")
+_LONGEST_ENTRY = 32  # entries longer than this cannot be parts of a 128-character password
+#: A password made of this many blocklisted words or fewer (and nothing else but digits and
+#: separators) is common: "dragon sunshine princess". Four or more make a passphrase.
+MAX_COMMON_WORDS = 3
 
 
 def is_common(folded: str, *, min_length: int) -> bool:
-    """Whether a (case-folded) password is, or is mostly, a common password.
+    """Whether a (case-folded) password is, or is built from, a common password.
 
-    It is if it equals a blocklisted password, or if what is left after removing every
-    blocklisted password it contains is shorter than the minimum length or trivial (so
-    "password1234567" and "dragondragon..." are common, but a long passphrase that happens to
-    contain one such word is not).
+    With a large blocklist, "contains a listed password" would refuse most passphrases (the
+    list holds words such as "horse"), which NIST SP 800-63B-4 encourages. So a password is
+    common when it is listed; when it is a listed one with digits or symbols around it
+    ("password1234567"); when it repeats a listed one ("iloveyouiloveyou"); or when it consists
+    only of at most three listed entries plus digits and separators ("dragon sunshine princess",
+    "qwertyuiopasdfghjkl").
     """
-    if folded in common_passwords():
+    blocklist = common_passwords()
+    if folded in blocklist:
         return True
-    parts = _blocklisted_parts(folded)
-    if not parts:
-        return False
-    remainder = folded
-    for part in sorted(parts, key=len, reverse=True):
-        remainder = remainder.replace(part, "")
-    return len(remainder) < min_length or is_trivial(remainder)
+    core = folded.strip(string.digits + string.punctuation + string.whitespace)
+    if core in blocklist or is_trivial(core):
+        return True
+    n = len(core)
+    for unit in range(4, n // 2 + 1):
+        if n % unit == 0 and core[:unit] in blocklist and core == core[:unit] * (n // unit):
+            return True
+    letters = "".join(_WORD.findall(folded))
+    return bool(letters) and _fewest_listed_parts(letters, blocklist) <= MAX_COMMON_WORDS
+
+
+def _fewest_listed_parts(text: str, blocklist: frozenset[str]) -> int:
+    """How few blocklisted entries ``text`` can be cut into (a large number when it cannot)."""
+    impossible = len(text) + 1
+    fewest = [0] + [impossible] * len(text)  # fewest[i]: parts covering text[:i]
+    for end in range(1, len(text) + 1):
+        for start in range(max(0, end - _LONGEST_ENTRY), end):
+            if fewest[start] < impossible and text[start:end] in blocklist:
+                fewest[end] = min(fewest[end], fewest[start] + 1)
+    return fewest[-1]
 
 
 def context_words_for(email: str) -> list[str]:

@@ -186,3 +186,34 @@ def test_login_password_required(password):
 def test_login_password_too_long():
     with pytest.raises(InvalidRequest, match="at most 128 characters"):
         normalise_login_password("x" * 129, config=CONFIG)
+
+
+def test_the_blocklist_ships_at_least_20000_common_passwords_with_its_licence() -> None:
+    from importlib import resources
+
+    from steps.core.password_policy import common_passwords
+
+    listed = common_passwords()
+    assert len(listed) >= 20000
+    assert {"123456", "password", "qwerty", "iloveyou", "dragon"} <= listed
+    licence = resources.files("steps").joinpath("data/COMMON_PASSWORDS_LICENSE.txt").read_text()
+    assert "MIT License" in licence and "zxcvbn" in licence
+
+
+@pytest.mark.parametrize(
+    ("password", "common"),
+    [
+        ("correct horse battery staple", False),  # four words: a passphrase
+        ("my dragon eats seven lemons", False),
+        ("trombone-lighthouse-42", False),
+        ("dragon sunshine princess", True),  # three listed words only
+        ("dragonsunshineprincess", True),
+        ("password1234567", True),  # a listed password with digits around it
+        ("!!sunshine2024!!", True),
+        ("iloveyouiloveyou", True),  # a listed password repeated
+    ],
+)
+def test_common_means_listed_or_built_from_few_listed_entries(password, common) -> None:
+    from steps.core.password_policy import is_common
+
+    assert is_common(password, min_length=15) is common
