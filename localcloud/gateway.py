@@ -550,33 +550,67 @@ def serve(gateway: LocalGateway, host: str, port: int) -> ThreadingHTTPServer:
         protocol_version = "HTTP/1.1"
         server_version = "stepauth-local-gateway"
 
-        def _serve(self) -> None:
+        def _read_body(self) -> bytes | None:
+            """The request body; None when it is larger than API Gateway accepts."""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                chunks, total = [], 0
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()  # the blank line after the last chunk
+                        return b"".join(chunks)
+                    total += size
+                    if total > MAX_PAYLOAD_BYTES:
+                        return None
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
             length = int(self.headers.get("Content-Length") or 0)
+            if length < 0:
+                raise ValueError("negative Content-Length")
             if length > MAX_PAYLOAD_BYTES:
-                result = gateway.gateway_error("REQUEST_TOO_LARGE", {"requestId": "-"})
+                return None
+            return self.rfile.read(length) if length else b""
+
+        def _serve(self) -> None:
+            try:
+                body = self._read_body()
+            except ValueError:  # a malformed length or chunk header: nothing more to read
                 self.close_connection = True
+                result = gateway.gateway_error("DEFAULT_4XX", {"requestId": "-"})
             else:
-                body = self.rfile.read(length) if length else b""
-                try:
-                    result = gateway.handle(
-                        self.command,
-                        self.path,
-                        dict(self.headers.items()),
-                        body,
-                        self.client_address[0],
-                    )
-                except Exception:  # the gateway must answer, never drop the connection
-                    LOG.exception("gateway fault")
-                    result = gateway.gateway_error("DEFAULT_5XX", {"requestId": "-"})
+                if body is None:
+                    self.close_connection = True
+                    result = gateway.gateway_error("REQUEST_TOO_LARGE", {"requestId": "-"})
+                else:
+                    try:
+                        result = gateway.handle(
+                            self.command,
+                            self.path,
+                            dict(self.headers.items()),
+                            body,
+                            self.client_address[0],
+                        )
+                    except Exception:  # the gateway must answer, never drop the connection
+                        LOG.exception("gateway fault")
+                        result = gateway.gateway_error("DEFAULT_5XX", {"requestId": "-"})
+            # 204 and 304 carry no body (a mapping template's stray newline would otherwise
+            # corrupt the next response on a kept-alive connection).
+            bodiless = result.status in (204, 304)
             self.send_response(result.status)
             for name, value in result.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(result.body)))
+            if not bodiless:
+                self.send_header("Content-Length", str(len(result.body)))
             self.end_headers()
-            if self.command != "HEAD":
+            if self.command != "HEAD" and not bodiless:
                 self.wfile.write(result.body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+        def __getattr__(self, name: str) -> Any:
+            # Every method reaches the gateway (TRACE, PROPFIND …): an unknown method answers
+            # like an unknown route, as API Gateway does, never with the server's own 501.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass  # the gateway logs one line per request itself, without bodies

@@ -393,3 +393,23 @@ def test_every_response_carries_a_request_id(api: Api) -> None:
     ]
     ids = [a.headers.get("x-amzn-requestid") for a in answers]
     assert all(ids) and len(set(ids)) == len(ids)
+
+
+def test_a_204_leaves_a_kept_alive_connection_usable(api: Api) -> None:
+    """No stray byte after a bodiless answer: the next response on the connection parses."""
+    session = api.register(new_email()).json()
+    connection = http.client.HTTPConnection(api.host, api.port, timeout=60)
+    try:
+        headers = {
+            "Authorization": f"Bearer {session['access_token']}",
+            "Content-Type": "application/json",
+        }
+        connection.request("POST", "/v1/logout", body=b"{}", headers=headers)
+        first = connection.getresponse()
+        assert first.status == 204 and first.read() == b""
+        assert first.getheader("Content-Length") is None
+        connection.request("GET", "/.well-known/jwks.json")
+        second = connection.getresponse()
+        assert second.status == 200 and json.loads(second.read())["keys"]
+    finally:
+        connection.close()
