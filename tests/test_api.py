@@ -316,6 +316,9 @@ class _Records(logging.Handler):
 
 
 def test_no_secret_reaches_a_history_a_log_or_an_error(api, aws, local_cloud, capfd) -> None:
+    import authorizer.handler  # noqa: F401 - loggers configure themselves on import;
+    import steps.core.logs  # noqa: F401 - watch them after that, or they drop our handler
+
     records = _Records()
     watched = [logging.getLogger(), logging.getLogger("stepauth")]
     for logger in watched:
@@ -327,10 +330,34 @@ def test_no_secret_reaches_a_history_a_log_or_an_error(api, aws, local_cloud, ca
         logged_in = api.login(email, password)
         failed = api.login(email, password + " but wrong")
         weak = api.register(new_email(), password[:10])
+        refreshed = api.post_json(
+            "/v1/token/refresh", {"refresh_token": logged_in.json()["refresh_token"]}
+        )
+        reused = api.post_json(
+            "/v1/token/refresh", {"refresh_token": logged_in.json()["refresh_token"]}
+        )
+        logged_out = api.call(
+            "POST",
+            "/v1/logout",
+            json.dumps({"refresh_token": registered.json()["refresh_token"]}),
+            {
+                "Authorization": f"Bearer {registered.json()['access_token']}",
+                "Content-Type": "application/json",
+            },
+        )
     finally:
         for logger in watched:
             logger.removeHandler(records)
-    assert (registered.status, logged_in.status, failed.status, weak.status) == (201, 200, 401, 400)
+    statuses = (
+        registered.status,
+        logged_in.status,
+        failed.status,
+        weak.status,
+        refreshed.status,
+        reused.status,
+        logged_out.status,
+    )
+    assert statuses == (201, 200, 401, 400, 200, 401, 204)
 
     (user,) = user_items(aws, local_cloud, email)
     secrets_manager = aws.client("secretsmanager")
@@ -347,13 +374,15 @@ def test_no_secret_reaches_a_history_a_log_or_an_error(api, aws, local_cloud, ca
         "password hash": user["password_hash"],
         "refresh token (register)": registered.json()["refresh_token"],
         "refresh token (login)": logged_in.json()["refresh_token"],
+        "refresh token (refresh)": refreshed.json()["refresh_token"],
         **{f"private key {k['kid']}": k["d"] for k in key_set["keys"]},
     }
 
     client = aws.client("stepfunctions")
     recorded: list[str] = []
-    for output in ("RegisterStateMachineArn", "LoginStateMachineArn"):
-        arn = local_cloud.stack.outputs[output]
+    machines = [v for k, v in local_cloud.stack.outputs.items() if k.endswith("StateMachineArn")]
+    assert len(machines) >= 6
+    for arn in machines:
         for execution in client.list_executions(stateMachineArn=arn)["executions"]:
             arn_ = execution["executionArn"]
             recorded.append(
@@ -364,6 +393,13 @@ def test_no_secret_reaches_a_history_a_log_or_an_error(api, aws, local_cloud, ca
     for group in logs.describe_log_groups()["logGroups"]:
         for event in logs.filter_log_events(logGroupName=group["logGroupName"]).get("events", []):
             recorded.append(event["message"])
+    # Every record the workflows write about people (audit, sessions, denylist) but the
+    # user item, which holds the hash by design.
+    recorded += [
+        json.dumps(item, default=str)
+        for item in table_items(aws, local_cloud)
+        if not str(item["pk"]).startswith("USER#")
+    ]
     out, err = capfd.readouterr()
     recorded += [out, err, *records.lines]
     recorded += [failed.body.decode(), weak.body.decode()]
