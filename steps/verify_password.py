@@ -1,16 +1,32 @@
-"""Step: verify a login password against the stored user ({"password", "found"} -> user)."""
+"""Step: verify a login password against the stored user, behind the lockout.
+
+``{"email", "password", "found"}`` -> ``{"user", "locked": false}`` or
+``{"locked": true, "retry_after", "problem"}``; raises InvalidCredentials.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from steps.core.credentials import verify_login
+from steps.core.clock import system_clock
+from steps.core.config import get_config
+from steps.core.credentials import guarded_login
 from steps.core.logs import step_log
 from steps.core.passwords import default_hasher
+from steps.core.table import default_table
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("verify_password", event) as log:
-        result = verify_login(event, hasher=default_hasher())
-        log.succeeded(user_id=result["user"]["id"])
+        result = guarded_login(
+            event,
+            hasher=default_hasher(),
+            table=default_table(),
+            now=system_clock.now(),
+            config=get_config(),
+        )
+        if result["locked"]:
+            log.warning("account locked", outcome="locked")
+        else:
+            log.succeeded(user_id=result["user"]["id"])
         return result

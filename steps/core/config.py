@@ -30,6 +30,10 @@ ENV_VARS: dict[str, str] = {
     "service_name": "SERVICE_NAME",
     "max_body_bytes": "MAX_BODY_BYTES",
     "refresh_reuse_grace_seconds": "REFRESH_REUSE_GRACE_SECONDS",
+    "audit_retention_days": "AUDIT_RETENTION_DAYS",
+    "lockout_free_attempts": "LOCKOUT_FREE_ATTEMPTS",
+    "lockout_max_seconds": "LOCKOUT_MAX_SECONDS",
+    "lockout_reset_seconds": "LOCKOUT_RESET_SECONDS",
 }
 
 #: Smallest values the configuration accepts (policy floors, not recommendations).
@@ -59,6 +63,15 @@ class Config:
     #: Seconds after a refresh token was spent during which presenting it again is refused
     #: without revoking its family (a client retrying a lost response). 0: any reuse revokes.
     refresh_reuse_grace_seconds: int = 0
+    #: Days an audit record is kept (its TTL) before DynamoDB deletes it.
+    audit_retention_days: int = 400
+    #: Failed logins allowed before the account locks (Cognito's shape: the 5th failure locks
+    #: for 1 s, each further failure doubles it) …
+    lockout_free_attempts: int = 4
+    #: … up to this many seconds …
+    lockout_max_seconds: int = 900
+    #: … and the count starts again after this long without a failure.
+    lockout_reset_seconds: int = 900
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -87,6 +100,10 @@ class Config:
         _at_most(
             "refresh_reuse_grace_seconds", self.refresh_reuse_grace_seconds, REFRESH_REUSE_GRACE_MAX
         )
+        _at_least("audit_retention_days", self.audit_retention_days, 1)
+        _at_least("lockout_free_attempts", self.lockout_free_attempts, 1)
+        _at_least("lockout_max_seconds", self.lockout_max_seconds, 1)
+        _at_least("lockout_reset_seconds", self.lockout_reset_seconds, 60)
 
     @property
     def required_table_name(self) -> str:

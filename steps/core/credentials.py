@@ -6,9 +6,11 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from steps.core.config import Config
 from steps.core.errors import InvalidCredentials
+from steps.core.lockout import clear_failures, failed_logins, record_failure
 from steps.core.passwords import Hasher
-from steps.core.table import user_from_item
+from steps.core.table import Table, user_from_item, user_key
 
 
 def _password_from_state(event: Any) -> str:
@@ -60,3 +62,63 @@ def verify_login(event: Any, *, hasher: Hasher) -> dict[str, Any]:
         },
         "needs_rehash": hasher.needs_rehash(user.password_hash),
     }
+
+
+def _email_from_state(event: Any) -> str:
+    email = event.get("email") if isinstance(event, Mapping) else None
+    if not isinstance(email, str) or not email:
+        raise ValueError("The step input has no email string.")
+    return email
+
+
+def _locked(retry_after: int) -> dict[str, Any]:
+    return {
+        "locked": True,
+        "retry_after": str(retry_after),
+        "problem": {
+            "error": "account_locked",
+            "error_description": (
+                f"Too many failed sign-in attempts. Try again in {retry_after} seconds."
+            ),
+        },
+    }
+
+
+def guarded_login(
+    event: Any, *, hasher: Hasher, table: Table, now: float, config: Config
+) -> dict[str, Any]:
+    """``{"email", "password", "found"}`` -> the verified user, a lock, or InvalidCredentials.
+
+    A locked email is refused before any password check, even the right one (the same for
+    known and unknown emails). A failure is counted atomically; a success clears the count and
+    re-hashes the password when the stored hash's parameters are older than the configured ones.
+    """
+    email = _email_from_state(event)
+    previous = failed_logins(table, email, now=now, config=config)
+    if previous is not None and (wait := previous.retry_after(now, config)) > 0:
+        return _locked(wait)
+    try:
+        result = verify_login(event, hasher=hasher)
+    except InvalidCredentials:
+        record_failure(table, email, now=now, config=config)
+        raise
+    if previous is not None:
+        clear_failures(table, email)
+    if result.pop("needs_rehash"):
+        stored = user_from_item(event["found"]["Item"])
+        assert stored is not None  # verify_login succeeded on it
+        upgrade_password_hash(
+            table, email, old=stored.password_hash, new=hasher.hash(_password_from_state(event))
+        )
+    return {**result, "locked": False}
+
+
+def upgrade_password_hash(table: Table, email: str, *, old: str, new: str) -> bool:
+    """Stores ``new`` unless the hash changed meanwhile (a concurrent login upgraded it)."""
+    return table.update_if(
+        user_key(email),
+        update="SET #hash = :new",
+        condition="#hash = :old",
+        names={"#hash": "password_hash"},
+        values={":new": {"S": new}, ":old": {"S": old}},
+    )

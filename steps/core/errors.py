@@ -98,3 +98,17 @@ class UserNotFound(ClientError):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(self.MESSAGE)
+
+
+class SessionNotFound(ClientError):
+    """The id names no active session of the caller (unknown, someone else's, ended, expired).
+
+    One answer for every cause: the caller learns nothing about other users' sessions.
+    """
+
+    status = 404
+    code = "not_found"
+    MESSAGE = "No such session."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(self.MESSAGE)

@@ -156,3 +156,15 @@ def parse_logout_state(event: Any) -> tuple[str | None, bool, dict[str, Any]]:
     if not isinstance(everything, bool):
         raise ValueError("The step input logout.all must be a boolean.")
     return token_hash, everything, parse_caller(event.get("caller"))
+
+
+def parse_target(event: Any, name: str) -> str:
+    """The path parameter the mapping template put in ``target.<name>`` (may be empty).
+
+    A missing ``target`` is a server fault (ValueError); what the client typed is returned as
+    is, for the step to look up (an id that names nothing is the step's 404, not a 400).
+    """
+    target = event.get("target") if isinstance(event, Mapping) else None
+    if not isinstance(target, Mapping) or not isinstance(target.get(name), str):
+        raise ValueError(f"The step input has no target.{name} string.")
+    return str(target[name])

@@ -8,9 +8,10 @@ was already revoked (the first reason stays). Expiry is checked on every read: T
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from typing import Any
 
-from steps.core.errors import UserNotFound
+from steps.core.errors import SessionNotFound, UserNotFound
 from steps.core.table import (
     FAMILY_PREFIX,
     PK,
@@ -20,6 +21,7 @@ from steps.core.table import (
     STATUS_REVOKED,
     TTL_ATTRIBUTE,
     USER_SK,
+    RefreshFamilyRecord,
     Table,
     UserRecord,
     deny_key,
@@ -34,6 +36,8 @@ from steps.core.table import (
 
 #: Longest user id looked up (ids are opaque; anything longer cannot exist).
 USER_ID_MAX_LENGTH = 128
+#: Longest session (refresh family) id looked up.
+FAMILY_ID_MAX_LENGTH = 128
 
 
 def revoke_family(
@@ -43,11 +47,13 @@ def revoke_family(
     reason: str,
     now: float,
     owner_user_id: str | None = None,
+    unexpired_only: bool = False,
 ) -> bool:
     """Revoke one refresh family; return whether this call revoked it.
 
-    Only a family that exists, is active and (when ``owner_user_id`` is given) belongs to that
-    user is changed; otherwise nothing is written and False is returned.
+    Only a family that exists, is active, (when ``owner_user_id`` is given) belongs to that
+    user and (with ``unexpired_only``) has not expired at ``now`` is changed; otherwise nothing
+    is written and False is returned.
     """
     if reason not in REVOKE_REASONS:
         raise ValueError(f"Unknown revocation reason; use one of {', '.join(REVOKE_REASONS)}.")
@@ -68,6 +74,9 @@ def revoke_family(
         condition += " AND #user_id = :owner"
         names["#user_id"] = "user_id"
         values[":owner"] = {"S": owner_user_id}
+    if unexpired_only:
+        condition += " AND #expires_at > :now"
+        names["#expires_at"] = TTL_ATTRIBUTE
     return table.update_if(
         family_key(family_id),
         update="SET #status = :revoked, #reason = :reason, #revoked_at = :now",
@@ -91,6 +100,61 @@ def revoke_all_families(table: Table, user_id: str, *, reason: str, now: float) 
         if revoke_family(table, family.family_id, reason=reason, now=now, owner_user_id=user_id):
             revoked += 1
     return revoked
+
+
+def active_sessions(table: Table, user_id: str, *, now: float) -> list[RefreshFamilyRecord]:
+    """The user's sessions that are active and unexpired at ``now``, most recently used first.
+
+    Expiry is checked here, not left to TTL: a family past its ``expires_at`` that TTL has not
+    deleted yet is not a session any more. Read through gsi1 (eventually consistent).
+    """
+    sessions = []
+    for item in table.query_gsi1(user_id_partition(user_id), sk_prefix=FAMILY_PREFIX):
+        family = refresh_family_from_item(item)
+        if family is not None and family.user_id == user_id and family.is_usable(now):
+            sessions.append(family)
+    return sorted(sessions, key=lambda f: (-f.last_used_at, f.family_id))
+
+
+def _iso_seconds(epoch: int) -> str:
+    return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe_session(family: RefreshFamilyRecord) -> dict[str, str]:
+    """What ``GET /v1/sessions`` shows of one session: never a token, hash or IP address."""
+    return {
+        "id": family.family_id,
+        "created_at": _iso_seconds(family.created_at),
+        "last_used_at": _iso_seconds(family.last_used_at),
+        "expires_at": _iso_seconds(family.expires_at),
+        "user_agent": family.user_agent,
+    }
+
+
+def end_session(table: Table, user_id: str, family_id: str, *, now: float) -> None:
+    """End one of the user's own active sessions (one conditional write).
+
+    Raises SessionNotFound when the id is not an active, unexpired session of this user: a
+    stranger's session, an ended one and an unknown id all get the same answer. The stream
+    clean-up removes the session's refresh tokens afterwards.
+    """
+    if not _plausible_family_id(family_id) or not revoke_family(
+        table,
+        family_id,
+        reason="session_ended",
+        now=now,
+        owner_user_id=user_id,
+        unexpired_only=True,
+    ):
+        raise SessionNotFound
+
+
+def _plausible_family_id(family_id: Any) -> bool:
+    return (
+        isinstance(family_id, str)
+        and 0 < len(family_id) <= FAMILY_ID_MAX_LENGTH
+        and family_id.isprintable()
+    )
 
 
 def family_of_refresh_token(

@@ -13,6 +13,9 @@ refresh_family  FAMILY#<family_id>    FAMILY   USERID#<user_id> /               
                                                FAMILY#<family_id>                refresh TTL
 denied_token    DENY#<jti>            JTI      -                                 the token's exp
 signing_keys    SIGNING_KEYS          PUBLIC   -                                 - (never)
+audit           AUDIT#USER#<user_id>  <iso>#   AUDIT#<yyyy-mm-dd> /              at + audit
+                                      <uuid>   <iso>#<action>#<outcome>          retention
+receipt         RECEIPT#<what>#<id>   RECEIPT  -                                 written + 2 days
 ==============  ====================  =======  ================================  ===============
 
 Attributes besides the keys (the first column is each item's ``entity`` attribute):
@@ -23,13 +26,21 @@ Attributes besides the keys (the first column is each item's ``entity`` attribut
   (once spent). Only the SHA-256 of the token is stored. ``expires_at`` is the family's
   absolute expiry: rotation never extends it.
 - refresh_family: ``family_id, user_id, email, status ("active" | "revoked"), revoked_reason
-  ("logout" | "logout_all" | "reuse" | "user_disabled" | "admin"), revoked_at N, created_at N,
+  ("logout" | "logout_all" | "reuse" | "user_disabled" | "admin" | "account_deleted" |
+  "session_ended"), revoked_at N, created_at N,
   last_used_at N, user_agent, source_ip``.
 - denied_token (an access token on the denylist): ``expires_at`` only. The logout workflow
   writes it with a direct putItem, with exactly these attribute names.
 - signing_keys (the public signing keys): ``jwks`` (S, the public JWK Set as JSON text, no
   private part), ``updated_at N``. The authorizer and the JWKS endpoint read public keys
   from here, so only IssueTokens and the key administration read the private key secret.
+- audit (one record of who did what, when, from where; see :mod:`steps.core.audit`):
+  ``action, outcome, user_id, at N, source_ip, user_agent, request_id, execution_id, detail``
+  (the optional ones only when known). ``user_id`` ``anonymous`` in the key when unknown.
+  Never a password, hash or token.
+- receipt (a side effect of the stream clean-up already done, e.g. the audit record of one
+  expired session): no other attribute. It makes a redelivered stream record a no-op; it
+  outlives the stream's 24-hour retention, then TTL removes it.
 
 ``expires_at`` is the table's TTL attribute (epoch seconds). TTL deletes late (typically within
 48 hours), so every read that cares compares ``expires_at`` with the time itself.
@@ -38,7 +49,8 @@ Attributes besides the keys (the first column is each item's ``entity`` attribut
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +75,9 @@ DENY_PREFIX = "DENY#"
 DENY_SK = "JTI"
 SIGNING_KEYS_PK = "SIGNING_KEYS"
 SIGNING_KEYS_SK = "PUBLIC"
+AUDIT_PREFIX = "AUDIT#"
+RECEIPT_PREFIX = "RECEIPT#"
+RECEIPT_SK = "RECEIPT"
 
 STATUS_ACTIVE = "active"
 STATUS_DISABLED = "disabled"
@@ -78,12 +93,24 @@ REVOKE_REASONS: tuple[str, ...] = (
     "user_disabled",
     "admin",
     "account_deleted",
+    "session_ended",
 )
 
 Item = dict[str, dict[str, Any]]
 
+ENTITY_USER = "user"
+ENTITY_REFRESH_TOKEN = "refresh_token"  # noqa: S105 - an entity name, not a secret
+ENTITY_REFRESH_FAMILY = "refresh_family"
+ENTITY_DENIED_TOKEN = "denied_token"  # noqa: S105 - an entity name, not a secret
+ENTITY_AUDIT = "audit"
+ENTITY_RECEIPT = "receipt"
+
 CONDITION_FAILED = "ConditionalCheckFailedException"
 TRANSACTION_CANCELED = "TransactionCanceledException"
+#: BatchWriteItem takes at most this many requests.
+BATCH_WRITE_MAX = 25
+#: Tries of one BatchWriteItem chunk before giving up on its unprocessed items.
+BATCH_ATTEMPTS = 5
 
 
 def _s(value: str) -> dict[str, str]:
@@ -479,6 +506,58 @@ class Table:
             raise
         return True
 
+    def delete_all(
+        self,
+        keys: Sequence[Item],
+        *,
+        attempts: int = BATCH_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> int:
+        """Delete every item of ``keys`` (BatchWriteItem, 25 at a time); return how many.
+
+        Deleting an item that does not exist is not an error, so this is idempotent. Items
+        DynamoDB leaves unprocessed (throttling) are retried with a growing pause; RuntimeError
+        when some are still left after ``attempts`` tries (the caller's stream record is retried).
+        """
+        for start in range(0, len(keys), BATCH_WRITE_MAX):
+            requests: list[dict[str, Any]] = [
+                {"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_MAX]
+            ]
+            for attempt in range(attempts):
+                response = self.client.batch_write_item(RequestItems={self.name: requests})
+                requests = response.get("UnprocessedItems", {}).get(self.name, [])
+                if not requests:
+                    break
+                sleep(0.05 * 2**attempt)
+            if requests:
+                raise RuntimeError("DynamoDB left deletions unprocessed; try again later.")
+        return len(keys)
+
+    def put_once(self, receipt: Item, *items: Item) -> bool:
+        """Put ``items`` together with ``receipt``, only if the receipt does not exist yet.
+
+        One transaction: either the receipt and every item are written, or nothing is. Returns
+        False when the receipt already exists (this was done before), True when written. Any
+        other cancellation (a conflicting transaction) raises, so the caller retries.
+        """
+        operations = [
+            {
+                "Put": {
+                    "TableName": self.name,
+                    "Item": receipt,
+                    "ConditionExpression": f"attribute_not_exists({PK})",
+                }
+            },
+            *({"Put": {"TableName": self.name, "Item": item}} for item in items),
+        ]
+        try:
+            self.client.transact_write_items(TransactItems=operations)
+        except Exception as exc:
+            if error_code(exc) == TRANSACTION_CANCELED and _receipt_exists(exc):
+                return False
+            raise
+        return True
+
     def query_gsi1(
         self, partition: str, *, sk_prefix: str = "", sk_equals: str = ""
     ) -> Iterator[Item]:
@@ -512,6 +591,15 @@ class Table:
             if not last:
                 return
             params["ExclusiveStartKey"] = last
+
+
+def _receipt_exists(exc: BaseException) -> bool:
+    """Whether a cancelled put_once failed on its receipt's condition (the first operation)."""
+    response = getattr(exc, "response", None)
+    reasons = response.get("CancellationReasons") if isinstance(response, dict) else None
+    if not isinstance(reasons, list) or not reasons or not isinstance(reasons[0], dict):
+        return False
+    return reasons[0].get("Code") == "ConditionalCheckFailed"
 
 
 def default_table() -> Table:

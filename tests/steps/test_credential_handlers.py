@@ -4,7 +4,7 @@ from steps import hash_password, verify_password
 from steps.core.credentials import verify_login
 from steps.core.errors import InvalidCredentials
 from steps.core.passwords import Argon2Params, PasswordHasher, default_hasher
-from steps.core.table import UserRecord, user_item
+from steps.core.table import UserRecord, user_item, user_key
 
 PASSWORD = "violet tractor spoon"
 
@@ -59,9 +59,16 @@ def test_hash_password_rejects_bad_state_input(event):
         hash_password.handler(event, None)
 
 
-def test_verify_success_returns_the_user_without_hash():
+EMAIL = "alice@example.com"
+
+
+def login(found, password=PASSWORD):
+    return verify_password.handler({"email": EMAIL, "password": password, "found": found}, None)
+
+
+def test_verify_success_returns_the_user_without_hash(dynamodb):
     found = stored_user(default_hasher().hash(PASSWORD), roles=("user", "admin"))
-    result = verify_password.handler({"password": PASSWORD, "found": found}, None)
+    result = login(found)
     assert result == {
         "user": {
             "id": "u-42",
@@ -70,15 +77,36 @@ def test_verify_success_returns_the_user_without_hash():
             "roles": ["user", "admin"],
             "created_at": "2025-01-01T00:00:00Z",
         },
-        "needs_rehash": False,
+        "locked": False,
     }
     assert "$argon2" not in str(result)
 
 
 def test_verify_reports_when_the_hash_needs_rehash():
     old = PasswordHasher(Argon2Params(128, 1, 1)).hash(PASSWORD)
-    result = verify_password.handler({"password": PASSWORD, "found": stored_user(old)}, None)
-    assert result["needs_rehash"] is True
+    hasher = default_hasher()
+    assert verify_login({"password": PASSWORD, "found": stored_user(old)}, hasher=hasher)[
+        "needs_rehash"
+    ]
+
+
+def test_login_rehashes_an_outdated_hash_and_stores_it(dynamodb, table):
+    old = PasswordHasher(Argon2Params(128, 1, 1)).hash(PASSWORD)
+    found = stored_user(old)
+    table.put(found["Item"])
+    assert login(found)["locked"] is False
+    stored = table.get(user_key(EMAIL))["password_hash"]["S"]
+    assert stored != old
+    assert default_hasher().verify(stored, PASSWORD)
+    assert not default_hasher().needs_rehash(stored)
+
+
+def test_rehash_does_not_overwrite_a_hash_changed_meanwhile(dynamodb, table):
+    old = PasswordHasher(Argon2Params(128, 1, 1)).hash(PASSWORD)
+    newer = default_hasher().hash("a completely different passphrase")
+    table.put(stored_user(newer)["Item"])  # e.g. a password change won the race
+    assert login(stored_user(old))["locked"] is False
+    assert table.get(user_key(EMAIL))["password_hash"]["S"] == newer
 
 
 @pytest.mark.parametrize("found", [{}, None, {"SdkHttpMetadata": {"HttpStatusCode": 200}}])
@@ -107,24 +135,24 @@ def test_disabled_user_fails_after_verifying():
     assert len(hasher.verified) == 1
 
 
-def test_unknown_status_fails_closed():
+def test_unknown_status_fails_closed(dynamodb):
     found = stored_user(default_hasher().hash(PASSWORD), status="pending")
     with pytest.raises(InvalidCredentials):
-        verify_password.handler({"password": PASSWORD, "found": found}, None)
+        login(found)
 
 
-def test_malformed_stored_hash_is_a_wrong_password():
+def test_malformed_stored_hash_is_a_wrong_password(dynamodb):
     with pytest.raises(InvalidCredentials):
-        verify_password.handler({"password": PASSWORD, "found": stored_user("garbage")}, None)
+        login(stored_user("garbage"))
 
 
-def test_same_error_for_unknown_wrong_and_disabled():
+def test_same_error_for_unknown_wrong_and_disabled(dynamodb):
     real = default_hasher().hash(PASSWORD)
     messages = set()
     for event in (
-        {"password": PASSWORD, "found": {}},
-        {"password": "other password x", "found": stored_user(real)},
-        {"password": PASSWORD, "found": stored_user(real, status="disabled")},
+        {"email": EMAIL, "password": PASSWORD, "found": {}},
+        {"email": EMAIL, "password": "other password x", "found": stored_user(real)},
+        {"email": EMAIL, "password": PASSWORD, "found": stored_user(real, status="disabled")},
     ):
         with pytest.raises(InvalidCredentials) as info:
             verify_password.handler(event, None)
@@ -132,11 +160,13 @@ def test_same_error_for_unknown_wrong_and_disabled():
     assert messages == {("InvalidCredentials", "The email or password is incorrect.")}
 
 
-def test_verify_password_rejects_bad_state_input():
+def test_verify_password_rejects_bad_state_input(dynamodb):
     with pytest.raises(ValueError):
-        verify_password.handler({"found": {}}, None)
+        verify_password.handler({"email": EMAIL, "found": {}}, None)
     with pytest.raises(ValueError):
-        verify_password.handler({"password": PASSWORD, "found": "nope"}, None)
+        verify_password.handler({"email": EMAIL, "password": PASSWORD, "found": "nope"}, None)
+    with pytest.raises(ValueError):
+        verify_password.handler({"password": PASSWORD, "found": {}}, None)
 
 
 def test_dummy_hash_is_prepared_on_every_path():

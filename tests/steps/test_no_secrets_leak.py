@@ -100,9 +100,15 @@ def test_handlers_leak_nothing(world, log_output, caplog, capfd):
         (validate_login.handler, api_event({"email": EMAIL, "password": long_password})),
         (validate_login.handler, api_event({"email": PASSWORD, "password": PASSWORD})),
         (hash_password.handler, {"password": PASSWORD}),
-        (verify_password.handler, {"password": PASSWORD, "found": {"Item": world["item"]}}),
-        (verify_password.handler, {"password": PASSWORD + "x", "found": {"Item": world["item"]}}),
-        (verify_password.handler, {"password": PASSWORD, "found": {}}),
+        (
+            verify_password.handler,
+            {"email": EMAIL, "password": PASSWORD, "found": {"Item": world["item"]}},
+        ),
+        (
+            verify_password.handler,
+            {"email": EMAIL, "password": PASSWORD + "x", "found": {"Item": world["item"]}},
+        ),
+        (verify_password.handler, {"email": EMAIL, "password": PASSWORD, "found": {}}),
         (
             issue_tokens.handler,
             {

@@ -1,0 +1,105 @@
+"""Brute-force protection: a failed-login counter per email with an exponential lockout.
+
+Cognito's shape: the first ``free_attempts`` failures cost nothing; the next one locks the
+account for 1 s, each further failure doubles the lock, up to ``max_seconds``; after
+``reset_seconds`` without a failure the count starts again. Counters exist for any email, known
+or not, so locking reveals nothing about which accounts exist.
+
+One item per email, ``pk = "LOCKOUT#<email>"``; every failure is one atomic UpdateItem
+(``ADD failures :one``), so concurrent failures are all counted. The lock is derived from the
+count and the time of the last failure, never stored, so there is nothing to keep in step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from steps.core.aws import error_code
+from steps.core.config import Config
+from steps.core.table import PK, SK, TTL_ATTRIBUTE, Table
+
+LOCKOUT_PREFIX = "LOCKOUT#"
+LOCKOUT_SK = "FAILURES"
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def lockout_key(email: str) -> dict[str, dict[str, str]]:
+    return {PK: {"S": f"{LOCKOUT_PREFIX}{email}"}, SK: {"S": LOCKOUT_SK}}
+
+
+@dataclass(frozen=True)
+class FailedLogins:
+    failures: int
+    last_failure_at: int
+
+    def lock_seconds(self, config: Config) -> int:
+        over = self.failures - config.lockout_free_attempts
+        if over <= 0:
+            return 0
+        # 2 ** (over - 1) without building huge integers for huge counts.
+        return min(config.lockout_max_seconds, 2 ** min(over - 1, 30))
+
+    def retry_after(self, now: float, config: Config) -> int:
+        """Whole seconds until the next attempt is allowed; 0 when it is allowed now."""
+        remaining = self.last_failure_at + self.lock_seconds(config) - now
+        return max(0, math.ceil(remaining))
+
+
+def _from_item(item: Any) -> FailedLogins | None:
+    if not item:
+        return None
+    try:
+        return FailedLogins(int(item["failures"]["N"]), int(item["last_failure_at"]["N"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def failed_logins(table: Table, email: str, *, now: float, config: Config) -> FailedLogins | None:
+    """The current count, or None when there is none or it is older than the quiet period."""
+    record = _from_item(table.get(lockout_key(email), consistent=True))
+    if record is None or now - record.last_failure_at >= config.lockout_reset_seconds:
+        return None
+    return record
+
+
+def record_failure(table: Table, email: str, *, now: float, config: Config) -> FailedLogins:
+    """Counts one failed login atomically and returns the new count."""
+    stamp = int(now)
+    expires = stamp + config.lockout_reset_seconds + config.lockout_max_seconds
+    values = {":one": {"N": "1"}, ":now": {"N": str(stamp)}, ":expires": {"N": str(expires)}}
+    names = {"#failures": "failures", "#last": "last_failure_at", "#ttl": TTL_ATTRIBUTE}
+    try:
+        # A quiet period has passed (or there was no count): start again at one.
+        answer = table.client.update_item(
+            TableName=table.name,
+            Key=lockout_key(email),
+            UpdateExpression="SET #failures = :one, #last = :now, #ttl = :expires",
+            ConditionExpression=f"attribute_not_exists({PK}) OR #last <= :stale",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                **values,
+                ":stale": {"N": str(stamp - config.lockout_reset_seconds)},
+            },
+            ReturnValues="ALL_NEW",
+        )
+    except Exception as exc:
+        if error_code(exc) != CONDITION_FAILED:
+            raise
+        answer = table.client.update_item(
+            TableName=table.name,
+            Key=lockout_key(email),
+            UpdateExpression="ADD #failures :one SET #last = :now, #ttl = :expires",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+    record = _from_item(answer.get("Attributes"))
+    assert record is not None  # the update just wrote both attributes
+    return record
+
+
+def clear_failures(table: Table, email: str) -> None:
+    """A successful login starts the count again."""
+    table.client.delete_item(TableName=table.name, Key=lockout_key(email))
