@@ -20,11 +20,14 @@ from .bundling import (
     TOKEN_STEP_REQUIREMENTS,
     python_code,
 )
+from .cleanup import add_stream_cleanup
 from .config import StackConfig
 from .workflows import (
     StepFunctions,
     delete_account_definition,
     disable_user_definition,
+    end_session_definition,
+    list_sessions_definition,
     login_definition,
     logout_definition,
     refresh_definition,
@@ -74,6 +77,10 @@ class StepAuthStack(Stack):
 
         self.workflow_log_groups: dict[str, logs.LogGroup] = {}
         self.steps = self._step_functions()
+        # The stream drives the clean-up of refresh tokens and the denylist (cdk/cleanup.py).
+        self.cleanup_failures = add_stream_cleanup(
+            self, table=self.table, function=self.stream_cleanup, config=config
+        )
         self.workflows = {
             "Register": self._workflow("Register", register_definition),
             "Login": self._workflow("Login", login_definition),
@@ -81,6 +88,8 @@ class StepAuthStack(Stack):
             "Logout": self._workflow("Logout", logout_definition),
             "DisableUser": self._workflow("DisableUser", disable_user_definition),
             "DeleteAccount": self._workflow("DeleteAccount", delete_account_definition),
+            "ListSessions": self._workflow("ListSessions", list_sessions_definition),
+            "EndSession": self._workflow("EndSession", end_session_definition),
         }
         self.api = StepAuthApi(
             self,
@@ -100,6 +109,17 @@ class StepAuthStack(Stack):
                 WorkflowRoute(
                     "me", self.workflows["DeleteAccount"], protected=True, method="DELETE"
                 ),
+                WorkflowRoute(
+                    "sessions", self.workflows["ListSessions"], protected=True, method="GET"
+                ),
+                WorkflowRoute(
+                    "sessions/{id}",
+                    self.workflows["EndSession"],
+                    protected=True,
+                    method="DELETE",
+                    path_parameter="id",
+                    target_field="sessionId",
+                ),
             ],
             table=self.table,
             jwks_function=self.publish_jwks,
@@ -110,6 +130,8 @@ class StepAuthStack(Stack):
         CfnOutput(self, "JwksUrl", value=f"{self.api.rest_api.url}.well-known/jwks.json")
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "SigningKeysSecretArn", value=self.signing_keys.secret_arn)
+        CfnOutput(self, "CleanupFunctionName", value=self.stream_cleanup.function_name)
+        CfnOutput(self, "CleanupFailureQueueUrl", value=self.cleanup_failures.queue_url)
         for name, workflow in self.workflows.items():
             CfnOutput(self, f"{name}StateMachineArn", value=workflow.state_machine_arn)
             # Express executions have no history API: their history is this log group.
@@ -143,6 +165,7 @@ class StepAuthStack(Stack):
             "ARGON2_PARALLELISM": str(config.argon2_parallelism),
             "PASSWORD_MIN_LENGTH": str(config.password_min_length),
             "REFRESH_REUSE_GRACE_SECONDS": str(config.refresh_reuse_grace_seconds),
+            "AUDIT_RETENTION_DAYS": str(config.audit_retention_days),
             "POWERTOOLS_SERVICE_NAME": "stepauth",
         }
 
@@ -152,6 +175,7 @@ class StepAuthStack(Stack):
             memory: int = 256,
             asset: lambda_.Code = code,
             package: str = "steps",
+            timeout_seconds: int = 10,
         ) -> lambda_.Function:
             log_group = logs.LogGroup(
                 self,
@@ -169,7 +193,7 @@ class StepAuthStack(Stack):
                 handler=f"{package}.{module}.handler",
                 code=asset,
                 memory_size=memory,
-                timeout=Duration.seconds(10),
+                timeout=Duration.seconds(timeout_seconds),
                 environment=environment,
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=log_group,
@@ -192,7 +216,11 @@ class StepAuthStack(Stack):
             end_sessions=function("EndSessions", "end_sessions"),
             disable_user=function("DisableUser", "disable_user"),
             delete_account=function("DeleteAccount", "delete_account"),
+            list_sessions=function("ListSessions", "list_sessions"),
+            end_session=function("EndSession", "end_session"),
         )
+        # A batch of up to cleanup_batch_size records, each a query and a few writes.
+        self.stream_cleanup = function("StreamCleanup", "stream_cleanup", timeout_seconds=60)
         self.publish_jwks = function("PublishJwks", "publish_jwks", asset=token_code)
         self.authorizer = function(
             "Authorizer",
@@ -203,14 +231,17 @@ class StepAuthStack(Stack):
             package="authorizer",
         )
         for writer in (
+            # the lockout counters and password re-hashing
+            steps.verify_password,
             steps.issue_tokens,
             steps.rotate_refresh_token,
             steps.end_sessions,
             steps.disable_user,
             steps.delete_account,
+            steps.end_session,
         ):
             self.table.grant_read_write_data(writer)
-        for reader in (self.publish_jwks, self.authorizer):
+        for reader in (self.publish_jwks, self.authorizer, steps.list_sessions):
             self.table.grant_read_data(reader)
         # Only the token issuer reads the private keys; everyone else reads the public item.
         self.signing_keys.grant_read(steps.issue_tokens)

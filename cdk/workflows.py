@@ -40,6 +40,8 @@ class StepFunctions:
     end_sessions: lambda_.IFunction
     disable_user: lambda_.IFunction
     delete_account: lambda_.IFunction
+    list_sessions: lambda_.IFunction
+    end_session: lambda_.IFunction
 
 
 class ErrorResponses:
@@ -250,6 +252,7 @@ def login_definition(
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
+                "email": sfn.JsonPath.string_at("$.credentials.email"),
                 "password": sfn.JsonPath.string_at("$.credentials.password"),
                 "found": sfn.JsonPath.object_at("$.found"),
             }
@@ -280,11 +283,25 @@ def login_definition(
         ),
         result_path="$",
     )
+    # Locked accounts get 429 with Retry-After, even for the right password.
+    locked = sfn.Pass(
+        scope,
+        "RespondLocked",
+        parameters={
+            "statusCode": 429,
+            "headers": {"Retry-After.$": "$.verified.retry_after"},
+            "body.$": "States.JsonToString($.verified.problem)",
+        },
+    )
+    unlocked = issue_tokens.next(_respond(scope, "RespondOk", 200))
     return (
         validate.next(find_user)
         .next(verify)
-        .next(issue_tokens)
-        .next(_respond(scope, "RespondOk", 200))
+        .next(
+            sfn.Choice(scope, "AccountLocked?")
+            .when(sfn.Condition.boolean_equals("$.verified.locked", True), locked)
+            .otherwise(unlocked)
+        )
     )
 
 
@@ -454,3 +471,50 @@ def delete_account_definition(
         result_path="$.failure",
     )
     return delete.next(_deny_access_token(scope, table))
+
+
+def list_sessions_definition(
+    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+) -> sfn.IChainable:
+    """The caller's active sessions (expiry checked by the step, never left to TTL) → 200."""
+    list_sessions = tasks.LambdaInvoke(
+        scope,
+        "ListSessions",
+        lambda_function=steps.list_sessions,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {"caller": sfn.JsonPath.object_at("$.caller"), "context": _request_context()}
+        ),
+        result_path="$",
+    )
+    return list_sessions.next(_respond(scope, "RespondOk", 200))
+
+
+def end_session_definition(
+    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+) -> sfn.IChainable:
+    """The caller ends one of their sessions: one conditional write → 204, else 404."""
+    errors = ErrorResponses(scope)
+    end_session = tasks.LambdaInvoke(
+        scope,
+        "EndSession",
+        comment="Revokes the family; the stream clean-up removes its refresh tokens.",
+        lambda_function=steps.end_session,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "caller": sfn.JsonPath.object_at("$.caller"),
+                "target": sfn.JsonPath.object_at("$.target"),
+                "context": _request_context(),
+            }
+        ),
+        result_path="$.ended",
+    )
+    end_session.add_catch(
+        errors.fixed("RejectUnknownSession", 404, "not_found", "No such session."),
+        errors=["SessionNotFound"],
+        result_path="$.failure",
+    )
+    return end_session.next(
+        sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
+    )
