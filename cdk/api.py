@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
@@ -22,7 +23,19 @@ from .config import StackConfig
 TEMPLATES = Path(__file__).resolve().parent / "mapping_templates"
 
 # Statuses a workflow can answer with (the response template overrides the integration's 200).
-WORKFLOW_STATUSES = ("200", "201", "204", "400", "401", "403", "409", "413", "429", "500")
+WORKFLOW_STATUSES = (
+    "200",
+    "201",
+    "204",
+    "400",
+    "401",
+    "403",
+    "404",
+    "409",
+    "413",
+    "429",
+    "500",
+)
 
 # API Gateway's own errors (unknown route, unsupported media type, throttling …) in the
 # contract's error shape instead of API Gateway's {"message": …}.
@@ -70,7 +83,8 @@ class WorkflowRoute:
     workflow: sfn.StateMachine
     protected: bool = False
     method: str = "POST"
-    path_parameter: str | None = None  # handed to the workflow as target.userId
+    path_parameter: str | None = None  # handed to the workflow as target.<target_field>
+    target_field: str = "userId"
 
 
 # Extra fields of the execution input, as they appear inside the escaped "input" string.
@@ -90,7 +104,7 @@ def sync_execution_template(route: WorkflowRoute) -> str:
             f"#set($target = $util.escapeJavaScript($util.escapeJavaScript("
             f'$input.params(\'{name}\')).replaceAll("\\\\\'", "\'")).replaceAll("\\\\\'", "\'"))'
         )
-        extra += ',\\"target\\":{\\"userId\\":\\"$target\\"}'
+        extra += f',\\"target\\":{{\\"{route.target_field}\\":\\"$target\\"}}'
     return (
         _template("start_sync_execution.vtl")
         .replace("${STATE_MACHINE_ARN}", route.workflow.state_machine_arn)
@@ -110,6 +124,7 @@ class StepAuthApi(Construct):
         table: dynamodb.ITable,
         jwks_function: lambda_.IFunction,
         authorizer_function: lambda_.IFunction,
+        log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
         self.rest_api = apigw.RestApi(
@@ -117,13 +132,39 @@ class StepAuthApi(Construct):
             "RestApi",
             rest_api_name=f"{config.stack_name}-api",
             description="stepauth: registration, login, sessions and tokens",
-            cloud_watch_role=False,
+            # API Gateway writes its logs through one role per account and region.
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigw.StageOptions(
                 stage_name="live",
                 tracing_enabled=True,
                 metrics_enabled=True,
                 throttling_rate_limit=config.throttle_rate_limit,
                 throttling_burst_limit=config.throttle_burst_limit,
+                # One line per request: who, what, status, latency. Never a body: execution
+                # logs are at ERROR level and data tracing stays off (bodies carry passwords).
+                access_log_destination=apigw.LogGroupLogDestination(
+                    logs.LogGroup(
+                        self,
+                        "AccessLogs",
+                        log_group_name=f"/aws/apigateway/{config.stack_name}-access",
+                        retention=log_retention,
+                        removal_policy=RemovalPolicy.DESTROY,
+                    )
+                ),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=False,
+                ),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
             ),
         )
         for response_type, (status, code, description) in _GATEWAY_ERRORS.items():

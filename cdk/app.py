@@ -14,7 +14,14 @@ from .stack import StepAuthStack
 def build_app(outdir: str | None = None, context: dict[str, Any] | None = None) -> cdk.App:
     app = cdk.App(outdir=outdir, context=context)
     config = StackConfig.from_context(app.node)
-    StepAuthStack(app, "StepAuth", config=config)
+    stack = StepAuthStack(app, "StepAuth", config=config)
+    stack.acknowledge_nag_findings()
+    if app.node.try_get_context("nag") in (True, "true", "1"):
+        from aws_cdk import Validations
+        from cdk_nag import AwsSolutionsChecks
+
+        # Offline policy validation: synthesis fails on any unacknowledged finding.
+        Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 
 

@@ -22,6 +22,7 @@ from .bundling import (
 )
 from .cleanup import add_stream_cleanup
 from .config import StackConfig
+from .nag import acknowledge_findings
 from .workflows import (
     StepFunctions,
     delete_account_definition,
@@ -124,6 +125,7 @@ class StepAuthStack(Stack):
             table=self.table,
             jwks_function=self.publish_jwks,
             authorizer_function=self.authorizer,
+            log_retention=_retention(config.log_retention_days),
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
@@ -140,6 +142,14 @@ class StepAuthStack(Stack):
                 f"{name}WorkflowLogGroup",
                 value=self.workflow_log_groups[name].log_group_name,
             )
+
+    def acknowledge_nag_findings(self) -> None:
+        """cdk-nag findings accepted on purpose, each with its reason (see cdk/nag.py)."""
+        acknowledge_findings(
+            self,
+            functions=[c for c in self.node.find_all() if isinstance(c, lambda_.Function)],
+            table=self.table,
+        )
 
     def _step_functions(self) -> StepFunctions:
         config = self.config
