@@ -26,6 +26,7 @@ TEMPLATES = Path(__file__).resolve().parent / "mapping_templates"
 WORKFLOW_STATUSES = (
     "200",
     "201",
+    "202",
     "204",
     "400",
     "401",

@@ -28,7 +28,11 @@ class StackConfig:
     throttle_burst_limit: int = 100
     retain_data: bool = True
     refresh_reuse_grace_seconds: int = 0
+    uniform_registration: bool = False
     authorizer_cache_ttl_seconds: int = 300
+    audit_retention_days: int = 400
+    cleanup_batch_size: int = 100
+    cleanup_retry_attempts: int = 5
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -53,6 +57,12 @@ class StackConfig:
             raise ValueError("refresh_reuse_grace_seconds must be between 0 and 300")
         if not 0 <= self.authorizer_cache_ttl_seconds <= 3600:
             raise ValueError("authorizer_cache_ttl_seconds must be between 0 and 3600")
+        if self.audit_retention_days < 1:
+            raise ValueError("audit_retention_days must be at least 1")
+        if not 1 <= self.cleanup_batch_size <= 10000:
+            raise ValueError("cleanup_batch_size must be between 1 and 10000")
+        if not 0 <= self.cleanup_retry_attempts <= 10000:
+            raise ValueError("cleanup_retry_attempts must be between 0 and 10000")
         if self.argon2_memory_kib < 19456 or self.argon2_time_cost < 2:
             raise ValueError("argon2 parameters must be at least the OWASP minimum (m=19456, t=2)")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
@@ -83,7 +84,10 @@ class StepAuthStack(Stack):
             self, table=self.table, function=self.stream_cleanup, config=config
         )
         self.workflows = {
-            "Register": self._workflow("Register", register_definition),
+            "Register": self._workflow(
+                "Register",
+                functools.partial(register_definition, uniform=config.uniform_registration),
+            ),
             "Login": self._workflow("Login", login_definition),
             "Refresh": self._workflow("Refresh", refresh_definition),
             "Logout": self._workflow("Logout", logout_definition),

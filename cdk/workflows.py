@@ -110,9 +110,14 @@ def _user_key(email_path: str) -> dict[str, tasks.DynamoAttributeValue]:
 
 
 def register_definition(
-    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+    scope: Construct, table: dynamodb.ITable, steps: StepFunctions, *, uniform: bool = False
 ) -> sfn.IChainable:
-    """validate → hash → conditional put of the user → issue tokens → 201."""
+    """validate → hash → conditional put of the user → issue tokens → 201.
+
+    ``uniform``: registration answers 202 whether the email was free or taken (and issues no
+    tokens: the client logs in next), so it cannot be used to learn which emails have accounts.
+    Both paths hash and write, so they also take the same time.
+    """
     errors = ErrorResponses(scope)
     validate = _catch_step_errors(
         tasks.LambdaInvoke(
@@ -187,8 +192,21 @@ def register_definition(
         condition_expression="attribute_not_exists(pk)",
         result_path=sfn.JsonPath.DISCARD,
     )
+    accepted = sfn.Pass(
+        scope,
+        "RespondAccepted",
+        parameters={
+            "statusCode": 202,
+            "body": json.dumps(
+                {"status": "accepted", "next": "log in with the email and password"},
+                separators=(",", ":"),
+            ),
+        },
+    )
     store_user.add_catch(
-        errors.fixed(
+        accepted
+        if uniform
+        else errors.fixed(
             "RejectEmailTaken", 409, "email_taken", "An account with this email already exists."
         ),
         errors=["DynamoDB.ConditionalCheckFailedException"],
@@ -212,13 +230,10 @@ def register_definition(
         ),
         result_path="$",
     )
-    return (
-        validate.next(hash_password)
-        .next(forget_password)
-        .next(store_user)
-        .next(issue_tokens)
-        .next(_respond(scope, "RespondCreated", 201))
-    )
+    stored = validate.next(hash_password).next(forget_password).next(store_user)
+    if uniform:
+        return stored.next(accepted)
+    return stored.next(issue_tokens).next(_respond(scope, "RespondCreated", 201))
 
 
 def login_definition(

@@ -499,3 +499,26 @@ def test_api_logs_requests_without_bodies(template: dict) -> None:
     (settings,) = props["MethodSettings"]
     assert settings["LoggingLevel"] == "ERROR" and settings["DataTraceEnabled"] is False
     assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+
+
+def test_uniform_registration_answers_the_same_for_free_and_taken_emails(tmp_path: Path) -> None:
+    from localcloud.deploy import synthesize
+
+    template = synthesize(tmp_path, {"uniform_registration": "true"}).template()
+    states = definition_of(_machine(template, "Register"))["States"]
+    assert "IssueTokens" not in states  # no tokens: the client logs in next
+    store = states["StoreUser"]
+    assert store["Next"] == store["Catch"][0]["Next"] == "RespondAccepted"
+    assert states["RespondAccepted"]["Parameters"]["statusCode"] == 202
+    validator = PROJECT_ROOT / "node_modules" / ".bin" / "asl-validator"
+    result = subprocess.run(
+        [
+            str(validator),
+            "--json-definition",
+            json.dumps(definition_of(_machine(template, "Register"))),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
