@@ -29,6 +29,9 @@ class StackConfig:
     retain_data: bool = True
     refresh_reuse_grace_seconds: int = 0
     uniform_registration: bool = False
+    lockout_free_attempts: int = 4
+    lockout_max_seconds: int = 900
+    lockout_reset_seconds: int = 900
     authorizer_cache_ttl_seconds: int = 300
     audit_retention_days: int = 400
     cleanup_batch_size: int = 100
@@ -53,6 +56,10 @@ class StackConfig:
             raise ValueError("password_min_length must be at least 8 (NIST SP 800-63B-4)")
         if self.access_token_ttl_seconds <= 0 or self.refresh_token_ttl_seconds <= 0:
             raise ValueError("token lifetimes must be positive")
+        if self.lockout_free_attempts < 1 or self.lockout_max_seconds < 1:
+            raise ValueError("lockout_free_attempts and lockout_max_seconds must be positive")
+        if self.lockout_reset_seconds < 60:
+            raise ValueError("lockout_reset_seconds must be at least 60")
         if not 0 <= self.refresh_reuse_grace_seconds <= 300:
             raise ValueError("refresh_reuse_grace_seconds must be between 0 and 300")
         if not 0 <= self.authorizer_cache_ttl_seconds <= 3600:
