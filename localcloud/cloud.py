@@ -22,6 +22,7 @@ from .deploy import (
     initialise_signing_keys,
     synthesize,
 )
+from .streams import LocalStreams
 
 LOG = logging.getLogger("stepauth.localcloud")
 
@@ -40,6 +41,11 @@ class LocalCloudSettings:
     stack_name: str = "stepauth"
     synth_dir: Path = PROJECT_ROOT / ".build" / "local-cdk.out"
     context: dict[str, Any] = field(default_factory=lambda: dict(LOCAL_CONTEXT))
+    #: Longest wait of the stream poller between writes (a write wakes it at once).
+    stream_poll_seconds: float = 0.25
+    #: How often Time to Live deletes expired items (None: only when ``streams.sweep()`` is
+    #: called). DynamoDB itself deletes within days of expiry; readers never rely on it.
+    ttl_sweep_seconds: float | None = 60.0
 
     @property
     def client_host(self) -> str:
@@ -79,6 +85,7 @@ class LocalCloud:
         self._moto: Any = None
         self._http: Any = None
         self.gateway: Any = None
+        self.streams: LocalStreams | None = None
 
     def configure_environment(self) -> None:
         """Process-wide AWS settings: every client in this process talks to the local cloud."""
@@ -131,6 +138,13 @@ class LocalCloud:
         LOG.info("deploying stack %s into the local cloud at %s", s.stack_name, s.aws_endpoint)
         self.stack = deploy(assembly, session, s.stack_name)
         initialise_signing_keys(session, self.stack)
+        # Stream records and TTL: delivered and swept off the request threads (streams.py).
+        self.streams = LocalStreams(
+            self.stack.account_id,
+            s.region,
+            poll_seconds=s.stream_poll_seconds,
+            sweep_seconds=s.ttl_sweep_seconds,
+        ).start()
         self.gateway = LocalGateway(self.stack, session)
         self._http = serve(self.gateway, s.host, s.gateway_port)
         LOG.info("stepauth is answering on %s", s.gateway_url)
@@ -141,6 +155,9 @@ class LocalCloud:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+        if self.streams is not None:
+            self.streams.stop()
+            self.streams = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None

@@ -20,6 +20,28 @@ Each fix has a test in ``tests/test_localcloud_patches.py``.
 10. DynamoDB writes are atomic: moto evaluates a condition and writes in two steps, so two
     concurrent requests could both pass ``attribute_not_exists`` or ``status = :active``. Every
     write of one backend is serialized, as DynamoDB serializes writes to an item.
+11. Stream records are delivered off the writer's thread. moto's ``StreamShard.add`` invokes
+    every mapped Lambda synchronously inside the write (and then forgets the records, so
+    GetRecords misses them). With writes serialized (10) and in-process handlers calling
+    DynamoDB over HTTP on other server threads, a handler run inside a write would deadlock.
+    Here a write only appends its record and signals ``stream_records_written``; the poller in
+    ``localcloud/streams.py`` delivers, honouring the mapping's settings as Lambda does. The
+    shard is kept whole through moto's transaction snapshots (no deep copy of every record per
+    transaction), and a cancelled transaction takes back the records of its partial writes.
+12. Deletions by Time to Live carry ``userIdentity`` (``{"Type": "Service", "PrincipalId":
+    "dynamodb.amazonaws.com"}`` in GetRecords, ``{"type", "principalId"}`` in Lambda events):
+    moto never expires items and records no identity. The sweeper in ``localcloud/streams.py``
+    deletes expired items inside :func:`deleting_by_ttl`, and only those deletions carry it.
+13. FilterCriteria are applied to stream records as Lambda applies them (moto ignores them):
+    :func:`filter_criteria_matches` evaluates the mapping's patterns (OR-ed) against the
+    Lambda-shaped record, with the comparison operators Lambda event filtering supports.
+14. Workflows log their history to CloudWatch Logs as Step Functions does for Express
+    workflows: one JSON event per history event (``id, type, details, previous_event_id,
+    event_timestamp, execution_arn``) in the state machine's log group, at its log level and
+    without execution data unless ``includeExecutionData`` is true. moto's interpreter has a
+    logging session for this, but never creates it for these executions and its own writer
+    cannot store an event (``WorkflowLogSession`` replaces it). Its test is in
+    ``tests/test_observability_workflow_logs.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +56,8 @@ import string
 import threading
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -64,6 +87,8 @@ def apply() -> None:
         _patch_task_clients()
         _patch_context_start_time()
         _patch_atomic_dynamodb_writes()
+        _patch_stream_shards()
+        _patch_workflow_logs()
         _applied = True
 
 
@@ -570,14 +595,16 @@ DYNAMODB_WRITES = (
 )
 
 
+#: Held by every DynamoDB write of the local cloud (and by the TTL sweeper).
+DYNAMODB_WRITE_LOCK = threading.RLock()
+
+
 def _patch_atomic_dynamodb_writes() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
-    write_lock = threading.RLock()
-
     def serialized(original: Callable[..., Any]) -> Callable[..., Any]:
         def write(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with write_lock:
+            with DYNAMODB_WRITE_LOCK:
                 return original(self, *args, **kwargs)
 
         write.__wrapped__ = original  # type: ignore[attr-defined]
@@ -585,3 +612,335 @@ def _patch_atomic_dynamodb_writes() -> None:
 
     for name in DYNAMODB_WRITES:
         setattr(DynamoDBBackend, name, serialized(getattr(DynamoDBBackend, name)))
+
+
+# 11. Stream delivery off the writer's thread ------------------------------------------------
+
+#: Set whenever a stream record is written; the stream poller waits on it.
+stream_records_written = threading.Event()
+
+
+def stream_event_name(old: Any, new: Any) -> str:
+    if old is None:
+        return "INSERT"
+    return "REMOVE" if new is None else "MODIFY"
+
+
+_snapshotting = threading.local()
+
+
+@contextmanager
+def _snapshots_share_shards() -> Iterator[None]:
+    """Deep copies of tables made on this thread in the block keep the live stream shard."""
+    _snapshotting.active = True
+    try:
+        yield
+    finally:
+        _snapshotting.active = False
+
+
+def _patch_stream_shards() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamRecord, StreamShard
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        """Record the change (called inside the serialized write); never invoke anything."""
+        event_name = stream_event_name(old, new)
+        sequence = self.starting_sequence_number + len(self.items)
+        record = StreamRecord(
+            self.table,
+            self.table.stream_specification["StreamViewType"],
+            event_name,
+            old,
+            new,
+            sequence,
+        )
+        identity = deletion_identity()
+        if identity is not None and event_name == "REMOVE":
+            record.record["userIdentity"] = dict(identity)
+        self.items.append(record)
+        stream_records_written.set()
+
+    def copy_shard(self: Any, memo: dict[int, Any]) -> Any:
+        if getattr(_snapshotting, "active", False):
+            return self  # a transaction's snapshot of the table shares the live shard
+        twin = object.__new__(type(self))
+        memo[id(self)] = twin
+        twin.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return twin
+
+    original_transact = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with DYNAMODB_WRITE_LOCK, _snapshots_share_shards():
+            shards = {}
+            for operation in transact_items:
+                name = next(iter(operation.values()), {}).get("TableName")
+                table = self.tables.get(name) if name else None
+                if table is not None and table.stream_shard is not None:
+                    shards[name] = (table.stream_shard, len(table.stream_shard.items))
+            try:
+                original_transact(self, transact_items)
+            except Exception:
+                # moto put back its snapshot of the tables: take back the partial writes' records.
+                for shard, length in shards.values():
+                    del shard.items[length:]
+                raise
+
+    StreamShard.add = add
+    StreamShard.__deepcopy__ = copy_shard
+    transact_write_items.__wrapped__ = original_transact  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items
+
+
+# 12. Deletions by Time to Live carry userIdentity -------------------------------------------
+
+#: The identity DynamoDB gives its TTL deletions, as the Streams API spells it.
+TTL_USER_IDENTITY = {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}
+
+_deleting = threading.local()
+
+
+def deletion_identity() -> dict[str, str] | None:
+    """The identity of the deletions this thread is doing now (None: an ordinary caller)."""
+    return getattr(_deleting, "identity", None)
+
+
+@contextmanager
+def deleting_by_ttl() -> Iterator[None]:
+    """Deletions made on this thread inside the block are Time to Live's."""
+    previous = deletion_identity()
+    _deleting.identity = TTL_USER_IDENTITY
+    try:
+        yield
+    finally:
+        _deleting.identity = previous
+
+
+# 13. FilterCriteria ---------------------------------------------------------------------------
+
+_NUMERIC_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "=": lambda a, b: a == b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _numeric_matches(spec: Any, value: Any) -> bool:
+    if not isinstance(spec, list) or len(spec) % 2 or not spec:
+        raise ValueError(f"numeric needs operator/value pairs, got {spec!r}")
+    if not _is_number(value):
+        return False
+    for operator, bound in zip(spec[::2], spec[1::2], strict=True):
+        if operator not in _NUMERIC_OPERATORS or not _is_number(bound):
+            raise ValueError(f"unsupported numeric comparison {operator!r} {bound!r}")
+        if not _NUMERIC_OPERATORS[operator](value, bound):
+            return False
+    return True
+
+
+def _string_matches(operator: str, spec: Any, value: Any) -> bool:
+    """prefix / suffix / equals-ignore-case, each optionally ``{"equals-ignore-case": x}``."""
+    fold = False
+    if isinstance(spec, dict) and set(spec) == {"equals-ignore-case"}:
+        fold, spec = True, spec["equals-ignore-case"]
+    if not isinstance(spec, str):
+        raise ValueError(f"{operator} needs a string, got {spec!r}")
+    if not isinstance(value, str):
+        return False
+    if fold:
+        spec, value = spec.casefold(), value.casefold()
+    if operator == "prefix":
+        return value.startswith(spec)
+    if operator == "suffix":
+        return value.endswith(spec)
+    return value.casefold() == spec.casefold()
+
+
+def _equals(expected: Any, value: Any) -> bool:
+    if _is_number(expected) and _is_number(value):
+        return bool(expected == value)
+    return type(expected) is type(value) and expected == value
+
+
+def _anything_but(spec: Any, value: Any) -> bool:
+    if isinstance(spec, dict):
+        if len(spec) != 1:
+            raise ValueError(f"anything-but takes one operator, got {spec!r}")
+        ((operator, inner),) = spec.items()
+        if operator not in ("prefix", "suffix", "equals-ignore-case"):
+            raise ValueError(f"unsupported anything-but operator {operator!r}")
+        return isinstance(value, str) and not _string_matches(operator, inner, value)
+    excluded = spec if isinstance(spec, list) else [spec]
+    return not any(_equals(item, value) for item in excluded)
+
+
+def _condition_matches(condition: Any, value: Any) -> bool:
+    """One entry of a rule's list against one (non-array) value."""
+    if not isinstance(condition, dict):
+        return _equals(condition, value)
+    if len(condition) != 1:
+        raise ValueError(f"a comparison takes one operator, got {condition!r}")
+    ((operator, spec),) = condition.items()
+    if operator in ("prefix", "suffix", "equals-ignore-case"):
+        return _string_matches(operator, spec, value)
+    if operator == "anything-but":
+        return _anything_but(spec, value)
+    if operator == "numeric":
+        return _numeric_matches(spec, value)
+    raise ValueError(f"unsupported filter operator {operator!r}")
+
+
+def _rule_matches(rule: list[Any], present: bool, value: Any) -> bool:
+    """A leaf rule (a list of alternatives) against a field: any alternative may match."""
+    values = value if isinstance(value, list) else [value]
+    for condition in rule:
+        if isinstance(condition, dict) and set(condition) == {"exists"}:
+            if not isinstance(condition["exists"], bool):
+                raise ValueError("exists takes true or false")
+            if condition["exists"] == (present and value != []):
+                return True
+        elif present and any(_condition_matches(condition, v) for v in values):
+            return True
+    return False
+
+
+def pattern_matches(pattern: Any, data: Any) -> bool:
+    """One filter pattern against a record: every field the pattern names must match."""
+    if not isinstance(pattern, dict):
+        raise ValueError(f"a filter pattern must be an object, got {pattern!r}")
+    for key, rule in pattern.items():
+        present = isinstance(data, dict) and key in data
+        value = data.get(key) if present else None
+        if isinstance(rule, dict):
+            if not present or not pattern_matches(rule, value):
+                return False
+        elif isinstance(rule, list):
+            if not _rule_matches(rule, present, value):
+                return False
+        else:
+            raise ValueError(f"a filter rule must be an object or a list, got {rule!r}")
+    return True
+
+
+def filter_criteria_matches(criteria: dict[str, Any] | None, record: dict[str, Any]) -> bool:
+    """Whether an event source mapping's FilterCriteria let ``record`` through.
+
+    No criteria (or no filters) let everything through; several filters are OR-ed. A pattern
+    that is not valid JSON or uses an operator Lambda does not offer raises ValueError (AWS
+    refuses such a mapping when it is created).
+    """
+    filters = (criteria or {}).get("Filters") or []
+    if not filters:
+        return True
+    return any(pattern_matches(json.loads(f["Pattern"]), record) for f in filters)
+
+
+# 14. Express workflow logs in CloudWatch Logs -------------------------------------------------
+
+#: Serializes the local cloud's writes to log streams (moto's stream is not thread-safe).
+_WORKFLOW_LOG_LOCK = threading.Lock()
+
+
+def workflow_log_record(
+    history_log: dict[str, Any], *, include_execution_data: bool
+) -> dict[str, Any]:
+    """One history event in the shape Step Functions writes to CloudWatch Logs."""
+    moment = history_log["event_timestamp"]
+    if not isinstance(moment, datetime.datetime):
+        moment = datetime.datetime.fromisoformat(str(moment))
+    details = dict(history_log.get("details") or {})
+    if not include_execution_data:
+        details = {k: v for k, v in details.items() if k not in EXECUTION_DATA_KEYS}
+    event_type = history_log["type"]
+    return {
+        "id": str(history_log["id"]),
+        "type": str(getattr(event_type, "value", event_type)),  # moto's enum or a name
+        "details": details,
+        "previous_event_id": str(history_log["previous_event_id"]),
+        "event_timestamp": str(int(moment.timestamp() * 1000)),
+        "execution_arn": str(history_log["execution_arn"]),
+    }
+
+
+def workflow_log_stream(execution_arn: str, millis: int) -> str:
+    """``states/<state machine>/<yyyy-mm-dd-HH-MM>/local``: one stream per machine and minute."""
+    machine = execution_arn.split(":")[6]
+    minute = datetime.datetime.fromtimestamp(millis / 1000, tz=datetime.UTC)
+    return f"states/{machine}/{minute:%Y-%m-%d-%H-%M}/local"
+
+
+class WorkflowLogSession:
+    """What the interpreter's event manager calls for every history event of one execution."""
+
+    def __init__(self, execution_arn: str, configuration: Any) -> None:
+        self.execution_arn = execution_arn
+        self.configuration = configuration  # moto's CloudWatchLoggingConfiguration
+
+    def log_level_filter(self, history_event_type: Any) -> bool:
+        from moto.stepfunctions.parser.asl.eval.event.logging import is_logging_enabled_for
+
+        return bool(is_logging_enabled_for(self.configuration.log_level, history_event_type))
+
+    def publish_history_log(self, history_log: dict[str, Any]) -> None:
+        """Append the event to the log group; a logging failure never fails the execution."""
+        from moto.logs.models import logs_backends
+
+        config = self.configuration
+        try:
+            record = workflow_log_record(
+                history_log, include_execution_data=bool(config.include_execution_data)
+            )
+            millis = int(record["event_timestamp"])
+            stream = workflow_log_stream(self.execution_arn, millis)
+            message = json.dumps(record, separators=(",", ":"), default=str)
+            backend = logs_backends[config.log_account_id][config.log_region]
+            with _WORKFLOW_LOG_LOCK:
+                if config.log_group_name not in backend.groups:
+                    return  # AWS refuses such a logging configuration when it is set
+                backend.ensure_log_stream(config.log_group_name, stream)
+                backend.put_log_events(
+                    config.log_group_name, stream, [{"timestamp": millis, "message": message}]
+                )
+        except Exception:  # noqa: BLE001 - as on AWS, delivery problems do not fail executions
+            import logging
+
+            logging.getLogger(__name__).debug("workflow log event not delivered", exc_info=True)
+
+
+def workflow_log_session(
+    execution_arn: str, logging_configuration: Any
+) -> WorkflowLogSession | None:
+    """The session for an execution of a machine with this logging configuration (None: off)."""
+    from moto.stepfunctions.parser.asl.eval.event.logging import CloudWatchLoggingConfiguration
+
+    if not logging_configuration:
+        return None
+    configuration = CloudWatchLoggingConfiguration.from_logging_configuration(
+        state_machine_arn=execution_arn,
+        logging_configuration={
+            "includeExecutionData": False,
+            **logging_configuration,
+        },
+    )
+    return None if configuration is None else WorkflowLogSession(execution_arn, configuration)
+
+
+def _patch_workflow_logs() -> None:
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original = Execution.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        # moto's own session (standard executions of the provider) cannot store events either.
+        configuration = getattr(self.state_machine, "loggingConfiguration", None)
+        self._cloud_watch_logging_session = workflow_log_session(self.exec_arn, configuration)
+
+    Execution.__init__ = __init__

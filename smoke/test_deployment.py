@@ -124,3 +124,27 @@ def test_tampered_tokens_are_refused(client: Client, accounts: Accounts) -> None
         token=registered["access_token"],
     )
     _problem(admin_route, 403, "insufficient_scope")
+
+
+def test_a_user_lists_and_ends_a_session(client: Client, accounts: Accounts) -> None:
+    email, registered = accounts.register()
+    login = client.call("POST", "/v1/login", {"email": email, "password": PASSWORD}).json()
+    token = registered["access_token"]
+    listed = client.call("GET", "/v1/sessions", token=token)
+    assert listed.status == 200, listed.body
+    sessions = listed.json()["sessions"]
+    assert len(sessions) == 2
+    fields = {"id", "created_at", "last_used_at", "expires_at", "user_agent"}
+    assert all(set(session) == fields for session in sessions)
+    ended = client.call("DELETE", f"/v1/sessions/{sessions[0]['id']}", token=token)
+    assert ended.status == 204, ended.body
+    remaining = client.call("GET", "/v1/sessions", token=token).json()["sessions"]
+    assert [s["id"] for s in remaining] == [sessions[1]["id"]]
+    again = client.call("DELETE", f"/v1/sessions/{sessions[0]['id']}", token=token)
+    _problem(again, 404, "not_found")
+    # Exactly one of the two refresh tokens belonged to the ended session.
+    statuses = sorted(
+        client.call("POST", "/v1/token/refresh", {"refresh_token": t["refresh_token"]}).status
+        for t in (registered, login)
+    )
+    assert statuses == [200, 401]

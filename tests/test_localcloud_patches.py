@@ -418,3 +418,133 @@ def test_conditional_writes_are_atomic_under_concurrency(aws: boto3.Session, mon
     assert len(winners) == 1
     item = client.get_item(TableName=table, Key={"pk": {"S": "t"}})["Item"]
     assert item["winner"]["N"] == str(winners[0])
+
+
+# 11, 12, 13 ----------------------------------------------------------------------------------
+def _streamed_table(aws: boto3.Session, ttl: bool = False) -> tuple[str, str]:
+    name = f"stream-{uuid.uuid4().hex[:8]}"
+    client = aws.client("dynamodb")
+    arn = client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]["LatestStreamArn"]
+    if ttl:
+        client.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+        )
+    return name, arn
+
+
+def _stream_records(aws: boto3.Session, stream_arn: str) -> list[dict]:
+    streams = aws.client("dynamodbstreams")
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]
+    iterator = streams.get_shard_iterator(
+        StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    return streams.get_records(ShardIterator=iterator)["Records"]
+
+
+def test_stream_delivery_happens_off_the_writers_thread(
+    aws: boto3.Session, local_cloud: LocalCloud
+) -> None:
+    """The handler writes to DynamoDB over HTTP: run inside the write, it would deadlock."""
+    table, stream_arn = _streamed_table(aws)
+    function = _function(aws, "tests.localcloud_handlers.stream_writer")
+    aws.client("lambda").create_event_source_mapping(
+        FunctionName=function, EventSourceArn=stream_arn, StartingPosition="TRIM_HORIZON"
+    )
+    impatient = aws.client("dynamodb", config=Config(read_timeout=10, retries={"max_attempts": 1}))
+    with local_cloud.streams.paused():
+        impatient.put_item(TableName=table, Item={"pk": {"S": "a"}})
+        receipt = {"pk": {"S": "receipt-a"}}
+        assert "Item" not in impatient.get_item(TableName=table, Key=receipt)
+        local_cloud.streams.drain()
+    assert "Item" in impatient.get_item(TableName=table, Key=receipt)
+    # moto forgot delivered records; GetRecords still has them all.
+    assert [r["eventName"] for r in _stream_records(aws, stream_arn)] == ["INSERT", "INSERT"]
+
+
+def test_a_cancelled_transaction_leaves_no_stream_records(aws: boto3.Session) -> None:
+    table, stream_arn = _streamed_table(aws)
+    client = aws.client("dynamodb")
+    client.put_item(TableName=table, Item={"pk": {"S": "taken"}})
+    with pytest.raises(ClientError):
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "new"}}}},
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"pk": {"S": "taken"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert "Item" not in client.get_item(TableName=table, Key={"pk": {"S": "new"}})
+    records = _stream_records(aws, stream_arn)
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["taken"]
+
+
+def test_ttl_deletions_carry_the_ttl_identity(aws: boto3.Session, local_cloud: LocalCloud) -> None:
+    import time
+
+    table, stream_arn = _streamed_table(aws, ttl=True)
+    client = aws.client("dynamodb")
+    now = time.time() + 3600  # beyond the background sweeper's reach
+    client.put_item(
+        TableName=table, Item={"pk": {"S": "expired"}, "expires_at": {"N": str(int(now) - 5)}}
+    )
+    client.put_item(
+        TableName=table, Item={"pk": {"S": "fresh"}, "expires_at": {"N": str(int(now) + 60)}}
+    )
+    client.put_item(TableName=table, Item={"pk": {"S": "deleted"}})
+    client.delete_item(TableName=table, Key={"pk": {"S": "deleted"}})
+    assert local_cloud.streams.sweep(now) >= 1
+    assert "Item" not in client.get_item(TableName=table, Key={"pk": {"S": "expired"}})
+    assert "Item" in client.get_item(TableName=table, Key={"pk": {"S": "fresh"}})
+    removals = {
+        r["dynamodb"]["Keys"]["pk"]["S"]: r.get("userIdentity")
+        for r in _stream_records(aws, stream_arn)
+        if r["eventName"] == "REMOVE"
+    }
+    assert removals == {
+        "deleted": None,
+        "expired": {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"},
+    }
+    # Lambda events spell it as Lambda does.
+    with patches.deleting_by_ttl():
+        assert patches.deletion_identity() == patches.TTL_USER_IDENTITY
+    assert patches.deletion_identity() is None
+
+
+def test_filter_criteria_decide_which_records_reach_the_function(
+    aws: boto3.Session, local_cloud: LocalCloud
+) -> None:
+    from tests import localcloud_handlers
+
+    table, stream_arn = _streamed_table(aws)
+    function = _function(aws, "tests.localcloud_handlers.stream_consumer")
+    patterns = [
+        {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"kind": {"S": [{"prefix": "keep"}]}}}},
+        {"eventName": ["REMOVE"]},
+    ]
+    aws.client("lambda").create_event_source_mapping(
+        FunctionName=function,
+        EventSourceArn=stream_arn,
+        StartingPosition="TRIM_HORIZON",
+        FilterCriteria={"Filters": [{"Pattern": json.dumps(p)} for p in patterns]},
+    )
+    client = aws.client("dynamodb")
+    localcloud_handlers.STREAM_BATCHES.clear()
+    with local_cloud.streams.paused():
+        for key, kind in (("a", "keep-me"), ("b", "drop-me"), ("c", "keeper")):
+            client.put_item(TableName=table, Item={"pk": {"S": key}, "kind": {"S": kind}})
+        client.put_item(TableName=table, Item={"pk": {"S": "a"}, "kind": {"S": "changed"}})
+        client.delete_item(TableName=table, Key={"pk": {"S": "b"}})
+        local_cloud.streams.drain()
+    assert [keys for keys, _ in localcloud_handlers.STREAM_BATCHES] == [["a", "c", "b"]]
