@@ -46,6 +46,11 @@ setup: $(SETUP_STAMP) ## create .venv and node_modules (Python and Node tools, p
 dev: setup ## run the service on the embedded local cloud (API on http://127.0.0.1:8080)
 	$(BIN)/stepauth local --host $(HOST) --port $(PORT) --aws-port $(AWS_PORT) --stack-name $(STACK_NAME)
 
+.PHONY: bench
+bench: setup ## benchmarks vs their floors (~5 min); results in bench/results/latest.json
+	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench
+
 test: setup ## run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 

@@ -1,0 +1,181 @@
+"""Authorizer verification: the warm handler beside raw Ed25519 verification, in one process.
+
+The handler is ``authorizer.handler.handler``, called as Lambda calls it (warm: keys cached)
+with a real access token issued by the stack, so each call checks the header, the EdDSA
+signature and the claims, and reads the denylist from the stack's table (a consistent GetItem
+over HTTP to the local cloud in the stack process). The floor is ``Ed25519PublicKey.verify`` of
+the same token's signature with ``cryptography``. A third loop runs the handler's verification
+without the denylist read (``authorizer.check.verified_claims``) to split the cost.
+
+Both throughput ratios are given: wall clock (the table round trip included) and per
+CPU-second of this process (the table server's CPU, another process, excluded).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from bench.client import ApiClient, signed_up
+from bench.measure import LoopResult, run_for, summary
+from bench.stack import StackProcess
+
+TARGET_RATIO = 0.7
+PASSWORD = "violet marmalade under the orchard"
+
+
+class _Discard(io.TextIOBase):
+    """The handler logs one JSON line per call to stdout; the line is built, then dropped."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def raw_verifier(token: str, jwks: dict[str, Any]) -> Callable[[], None]:
+    """Verifies the token's Ed25519 signature with the matching JWKS key, nothing else."""
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    header, payload, signature = token.split(".")
+    kid = json.loads(_b64url(header))["kid"]
+    (jwk,) = [key for key in jwks["keys"] if key["kid"] == kid]
+    public_key = Ed25519PublicKey.from_public_bytes(_b64url(jwk["x"]))
+    signing_input = f"{header}.{payload}".encode()
+    raw_signature = _b64url(signature)
+
+    def verify() -> None:
+        public_key.verify(raw_signature, signing_input)
+
+    return verify
+
+
+def _function_environment(template: dict[str, Any], outputs: dict[str, str]) -> dict[str, str]:
+    """The authorizer function's environment, its references resolved against the outputs."""
+    references = {"TABLE_NAME": outputs["TableName"]}
+    references["SIGNING_KEYS_SECRET_ID"] = outputs["SigningKeysSecretArn"]
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        if properties.get("Handler") == "authorizer.handler.handler":
+            variables = properties.get("Environment", {}).get("Variables", {})
+            return {
+                name: value if isinstance(value, str) else references[name]
+                for name, value in variables.items()
+            }
+    raise ValueError("the template has no authorizer.handler.handler function")
+
+
+def _issue_token(api: ApiClient) -> str:
+    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+    return str(signed_up(api, email, PASSWORD)["access_token"])
+
+
+def _point(result: LoopResult) -> dict[str, float]:
+    return {
+        "operations": float(result.operations),
+        "errors": float(result.errors),
+        "rate": result.rate,
+        "per_cpu_s": result.operations / result.cpu_s if result.cpu_s > 0 else 0.0,
+        "us_per_call": result.wall_s / result.operations * 1e6 if result.operations else 0.0,
+    }
+
+
+def measure(
+    stack: StackProcess, template: dict[str, Any], *, seconds: float = 2.0, repeats: int = 3
+) -> dict[str, Any]:
+    from localcloud.cloud import LocalCloud, LocalCloudSettings
+
+    api = ApiClient(stack.info["host"], stack.info["gateway_port"])
+    token = _issue_token(api)
+    _, jwks = api.get_json("/.well-known/jwks.json")
+    LocalCloud(
+        LocalCloudSettings(gateway_port=stack.info["gateway_port"], aws_port=stack.info["aws_port"])
+    ).configure_environment()
+    os.environ.update(_function_environment(template, stack.info["outputs"]))
+
+    from authorizer import handler as authorizer
+    from authorizer.check import verified_claims
+    from authorizer.keys import PublicKeyCache
+    from steps.core.clock import system_clock
+    from steps.core.config import get_config
+
+    event = {
+        "type": "TOKEN",
+        "authorizationToken": f"Bearer {token}",
+        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:bench/live/GET/v1/me",
+    }
+    keys = PublicKeyCache(authorizer.load_public_keys, clock=system_clock)
+    config = get_config()
+    raw = raw_verifier(token, jwks)
+
+    def handler_call(_: int) -> bool:
+        return bool(authorizer.handler(event, None)["principalId"])
+
+    def claims_call(_: int) -> bool:
+        return bool(
+            verified_claims(
+                event["authorizationToken"], keys=keys, clock=system_clock, config=config
+            )
+        )
+
+    def raw_call(_: int) -> bool:
+        raw()
+        return True
+
+    samples: list[dict[str, dict[str, float]]] = []
+    with contextlib.redirect_stdout(_Discard()):
+        for call in (handler_call, claims_call, raw_call):  # warm: keys, client, connection
+            call(0)
+        for _ in range(repeats):
+            samples.append(
+                {
+                    "raw": _point(run_for(seconds, 1, raw_call)),
+                    "handler": _point(run_for(seconds, 1, handler_call)),
+                    "claims_only": _point(run_for(seconds, 1, claims_call)),
+                }
+            )
+
+    def ratio(kind: str, key: str) -> dict[str, float]:
+        return summary([s[kind][key] / s["raw"][key] for s in samples])
+
+    return {
+        "target_ratio": TARGET_RATIO,
+        "raw_rate": summary([s["raw"]["rate"] for s in samples]),
+        "handler_rate": summary([s["handler"]["rate"] for s in samples]),
+        "claims_only_rate": summary([s["claims_only"]["rate"] for s in samples]),
+        "raw_us": summary([s["raw"]["us_per_call"] for s in samples]),
+        "handler_us": summary([s["handler"]["us_per_call"] for s in samples]),
+        "claims_only_us": summary([s["claims_only"]["us_per_call"] for s in samples]),
+        "ratio_wall": ratio("handler", "rate"),
+        "ratio_per_cpu": ratio("handler", "per_cpu_s"),
+        "claims_only_ratio_wall": ratio("claims_only", "rate"),
+        "errors": sum(s["handler"]["errors"] + s["claims_only"]["errors"] for s in samples),
+        "repeats": samples,
+    }
+
+
+def report(result: dict[str, Any]) -> list[str]:
+    return [
+        f"authorizer verification (warm, one thread; medians of {len(result['repeats'])} repeats)",
+        f"  raw Ed25519 verify:             {result['raw_rate']['median']:9.0f}/s "
+        f"({result['raw_us']['median']:7.1f} us)",
+        f"  handler incl. denylist GetItem: {result['handler_rate']['median']:9.0f}/s "
+        f"({result['handler_us']['median']:7.1f} us)  ratio {result['ratio_wall']['median']:.3f}"
+        f" ±{result['ratio_wall']['spread_pct']:.0f}% wall, "
+        f"{result['ratio_per_cpu']['median']:.3f} per CPU-s  (target >= {result['target_ratio']})",
+        f"  verification without denylist:  {result['claims_only_rate']['median']:9.0f}/s "
+        f"({result['claims_only_us']['median']:7.1f} us)  ratio "
+        f"{result['claims_only_ratio_wall']['median']:.3f}",
+    ]

@@ -1,0 +1,215 @@
+"""The whole benchmark suite in one run (``make bench``): figures, ratios, verdicts, one JSON file.
+
+Order: synthesize the stack; start it in a child process; login and refresh throughput with the
+argon2id floor; the other workflows once each (for step durations); the authorizer against raw
+Ed25519; stop the stack; the local-cloud overhead (own process); cold starts (fresh
+interpreters). Results go to ``bench/results/latest.json`` and the plot to
+``bench/login_throughput.png``.
+
+    python -m bench [--quick] [--reuse-synth]
+
+--quick runs short loops once: a smoke run, not figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import authorizer_verify, cold_start, localcloud_overhead, machine, plot, throughput
+from bench.assembly import bench_assembly
+from bench.stack import StackProcess
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+LATEST = RESULTS_DIR / "latest.json"
+
+
+def _print(lines: list[str]) -> None:
+    print("\n".join(lines), flush=True)
+
+
+def step_durations(sources: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per handler, the measurement with the most invocations among ``sources``."""
+    chosen: dict[str, dict[str, float]] = {}
+    for source in sources:
+        for handler, figures in source.items():
+            if handler not in chosen or figures["invocations"] > chosen[handler]["invocations"]:
+                chosen[handler] = figures
+    return dict(sorted(chosen.items()))
+
+
+def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    tp = results["throughput"]
+    out = []
+    for point in tp["login"]:
+        ratio = point["ratio_per_core"]["median"]
+        out.append(
+            {
+                "what": f"login per core vs argon2 floor, {point['concurrency']} concurrent "
+                "client(s)",
+                "figure": round(ratio, 3),
+                "spread_pct": round(point["ratio_per_core"]["spread_pct"], 1),
+                "target": f">= {tp['target_ratio_per_core']}",
+                "met": ratio >= tp["target_ratio_per_core"],
+            }
+        )
+    only = tp["handlers_only_c1"]
+    out.append(
+        {
+            "what": "informational: login's Lambda handlers alone vs argon2 floor, per core",
+            "figure": round(only["ratio_per_core"], 3),
+            "target": f"(>= {tp['target_ratio_per_core']} if it were the target)",
+            "met": None,
+        }
+    )
+    best_login = max(p["per_cpu_s"]["median"] for p in tp["login"])
+    out.append(
+        {
+            "what": "login per CPU-second vs Keycloak 15/s/vCPU (peer line)",
+            "figure": round(best_login / tp["keycloak_logins_per_vcpu"], 3),
+            "target": ">= 1 (peer)",
+            "met": best_login >= tp["keycloak_logins_per_vcpu"],
+        }
+    )
+    best_refresh = max(p["per_cpu_s"]["median"] for p in tp["refresh"])
+    out.append(
+        {
+            "what": "refresh per CPU-second vs Keycloak 120/s/vCPU (peer line)",
+            "figure": round(best_refresh / tp["keycloak_refreshes_per_vcpu"], 3),
+            "target": ">= 1 (peer)",
+            "met": best_refresh >= tp["keycloak_refreshes_per_vcpu"],
+        }
+    )
+    auth = results["authorizer"]
+    out.append(
+        {
+            "what": "authorizer handler (with denylist read) vs raw Ed25519, wall",
+            "figure": round(auth["ratio_wall"]["median"], 3),
+            "spread_pct": round(auth["ratio_wall"]["spread_pct"], 1),
+            "target": f">= {auth['target_ratio']}",
+            "met": auth["ratio_wall"]["median"] >= auth["target_ratio"],
+        }
+    )
+    handlers = dict(results["cold_start"]["handlers"])
+    authorizer = handlers.pop(cold_start.AUTHORIZER_HANDLER, None)
+    if authorizer is not None:
+        out.append(
+            {
+                "what": "cold start of the authorizer: CPU ms above a bare interpreter",
+                "figure": round(authorizer["above_bare_ms"], 1),
+                "target": f"<= {authorizer['target_above_bare_ms']:.0f}",
+                "met": authorizer["met"],
+            }
+        )
+    if handlers:
+        slowest = max(handlers, key=lambda h: handlers[h]["above_bare_ms"])
+        out.append(
+            {
+                "what": f"cold start of the slowest of {len(handlers)} steps ({slowest}): CPU ms "
+                "above a bare interpreter",
+                "figure": round(handlers[slowest]["above_bare_ms"], 1),
+                "target": f"<= {handlers[slowest]['target_above_bare_ms']:.0f} (every step)",
+                "met": all(figures["met"] for figures in handlers.values()),
+            }
+        )
+    return out
+
+
+def _verdict_word(met: bool | None) -> str:
+    return "INFO" if met is None else "MET " if met else "MISS"
+
+
+def _overhead_in_child() -> dict[str, Any]:
+    completed = subprocess.run(  # noqa: S603 - our interpreter, our module
+        [sys.executable, "-m", "bench.localcloud_overhead", "--json"],
+        cwd=machine.ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"local-cloud overhead bench failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short loops, one repeat (smoke)")
+    parser.add_argument(
+        "--reuse-synth",
+        action="store_true",
+        help="reuse the last synthesis in .build/bench-cdk.out",
+    )
+    args = parser.parse_args(argv)
+    scale, repeats = (0.3, 1) if args.quick else (1.0, 3)
+
+    began = time.perf_counter()
+    facts = machine.facts()
+    _print(
+        [
+            f"stepauth bench: {facts['cpu_model']}, {facts['cores']} cores, Python "
+            f"{facts['python']}, {facts['date']}, commit {facts['git_commit']}, load average "
+            f"{facts['load_average_at_start']}"
+        ]
+    )
+    assembly = bench_assembly(fresh=not args.reuse_synth)
+    template = assembly.template()
+    results: dict[str, Any] = {"machine": facts, "quick": args.quick}
+
+    with StackProcess(assembly.directory, RESULTS_DIR / "stack.log") as stack:
+        results["throughput"] = throughput.measure(
+            stack,
+            template,
+            seconds=4.0 * scale,
+            floor_seconds=2.5 * scale,
+            repeats=repeats,
+        )
+        _print(throughput.report(results["throughput"]))
+        results["other_steps"] = throughput.measure_other_steps(stack, count=5)
+        results["authorizer"] = authorizer_verify.measure(
+            stack, template, seconds=2.0 * scale, repeats=repeats
+        )
+        _print(authorizer_verify.report(results["authorizer"]))
+
+    results["localcloud_overhead"] = _overhead_in_child()
+    _print(localcloud_overhead.report(results["localcloud_overhead"]))
+    results["cold_start"] = cold_start.measure(template, runs=3 if args.quick else 9)
+    _print(cold_start.report(results["cold_start"]))
+
+    tp = results["throughput"]
+    results["step_durations"] = step_durations(
+        [
+            tp["login_breakdown_c1"]["handlers"],
+            tp["refresh_breakdown_c1"]["handlers"],
+            results["other_steps"]["handlers"],
+        ]
+    )
+    results["verdicts"] = verdicts(results)
+    results["machine"]["load_average_at_end"] = machine.load_average()
+    results["elapsed_s"] = time.perf_counter() - began
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    LATEST.write_text(json.dumps(results, indent=1) + "\n")
+    plotted = plot.plot_login(tp, facts)
+
+    lines = ["", "verdicts (figure vs target):"]
+    for verdict in results["verdicts"]:
+        spread = f" ±{verdict['spread_pct']:.0f}%" if "spread_pct" in verdict else ""
+        lines.append(
+            f"  {_verdict_word(verdict['met'])}  {verdict['what']}: "
+            f"{verdict['figure']}{spread} (target {verdict['target']})"
+        )
+    lines.append(
+        f"results: {LATEST.relative_to(machine.ROOT)}; plot: {plotted.relative_to(machine.ROOT)}; "
+        f"{results['elapsed_s']:.0f} s"
+    )
+    _print(lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""The whole local stack in a child process, driven and observed from the benchmark process.
+
+The child deploys a synthesized assembly into the embedded local cloud (``LocalCloud``) on free
+ports and then answers commands on stdin, one per line:
+
+* ``stats``: one JSON line with what happened since the last ``stats``: per Lambda handler the
+  wall time, the CPU time of the invoking thread and the bytes the handler logged, per
+  invocation; per state machine the duration of each synchronous execution (all in ms).
+* ``stop``: stop the local cloud and exit.
+
+The load generator runs in the parent, so the child's CPU time (read from ``/proc``) is the
+stack's alone. The handlers' log lines (what Lambda would ship to CloudWatch Logs) are counted
+per thread and dropped.
+
+    python -m bench.stack ASSEMBLY_DIR GATEWAY_PORT AWS_PORT   (the parent starts it)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import selectors
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from bench.measure import process_cpu_seconds
+
+ROOT = Path(__file__).resolve().parents[1]
+READY_TIMEOUT_SECONDS = 180.0
+
+
+# -- in the child -------------------------------------------------------------------------------
+
+
+class LogSink(io.TextIOBase):
+    """Stands in for ``sys.stdout``: counts the bytes each thread writes, keeps none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+
+    def write(self, text: str) -> int:
+        self._local.written = self.written_by_this_thread() + len(text.encode("utf-8"))
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def written_by_this_thread(self) -> int:
+        return int(getattr(self._local, "written", 0))
+
+
+class Recorder:
+    """Times every in-process Lambda invocation and every synchronous execution."""
+
+    def __init__(self, sink: LogSink) -> None:
+        self.sink = sink
+        self._lock = threading.Lock()
+        self._handlers: dict[str, dict[str, list[float]]] = {}
+        self._executions: dict[str, list[float]] = defaultdict(list)
+
+    def _record_handler(self, name: str, wall_ms: float, cpu_ms: float, log_bytes: int) -> None:
+        with self._lock:
+            samples = self._handlers.setdefault(
+                name, {"wall_ms": [], "cpu_ms": [], "log_bytes": []}
+            )
+            samples["wall_ms"].append(wall_ms)
+            samples["cpu_ms"].append(cpu_ms)
+            samples["log_bytes"].append(float(log_bytes))
+
+    def _record_execution(self, machine: str, wall_ms: float) -> None:
+        with self._lock:
+            self._executions[machine].append(wall_ms)
+
+    def timed_handler(
+        self, name: str, function: Callable[[Any, Any], Any]
+    ) -> Callable[[Any, Any], Any]:
+        def handler(event: Any, context: Any) -> Any:
+            logged = self.sink.written_by_this_thread()
+            cpu = time.thread_time()
+            wall = time.perf_counter()
+            try:
+                return function(event, context)
+            finally:
+                self._record_handler(
+                    name,
+                    (time.perf_counter() - wall) * 1000,
+                    (time.thread_time() - cpu) * 1000,
+                    self.sink.written_by_this_thread() - logged,
+                )
+
+        return handler
+
+    def install(self) -> None:
+        """Wraps the local cloud's handler resolution and its StartSyncExecution."""
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+        from localcloud import patches
+
+        if not callable(getattr(patches, "resolve_handler", None)) or not callable(
+            getattr(StepFunctionsParserBackend, "start_sync_execution", None)
+        ):
+            raise RuntimeError(
+                "bench.stack times handlers through localcloud.patches.resolve_handler and "
+                "executions through start_sync_execution; one of them is gone"
+            )
+        resolve = patches.resolve_handler
+        wrapped: dict[str, Callable[[Any, Any], Any]] = {}
+
+        def resolve_timed(handler: str) -> Callable[[Any, Any], Any]:
+            if handler not in wrapped:
+                wrapped[handler] = self.timed_handler(handler, resolve(handler))
+            return wrapped[handler]
+
+        patches.resolve_handler = resolve_timed  # type: ignore[assignment]
+
+        start_sync = StepFunctionsParserBackend.start_sync_execution
+
+        def start_sync_execution(
+            self_: Any, state_machine_arn: str, *args: Any, **kwargs: Any
+        ) -> Any:
+            began = time.perf_counter()
+            try:
+                return start_sync(self_, state_machine_arn, *args, **kwargs)
+            finally:
+                machine = state_machine_arn.rsplit(":", 1)[-1]
+                self._record_execution(machine, (time.perf_counter() - began) * 1000)
+
+        StepFunctionsParserBackend.start_sync_execution = start_sync_execution
+
+    def take(self) -> dict[str, Any]:
+        with self._lock:
+            taken = {"handlers": self._handlers, "executions": dict(self._executions)}
+            self._handlers = {}
+            self._executions = defaultdict(list)
+        return taken
+
+
+def serve(assembly_dir: Path, gateway_port: int, aws_port: int) -> None:
+    from localcloud.cloud import LocalCloud, LocalCloudSettings
+    from localcloud.deploy import CloudAssembly
+
+    control = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    sink = LogSink()
+    sys.stdout = sink  # before any handler module creates its logger
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    settings = LocalCloudSettings(gateway_port=gateway_port, aws_port=aws_port)
+    cloud = LocalCloud(settings).start(CloudAssembly(assembly_dir))
+    assert cloud.stack is not None
+    recorder = Recorder(sink)
+    recorder.install()
+    ready = {
+        "host": settings.client_host,
+        "gateway_port": gateway_port,
+        "aws_port": aws_port,
+        "aws_endpoint": settings.aws_endpoint,
+        "region": settings.region,
+        "outputs": cloud.stack.outputs,
+    }
+    control.write(json.dumps(ready) + "\n")
+    try:
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "stats":
+                control.write(json.dumps(recorder.take()) + "\n")
+            elif command == "stop":
+                break
+    finally:
+        cloud.stop()
+
+
+# -- in the parent ------------------------------------------------------------------------------
+
+
+class StackProcess:
+    """Starts the child, asks it for stats, reads its CPU time, stops it."""
+
+    def __init__(self, assembly_dir: Path, log_path: Path) -> None:
+        self.assembly_dir = assembly_dir
+        self.log_path = log_path
+        self.info: dict[str, Any] = {}
+        self._process: subprocess.Popen[str] | None = None
+        self._log: IO[str] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def start(self) -> StackProcess:
+        from localcloud.cloud import free_port
+
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("w")
+        self._process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
+            [
+                sys.executable,
+                "-m",
+                "bench.stack",
+                str(self.assembly_dir),
+                str(free_port()),
+                str(free_port()),
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        self.info = json.loads(self._read_line(READY_TIMEOUT_SECONDS))
+        return self
+
+    def _read_line(self, timeout: float | None = None) -> str:
+        assert self._process is not None and self._process.stdout is not None
+        if timeout is not None:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self._process.stdout, selectors.EVENT_READ)
+                if not selector.select(timeout):
+                    raise RuntimeError(f"the local stack did not answer in {timeout:.0f} s")
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(
+                f"the local stack exited ({self._process.poll()}); see {self.log_path}:\n"
+                + self.log_path.read_text()[-3000:]
+            )
+        return line
+
+    def _command(self, command: str) -> None:
+        assert self._process is not None and self._process.stdin is not None
+        self._process.stdin.write(command + "\n")
+        self._process.stdin.flush()
+
+    def stats(self) -> dict[str, Any]:
+        """What the stack recorded since the previous call (and forgets it)."""
+        self._command("stats")
+        return json.loads(self._read_line(60.0))
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.pid)
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        try:
+            if self._process.poll() is None:
+                self._command("stop")
+                self._process.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self._process.kill()
+            self._process.wait()
+        finally:
+            self._process = None
+            if self._log is not None:
+                self._log.close()
+
+    def __enter__(self) -> StackProcess:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))

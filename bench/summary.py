@@ -1,0 +1,180 @@
+"""The latest results as Markdown tables, for BENCHMARKS.md.
+
+python -m bench.summary [bench/results/latest.json]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.run import LATEST, verdicts
+
+
+def _ratio(figures: dict[str, float], digits: int = 2) -> str:
+    return f"{figures['median']:.{digits}f} (±{figures['spread_pct']:.0f} %)"
+
+
+def machine_line(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    return (
+        f"{m['cpu_model']}, {m['cores']} cores, {m['implementation']} {m['python']}, "
+        f"{m['platform']}; run {m['date']} at commit {m['git_commit']}, load average "
+        f"{m['load_average_at_start'][0]:.1f} at the start and "
+        f"{m.get('load_average_at_end', [0.0])[0]:.1f} at the end; "
+        f"{results['elapsed_s']:.0f} s in all"
+    )
+
+
+def login_table(results: dict[str, Any]) -> list[str]:
+    lines = [
+        "| clients | login/s | verify/s | wall ratio | logins per stack CPU-s | verifies per "
+        "CPU-s | **per-core ratio** | latency ms | stack cores busy |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in results["throughput"]["login"]:
+        lines.append(
+            f"| {p['concurrency']} | {p['rate']['median']:.1f} | {p['floor_rate']['median']:.1f} "
+            f"| {p['ratio_wall']['median']:.2f} | {p['per_cpu_s']['median']:.1f} "
+            f"| {p['floor_per_cpu_s']['median']:.1f} | **{_ratio(p['ratio_per_core'])}** "
+            f"| {p['latency_ms']['median']:.0f} | {p['stack_cores_busy']['median']:.2f} |"
+        )
+    return lines
+
+
+def refresh_table(results: dict[str, Any]) -> list[str]:
+    peer = results["throughput"]["keycloak_refreshes_per_vcpu"]
+    lines = [
+        "| clients | refresh/s | refreshes per stack CPU-s | vs Keycloak 120/vCPU | latency ms "
+        "| stack cores busy |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in results["throughput"]["refresh"]:
+        lines.append(
+            f"| {p['concurrency']} | {p['rate']['median']:.1f} | {p['per_cpu_s']['median']:.1f} "
+            f"| {p['per_cpu_s']['median'] / peer:.3f} | {p['latency_ms']['median']:.0f} "
+            f"| {p['stack_cores_busy']['median']:.2f} |"
+        )
+    return lines
+
+
+def step_table(results: dict[str, Any]) -> list[str]:
+    lines = [
+        "| handler | invocations | wall ms | CPU ms (its thread) | log bytes |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for handler, f in results["step_durations"].items():
+        lines.append(
+            f"| `{handler}` | {f['invocations']:.0f} | {f['wall_ms']:.2f} | {f['cpu_ms']:.2f} "
+            f"| {f['log_bytes']:.0f} |"
+        )
+    return lines
+
+
+def cold_start_table(results: dict[str, Any]) -> list[str]:
+    cold = results["cold_start"]
+    bare, bare_cpu = cold["bare_ms"], cold["bare_cpu_ms"]
+    lines = [
+        f"Bare interpreter: {bare_cpu['median']:.1f} ms CPU (±{bare_cpu['spread_pct']:.0f} %), "
+        f"{bare['median']:.1f} ms wall (±{bare['spread_pct']:.0f} %); medians of "
+        f"{cold['runs']} runs. Verdict on CPU time.",
+        "",
+        "| handler | import CPU ms | above bare (CPU) | × bare | above bare (wall) | target "
+        "| met |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for handler, f in cold["handlers"].items():
+        lines.append(
+            f"| `{handler}` | {f['import_cpu_ms']['median']:.1f} | {f['above_bare_ms']:.1f} "
+            f"| {f['ratio_to_bare']:.2f} | {f['above_bare_wall_ms']:.1f} "
+            f"| ≤ {f['target_above_bare_ms']:.0f} | {'yes' if f['met'] else '**no**'} |"
+        )
+    if "authorizer_first_request_extra_ms" in cold:
+        lines += [
+            "",
+            "The authorizer's first request adds "
+            f"{cold['authorizer_first_request_extra_ms']:.0f} ms CPU (boto3 import and the "
+            "DynamoDB client).",
+        ]
+    return lines
+
+
+def authorizer_table(results: dict[str, Any]) -> list[str]:
+    a = results["authorizer"]
+    return [
+        "| one thread, warm | per second | µs per call | ratio to raw (wall) |",
+        "|---|---:|---:|---:|",
+        f"| raw Ed25519 verify (`cryptography`) | {a['raw_rate']['median']:.0f} "
+        f"| {a['raw_us']['median']:.1f} | 1 |",
+        f"| `authorizer.handler.handler`, denylist GetItem on the local table "
+        f"| {a['handler_rate']['median']:.0f} | {a['handler_us']['median']:.1f} "
+        f"| **{_ratio(a['ratio_wall'], 3)}** |",
+        f"| its verification without the denylist read (`verified_claims`) "
+        f"| {a['claims_only_rate']['median']:.0f} | {a['claims_only_us']['median']:.1f} "
+        f"| {_ratio(a['claims_only_ratio_wall'])} |",
+        "",
+        f"Per CPU-second of the calling process (the table server's CPU excluded) the handler's "
+        f"ratio is {a['ratio_per_cpu']['median']:.3f}.",
+    ]
+
+
+def overhead_table(results: dict[str, Any]) -> list[str]:
+    o = results["localcloud_overhead"]
+    hot = o["hot_spots_ms"]
+    rows = [
+        ("one API round trip to the local cloud (floor)", o["round_trip_ms"]),
+        ("direct `lambda:Invoke` of a no-op (floor)", o["direct_invoke_ms"]),
+        ("per execution, fixed", o["per_execution_fixed_ms"]),
+        ("per Pass state", o["per_pass_state_ms"]),
+        ("per Lambda Task state", o["per_task_state_ms"]),
+        ("ASL parse of the Login definition (every execution)", hot.get("login_definition", 0)),
+        ("boto3 client creation (what the per-Task cache saves)", hot["boto3_client_creation"]),
+    ]
+    rows += [
+        (f"ASL parse of `{name}`", ms)
+        for name, ms in o.get("asl_parse_ms", {}).items()
+        if not name.endswith("-Login")
+    ]
+    lines = ["| what | ms |", "|---|---:|"]
+    lines += [f"| {what} | {ms:.2f} |" for what, ms in rows]
+    lines += [
+        "",
+        f"A Lambda Task costs {o['task_over_direct_invoke']:.1f}× a direct invoke; boto3 clients "
+        f"still created per Lambda Task: {o['clients_created_per_task']:.2f} (0 when the cache "
+        "covers Tasks).",
+    ]
+    return lines
+
+
+def verdict_table(results: dict[str, Any]) -> list[str]:
+    lines = ["| what | figure | target | verdict |", "|---|---:|---|---|"]
+    for v in verdicts(results):  # recomputed: the current verdict rules on the stored figures
+        word = "info" if v["met"] is None else "met" if v["met"] else "**not met**"
+        spread = f" (±{v['spread_pct']:.0f} %)" if "spread_pct" in v else ""
+        lines.append(f"| {v['what']} | {v['figure']}{spread} | {v['target']} | {word} |")
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    sections = [
+        ("Machine", [machine_line(results)]),
+        ("Verdicts", verdict_table(results)),
+        ("Login", login_table(results)),
+        ("Refresh", refresh_table(results)),
+        ("Authorizer", authorizer_table(results)),
+        ("Local-cloud overhead", overhead_table(results)),
+        ("Step durations (warm, one client)", step_table(results)),
+        ("Cold start", cold_start_table(results)),
+    ]
+    return "\n\n".join(f"### {title}\n\n" + "\n".join(lines) for title, lines in sections)
+
+
+def main() -> None:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else LATEST
+    print(render(json.loads(path.read_text())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,343 @@
+"""Login and refresh throughput through the whole local stack, beside the argon2id floor.
+
+Each login goes HTTP -> local gateway (VTL) -> StartSyncExecution -> the Login state machine
+(ValidateLogin, FindUser, VerifyPassword, IssueTokens) -> the table, and does exactly one
+argon2id verification. Its floor is the raw verification rate of ``argon2-cffi`` at the
+parameters the template gives VerifyPassword, measured in the same run, right before each login
+point, with as many threads as there are clients.
+
+"Per core" is per CPU-second: logins ÷ CPU seconds the stack process used (all its threads:
+gateway, interpreter, handlers, table), against verifications ÷ CPU seconds of the verifying
+process. The load generator runs in another process and its CPU time is not charged to the
+stack (it is reported). Wall-clock ratios at each concurrency are reported beside them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from bench.client import ApiClient, signed_up
+from bench.machine import cores
+from bench.measure import LoopResult, run_for, summary
+from bench.stack import StackProcess
+from stepauth.cost import StackModel
+from steps.core.passwords import Argon2Params, PasswordHasher
+
+PASSWORD = "violet marmalade under the orchard"
+#: Keycloak's published sizing (keycloak.org, "Concepts for sizing CPU and memory resources").
+KEYCLOAK_LOGINS_PER_VCPU = 15.0
+KEYCLOAK_REFRESHES_PER_VCPU = 120.0
+#: Target: orchestration overhead at most 25 % of the argon2 time, i.e. login/s >= 0.8 verify/s.
+LOGIN_TARGET_RATIO = 0.8
+
+
+def argon2_params(template: dict[str, Any]) -> Argon2Params:
+    """The argon2id parameters of the template's VerifyPassword function."""
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        if properties.get("Handler") == "steps.verify_password.handler":
+            env = properties.get("Environment", {}).get("Variables", {})
+            return Argon2Params(
+                int(env["ARGON2_MEMORY_KIB"]),
+                int(env["ARGON2_TIME_COST"]),
+                int(env["ARGON2_PARALLELISM"]),
+            )
+    raise ValueError("the template has no steps.verify_password.handler function")
+
+
+def _point(result: LoopResult, cpu_s: float, client_cpu_s: float | None = None) -> dict[str, Any]:
+    point = {
+        "operations": result.operations,
+        "errors": result.errors,
+        "wall_s": result.wall_s,
+        "cpu_s": cpu_s,
+        "rate": result.rate,
+        "per_cpu_s": result.operations / cpu_s if cpu_s > 0 else 0.0,
+        "latency_ms_median": result.latency_ms_median,
+    }
+    if client_cpu_s is not None:
+        point["client_cpu_s"] = client_cpu_s
+    return point
+
+
+def argon2_floor(
+    hasher: PasswordHasher, password_hash: str, concurrency: int, seconds: float
+) -> dict[str, Any]:
+    result = run_for(seconds, concurrency, lambda _: hasher.verify(password_hash, PASSWORD))
+    return _point(result, result.cpu_s)
+
+
+def _on_stack(
+    stack: StackProcess, seconds: float, concurrency: int, operation: Callable[[int], bool]
+) -> dict[str, Any]:
+    client_before = time.process_time()
+    result = run_for(seconds, concurrency, operation, cpu_clock=stack.cpu_seconds)
+    return _point(result, result.cpu_s, time.process_time() - client_before)
+
+
+class Sessions:
+    """Bench users on the stack: one per client thread, each with a current refresh token."""
+
+    def __init__(self, api: ApiClient, count: int) -> None:
+        self.api = api
+        self.emails: list[str] = []
+        self.refresh_tokens: list[str] = []
+        for _ in range(count):
+            email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+            body = signed_up(api, email, PASSWORD)
+            self.emails.append(email)
+            self.refresh_tokens.append(body["refresh_token"])
+
+    def login(self, index: int) -> bool:
+        status, _ = self.api.post_json(
+            "/v1/login", {"email": self.emails[index], "password": PASSWORD}
+        )
+        return status == 200
+
+    def refresh(self, index: int) -> bool:
+        status, body = self.api.post_json(
+            "/v1/token/refresh", {"refresh_token": self.refresh_tokens[index]}
+        )
+        if status == 200:
+            self.refresh_tokens[index] = body["refresh_token"]
+            return True
+        # Never expected; start a new family so that the loop goes on, and count the failure.
+        status, body = self.api.post_json(
+            "/v1/login", {"email": self.emails[index], "password": PASSWORD}
+        )
+        if status == 200:
+            self.refresh_tokens[index] = body["refresh_token"]
+        return False
+
+
+def workflow_handlers(template: dict[str, Any], suffix: str) -> set[str]:
+    """The Lambda handlers on the success path of the workflow whose name ends with ``suffix``."""
+    model = StackModel.from_template(template)
+    return {
+        model.functions[state.function].handler
+        for workflow in model.workflows.values()
+        if workflow.name.endswith(suffix)
+        for state in workflow.states
+        if state.function
+    }
+
+
+def _handler_summary(stats: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Medians per handler over several ``stats`` answers."""
+    merged: dict[str, dict[str, list[float]]] = {}
+    for answer in stats:
+        for handler, samples in answer["handlers"].items():
+            into = merged.setdefault(handler, {"wall_ms": [], "cpu_ms": [], "log_bytes": []})
+            for key in into:
+                into[key] += samples[key]
+    return {
+        handler: {
+            "invocations": float(len(samples["wall_ms"])),
+            "wall_ms": statistics.median(samples["wall_ms"]),
+            "cpu_ms": statistics.median(samples["cpu_ms"]),
+            "log_bytes": statistics.median(samples["log_bytes"]),
+        }
+        for handler, samples in merged.items()
+    }
+
+
+def _execution_median(stats: list[dict[str, Any]], machine_suffix: str) -> float:
+    samples = [
+        value
+        for answer in stats
+        for machine, values in answer["executions"].items()
+        if machine.endswith(machine_suffix)
+        for value in values
+    ]
+    return statistics.median(samples) if samples else 0.0
+
+
+def _summarise(
+    repeats: list[dict[str, Any]], concurrency: int, floor_key: str | None
+) -> dict[str, Any]:
+    stack_points = [r["stack"] for r in repeats]
+    out: dict[str, Any] = {
+        "concurrency": concurrency,
+        "rate": summary([p["rate"] for p in stack_points]),
+        "per_cpu_s": summary([p["per_cpu_s"] for p in stack_points]),
+        "latency_ms": summary([p["latency_ms_median"] for p in stack_points]),
+        "stack_cores_busy": summary([p["cpu_s"] / p["wall_s"] for p in stack_points]),
+        "errors": sum(p["errors"] for p in stack_points),
+        "repeats": repeats,
+    }
+    if floor_key:
+        floors = [r[floor_key] for r in repeats]
+        out["floor_rate"] = summary([p["rate"] for p in floors])
+        out["floor_per_cpu_s"] = summary([p["per_cpu_s"] for p in floors])
+        out["ratio_wall"] = summary([r["stack"]["rate"] / r[floor_key]["rate"] for r in repeats])
+        out["ratio_per_core"] = summary(
+            [r["stack"]["per_cpu_s"] / r[floor_key]["per_cpu_s"] for r in repeats]
+        )
+    return out
+
+
+def measure(
+    stack: StackProcess,
+    template: dict[str, Any],
+    *,
+    concurrencies: tuple[int, ...] = (1, 2, 4, 8),
+    seconds: float = 4.0,
+    floor_seconds: float = 2.5,
+    repeats: int = 3,
+) -> dict[str, Any]:
+    api = ApiClient(stack.info["host"], stack.info["gateway_port"])
+    params = argon2_params(template)
+    hasher = PasswordHasher(params)
+    password_hash = hasher.hash(PASSWORD)
+    sessions = Sessions(api, max(concurrencies))
+    for index in range(len(sessions.emails)):  # warm every handler and connection
+        sessions.login(index)
+        sessions.refresh(index)
+    stack.stats()
+
+    login: dict[int, list[dict[str, Any]]] = {c: [] for c in concurrencies}
+    refresh: dict[int, list[dict[str, Any]]] = {c: [] for c in concurrencies}
+    login_stats: list[dict[str, Any]] = []
+    refresh_stats: list[dict[str, Any]] = []
+    for _ in range(repeats):
+        for concurrency in concurrencies:
+            floor = argon2_floor(hasher, password_hash, concurrency, floor_seconds)
+            point = _on_stack(stack, seconds, concurrency, sessions.login)
+            login[concurrency].append({"floor": floor, "stack": point})
+            stats = stack.stats()
+            if concurrency == 1:
+                login_stats.append(stats)
+        for concurrency in concurrencies:
+            point = _on_stack(stack, seconds * 0.75, concurrency, sessions.refresh)
+            refresh[concurrency].append({"stack": point})
+            stats = stack.stats()
+            if concurrency == 1:
+                refresh_stats.append(stats)
+
+    on_login = workflow_handlers(template, "-Login")
+    login_handlers = {h: f for h, f in _handler_summary(login_stats).items() if h in on_login}
+    floor_c1 = login[min(concurrencies)]
+    verify_cpu_ms = statistics.median(1000 / r["floor"]["per_cpu_s"] for r in floor_c1)
+    handler_cpu_ms = sum(h["cpu_ms"] for h in login_handlers.values())
+    return {
+        "argon2": {
+            "memory_kib": params.memory_kib,
+            "time_cost": params.time_cost,
+            "parallelism": params.parallelism,
+        },
+        "cores": cores(),
+        "target_ratio_per_core": LOGIN_TARGET_RATIO,
+        "keycloak_logins_per_vcpu": KEYCLOAK_LOGINS_PER_VCPU,
+        "keycloak_refreshes_per_vcpu": KEYCLOAK_REFRESHES_PER_VCPU,
+        "login": [_summarise(login[c], c, "floor") for c in concurrencies],
+        "refresh": [_summarise(refresh[c], c, None) for c in concurrencies],
+        "login_breakdown_c1": {
+            "execution_ms": _execution_median(login_stats, "-Login"),
+            "handlers": login_handlers,
+        },
+        # What a deployment's Lambdas alone spend per login (the orchestration runs elsewhere):
+        # argon2 CPU per verification against the CPU of the login's handler invocations.
+        "handlers_only_c1": {
+            "verify_cpu_ms": verify_cpu_ms,
+            "handler_cpu_ms": handler_cpu_ms,
+            "ratio_per_core": verify_cpu_ms / handler_cpu_ms if handler_cpu_ms else 0.0,
+        },
+        "refresh_breakdown_c1": {
+            "execution_ms": _execution_median(refresh_stats, "-Refresh"),
+            "handlers": {
+                h: f
+                for h, f in _handler_summary(refresh_stats).items()
+                if h in workflow_handlers(template, "-Refresh")
+            },
+        },
+    }
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    """The verdict figures: per-core ratio at concurrency 1 and the worst over concurrencies."""
+    ratios = {p["concurrency"]: p["ratio_per_core"]["median"] for p in result["login"]}
+    return {"ratio_per_core_c1": ratios[min(ratios)], "ratio_per_core_min": min(ratios.values())}
+
+
+def report(result: dict[str, Any]) -> list[str]:
+    a = result["argon2"]
+    lines = [
+        f"login throughput (argon2id m={a['memory_kib']} KiB t={a['time_cost']} "
+        f"p={a['parallelism']}; medians of {len(result['login'][0]['repeats'])} repeats, "
+        "spread = (max-min)/median)",
+        "  conc  login/s  verify/s  wall ratio   login/CPU-s  verify/CPU-s  per-core ratio"
+        "  latency ms  stack cores",
+    ]
+    for p in result["login"]:
+        lines.append(
+            f"  {p['concurrency']:>4}  {p['rate']['median']:7.1f}  {p['floor_rate']['median']:8.1f}"
+            f"  {p['ratio_wall']['median']:10.2f}   {p['per_cpu_s']['median']:11.1f}"
+            f"  {p['floor_per_cpu_s']['median']:12.1f}  {p['ratio_per_core']['median']:6.2f}"
+            f" ±{p['ratio_per_core']['spread_pct']:3.0f}%  {p['latency_ms']['median']:10.1f}"
+            f"  {p['stack_cores_busy']['median']:11.2f}"
+        )
+    keycloak = result["keycloak_logins_per_vcpu"]
+    best = max(p["per_cpu_s"]["median"] for p in result["login"])
+    lines.append(
+        f"  target per-core ratio >= {result['target_ratio_per_core']:.2f}; Keycloak peer line "
+        f"{keycloak:.0f} logins/s/vCPU: stack best {best:.1f}/CPU-s = {best / keycloak:.2f}x"
+    )
+    breakdown = result["login_breakdown_c1"]
+    handlers = breakdown["handlers"]
+    handler_ms = sum(h["wall_ms"] for h in handlers.values())
+    lines.append(
+        f"  login at concurrency 1: execution {breakdown['execution_ms']:.1f} ms, of which "
+        f"handlers {handler_ms:.1f} ms ("
+        + ", ".join(f"{k.split('.')[1]} {v['wall_ms']:.1f}" for k, v in sorted(handlers.items()))
+        + ")"
+    )
+    only = result["handlers_only_c1"]
+    lines.append(
+        f"  the login's Lambda handlers alone: {only['handler_cpu_ms']:.1f} ms CPU per login vs "
+        f"{only['verify_cpu_ms']:.1f} ms per verification: per-core ratio "
+        f"{only['ratio_per_core']:.2f} (not the target's definition: no gateway, no interpreter)"
+    )
+    lines.append("refresh throughput (whole stack; no argon2)")
+    lines.append("  conc  refresh/s  refresh/CPU-s  vs Keycloak 120/vCPU  latency ms  stack cores")
+    peer = result["keycloak_refreshes_per_vcpu"]
+    for p in result["refresh"]:
+        lines.append(
+            f"  {p['concurrency']:>4}  {p['rate']['median']:9.1f}  {p['per_cpu_s']['median']:13.1f}"
+            f"  {p['per_cpu_s']['median'] / peer:20.2f}  {p['latency_ms']['median']:10.1f}"
+            f"  {p['stack_cores_busy']['median']:11.2f}"
+        )
+    return lines
+
+
+def measure_other_steps(stack: StackProcess, count: int = 5) -> dict[str, Any]:
+    """Registration, logout, account deletion and the JWKS route, one at a time, so that every
+    step handler on those paths (and the authorizer) gets measured durations too."""
+    api = ApiClient(stack.info["host"], stack.info["gateway_port"])
+    stack.stats()
+    failures = 0
+    for _ in range(count):
+        for ending in ("logout", "delete"):
+            email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+            body = signed_up(api, email, PASSWORD)
+            token = body["access_token"]
+            if ending == "logout":
+                status, _ = api.post_json(
+                    "/v1/logout", {"refresh_token": body["refresh_token"]}, token=token
+                )
+            else:
+                status, _ = api.post_json("/v1/me", {}, token=token, method="DELETE")
+            failures += status != 204
+        status, _ = api.get_json("/.well-known/jwks.json")
+        failures += status != 200
+    stats = stack.stats()
+    return {
+        "failures": failures,
+        "handlers": _handler_summary([stats]),
+        "executions_ms": {
+            machine: statistics.median(values) for machine, values in stats["executions"].items()
+        },
+    }
