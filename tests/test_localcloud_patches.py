@@ -548,3 +548,46 @@ def test_filter_criteria_decide_which_records_reach_the_function(
         client.delete_item(TableName=table, Key={"pk": {"S": "b"}})
         local_cloud.streams.drain()
     assert [keys for keys, _ in localcloud_handlers.STREAM_BATCHES] == [["a", "c", "b"]]
+
+
+# 15 ------------------------------------------------------------------------------------------
+def test_each_definition_is_parsed_once_and_every_execution_gets_its_own_program(
+    aws: boto3.Session,
+) -> None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    definition = {
+        "StartAt": "Hello",
+        "States": {
+            "Hello": {
+                "Type": "Pass",
+                "Parameters": {"greeting.$": "States.Format('bonjour {}', $.who)"},
+                "End": True,
+            }
+        },
+    }
+    arn = _machine(aws, definition)
+    before = patches.parsed_program.cache_info()
+    outputs = [
+        json.loads(
+            sfn(aws).start_sync_execution(stateMachineArn=arn, input=json.dumps({"who": w}))[
+                "output"
+            ]
+        )
+        for w in ("a", "b", "c")
+    ]
+    after = patches.parsed_program.cache_info()
+    assert outputs == [{"greeting": f"bonjour {w}"} for w in ("a", "b", "c")]
+    assert after.misses - before.misses <= 1  # parsed at most once (creation may parse too)
+    assert after.hits - before.hits >= 2
+
+    class Details:
+        class state_machine_details:  # noqa: N801 - mirrors moto's attribute names
+            pass
+
+    worker = ExecutionWorker.__new__(ExecutionWorker)
+    worker._evaluation_details = Details()
+    Details.state_machine_details.definition = json.dumps(definition)
+    first = worker._get_evaluation_entrypoint()
+    second = worker._get_evaluation_entrypoint()
+    assert first is not second
