@@ -95,7 +95,7 @@ _CALLER_INPUT = (
 )
 
 
-def sync_execution_template(route: WorkflowRoute) -> str:
+def sync_execution_template(route: WorkflowRoute, *, audit_retention_days: int) -> str:
     prelude, extra = "", ""
     if route.protected:
         extra += _CALLER_INPUT
@@ -111,6 +111,7 @@ def sync_execution_template(route: WorkflowRoute) -> str:
         .replace("${STATE_MACHINE_ARN}", route.workflow.state_machine_arn)
         .replace("${PRELUDE}", prelude)
         .replace("${EXTRA_INPUT}", extra)
+        .replace("${AUDIT_RETENTION_SECONDS}", str(audit_retention_days * 86_400))
     )
 
 
@@ -204,7 +205,7 @@ class StepAuthApi(Construct):
             route.workflow.grant_start_sync_execution(integration_role)
             v1.resource_for_path(route.path).add_method(
                 route.method,
-                self._sync_execution(route, integration_role),
+                self._sync_execution(route, integration_role, config.audit_retention_days),
                 method_responses=[apigw.MethodResponse(status_code=s) for s in WORKFLOW_STATUSES],
                 **self._auth(route.protected),
             )
@@ -248,8 +249,10 @@ class StepAuthApi(Construct):
         }
 
     @staticmethod
-    def _sync_execution(route: WorkflowRoute, role: iam.IRole) -> apigw.AwsIntegration:
-        request = sync_execution_template(route)
+    def _sync_execution(
+        route: WorkflowRoute, role: iam.IRole, audit_retention_days: int
+    ) -> apigw.AwsIntegration:
+        request = sync_execution_template(route, audit_retention_days=audit_retention_days)
         return apigw.AwsIntegration(
             service="states",
             action="StartSyncExecution",

@@ -20,7 +20,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # What a step Lambda needs at run time, beside the runtime's own boto3.
 # Each function's asset carries only the third-party packages its handler imports.
-STEP_REQUIREMENTS = ("aws-lambda-powertools>=3.0",)
+# [tracer]: the X-Ray SDK, imported at a function's first traced call (steps/core/observability.py).
+STEP_REQUIREMENTS = ("aws-lambda-powertools[tracer]>=3.0",)
 PASSWORD_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "argon2-cffi>=23.1")
 TOKEN_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "PyJWT[crypto]>=2.10")
 # The authorizer verifies JWTs and reads the table; nothing else.

@@ -24,6 +24,7 @@ from .bundling import (
 from .cleanup import add_stream_cleanup
 from .config import StackConfig
 from .nag import acknowledge_findings
+from .observability import Observability
 from .workflows import (
     StepFunctions,
     delete_account_definition,
@@ -130,6 +131,16 @@ class StepAuthStack(Stack):
             jwks_function=self.publish_jwks,
             authorizer_function=self.authorizer,
             log_retention=_retention(config.log_retention_days),
+        )
+
+        # Server-fault, throttling and 5xx alarms (cdk/observability.py).
+        self.observability = Observability(
+            self,
+            "Observability",
+            stack_name=config.stack_name,
+            workflows=self.workflows,
+            workflow_log_groups=self.workflow_log_groups,
+            api=self.api.rest_api,
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)

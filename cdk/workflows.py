@@ -1,9 +1,22 @@
 """The EXPRESS state machines: one per public flow.
 
-Every workflow ends in a ``{"statusCode": int, "body": "<json text>"}`` document that the API's
-response mapping template turns into the HTTP answer. Client errors are raised by the steps as
-named Lambda errors (the class name is the error name) or by DynamoDB conditions, and are caught
-here into the OAuth 2.0 error shape; anything uncaught fails the execution and becomes a 500.
+Every workflow answers with a response document ``{"statusCode": int, "body": "<json text>",
+"headers"?: {...}}`` that the API's response mapping template turns into the HTTP answer:
+
+* a request that was served ends in a state whose output is that document (SUCCEEDED);
+* a request that was rejected (a client error: 4xx) ends in a ``Fail`` state with the error
+  :data:`CLIENT_ERROR` and the document as its cause, so operators see rejected requests as
+  FAILED executions, with the failing state and its cause, where they look for failures;
+* anything else (an uncaught step error, a time-out) fails the execution with another error and
+  becomes a 500 that reveals nothing but the request id.
+
+Client errors are raised by the steps as named Lambda errors (the class name is the error name)
+or by DynamoDB conditions, and are caught here. The cause of a client-error ``Fail`` is the
+response body (error code and description), never a secret.
+
+Each outcome path writes one audit record with a direct DynamoDB ``putItem`` (see
+:mod:`cdk.audit`), except refresh-token reuse, which the RotateRefreshToken step records itself
+because only it knows whose family it revoked.
 """
 
 from __future__ import annotations
@@ -16,6 +29,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
+
+from .audit import AuditOwner, AuditTrail
+
+#: The error of every client-error ``Fail`` state. Namespaced so that nothing else can raise it:
+#: an uncaught botocore ``ClientError`` in a step also reaches Step Functions as "ClientError".
+CLIENT_ERROR = "stepauth.ClientError"
 
 # Errors raised by the steps whose message is the description shown to the client.
 _STEP_ERRORS = {
@@ -44,19 +63,35 @@ class StepFunctions:
     end_session: lambda_.IFunction
 
 
+def client_error_cause(status: int, code: str, description: str) -> str:
+    """The cause of a fixed rejection: the response document as JSON text."""
+    body = json.dumps({"error": code, "error_description": description}, separators=(",", ":"))
+    return json.dumps({"statusCode": status, "body": body}, separators=(",", ":"))
+
+
 class ErrorResponses:
-    """Builds the Catch targets of one workflow: each client error becomes a response."""
+    """Builds the rejections of one workflow: each ends in a ``Fail`` state with the error
+    :data:`CLIENT_ERROR` whose cause is the response document."""
 
     def __init__(self, scope: Construct) -> None:
         self._scope = scope
+        self._rejected = sfn.Fail(
+            scope,
+            "Rejected",
+            comment="A client error: the cause is the response the client gets.",
+            error=CLIENT_ERROR,
+            cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.response")),
+        )
         respond = sfn.Pass(
             scope,
             "RespondWithError",
             parameters={
-                "statusCode.$": "$.statusCode",
-                "body.$": "States.JsonToString($.problem)",
+                "response": {
+                    "statusCode.$": "$.statusCode",
+                    "body.$": "States.JsonToString($.problem)",
+                }
             },
-        )
+        ).next(self._rejected)
         self._describe = sfn.Pass(
             scope,
             "DescribeStepError",
@@ -79,9 +114,19 @@ class ErrorResponses:
             },
         ).next(self._describe)
 
-    def fixed(self, state_id: str, status: int, code: str, description: str) -> sfn.IChainable:
-        body = json.dumps({"error": code, "error_description": description}, separators=(",", ":"))
-        return sfn.Pass(self._scope, state_id, parameters={"statusCode": status, "body": body})
+    def fixed(self, state_id: str, status: int, code: str, description: str) -> sfn.Fail:
+        return sfn.Fail(
+            self._scope,
+            state_id,
+            error=CLIENT_ERROR,
+            cause=client_error_cause(status, code, description),
+        )
+
+    def respond(self, state_id: str, response: dict[str, object]) -> sfn.IChainable:
+        """A rejection whose response is built from the state (``Pass`` parameters)."""
+        return sfn.Pass(self._scope, state_id, parameters={"response": response}).next(
+            self._rejected
+        )
 
 
 def _catch_step_errors(
@@ -112,13 +157,14 @@ def _user_key(email_path: str) -> dict[str, tasks.DynamoAttributeValue]:
 def register_definition(
     scope: Construct, table: dynamodb.ITable, steps: StepFunctions, *, uniform: bool = False
 ) -> sfn.IChainable:
-    """validate → hash → conditional put of the user → issue tokens → 201.
+    """validate → hash → conditional put of the user → audit → issue tokens → 201.
 
     ``uniform``: registration answers 202 whether the email was free or taken (and issues no
     tokens: the client logs in next), so it cannot be used to learn which emails have accounts.
     Both paths hash and write, so they also take the same time.
     """
     errors = ErrorResponses(scope)
+    audit = AuditTrail(scope, table)
     validate = _catch_step_errors(
         tasks.LambdaInvoke(
             scope,
@@ -203,14 +249,29 @@ def register_definition(
             ),
         },
     )
-    store_user.add_catch(
+    # A taken email has an account, but whose is not known here: the attempt is kept under the
+    # email, where `stepauth audit user EMAIL` finds it.
+    taken = audit.record(
+        "AuditEmailTaken",
+        action="register",
+        outcome="email_taken",
+        owner=AuditOwner.email("$.account.email"),
+    )
+    taken.next(
         accepted
         if uniform
         else errors.fixed(
             "RejectEmailTaken", 409, "email_taken", "An account with this email already exists."
-        ),
-        errors=["DynamoDB.ConditionalCheckFailedException"],
-        result_path="$.failure",
+        )
+    )
+    store_user.add_catch(
+        taken, errors=["DynamoDB.ConditionalCheckFailedException"], result_path="$.failure"
+    )
+    registered = audit.record(
+        "AuditRegistered",
+        action="register",
+        outcome="success",
+        owner=AuditOwner.user("$.account.id"),
     )
     issue_tokens = tasks.LambdaInvoke(
         scope,
@@ -230,7 +291,7 @@ def register_definition(
         ),
         result_path="$",
     )
-    stored = validate.next(hash_password).next(forget_password).next(store_user)
+    stored = validate.next(hash_password).next(forget_password).next(store_user).next(registered)
     if uniform:
         return stored.next(accepted)
     return stored.next(issue_tokens).next(_respond(scope, "RespondCreated", 201))
@@ -239,8 +300,13 @@ def register_definition(
 def login_definition(
     scope: Construct, table: dynamodb.ITable, steps: StepFunctions
 ) -> sfn.IChainable:
-    """validate → get the user → verify the password → issue tokens → 200."""
+    """validate → get the user → verify the password → issue tokens → audit → 200.
+
+    Every outcome is audited: under the user id when the email has an account, else under the
+    email (so failed logins for unknown emails can be found too).
+    """
     errors = ErrorResponses(scope)
+    audit = AuditTrail(scope, table)
     validate = _catch_step_errors(
         tasks.LambdaInvoke(
             scope,
@@ -274,13 +340,24 @@ def login_definition(
         ),
         result_path="$.verified",
     )
+    account = {
+        "action": "login",
+        "found_path": "$.found.Item",
+        "user_id_path": "$.found.Item.user_id.S",
+        "email_path": "$.credentials.email",
+    }
     # Unknown user and wrong password end in the same state with the same body.
     verify.add_catch(
-        errors.fixed(
-            "RejectInvalidCredentials",
-            401,
-            "invalid_credentials",
-            "The email or password is incorrect.",
+        audit.by_account(
+            "AuditLoginFailure",
+            outcome="failure",
+            then=errors.fixed(
+                "RejectInvalidCredentials",
+                401,
+                "invalid_credentials",
+                "The email or password is incorrect.",
+            ),
+            **account,
         ),
         errors=["InvalidCredentials"],
         result_path="$.failure",
@@ -299,16 +376,29 @@ def login_definition(
         result_path="$",
     )
     # Locked accounts get 429 with Retry-After, even for the right password.
-    locked = sfn.Pass(
-        scope,
-        "RespondLocked",
-        parameters={
-            "statusCode": 429,
-            "headers": {"Retry-After.$": "$.verified.retry_after"},
-            "body.$": "States.JsonToString($.verified.problem)",
-        },
+    locked = audit.by_account(
+        "AuditLoginLocked",
+        outcome="locked",
+        then=errors.respond(
+            "RespondLocked",
+            {
+                "statusCode": 429,
+                "headers": {"Retry-After.$": "$.verified.retry_after"},
+                "body.$": "States.JsonToString($.verified.problem)",
+            },
+        ),
+        **account,
     )
-    unlocked = issue_tokens.next(_respond(scope, "RespondOk", 200))
+    unlocked = (
+        issue_tokens.next(
+            audit.record(
+                "AuditLoginSuccess",
+                action="login",
+                outcome="success",
+                owner=AuditOwner.user("$.user.id"),
+            )
+        )
+    ).next(_respond(scope, "RespondOk", 200))
     return (
         validate.next(find_user)
         .next(verify)
@@ -334,6 +424,7 @@ def refresh_definition(
 ) -> sfn.IChainable:
     """validate → spend the presented token (rotation, reuse detection) → issue a pair → 200."""
     errors = ErrorResponses(scope)
+    audit = AuditTrail(scope, table)
     validate = _catch_step_errors(
         tasks.LambdaInvoke(
             scope,
@@ -348,19 +439,36 @@ def refresh_definition(
     rotate = tasks.LambdaInvoke(
         scope,
         "RotateRefreshToken",
-        comment="Spends the token with a conditional write; a spent token revokes its family.",
+        comment=(
+            "Spends the token with a conditional write; a spent token revokes its family "
+            "(the step writes that audit record: only it knows whose family it was)."
+        ),
         lambda_function=steps.rotate_refresh_token,
         payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "refresh": sfn.JsonPath.object_at("$.refresh"),
+                "context": sfn.JsonPath.object_at("$.context"),
+                "executionId": sfn.JsonPath.string_at("$$.Execution.Id"),
+            }
+        ),
         result_path="$",
     )
     # Unknown, expired, revoked and reused tokens get one answer.
+    invalid_grant = errors.fixed(
+        "RejectInvalidGrant",
+        401,
+        "invalid_grant",
+        "The refresh token is invalid, expired or revoked.",
+    )
+    audit_failure = audit.record(
+        "AuditRefreshFailure", action="refresh", outcome="failure", owner=AuditOwner.anonymous()
+    ).next(invalid_grant)
     rotate.add_catch(
-        errors.fixed(
-            "RejectInvalidGrant",
-            401,
-            "invalid_grant",
-            "The refresh token is invalid, expired or revoked.",
-        ),
+        sfn.Choice(scope, "ReuseDetected?")
+        # The step has written the reuse record, under the user whose family it revoked.
+        .when(sfn.Condition.string_equals("$.failure.Error", "RefreshTokenReused"), invalid_grant)
+        .otherwise(audit_failure),
         errors=["InvalidGrant", "RefreshTokenReused"],
         result_path="$.failure",
     )
@@ -378,7 +486,15 @@ def refresh_definition(
         ),
         result_path="$",
     )
-    return validate.next(rotate).next(issue_tokens).next(_respond(scope, "RespondOk", 200))
+    refreshed = audit.record(
+        "AuditRefreshed", action="refresh", outcome="success", owner=AuditOwner.user("$.user.id")
+    )
+    return (
+        validate.next(rotate)
+        .next(issue_tokens)
+        .next(refreshed)
+        .next(_respond(scope, "RespondOk", 200))
+    )
 
 
 def _deny_access_token(scope: Construct, table: dynamodb.ITable) -> sfn.IChainable:
@@ -408,8 +524,9 @@ def _deny_access_token(scope: Construct, table: dynamodb.ITable) -> sfn.IChainab
 def logout_definition(
     scope: Construct, table: dynamodb.ITable, steps: StepFunctions
 ) -> sfn.IChainable:
-    """validate → revoke the refresh family (or all) → deny the access token's jti → 204."""
+    """validate → revoke the refresh family (or all) → audit → deny the access token → 204."""
     errors = ErrorResponses(scope)
+    audit = AuditTrail(scope, table)
     validate = _catch_step_errors(
         tasks.LambdaInvoke(
             scope,
@@ -429,14 +546,18 @@ def logout_definition(
         payload_response_only=True,
         result_path="$.ended",
     )
-    return validate.next(end_sessions).next(_deny_access_token(scope, table))
+    logged_out = audit.record(
+        "AuditLogout", action="logout", outcome="success", owner=AuditOwner.user("$.caller.userId")
+    )
+    return validate.next(end_sessions).next(logged_out).next(_deny_access_token(scope, table))
 
 
 def disable_user_definition(
     scope: Construct, table: dynamodb.ITable, steps: StepFunctions
 ) -> sfn.IChainable:
-    """Admin: mark the user disabled and revoke every session of theirs → 200."""
+    """Admin: mark the user disabled and revoke every session of theirs → audit → 200."""
     errors = ErrorResponses(scope)
+    audit = AuditTrail(scope, table)
     disable = tasks.LambdaInvoke(
         scope,
         "DisableUser",
@@ -456,7 +577,16 @@ def disable_user_definition(
         errors=["UserNotFound"],
         result_path="$.failure",
     )
-    return disable.next(_respond(scope, "RespondOk", 200))
+    disabled = audit.record(
+        "AuditUserDisabled",
+        action="disable",
+        outcome="success",
+        owner=AuditOwner.user("$.user.id"),
+        detail=sfn.JsonPath.format(
+            "by admin {}", sfn.JsonPath.string_at("$$.Execution.Input.caller.userId")
+        ),
+    )
+    return disable.next(disabled).next(_respond(scope, "RespondOk", 200))
 
 
 def delete_account_definition(
@@ -464,6 +594,7 @@ def delete_account_definition(
 ) -> sfn.IChainable:
     """The caller deletes their own account: sessions revoked, user removed, token denied → 204."""
     errors = ErrorResponses(scope)
+    audit = AuditTrail(scope, table)
     delete = tasks.LambdaInvoke(
         scope,
         "DeleteAccount",
@@ -485,7 +616,13 @@ def delete_account_definition(
         errors=["UserNotFound"],
         result_path="$.failure",
     )
-    return delete.next(_deny_access_token(scope, table))
+    deleted = audit.record(
+        "AuditAccountDeleted",
+        action="delete_account",
+        outcome="success",
+        owner=AuditOwner.user("$.deleted.user.id"),
+    )
+    return delete.next(deleted).next(_deny_access_token(scope, table))
 
 
 def list_sessions_definition(
@@ -508,8 +645,9 @@ def list_sessions_definition(
 def end_session_definition(
     scope: Construct, table: dynamodb.ITable, steps: StepFunctions
 ) -> sfn.IChainable:
-    """The caller ends one of their sessions: one conditional write → 204, else 404."""
+    """The caller ends one of their sessions: one conditional write → audit → 204, else 404."""
     errors = ErrorResponses(scope)
+    audit = AuditTrail(scope, table)
     end_session = tasks.LambdaInvoke(
         scope,
         "EndSession",
@@ -530,6 +668,13 @@ def end_session_definition(
         errors=["SessionNotFound"],
         result_path="$.failure",
     )
-    return end_session.next(
+    ended = audit.record(
+        "AuditSessionEnded",
+        action="end_session",
+        outcome="success",
+        owner=AuditOwner.user("$.caller.userId"),
+        detail=sfn.JsonPath.format("session {}", sfn.JsonPath.string_at("$.target.sessionId")),
+    )
+    return end_session.next(ended).next(
         sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
     )

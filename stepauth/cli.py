@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -69,21 +69,9 @@ def _keys_rotate(args: argparse.Namespace, target: Target) -> int:
 
 
 def _keys_list(args: argparse.Namespace, target: Target) -> int:
-    from steps.core.public_keys import public_jwks_document
-    from steps.core.table import public_jwks_text_from_item, public_keys_key
+    from .keys import list_keys  # the published keys with their dates (stepauth/keys.py)
 
-    text = public_jwks_text_from_item(target.table().get(public_keys_key()))
-    if text is None:
-        raise TargetError("no signing keys published yet; run `stepauth keys init`")
-    keys = public_jwks_document(text)["keys"]
-    if args.json:
-        print(json.dumps(keys, indent=2))
-        return 0
-    print(f"{'KID':<28} {'STATUS':<8} {'CREATED':<10}")
-    for index, key in enumerate(keys):
-        status = "active" if index == 0 else "retired"
-        print(f"{key['kid']:<28} {status:<8} {key.get('created_at', '-')!s:<10}")
-    return 0
+    return list_keys(args, target)
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -191,7 +179,32 @@ def build_parser() -> argparse.ArgumentParser:
         change.set_defaults(
             run=_with_target(lambda args, target, add=add: _change_roles(args, target, add))
         )
+    _register_operator_commands(commands, users)
+    _register_cost(commands)
     return parser
+
+
+def _register_operator_commands(
+    commands: argparse._SubParsersAction, users: argparse._SubParsersAction
+) -> None:
+    """executions, audit, users list|show|disable|enable|delete, sessions (operators' tools;
+    see stepauth/executions.py, audit.py, users.py, sessions.py)."""
+    from .audit import add_audit_commands
+    from .executions import add_execution_commands
+    from .sessions import add_session_commands
+    from .users import add_user_commands
+
+    add_execution_commands(commands, _aws_options, _with_target)
+    add_audit_commands(commands, _aws_options, _with_target)
+    add_user_commands(users, _aws_options, _with_target)
+    add_session_commands(commands, _aws_options, _with_target)
+
+
+def _register_cost(commands: argparse._SubParsersAction) -> None:
+    """``stepauth cost``: the monthly AWS bill and capacity plan (see ``stepauth/cost.py``)."""
+    from .cost import add_cost_command
+
+    add_cost_command(commands)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     except TargetError as error:
         print(f"stepauth: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (stepauth … | head): not an error
+        sys.stdout = open(os.devnull, "w")  # Python flushes stdout at exit: not the pipe
+        return 0
     except Exception as error:  # noqa: BLE001 - one readable line, never a traceback
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -1,33 +1,75 @@
-"""Step: spend a refresh token ({"refresh": {"token_hash"}, "context"} -> user + family).
+"""Step: spend a refresh token ({"refresh": {"token_hash"}, "context", "executionId"?} -> user +
+family).
 
 Raises InvalidGrant, or RefreshTokenReused after revoking the family (both HTTP 401
-invalid_grant; a Catch must name both errors).
+invalid_grant; a Catch must name both errors). Reuse is audited here (action ``refresh``,
+outcome ``reuse_detected``, under the family's user) and counted (metric
+``RefreshTokenReused``): only this step knows whose family was revoked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from steps.core.audit import write_audit
 from steps.core.clock import system_clock
 from steps.core.config import get_config
 from steps.core.errors import RefreshTokenReused
 from steps.core.logs import step_log
+from steps.core.observability import REFRESH_TOKEN_REUSED, count
 from steps.core.refresh_rotation import spend_refresh_token
 from steps.core.session_requests import parse_refresh_state
-from steps.core.table import default_table
+from steps.core.table import Table, default_table
+
+
+def audit_reuse(
+    table: Table,
+    reused: RefreshTokenReused,
+    *,
+    context: Mapping[str, Any],
+    execution_id: Any,
+    now: float,
+) -> None:
+    """The audit record of a detected reuse: who, from where, which session was revoked."""
+
+    def text(value: Any) -> str | None:
+        return value if isinstance(value, str) and value else None
+
+    write_audit(
+        table,
+        action="refresh",
+        outcome="reuse_detected",
+        user_id=text(reused.user_id),
+        source_ip=text(context.get("sourceIp")),
+        user_agent=text(context.get("userAgent")),
+        request_id=text(context.get("requestId")),
+        execution_id=text(execution_id),
+        at=now,
+        detail=f"session {reused.family_id} revoked" if reused.family_id else None,
+    )
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("rotate_refresh_token", event) as log:
         token_hash, request_context = parse_refresh_state(event)
+        table, now = default_table(), system_clock.now()
         try:
             grant = spend_refresh_token(
-                default_table(),
+                table,
                 token_hash,
-                now=system_clock.now(),
+                now=now,
                 reuse_grace_seconds=get_config().refresh_reuse_grace_seconds,
             )
         except RefreshTokenReused as reused:
+            count(REFRESH_TOKEN_REUSED)
+            audit_reuse(
+                table,
+                reused,
+                context=request_context,
+                execution_id=event.get("executionId"),
+                now=now,
+            )
             log.warning(
                 "refresh token reuse: family revoked",
                 user_id=reused.user_id,

@@ -1,7 +1,9 @@
 """Step: verify a login password against the stored user, behind the lockout.
 
 ``{"email", "password", "found"}`` -> ``{"user", "locked": false}`` or
-``{"locked": true, "retry_after", "problem"}``; raises InvalidCredentials.
+``{"locked": true, "retry_after", "problem"}``; raises InvalidCredentials. Counts each
+outcome (metrics ``LoginSucceeded``, ``LoginFailed``, ``LoginLocked``); the workflow writes
+the audit record.
 """
 
 from __future__ import annotations
@@ -11,22 +13,30 @@ from typing import Any
 from steps.core.clock import system_clock
 from steps.core.config import get_config
 from steps.core.credentials import guarded_login
+from steps.core.errors import InvalidCredentials
 from steps.core.logs import step_log
+from steps.core.observability import LOGIN_FAILED, LOGIN_LOCKED, LOGIN_SUCCEEDED, count
 from steps.core.passwords import default_hasher
 from steps.core.table import default_table
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("verify_password", event) as log:
-        result = guarded_login(
-            event,
-            hasher=default_hasher(),
-            table=default_table(),
-            now=system_clock.now(),
-            config=get_config(),
-        )
+        try:
+            result = guarded_login(
+                event,
+                hasher=default_hasher(),
+                table=default_table(),
+                now=system_clock.now(),
+                config=get_config(),
+            )
+        except InvalidCredentials:
+            count(LOGIN_FAILED)
+            raise
         if result["locked"]:
+            count(LOGIN_LOCKED)
             log.warning("account locked", outcome="locked")
         else:
+            count(LOGIN_SUCCEEDED)
             log.succeeded(user_id=result["user"]["id"])
         return result

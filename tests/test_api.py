@@ -282,6 +282,7 @@ def test_executions_are_named_after_the_request_id(api, aws, local_cloud) -> Non
         "HashPassword",
         "BuildAccount",
         "StoreUser",
+        "AuditRegistered",
         "IssueTokens",
         "RespondCreated",
     ]

@@ -1,10 +1,12 @@
 """Audit records: who did what, when, from where. Never a password, a hash or a token.
 
 One item per record (see :mod:`steps.core.table`): partition ``AUDIT#USER#<user id>`` so a
-user's history is one query, sort key ``<ISO-8601 UTC with ms>#<uuid4 hex>`` so it reads in
-time order and two records of one millisecond never collide. ``gsi1`` groups the records of a
-day (``AUDIT#<yyyy-mm-dd>``, sorted by ``<iso>#<action>#<outcome>``) so recent records can be
-listed without a scan. Records expire (TTL) after AUDIT_RETENTION_DAYS.
+user's history is one query (``AUDIT#EMAIL#<email>`` for attempts naming an email that has no
+account; the workflows write those, see ``cdk/audit.py``), sort key ``<ISO-8601 UTC with
+ms>#<uuid4 hex>`` so it reads in time order and two records of one millisecond never collide.
+``gsi1`` groups the records of a day (``AUDIT#<yyyy-mm-dd>``, sorted by
+``<iso>#<action>#<outcome>``) so recent records can be listed without a scan. Records expire
+(TTL) after AUDIT_RETENTION_DAYS.
 
 Every field is checked before anything is written: actions and outcomes are short snake_case
 words, free text is bounded, and a value that looks like a credential (a JWT, a long random

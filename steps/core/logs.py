@@ -16,8 +16,9 @@ from aws_lambda_powertools.logging import Logger
 
 from steps.core.api_request import correlation_id
 from steps.core.errors import ClientError
+from steps.core.observability import SERVER_FAULT, SERVICE, count, trace_step
 
-SERVICE = "stepauth"
+__all__ = ["SERVICE", "StepLog", "logger", "step_log"]
 
 logger = Logger(service=SERVICE)
 
@@ -45,16 +46,22 @@ class StepLog:
 
 @contextmanager
 def step_log(step: str, event: Any) -> Iterator[StepLog]:
-    """Log the outcome of a step: rejected (client error) or failed (server fault)."""
+    """Log the outcome of a step: rejected (client error) or failed (server fault).
+
+    The block runs in the step's trace subsegment (when tracing is on); a server fault is also
+    counted (metric ``ServerFault``), a client error is not.
+    """
     log = StepLog(step, correlation_id(event))
-    try:
-        yield log
-    except ClientError as exc:
-        logger.info(
-            "step rejected the request",
-            extra=log.facts(outcome="rejected", error=type(exc).__name__),
-        )
-        raise
-    except Exception as exc:
-        logger.error("step failed", extra=log.facts(outcome="failed", error=type(exc).__name__))
-        raise
+    with trace_step(step):
+        try:
+            yield log
+        except ClientError as exc:
+            logger.info(
+                "step rejected the request",
+                extra=log.facts(outcome="rejected", error=type(exc).__name__),
+            )
+            raise
+        except Exception as exc:
+            logger.error("step failed", extra=log.facts(outcome="failed", error=type(exc).__name__))
+            count(SERVER_FAULT)
+            raise

@@ -14,7 +14,8 @@ refresh_family  FAMILY#<family_id>    FAMILY   USERID#<user_id> /               
 denied_token    DENY#<jti>            JTI      -                                 the token's exp
 signing_keys    SIGNING_KEYS          PUBLIC   -                                 - (never)
 audit           AUDIT#USER#<user_id>  <iso>#   AUDIT#<yyyy-mm-dd> /              at + audit
-                                      <uuid>   <iso>#<action>#<outcome>          retention
+                or AUDIT#EMAIL#       <uuid>   <iso>#<action>#<outcome>          retention
+                <email>
 receipt         RECEIPT#<what>#<id>   RECEIPT  -                                 written + 2 days
 ==============  ====================  =======  ================================  ===============
 
@@ -37,7 +38,11 @@ Attributes besides the keys (the first column is each item's ``entity`` attribut
 - audit (one record of who did what, when, from where; see :mod:`steps.core.audit`):
   ``action, outcome, user_id, at N, source_ip, user_agent, request_id, execution_id, detail``
   (the optional ones only when known). ``user_id`` ``anonymous`` in the key when unknown.
-  Never a password, hash or token.
+  Attempts that name an email without an account (a failed login for an unknown email, a
+  registration for a taken one) are kept under ``AUDIT#EMAIL#<normalised email>`` with an
+  ``email`` attribute instead. The workflows write their records with direct putItems
+  (``cdk/audit.py``): the sort key's unique part is then the execution name (the API request
+  id). Never a password, hash or token.
 - receipt (a side effect of the stream clean-up already done, e.g. the audit record of one
   expired session): no other attribute. It makes a redelivered stream record a no-op; it
   outlives the stream's 24-hour retention, then TTL removes it.

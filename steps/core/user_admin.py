@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from steps.core.errors import InvalidRequest, UserNotFound
-from steps.core.table import Table, user_from_item, user_key
+from steps.core.sessions import find_user_by_id
+from steps.core.table import PK, STATUS_ACTIVE, Table, UserRecord, user_from_item, user_key
 
 _ROLE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _ATTEMPTS = 5
@@ -56,3 +58,29 @@ def grant_role(table: Table, email: str, role: str) -> tuple[str, ...]:
 def revoke_role(table: Table, email: str, role: str) -> tuple[str, ...]:
     """Removes ``role`` from the user (idempotent); returns the roles now held."""
     return _set_roles(table, email, "revoke", role)
+
+
+def enable_user(table: Table, user_id: str) -> UserRecord:
+    """Make a disabled user active again (idempotent); UserNotFound when there is none.
+
+    Nothing else comes back: the sessions revoked when the user was disabled stay revoked, so the
+    user logs in again.
+    """
+    user = find_user_by_id(table, user_id)
+    if user is None:
+        raise UserNotFound()
+    enabled = table.update_if(
+        user_key(user.email),
+        update="SET #status = :active REMOVE #disabled_at",
+        condition="attribute_exists(#pk) AND #user_id = :user_id",
+        names={
+            "#pk": PK,
+            "#status": "status",
+            "#disabled_at": "disabled_at",
+            "#user_id": "user_id",
+        },
+        values={":active": {"S": STATUS_ACTIVE}, ":user_id": {"S": user_id}},
+    )
+    if not enabled:  # deleted (or replaced by another account) since the lookup
+        raise UserNotFound()
+    return dataclasses.replace(user, status=STATUS_ACTIVE)

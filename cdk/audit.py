@@ -1,0 +1,153 @@
+"""Audit records written by the workflows themselves: one DynamoDB ``putItem`` per outcome.
+
+Each outcome path of a workflow (a login that succeeded, failed or was refused by the lockout, a
+registration, a refresh, a logout …) passes through one audit state before it answers, so the
+record is visible in the workflow and costs one direct service call, no Lambda. The item has the
+layout of :mod:`steps.core.audit` (``steps/core/table.py`` documents it):
+
+* ``pk``: ``AUDIT#USER#<user id>`` when the account is known, ``AUDIT#EMAIL#<normalised email>``
+  when it is not (a failed login for an unknown email, a registration for a taken one), and
+  ``AUDIT#USER#anonymous`` when the request names nobody (an unknown refresh token).
+* ``sk``: ``<execution start, ISO 8601 UTC with ms>#<execution name>``; the name is the API
+  request id, unique per request, and each execution writes one record.
+* ``gsi1pk`` / ``gsi1sk``: ``AUDIT#<yyyy-mm-dd>`` / ``<iso>#<action>#<outcome>``: the records of
+  a day, in time order, without a scan.
+* ``at`` and ``expires_at`` (the TTL): epoch seconds. ASL has no clock arithmetic, so the API's
+  request template computes both from ``$context.requestTimeEpoch`` and the configured retention
+  and hands them over in the execution input (``request.receivedAt``, ``request.auditExpiresAt``).
+
+The caller's network facts come from the execution input too (``$$.Execution.Input.request``):
+source IP, user agent and request id, exactly as API Gateway saw them. Never a password, a hash
+or a token: no audit state reads the request body or a step's result other than ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+ANONYMOUS = "anonymous"
+_START = "$$.Execution.StartTime"
+_REQUEST = "$$.Execution.Input.request"
+
+
+def _s(value: str) -> tasks.DynamoAttributeValue:
+    return tasks.DynamoAttributeValue.from_string(value)
+
+
+def _at(path: str) -> str:
+    return sfn.JsonPath.string_at(path)
+
+
+@dataclass(frozen=True)
+class AuditOwner:
+    """Whose history a record belongs to: a user id, a normalised email, or nobody."""
+
+    partition: str  # "USER" or "EMAIL"
+    path: str | None  # JSONPath of the id or email in the state; None: anonymous
+    attribute: str  # the item attribute that repeats it ("user_id" or "email")
+
+    @classmethod
+    def user(cls, path: str) -> AuditOwner:
+        return cls("USER", path, "user_id")
+
+    @classmethod
+    def email(cls, path: str) -> AuditOwner:
+        return cls("EMAIL", path, "email")
+
+    @classmethod
+    def anonymous(cls) -> AuditOwner:
+        return cls("USER", None, "user_id")
+
+    def key(self) -> str:
+        if self.path is None:
+            return f"AUDIT#{self.partition}#{ANONYMOUS}"
+        return sfn.JsonPath.format(f"AUDIT#{self.partition}#{{}}", _at(self.path))
+
+
+class AuditTrail:
+    """Builds the audit states of one workflow (each state id is unique in its workflow)."""
+
+    def __init__(self, scope: Construct, table: dynamodb.ITable) -> None:
+        self._scope = scope
+        self._table = table
+
+    def record(
+        self,
+        state_id: str,
+        *,
+        action: str,
+        outcome: str,
+        owner: AuditOwner,
+        detail: str | None = None,
+    ) -> tasks.DynamoPutItem:
+        """A putItem of one audit record; the state passes its input on unchanged.
+
+        ``detail`` is a fixed text or a ``JsonPath.format`` of ids (never client text).
+        """
+        day = sfn.JsonPath.array_get_item(sfn.JsonPath.string_split(_at(_START), "T"), 0)
+        item = {
+            "pk": _s(owner.key()),
+            "sk": _s(sfn.JsonPath.format("{}#{}", _at(_START), _at("$$.Execution.Name"))),
+            "entity": _s("audit"),
+            "action": _s(action),
+            "outcome": _s(outcome),
+            "at": tasks.DynamoAttributeValue.number_from_string(_at(f"{_REQUEST}.receivedAt")),
+            "expires_at": tasks.DynamoAttributeValue.number_from_string(
+                _at(f"{_REQUEST}.auditExpiresAt")
+            ),
+            "gsi1pk": _s(sfn.JsonPath.format("AUDIT#{}", day)),
+            "gsi1sk": _s(sfn.JsonPath.format(f"{{}}#{action}#{outcome}", _at(_START))),
+            "source_ip": _s(_at(f"{_REQUEST}.sourceIp")),
+            "user_agent": _s(_at(f"{_REQUEST}.userAgent")),
+            "request_id": _s(_at(f"{_REQUEST}.requestId")),
+            "execution_id": _s(_at("$$.Execution.Id")),
+        }
+        item[owner.attribute] = _s(ANONYMOUS if owner.path is None else _at(owner.path))
+        if detail is not None:
+            item["detail"] = _s(detail)
+        return tasks.DynamoPutItem(
+            self._scope,
+            state_id,
+            comment=f"Audit record: {action} {outcome}.",
+            table=self._table,
+            item=item,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+
+    def by_account(
+        self,
+        state_id: str,
+        *,
+        action: str,
+        outcome: str,
+        found_path: str,
+        user_id_path: str,
+        email_path: str,
+        then: sfn.IChainable,
+    ) -> sfn.Choice:
+        """The record under the user id when ``found_path`` (a getItem's Item) exists, else
+        under the email; both continue with ``then``."""
+        known = self.record(
+            f"{state_id}ForUser",
+            action=action,
+            outcome=outcome,
+            owner=AuditOwner.user(user_id_path),
+        )
+        unknown = self.record(
+            f"{state_id}ForEmail",
+            action=action,
+            outcome=outcome,
+            owner=AuditOwner.email(email_path),
+        )
+        known.next(then)
+        unknown.next(then)
+        return (
+            sfn.Choice(self._scope, f"{state_id}KnownAccount?")
+            .when(sfn.Condition.is_present(found_path), known)
+            .otherwise(unknown)
+        )

@@ -1,0 +1,116 @@
+"""How the operator commands print: aligned tables for people, JSON for scripts.
+
+Every value that came from outside (user agents, causes, names) goes through :func:`clean`
+before it reaches a terminal, so a client cannot smuggle terminal escapes or line breaks into an
+operator's screen. JSON output is left exact (``json.dumps`` escapes control characters).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def parse_since(text: str) -> datetime.timedelta:
+    """``90s``, ``30m``, ``1h``, ``7d``, ``2w`` (or combined: ``1d12h``) as a time span."""
+    spec = text.strip().lower()
+    parts = _DURATION.findall(spec)
+    if not parts or "".join(f"{n}{u}" for n, u in parts) != spec.replace(" ", ""):
+        raise ValueError(f"'{text}' is not a duration like 30m, 1h, 7d or 2w")
+    return datetime.timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
+
+
+def clean(value: Any, limit: int | None = None) -> str:
+    """Printable one-line text: control characters become '?', long text is cut with '…'."""
+    text = "-" if value is None or value == "" else _CONTROL.sub("?", str(value))
+    if limit is not None and len(text) > limit:
+        return text[: max(limit - 1, 0)] + "…"
+    return text
+
+
+def utc(moment: datetime.datetime | None) -> str:
+    """``2026-01-02 03:04:05.678`` in UTC (``-`` for none)."""
+    if moment is None:
+        return "-"
+    moment = moment.astimezone(datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def iso(moment: datetime.datetime | None) -> str | None:
+    """ISO 8601 UTC with milliseconds and ``Z`` (None for none), for JSON."""
+    if moment is None:
+        return None
+    return utc(moment).replace(" ", "T") + "Z"
+
+
+def from_epoch(seconds: float | None) -> datetime.datetime | None:
+    if seconds is None:
+        return None
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+
+
+def millis(duration_ms: int | None) -> str:
+    """``212 ms`` / ``3.4 s`` (``-`` for none)."""
+    if duration_ms is None:
+        return "-"
+    if duration_ms < 10_000:
+        return f"{duration_ms} ms"
+    return f"{duration_ms / 1000:.1f} s"
+
+
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    right: Iterable[int] = (),
+    out: TextIO | None = None,
+) -> int:
+    """Print aligned columns (cells already cleaned by the caller); returns the row count."""
+    stream = out or sys.stdout
+    body = [[str(cell) for cell in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in body:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    aligned = set(right)
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(width) if index in aligned else cell.ljust(width)
+            for index, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    print(line(list(headers)), file=stream)
+    for row in body:
+        print(line(row), file=stream)
+    return len(body)
+
+
+def json_lines(documents: Iterable[dict[str, Any]], out: TextIO | None = None) -> int:
+    """One compact JSON document per line (a SIEM's usual input); returns the count."""
+    stream = out or sys.stdout
+    count = 0
+    for document in documents:
+        print(json.dumps(document, separators=(",", ":"), ensure_ascii=False), file=stream)
+        count += 1
+    return count
+
+
+def json_document(document: dict[str, Any], out: TextIO | None = None) -> None:
+    print(json.dumps(document, indent=2, ensure_ascii=False), file=out or sys.stdout)
+
+
+def fields(pairs: Sequence[tuple[str, Any]], out: TextIO | None = None) -> None:
+    """``label   value`` lines (values cleaned)."""
+    stream = out or sys.stdout
+    width = max(len(label) for label, _ in pairs)
+    for label, value in pairs:
+        print(f"{label.ljust(width)}  {clean(value)}", file=stream)
