@@ -21,7 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import authorizer_verify, cold_start, localcloud_overhead, machine, plot, throughput
+from bench import (
+    authorizer_verify,
+    cold_start,
+    enumeration,
+    localcloud_overhead,
+    machine,
+    plot,
+    throughput,
+)
 from bench.assembly import bench_assembly
 from bench.stack import StackProcess
 
@@ -97,6 +105,17 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     )
     handlers = dict(results["cold_start"]["handlers"])
     authorizer = handlers.pop(cold_start.AUTHORIZER_HANDLER, None)
+    enum = results.get("enumeration")
+    if enum is not None:
+        out.append(
+            {
+                "what": "login, unknown email vs wrong password: ratio of median times "
+                "(same status and body)",
+                "figure": round(enum["ratio"], 3),
+                "target": f"1 ± {enum['tolerance']:.2f}",
+                "met": enum["met"],
+            }
+        )
     if authorizer is not None:
         out.append(
             {
@@ -171,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         _print(throughput.report(results["throughput"]))
         results["other_steps"] = throughput.measure_other_steps(stack, count=5)
+        results["enumeration"] = enumeration.measure(stack, rounds=12 if args.quick else 40)
+        _print(enumeration.report(results["enumeration"]))
         results["authorizer"] = authorizer_verify.measure(
             stack, template, seconds=2.0 * scale, repeats=repeats
         )
