@@ -473,20 +473,14 @@ class Table:
         values: Mapping[str, Mapping[str, Any]],
     ) -> bool:
         """One conditional UpdateItem; False (nothing written) when the condition fails."""
-        try:
-            self.client.update_item(
-                TableName=self.name,
-                Key=key,
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=dict(names),
-                ExpressionAttributeValues=dict(values),
-            )
-        except Exception as exc:
-            if error_code(exc) == CONDITION_FAILED:
-                return False
-            raise
-        return True
+        return self._conditionally(
+            self.client.update_item,
+            Key=key,
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=dict(names),
+            ExpressionAttributeValues=dict(values),
+        )
 
     def delete_if(
         self,
@@ -497,14 +491,17 @@ class Table:
         values: Mapping[str, Mapping[str, Any]],
     ) -> bool:
         """One conditional DeleteItem; False (nothing deleted) when the condition fails."""
+        return self._conditionally(
+            self.client.delete_item,
+            Key=key,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=dict(names),
+            ExpressionAttributeValues=dict(values),
+        )
+
+    def _conditionally(self, write: Any, **request: Any) -> bool:
         try:
-            self.client.delete_item(
-                TableName=self.name,
-                Key=key,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=dict(names),
-                ExpressionAttributeValues=dict(values),
-            )
+            write(TableName=self.name, **request)
         except Exception as exc:
             if error_code(exc) == CONDITION_FAILED:
                 return False
