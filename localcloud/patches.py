@@ -25,9 +25,10 @@ Each fix has a test in ``tests/test_localcloud_patches.py``.
     GetRecords misses them). With writes serialized (10) and in-process handlers calling
     DynamoDB over HTTP on other server threads, a handler run inside a write would deadlock.
     Here a write only appends its record and signals ``stream_records_written``; the poller in
-    ``localcloud/streams.py`` delivers, honouring the mapping's settings as Lambda does. The
-    shard is kept whole through moto's transaction snapshots (no deep copy of every record per
-    transaction), and a cancelled transaction takes back the records of its partial writes.
+    ``localcloud/streams.py`` delivers, honouring the mapping's settings as Lambda does.
+    Transactions keep an undo log of the items they touch instead of moto's copy of every table
+    (``localcloud/dynamodb_transactions.py``); a cancelled transaction puts the items back and
+    takes back the records of its partial writes. Reads take the write lock too.
 12. Deletions by Time to Live carry ``userIdentity`` (``{"Type": "Service", "PrincipalId":
     "dynamodb.amazonaws.com"}`` in GetRecords, ``{"type", "principalId"}`` in Lambda events):
     moto never expires items and records no identity. The sweeper in ``localcloud/streams.py``
@@ -40,10 +41,12 @@ Each fix has a test in ``tests/test_localcloud_patches.py``.
     event_timestamp, execution_arn``) in the state machine's log group, at its log level and
     without execution data unless ``includeExecutionData`` is true. moto's interpreter has a
     logging session for this, but never creates it for these executions and its own writer
-    cannot store an event (``WorkflowLogSession`` replaces it). Its test is in
+    cannot store an event (``WorkflowLogSession`` replaces it); an execution's events are written
+    in one batch when it ends. Its test is in
     ``tests/test_observability_workflow_logs.py``.
 15. Each definition is parsed once: moto re-parses the ASL on every execution (60-160 ms for
-    these workflows); every execution still gets its own copy of the program.
+    these workflows). Executions share the parsed program unless it has Map or Parallel states
+    (``localcloud/interpreter.py``, with the JSONPath cache and the other interpreter fixes).
 """
 
 from __future__ import annotations
@@ -92,6 +95,9 @@ def apply() -> None:
         _patch_parse_once_per_definition()
         _patch_stream_shards()
         _patch_workflow_logs()
+        from . import interpreter
+
+        interpreter.apply()  # JSONPath cache, shared programs, batched logs (interpreter.py)
         _applied = True
 
 
@@ -629,19 +635,6 @@ def stream_event_name(old: Any, new: Any) -> str:
     return "REMOVE" if new is None else "MODIFY"
 
 
-_snapshotting = threading.local()
-
-
-@contextmanager
-def _snapshots_share_shards() -> Iterator[None]:
-    """Deep copies of tables made on this thread in the block keep the live stream shard."""
-    _snapshotting.active = True
-    try:
-        yield
-    finally:
-        _snapshotting.active = False
-
-
 def _patch_stream_shards() -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import StreamRecord, StreamShard
@@ -664,36 +657,12 @@ def _patch_stream_shards() -> None:
         self.items.append(record)
         stream_records_written.set()
 
-    def copy_shard(self: Any, memo: dict[int, Any]) -> Any:
-        if getattr(_snapshotting, "active", False):
-            return self  # a transaction's snapshot of the table shares the live shard
-        twin = object.__new__(type(self))
-        memo[id(self)] = twin
-        twin.__dict__.update(copy.deepcopy(self.__dict__, memo))
-        return twin
-
-    original_transact = DynamoDBBackend.transact_write_items
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        with DYNAMODB_WRITE_LOCK, _snapshots_share_shards():
-            shards = {}
-            for operation in transact_items:
-                name = next(iter(operation.values()), {}).get("TableName")
-                table = self.tables.get(name) if name else None
-                if table is not None and table.stream_shard is not None:
-                    shards[name] = (table.stream_shard, len(table.stream_shard.items))
-            try:
-                original_transact(self, transact_items)
-            except Exception:
-                # moto put back its snapshot of the tables: take back the partial writes' records.
-                for shard, length in shards.values():
-                    del shard.items[length:]
-                raise
-
     StreamShard.add = add
-    StreamShard.__deepcopy__ = copy_shard
-    transact_write_items.__wrapped__ = original_transact  # type: ignore[attr-defined]
-    DynamoDBBackend.transact_write_items = transact_write_items
+    # Transactions keep an undo log of the items they touch (no copy of the table) and take
+    # back their partial writes' stream records when cancelled; reads share the write lock.
+    from . import dynamodb_transactions
+
+    dynamodb_transactions.install(DynamoDBBackend, DYNAMODB_WRITE_LOCK)
 
 
 # 12. Deletions by Time to Live carry userIdentity -------------------------------------------
@@ -885,6 +854,7 @@ class WorkflowLogSession:
     def __init__(self, execution_arn: str, configuration: Any) -> None:
         self.execution_arn = execution_arn
         self.configuration = configuration  # moto's CloudWatchLoggingConfiguration
+        self._pending: list[dict[str, Any]] = []  # records not yet written, see flush()
 
     def log_level_filter(self, history_event_type: Any) -> bool:
         from moto.stepfunctions.parser.asl.eval.event.logging import is_logging_enabled_for
@@ -892,29 +862,50 @@ class WorkflowLogSession:
         return bool(is_logging_enabled_for(self.configuration.log_level, history_event_type))
 
     def publish_history_log(self, history_log: dict[str, Any]) -> None:
-        """Append the event to the log group; a logging failure never fails the execution."""
+        """Keep the event for :meth:`flush`; a logging failure never fails the execution."""
+        try:
+            record = workflow_log_record(
+                history_log, include_execution_data=bool(self.configuration.include_execution_data)
+            )
+            self._pending.append(record)
+        except Exception:  # noqa: BLE001 - as on AWS, delivery problems do not fail executions
+            import logging
+
+            logging.getLogger(__name__).debug("workflow log event not recorded", exc_info=True)
+
+    def flush(self) -> None:
+        """Append the execution's events to the log group in one call per log stream.
+
+        Called when the execution ends (``localcloud/interpreter.py``): one locked write per
+        execution instead of one per history event.
+        """
         from moto.logs.models import logs_backends
 
         config = self.configuration
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
         try:
-            record = workflow_log_record(
-                history_log, include_execution_data=bool(config.include_execution_data)
-            )
-            millis = int(record["event_timestamp"])
-            stream = workflow_log_stream(self.execution_arn, millis)
-            message = json.dumps(record, separators=(",", ":"), default=str)
+            by_stream: dict[str, list[dict[str, Any]]] = {}
+            for record in pending:
+                millis = int(record["event_timestamp"])
+                by_stream.setdefault(workflow_log_stream(self.execution_arn, millis), []).append(
+                    {
+                        "timestamp": millis,
+                        "message": json.dumps(record, separators=(",", ":"), default=str),
+                    }
+                )
             backend = logs_backends[config.log_account_id][config.log_region]
             with _WORKFLOW_LOG_LOCK:
                 if config.log_group_name not in backend.groups:
                     return  # AWS refuses such a logging configuration when it is set
-                backend.ensure_log_stream(config.log_group_name, stream)
-                backend.put_log_events(
-                    config.log_group_name, stream, [{"timestamp": millis, "message": message}]
-                )
+                for stream, events in by_stream.items():
+                    backend.ensure_log_stream(config.log_group_name, stream)
+                    backend.put_log_events(config.log_group_name, stream, events)
         except Exception:  # noqa: BLE001 - as on AWS, delivery problems do not fail executions
             import logging
 
-            logging.getLogger(__name__).debug("workflow log event not delivered", exc_info=True)
+            logging.getLogger(__name__).debug("workflow log events not delivered", exc_info=True)
 
 
 def workflow_log_session(
@@ -964,8 +955,9 @@ def _patch_parse_once_per_definition() -> None:
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     def _get_evaluation_entrypoint(self: Any) -> Any:
-        # Each execution gets its own copy (a few ms): components are not shared between runs.
-        definition = self._evaluation_details.state_machine_details.definition
-        return copy.deepcopy(parsed_program(definition))
+        # Shared between executions unless the definition has Map or Parallel (interpreter.py).
+        from .interpreter import program_for_execution
+
+        return program_for_execution(self._evaluation_details.state_machine_details.definition)
 
     ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint

@@ -551,7 +551,7 @@ def test_filter_criteria_decide_which_records_reach_the_function(
 
 
 # 15 ------------------------------------------------------------------------------------------
-def test_each_definition_is_parsed_once_and_every_execution_gets_its_own_program(
+def test_each_definition_is_parsed_once_and_its_executions_share_the_program(
     aws: boto3.Session,
 ) -> None:
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -590,4 +590,5 @@ def test_each_definition_is_parsed_once_and_every_execution_gets_its_own_program
     Details.state_machine_details.definition = json.dumps(definition)
     first = worker._get_evaluation_entrypoint()
     second = worker._get_evaluation_entrypoint()
-    assert first is not second
+    assert first is second  # no Map or Parallel: executions share the program
+    assert first is patches.parsed_program(json.dumps(definition))

@@ -1,0 +1,171 @@
+"""The hot spots of moto's Step Functions interpreter and request dispatch, made cheap.
+
+1. JSONPath expressions are parsed once per path string. moto calls ``jsonpath_ng.parse`` on
+   every evaluation (about 0.9 ms each, some 25 per login); a parsed expression is immutable
+   during ``find`` and ``update_or_create``, so one parse serves every execution.
+2. Executions share one parsed program per definition instead of a deep copy each (a copy held
+   about 548 KiB per login). Components keep their per-execution values in the execution's
+   ``Environment`` (its stack, heap and frames), with one exception: ``heap_key``, a lazily drawn
+   id two executions could draw at once; every component's key is drawn before the program is
+   shared. Map and Parallel states keep worker pools and counters on their components, so a
+   definition with either still gets its own copy per execution.
+3. A workflow's log events are written to CloudWatch Logs in one batch when the execution ends
+   (see ``patches.WorkflowLogSession``), not one locked call per history event.
+4. moto's ``BaseResponse.call_action`` lists the response class's methods with
+   ``inspect.getmembers`` on every request; the list is kept per class.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+from typing import Any
+
+#: ASL state types whose components hold per-execution state (worker pools, counters).
+STATEFUL_STATE_TYPES = frozenset({"Map", "Parallel"})
+
+
+# 1. JSONPath -----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def parsed_json_path_ext(path: str) -> Any:
+    """``jsonpath_ng.ext.parse`` (filters and arithmetic), once per path string."""
+    from jsonpath_ng.ext import parse
+
+    return parse(path)
+
+
+@lru_cache(maxsize=4096)
+def parsed_json_path(path: str) -> Any:
+    """``jsonpath_ng.parse``, once per path string (ResultPath uses the plain grammar)."""
+    from jsonpath_ng import parse
+
+    return parse(path)
+
+
+def _patch_json_path_parsing() -> None:
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    json_path.parse = parsed_json_path_ext  # type: ignore[attr-defined]
+    result_path.parse = parsed_json_path  # type: ignore[attr-defined]
+
+
+# 2. One program per definition -----------------------------------------------------------------
+
+
+def state_types(definition: Any) -> set[str]:
+    """Every state ``Type`` in an ASL document, nested branches and iterators included."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            states = node.get("States")
+            if isinstance(states, dict):
+                for state in states.values():
+                    if isinstance(state, dict) and isinstance(state.get("Type"), str):
+                        found.add(state["Type"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(definition)
+    return found
+
+
+@lru_cache(maxsize=128)
+def shares_program(definition: str) -> bool:
+    """Whether executions of this definition may share one parsed program."""
+    try:
+        document = json.loads(definition)
+    except ValueError:
+        return False
+    return not (state_types(document) & STATEFUL_STATE_TYPES)
+
+
+def draw_heap_keys(program: Any) -> int:
+    """Draw every component's lazy ``heap_key`` now, so that sharing threads never race on it."""
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    seen: set[int] = set()
+    drawn = 0
+    pending: list[Any] = [program]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, EvalComponent):
+            _ = node.heap_key
+            drawn += 1
+        if isinstance(node, Component):
+            pending.extend(vars(node).values())
+        elif isinstance(node, dict):
+            pending.extend(node.values())
+        elif isinstance(node, list | tuple | set | frozenset):
+            pending.extend(node)
+    return drawn
+
+
+def program_for_execution(definition: str) -> Any:
+    """The program one execution evaluates: shared, or a copy for Map/Parallel definitions."""
+    from . import patches
+
+    program = patches.parsed_program(definition)
+    if not shares_program(definition):
+        return copy.deepcopy(program)
+    if not getattr(program, "_stepauth_heap_keys_drawn", False):
+        # Racing first callers each walk the program; a key, once drawn, is never redrawn.
+        draw_heap_keys(program)
+        program._stepauth_heap_keys_drawn = True
+    return program
+
+
+# 3. Log events in one batch --------------------------------------------------------------------
+
+
+def _patch_log_flush_at_execution_end() -> None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._execution_logic
+
+    def _execution_logic(self: Any) -> None:
+        try:
+            original(self)
+        finally:
+            session = getattr(self, "_cloud_watch_logging_session", None)
+            flush = getattr(session, "flush", None)
+            if flush is not None:
+                flush()
+
+    _execution_logic.__wrapped__ = original  # type: ignore[attr-defined]
+    ExecutionWorker._execution_logic = _execution_logic
+
+
+# 4. Method names per response class --------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def method_names_of(response_class: type) -> frozenset[str]:
+    """The functions of a response class, as moto's ``method_names_from_class`` lists them."""
+    import inspect
+
+    return frozenset(name for name, _ in inspect.getmembers(response_class, inspect.isfunction))
+
+
+def _patch_method_names() -> None:
+    from moto.core import responses
+
+    responses.method_names_from_class = method_names_of  # type: ignore[assignment]
+
+
+def apply() -> None:
+    """Install 1, 3 and 4 (called once by ``patches.apply``; 2 is in its fix 15)."""
+    _patch_json_path_parsing()
+    _patch_log_flush_at_execution_end()
+    _patch_method_names()

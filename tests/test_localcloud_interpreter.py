@@ -1,0 +1,148 @@
+"""The interpreter's hot spots (localcloud/interpreter.py), on the running local cloud."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from localcloud import interpreter, patches
+from localcloud.cloud import LocalCloud
+
+ROLE = "arn:aws:iam::123456789012:role/local-test"
+
+#: Choice, Retry-free Pass states, JSONPath in InputPath/ResultPath/Parameters and a Fail branch:
+#: every piece keeps per-execution values, which must not leak between concurrent executions.
+BRANCHING = {
+    "StartAt": "Pick",
+    "States": {
+        "Pick": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.n", "NumericGreaterThanEquals": 0, "Next": "Shape"}],
+            "Default": "Refuse",
+        },
+        "Shape": {
+            "Type": "Pass",
+            "InputPath": "$",
+            "Parameters": {"echo.$": "$.n", "label.$": "States.Format('n={}', $.n)"},
+            "ResultPath": "$.shaped",
+            "Next": "Keep",
+        },
+        "Keep": {"Type": "Pass", "OutputPath": "$.shaped", "End": True},
+        "Refuse": {"Type": "Fail", "Error": "Negative", "Cause": "n < 0"},
+    },
+}
+
+MAPPED = {
+    "StartAt": "Each",
+    "States": {
+        "Each": {
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "Iterator": {
+                "StartAt": "Double",
+                "States": {"Double": {"Type": "Pass", "End": True}},
+            },
+            "End": True,
+        }
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def aws(local_cloud: LocalCloud) -> boto3.Session:
+    return boto3.Session(region_name=local_cloud.settings.region)
+
+
+def _machine(aws: boto3.Session, definition: dict) -> str:
+    return aws.client("stepfunctions").create_state_machine(
+        name=f"test-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps(definition),
+        roleArn=ROLE,
+        type="EXPRESS",
+    )["stateMachineArn"]
+
+
+def _sfn(aws: boto3.Session):  # the sync API must not be host-prefixed locally
+    return aws.client("stepfunctions", config=Config(inject_host_prefix=False))
+
+
+def test_executions_share_the_program_unless_it_has_map_or_parallel() -> None:
+    shared = json.dumps(BRANCHING)
+    assert interpreter.shares_program(shared)
+    assert interpreter.program_for_execution(shared) is interpreter.program_for_execution(shared)
+    mapped = json.dumps(MAPPED)
+    assert not interpreter.shares_program(mapped)
+    first, second = (interpreter.program_for_execution(mapped) for _ in range(2))
+    assert first is not second
+    assert first is not patches.parsed_program(mapped)
+    nested = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "Branches": [BRANCHING]}}}
+    assert interpreter.state_types(nested) == {"Parallel", "Choice", "Pass", "Fail"}
+
+
+def test_concurrent_executions_of_one_shared_program_do_not_interfere(aws: boto3.Session) -> None:
+    arn = _machine(aws, BRANCHING)
+    inputs = [n if n % 5 else -n - 1 for n in range(40)]  # every fifth one fails
+    answers: dict[int, dict] = {}
+    errors: list[BaseException] = []
+
+    def run(chunk: list[int]) -> None:
+        client = _sfn(aws)
+        try:
+            for n in chunk:
+                answers[n] = client.start_sync_execution(
+                    stateMachineArn=arn, input=json.dumps({"n": n, "noise": "x" * (n % 7)})
+                )
+        except BaseException as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(inputs[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for n in inputs:
+        answer = answers[n]
+        if n >= 0:
+            assert answer["status"] == "SUCCEEDED", answer
+            assert json.loads(answer["output"]) == {"echo": n, "label": f"n={n}"}
+        else:
+            assert answer["status"] == "FAILED"
+            assert answer["error"] == "Negative"
+
+
+def test_a_map_definition_still_runs_with_its_own_program(aws: boto3.Session) -> None:
+    arn = _machine(aws, MAPPED)
+    answer = _sfn(aws).start_sync_execution(stateMachineArn=arn, input='{"items": [1, 2, 3]}')
+    assert answer["status"] == "SUCCEEDED"
+    assert json.loads(answer["output"]) == [1, 2, 3]
+
+
+def test_json_paths_are_parsed_once_per_path_string(aws: boto3.Session) -> None:
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    assert json_path.parse is interpreter.parsed_json_path_ext
+    arn = _machine(aws, BRANCHING)
+    client = _sfn(aws)
+    client.start_sync_execution(stateMachineArn=arn, input='{"n": 1}')
+    before = interpreter.parsed_json_path_ext.cache_info()
+    for n in range(3):
+        client.start_sync_execution(stateMachineArn=arn, input=json.dumps({"n": n}))
+    after = interpreter.parsed_json_path_ext.cache_info()
+    assert after.misses == before.misses  # the same paths: nothing parsed again
+    assert after.hits > before.hits
+
+
+def test_response_method_names_are_listed_once_per_class() -> None:
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    assert responses.method_names_from_class is interpreter.method_names_of
+    names = interpreter.method_names_of(DynamoHandler)
+    assert {"get_item", "transact_write_items"} <= names
+    assert interpreter.method_names_of(DynamoHandler) is names
