@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import patches
+from . import inprocess, patches
 from .deploy import (
     PROJECT_ROOT,
     CloudAssembly,
@@ -22,6 +22,7 @@ from .deploy import (
     initialise_signing_keys,
     synthesize,
 )
+from .retention import RetentionSettings, RetentionSweeper
 from .streams import LocalStreams
 
 LOG = logging.getLogger("stepauth.localcloud")
@@ -46,6 +47,11 @@ class LocalCloudSettings:
     #: How often Time to Live deletes expired items (None: only when ``streams.sweep()`` is
     #: called). DynamoDB itself deletes within days of expiry; readers never rely on it.
     ttl_sweep_seconds: float | None = 60.0
+    #: Calls made inside this process reach moto in-process, not over loopback HTTP
+    #: (``localcloud/inprocess.py``); the server on ``aws_port`` still serves other clients.
+    in_process_aws: bool = True
+    #: What the local cloud keeps of past executions and logs (``localcloud/retention.py``).
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @property
     def client_host(self) -> str:
@@ -86,6 +92,7 @@ class LocalCloud:
         self._http: Any = None
         self.gateway: Any = None
         self.streams: LocalStreams | None = None
+        self.retention: RetentionSweeper | None = None
 
     def configure_environment(self) -> None:
         """Process-wide AWS settings: every client in this process talks to the local cloud."""
@@ -134,6 +141,9 @@ class LocalCloud:
         warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
         self._moto = ThreadedMotoServer(ip_address=s.host, port=s.aws_port, verbose=False)
         self._moto.start()
+        if s.in_process_aws:
+            inprocess.serve_in_process(s.client_host, s.aws_port)
+            boto3.DEFAULT_SESSION = None  # a default session made earlier lacks the handler
         session = boto3.Session(region_name=s.region)
         LOG.info("deploying stack %s into the local cloud at %s", s.stack_name, s.aws_endpoint)
         self.stack = deploy(assembly, session, s.stack_name)
@@ -145,6 +155,7 @@ class LocalCloud:
             poll_seconds=s.stream_poll_seconds,
             sweep_seconds=s.ttl_sweep_seconds,
         ).start()
+        self.retention = RetentionSweeper(s.retention).start()
         self.gateway = LocalGateway(self.stack, session)
         self._http = serve(self.gateway, s.host, s.gateway_port)
         LOG.info("stepauth is answering on %s", s.gateway_url)
@@ -158,6 +169,10 @@ class LocalCloud:
         if self.streams is not None:
             self.streams.stop()
             self.streams = None
+        if self.retention is not None:
+            self.retention.stop()
+            self.retention = None
+        inprocess.stop_serving(self.settings.aws_port)
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
