@@ -3,8 +3,8 @@
 Order: synthesize the stack; start it in a child process; login and refresh throughput with the
 argon2id floor; the other workflows once each (for step durations); the authorizer against raw
 Ed25519; stop the stack; the local-cloud overhead (own process); cold starts (fresh
-interpreters). Results go to ``bench/results/latest.json`` and the plot to
-``bench/login_throughput.png``.
+interpreters importing each handler from its bundled asset). Results go to
+``bench/results/latest.json`` and the plot to ``bench/login_throughput.png``.
 
     python -m bench [--quick] [--reuse-synth]
 
@@ -28,6 +28,7 @@ from bench import (
     localcloud_overhead,
     machine,
     plot,
+    scaling,
     throughput,
 )
 from bench.assembly import bench_assembly
@@ -85,6 +86,35 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     best_refresh = max(p["per_cpu_s"]["median"] for p in tp["refresh"])
+    refresh_target = tp.get("target_refresh_per_cpu_s", 25.0)
+    out.append(
+        {
+            "what": "local refresh per stack CPU-second",
+            "figure": round(best_refresh, 1),
+            "target": f">= {refresh_target:g}",
+            "met": best_refresh >= refresh_target,
+        }
+    )
+    scaling_result = results.get("scaling")
+    if scaling_result is not None:
+        size, memory = scaling_result["size"], scaling_result["memory"]
+        out.append(
+            {
+                "what": f"login CPU at {size['items_large']} items vs at {size['items_small']}",
+                "figure": round(size["ratio"], 3),
+                "target": f"<= {size['target']}",
+                "met": size["met"],
+            }
+        )
+        out.append(
+            {
+                "what": f"stack RSS after {memory['logins_second']} logins vs after "
+                f"{memory['logins_first']} (issue: 10,000 vs 1,000)",
+                "figure": round(memory["ratio"], 3),
+                "target": f"<= {memory['target']}",
+                "met": memory["met"],
+            }
+        )
     out.append(
         {
             "what": "refresh per CPU-second vs Keycloak 120/s/vCPU (peer line)",
@@ -156,6 +186,18 @@ def _overhead_in_child() -> dict[str, Any]:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def _cold_start(template: dict[str, Any], runs: int, reuse_synth: bool) -> dict[str, Any]:
+    """From the built bundles (Lambda's Python, isolated); from the sources if bundling fails."""
+    try:
+        bundled = cold_start.bundled_assembly(fresh=not reuse_synth)
+        return cold_start.measure(bundled.template(), runs, bundles=bundled.directory)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+        _print([f"cold start from the bundles failed ({error}); measuring from the sources"])
+        result = cold_start.measure(template, runs)
+        result["bundles_error"] = str(error)[-500:]
+        return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short loops, one repeat (smoke)")
@@ -197,9 +239,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         _print(authorizer_verify.report(results["authorizer"]))
 
+    with StackProcess(assembly.directory, RESULTS_DIR / "scaling-stack.log") as stack:
+        quick = {"large": 2000, "logins_per_point": 10, "repeats": 1, "first": 50, "second": 200}
+        results["scaling"] = scaling.measure(stack, **(quick if args.quick else {}))
+        _print(scaling.report(results["scaling"]))
+
     results["localcloud_overhead"] = _overhead_in_child()
     _print(localcloud_overhead.report(results["localcloud_overhead"]))
-    results["cold_start"] = cold_start.measure(template, runs=3 if args.quick else 9)
+    results["cold_start"] = _cold_start(template, 3 if args.quick else 9, args.reuse_synth)
     _print(cold_start.report(results["cold_start"]))
 
     tp = results["throughput"]

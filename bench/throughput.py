@@ -31,8 +31,11 @@ PASSWORD = "violet marmalade under the orchard"
 #: Keycloak's published sizing (keycloak.org, "Concepts for sizing CPU and memory resources").
 KEYCLOAK_LOGINS_PER_VCPU = 15.0
 KEYCLOAK_REFRESHES_PER_VCPU = 120.0
-#: Target: orchestration overhead at most 25 % of the argon2 time, i.e. login/s >= 0.8 verify/s.
-LOGIN_TARGET_RATIO = 0.8
+#: Target (issue 17): local login per core >= 0.6 of the argon2 floor (the long-run goal is 0.8:
+#: orchestration overhead at most 25 % of the argon2 time).
+LOGIN_TARGET_RATIO = 0.6
+#: Target (issue 17): local refreshes per stack CPU-second.
+REFRESH_TARGET_PER_CPU_S = 25.0
 
 
 def argon2_params(template: dict[str, Any]) -> Argon2Params:
@@ -231,6 +234,7 @@ def measure(
         },
         "cores": cores(),
         "target_ratio_per_core": LOGIN_TARGET_RATIO,
+        "target_refresh_per_cpu_s": REFRESH_TARGET_PER_CPU_S,
         "keycloak_logins_per_vcpu": KEYCLOAK_LOGINS_PER_VCPU,
         "keycloak_refreshes_per_vcpu": KEYCLOAK_REFRESHES_PER_VCPU,
         "login": [_summarise(login[c], c, "floor") for c in concurrencies],
