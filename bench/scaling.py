@@ -7,7 +7,7 @@ Two figures, each a ratio measured in one stack process:
   by an outside client, under their own partition keys). Target: large / small <= 1.2.
 - **Bounded memory**: the stack's resident set (``VmRSS``) after ``first`` logins and after
   ``second`` logins in all. The issue's figure is 1,000 against 10,000 logins; the default here
-  is 300 against 3,000 (the same ratio of counts, a fifth of the time on this shared machine),
+  is 200 against 2,000 (the same ratio of counts, a fifth of the time on this shared machine),
   and both are recorded. Each login adds its own items to the table (a token family, a token,
   an audit record), which is data, not a leak; the RSS is reported beside the item count.
   Target: second / first <= 1.5.
@@ -104,8 +104,8 @@ def measure(
     large: int = 10_000,
     logins_per_point: int = 30,
     repeats: int = 3,
-    first: int = 300,
-    second: int = 3000,
+    first: int = 200,
+    second: int = 2000,
 ) -> dict[str, Any]:
     table = stack.info["outputs"]["TableName"]
     api = ApiClient(stack.info["host"], stack.info["gateway_port"])
