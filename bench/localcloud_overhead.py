@@ -6,8 +6,9 @@ a trivial in-process Lambda (``noop`` below), for two values of N each. The slop
 one state; the intercept is what every execution pays (ASL parse included). Floors measured in
 the same run: one bare API round trip to the local cloud (``DescribeStateMachine``) and one
 direct ``lambda:Invoke`` of the same trivial function. Two known hot spots are timed on their
-own: the ASL parse of the real Login definition (moto parses it on every execution) and a boto3
-client creation (what the patched per-Task client cache saves).
+own: the ASL parse of the real Login definition (moto parses it on every execution; the local
+cloud parses each definition once) and a boto3 client creation (what the patched per-Task client
+cache saves). Calls are answered in-process as in the local cloud (``localcloud/inprocess.py``).
 
     python -m bench.localcloud_overhead          (prints its figures; --json for the suite)
 """
@@ -145,7 +146,7 @@ def measure(
     from botocore.config import Config
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-    from localcloud import patches
+    from localcloud import inprocess, patches
     from localcloud.cloud import LocalCloud, LocalCloudSettings, free_port
 
     settings = LocalCloudSettings(gateway_port=free_port(), aws_port=free_port())
@@ -156,6 +157,8 @@ def measure(
     warnings.filterwarnings("ignore", category=UserWarning)
     server = ThreadedMotoServer(ip_address=settings.host, port=settings.aws_port, verbose=False)
     server.start()
+    if settings.in_process_aws:  # as LocalCloud.start: in-process calls skip the loopback HTTP
+        inprocess.serve_in_process(settings.client_host, settings.aws_port)
     try:
         session = boto3.Session(region_name=settings.region)
         session.client("iam").create_role(
@@ -230,6 +233,7 @@ def measure(
             execute, machines[("task", task_states[1])], task_states[1]
         )
     finally:
+        inprocess.stop_serving(settings.aws_port)
         server.stop()
 
     medians = {key: statistics.median(values) for key, values in samples.items()}
@@ -274,7 +278,7 @@ def report(result: dict[str, Any]) -> list[str]:
     ]
     if result.get("asl_parse_ms"):
         lines.append(
-            "  ASL parse per execution: "
+            "  ASL parse (moto: per execution; local cloud: once per definition): "
             + ", ".join(
                 f"{name.rsplit('-', 1)[-1]} {ms:.1f} ms"
                 for name, ms in result["asl_parse_ms"].items()
