@@ -127,6 +127,7 @@ def test_show_prints_the_failing_state_and_its_cause(cli, traffic: Traffic) -> N
     assert timeline["status"] == "FAILED" and timeline["name"] == traffic.unknown_user
     assert timeline["failed_state"] == "RejectInvalidCredentials"
     assert [s["name"] for s in timeline["states"]] == [
+        "BodyWithinLimit?",
         "ValidateLogin",
         "FindUser",
         "VerifyPassword",
@@ -134,7 +135,7 @@ def test_show_prints_the_failing_state_and_its_cause(cli, traffic: Traffic) -> N
         "AuditLoginFailureForEmail",
         "RejectInvalidCredentials",
     ]
-    verify = timeline["states"][2]
+    verify = timeline["states"][3]
     assert (verify["outcome"], verify["error"], verify["attempts"]) == (
         "caught",
         "InvalidCredentials",
