@@ -377,11 +377,21 @@ class LocalGateway:
         """``$input.body`` as API Gateway builds it ("Content type conversions"): a body whose
         Content-Type is a binary media type reaches a CONVERT_TO_TEXT integration as base64 of
         its exact bytes; any other body is decoded as UTF-8, with replacement characters."""
-        content_type = _CaseInsensitive(headers).get("Content-Type")
-        if is_binary(content_type, self.binary_media_types):
-            if route.integration.get("ContentHandling") == "CONVERT_TO_TEXT":
-                return base64.b64encode(body).decode("ascii")
+        if self._body_is_binary(route, headers):
+            return base64.b64encode(body).decode("ascii")
         return body.decode("utf-8", errors="replace")
+
+    def _body_is_binary(self, route: Route, headers: dict[str, str]) -> bool:
+        """Whether the integration receives the body as base64: a proxy integration whenever
+        the Content-Type is a binary media type (isBase64Encoded), another one only when its
+        contentHandling is CONVERT_TO_TEXT."""
+        if not is_binary(_CaseInsensitive(headers).get("Content-Type"), self.binary_media_types):
+            return False
+        integration = route.integration
+        return (
+            integration.get("Type") == "AWS_PROXY"
+            or integration.get("ContentHandling") == "CONVERT_TO_TEXT"
+        )
 
     # -- Lambda authorizer -------------------------------------------------------------------
 
@@ -551,7 +561,8 @@ class LocalGateway:
             "stageVariables": None,
             "requestContext": dict(request.context),
             "body": request.body or None,
-            "isBase64Encoded": False,
+            "isBase64Encoded": bool(request.body)
+            and self._body_is_binary(route, dict(request.headers.items())),
         }
         try:
             answer = self._lambda.invoke(
