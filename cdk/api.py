@@ -6,6 +6,7 @@ synthesized copies of these same templates.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,16 +241,22 @@ class StepAuthApi(Construct):
                         removal_policy=RemovalPolicy.DESTROY,
                     )
                 ),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=False,
+                # The request id stepauth answers and names executions after is the extended
+                # one; the client can choose requestId, logged only as what the client sent.
+                access_log_format=apigw.AccessLogFormat.custom(
+                    json.dumps(
+                        {
+                            "requestId": apigw.AccessLogField.context_extended_request_id(),
+                            "clientRequestId": apigw.AccessLogField.context_request_id(),
+                            "ip": apigw.AccessLogField.context_identity_source_ip(),
+                            "requestTime": apigw.AccessLogField.context_request_time(),
+                            "httpMethod": apigw.AccessLogField.context_http_method(),
+                            "resourcePath": apigw.AccessLogField.context_resource_path(),
+                            "status": apigw.AccessLogField.context_status(),
+                            "protocol": apigw.AccessLogField.context_protocol(),
+                            "responseLength": apigw.AccessLogField.context_response_length(),
+                        }
+                    )
                 ),
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,

@@ -545,7 +545,9 @@ def test_api_logs_requests_without_bodies(template: dict) -> None:
     (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
     props = stage["Properties"]
     assert props["AccessLogSetting"]["DestinationArn"]
-    assert "$context.requestId" in props["AccessLogSetting"]["Format"]
+    log_format = json.loads(props["AccessLogSetting"]["Format"])
+    assert log_format["requestId"] == "$context.extendedRequestId"  # never client-chosen
+    assert "body" not in json.dumps(log_format).lower()
     (settings,) = props["MethodSettings"]
     assert settings["LoggingLevel"] == "ERROR" and settings["DataTraceEnabled"] is False
     assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
