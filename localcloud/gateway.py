@@ -74,8 +74,12 @@ DEFAULT_GATEWAY_RESPONSES = {
 def extended_request_id() -> str:
     """A new id shaped like API Gateway's extended request ids (base64 text, e.g.
     ``Fx0mVHcBoAMFR7Q=``), from the URL-safe alphabet so that it is its execution's name as it
-    is (the request template maps '/' and '+', should AWS's ids hold them)."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(11)).decode("ascii")
+    is (the request template maps '/' and '+', should AWS's ids hold them). Never starting
+    with '-', which a command line (``stepauth executions show ID``) would read as an option."""
+    while True:
+        found = base64.urlsafe_b64encode(secrets.token_bytes(11)).decode("ascii")
+        if not found.startswith("-"):
+            return found
 
 
 def media_type(content_type: str | None) -> str:

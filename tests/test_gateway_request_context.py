@@ -18,7 +18,7 @@ from localcloud.gateway import (
 def test_extended_request_ids_are_unique_and_shaped_like_api_gateways() -> None:
     ids = {extended_request_id() for _ in range(1000)}
     assert len(ids) == 1000
-    assert all(re.fullmatch(r"[A-Za-z0-9_-]{15}=", i) for i in ids)
+    assert all(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{14}=", i) for i in ids)
 
 
 def test_binary_media_types_match_like_api_gateway() -> None:
