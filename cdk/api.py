@@ -6,6 +6,7 @@ synthesized copies of these same templates.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+
+from steps.core import user_agent
 
 from .config import StackConfig
 
@@ -38,31 +41,81 @@ WORKFLOW_STATUSES = (
     "500",
 )
 
-# API Gateway's own errors (unknown route, unsupported media type, throttling …) in the
-# contract's error shape instead of API Gateway's {"message": …}.
+# API Gateway's own errors, every default response type of the CDK ResponseType enum, in the
+# contract's error shape instead of API Gateway's {"message": …}: (status, error, description).
+# A status of None keeps the status API Gateway chose (the two DEFAULT_* families).
 _GATEWAY_ERRORS = {
-    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", "not_found", "No such route."),
-    apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: (
-        "415",
-        "invalid_request",
-        "Content-Type must be application/json.",
+    apigw.ResponseType.ACCESS_DENIED: (
+        "403",
+        "insufficient_scope",
+        "The access token does not grant this operation.",
     ),
+    apigw.ResponseType.API_CONFIGURATION_ERROR: (
+        "500",
+        "server_error",
+        "The request could not be completed.",
+    ),
+    apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR: (
+        "500",
+        "server_error",
+        "The request could not be completed.",
+    ),
+    apigw.ResponseType.AUTHORIZER_FAILURE: (
+        "500",
+        "server_error",
+        "The request could not be completed.",
+    ),
+    apigw.ResponseType.BAD_REQUEST_PARAMETERS: (
+        "400",
+        "invalid_request",
+        "A required request parameter is missing or invalid.",
+    ),
+    apigw.ResponseType.BAD_REQUEST_BODY: (
+        "400",
+        "invalid_request",
+        "The request body is invalid.",
+    ),
+    apigw.ResponseType.EXPIRED_TOKEN: (
+        "403",
+        "access_denied",
+        "The request signature has expired.",
+    ),
+    apigw.ResponseType.INVALID_SIGNATURE: (
+        "403",
+        "access_denied",
+        "The request signature is invalid.",
+    ),
+    apigw.ResponseType.INTEGRATION_FAILURE: (
+        "504",
+        "temporarily_unavailable",
+        "The request could not be completed in time; retry later.",
+    ),
+    apigw.ResponseType.INTEGRATION_TIMEOUT: (
+        "504",
+        "temporarily_unavailable",
+        "The request could not be completed in time; retry later.",
+    ),
+    apigw.ResponseType.INVALID_API_KEY: ("403", "access_denied", "The API key is invalid."),
+    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", "not_found", "No such route."),
+    apigw.ResponseType.QUOTA_EXCEEDED: ("429", "slow_down", "Too many requests; retry later."),
     apigw.ResponseType.REQUEST_TOO_LARGE: (
         "413",
         "invalid_request",
         "The request body is too large.",
     ),
+    apigw.ResponseType.RESOURCE_NOT_FOUND: ("404", "not_found", "No such route."),
     apigw.ResponseType.THROTTLED: ("429", "slow_down", "Too many requests; retry later."),
     apigw.ResponseType.UNAUTHORIZED: (
         "401",
         "invalid_token",
         "The access token is missing, invalid, expired or revoked.",
     ),
-    apigw.ResponseType.ACCESS_DENIED: (
-        "403",
-        "insufficient_scope",
-        "The access token does not grant this operation.",
+    apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: (
+        "415",
+        "invalid_request",
+        "Content-Type must be application/json.",
     ),
+    apigw.ResponseType.WAF_FILTERED: ("403", "access_denied", "The request was refused."),
     apigw.ResponseType.DEFAULT_4_XX: (None, "invalid_request", "The request was rejected."),
     apigw.ResponseType.DEFAULT_5_XX: (None, "server_error", "The request could not be completed."),
 }
@@ -88,30 +141,60 @@ class WorkflowRoute:
     target_field: str = "userId"
 
 
+def _escaped_twice(variable: str, expression: str) -> str:
+    """A ``#set`` of ``variable`` to ``expression`` escaped for the input and for the document
+    (escapeJavaScript's \\' is not JSON, hence the replaceAll after each); "" when null."""
+    once = f'$util.escapeJavaScript({expression}).replaceAll("\\\\\'", "\'")'
+    twice = f'$util.escapeJavaScript({once}).replaceAll("\\\\\'", "\'")'
+    return f'#set(${variable} = "")\n#if({expression})\n#set(${variable} = {twice})\n#end'
+
+
+# The authorizer's context is built from a verified token, but it is still escaped: one rule
+# for every interpolated value.
+_CALLER_PRELUDE = "\n".join(
+    _escaped_twice(name, f"$context.authorizer.{field}")
+    for name, field in (
+        ("callerUserId", "principalId"),
+        ("callerJti", "jti"),
+        ("callerExp", "exp"),
+    )
+)
 # Extra fields of the execution input, as they appear inside the escaped "input" string.
 _CALLER_INPUT = (
-    ',\\"caller\\":{\\"userId\\":\\"$context.authorizer.principalId\\",'
-    '\\"jti\\":\\"$context.authorizer.jti\\",\\"exp\\":\\"$context.authorizer.exp\\"}'
+    ',\\"caller\\":{\\"userId\\":\\"$callerUserId\\",'
+    '\\"jti\\":\\"$callerJti\\",\\"exp\\":\\"$callerExp\\"}'
 )
 
 
-def sync_execution_template(route: WorkflowRoute, *, audit_retention_days: int) -> str:
-    prelude, extra = "", ""
+def base64_length(size: int) -> int:
+    """Characters of the base64 text of ``size`` bytes."""
+    return 4 * -(-size // 3)
+
+
+def sync_execution_template(
+    route: WorkflowRoute,
+    *,
+    audit_retention_days: int,
+    max_body_bytes: int = StackConfig.max_body_bytes,
+) -> str:
+    preludes, extra = [], ""
     if route.protected:
+        preludes.append(_CALLER_PRELUDE)
         extra += _CALLER_INPUT
     if route.path_parameter:
-        name = route.path_parameter
-        prelude = (
-            f"#set($target = $util.escapeJavaScript($util.escapeJavaScript("
-            f'$input.params(\'{name}\')).replaceAll("\\\\\'", "\'")).replaceAll("\\\\\'", "\'"))'
-        )
+        preludes.append(_escaped_twice("target", f"$input.params('{route.path_parameter}')"))
         extra += f',\\"target\\":{{\\"{route.target_field}\\":\\"$target\\"}}'
     return (
         _template("start_sync_execution.vtl")
         .replace("${STATE_MACHINE_ARN}", route.workflow.state_machine_arn)
-        .replace("${PRELUDE}", prelude)
+        .replace("${PRELUDE}", "\n".join(preludes))
         .replace("${EXTRA_INPUT}", extra)
         .replace("${AUDIT_RETENTION_SECONDS}", str(audit_retention_days * 86_400))
+        .replace("${MAX_BODY_BASE64_CHARS}", str(base64_length(max_body_bytes)))
+        .replace("${USER_AGENT_DROPPED}", user_agent.DROPPED.pattern)
+        .replace("${SECRET_SHAPES}", user_agent.SECRET_VALUE)
+        .replace("${USER_AGENT_MAX}", str(user_agent.USER_AGENT_MAX))
+        .replace("${USER_AGENT_CUT_SHORT}", str(user_agent.USER_AGENT_MAX - 1))
     )
 
 
@@ -134,6 +217,10 @@ class StepAuthApi(Construct):
             "RestApi",
             rest_api_name=f"{config.stack_name}-api",
             description="stepauth: registration, login, sessions and tokens",
+            # Every body is binary to API Gateway: the workflows receive the client's exact
+            # bytes (base64) and refuse invalid UTF-8, instead of a decoded text in which
+            # different invalid bytes have become the same replacement character.
+            binary_media_types=["*/*"],
             # API Gateway writes its logs through one role per account and region.
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
@@ -154,16 +241,22 @@ class StepAuthApi(Construct):
                         removal_policy=RemovalPolicy.DESTROY,
                     )
                 ),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=False,
+                # The request id stepauth answers and names executions after is the extended
+                # one; the client can choose requestId, logged only as what the client sent.
+                access_log_format=apigw.AccessLogFormat.custom(
+                    json.dumps(
+                        {
+                            "requestId": apigw.AccessLogField.context_extended_request_id(),
+                            "clientRequestId": apigw.AccessLogField.context_request_id(),
+                            "ip": apigw.AccessLogField.context_identity_source_ip(),
+                            "requestTime": apigw.AccessLogField.context_request_time(),
+                            "httpMethod": apigw.AccessLogField.context_http_method(),
+                            "resourcePath": apigw.AccessLogField.context_resource_path(),
+                            "status": apigw.AccessLogField.context_status(),
+                            "protocol": apigw.AccessLogField.context_protocol(),
+                            "responseLength": apigw.AccessLogField.context_response_length(),
+                        }
+                    )
                 ),
                 logging_level=apigw.MethodLoggingLevel.ERROR,
                 data_trace_enabled=False,
@@ -205,7 +298,7 @@ class StepAuthApi(Construct):
             route.workflow.grant_start_sync_execution(integration_role)
             v1.resource_for_path(route.path).add_method(
                 route.method,
-                self._sync_execution(route, integration_role, config.audit_retention_days),
+                self._sync_execution(route, integration_role, config),
                 method_responses=[apigw.MethodResponse(status_code=s) for s in WORKFLOW_STATUSES],
                 **self._auth(route.protected),
             )
@@ -250,9 +343,13 @@ class StepAuthApi(Construct):
 
     @staticmethod
     def _sync_execution(
-        route: WorkflowRoute, role: iam.IRole, audit_retention_days: int
+        route: WorkflowRoute, role: iam.IRole, config: StackConfig
     ) -> apigw.AwsIntegration:
-        request = sync_execution_template(route, audit_retention_days=audit_retention_days)
+        request = sync_execution_template(
+            route,
+            audit_retention_days=config.audit_retention_days,
+            max_body_bytes=config.max_body_bytes,
+        )
         return apigw.AwsIntegration(
             service="states",
             action="StartSyncExecution",
@@ -260,6 +357,9 @@ class StepAuthApi(Construct):
             options=apigw.IntegrationOptions(
                 credentials_role=role,
                 passthrough_behavior=apigw.PassthroughBehavior.NEVER,
+                # With binaryMediaTypes */*, the body reaches the template as the base64 of
+                # its exact bytes (API Gateway, "Content type conversions").
+                content_handling=apigw.ContentHandling.CONVERT_TO_TEXT,
                 request_templates={ct: request for ct in _ACCEPTED_CONTENT_TYPES},
                 integration_responses=[
                     apigw.IntegrationResponse(

@@ -36,6 +36,9 @@ class StackConfig:
     audit_retention_days: int = 400
     cleanup_batch_size: int = 100
     cleanup_retry_attempts: int = 5
+    # Largest request body handed to a workflow; larger ones are 413 before any execution
+    # starts. Its base64 text must stay well inside StartSyncExecution's 256 KB input.
+    max_body_bytes: int = 16_384
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -70,6 +73,8 @@ class StackConfig:
             raise ValueError("cleanup_batch_size must be between 1 and 10000")
         if not 0 <= self.cleanup_retry_attempts <= 10000:
             raise ValueError("cleanup_retry_attempts must be between 0 and 10000")
+        if not 256 <= self.max_body_bytes <= 131_072:
+            raise ValueError("max_body_bytes must be between 256 and 131072")
         if self.argon2_memory_kib < 19456 or self.argon2_time_cost < 2:
             raise ValueError("argon2 parameters must be at least the OWASP minimum (m=19456, t=2)")
 

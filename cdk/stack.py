@@ -34,6 +34,7 @@ from .workflows import (
     login_definition,
     logout_definition,
     refresh_definition,
+    refuse_oversized_body,
     register_definition,
 )
 
@@ -194,6 +195,7 @@ class StepAuthStack(Stack):
             "LOCKOUT_RESET_SECONDS": str(config.lockout_reset_seconds),
             "REFRESH_REUSE_GRACE_SECONDS": str(config.refresh_reuse_grace_seconds),
             "AUDIT_RETENTION_DAYS": str(config.audit_retention_days),
+            "MAX_BODY_BYTES": str(config.max_body_bytes),
             "POWERTOOLS_SERVICE_NAME": "stepauth",
         }
 
@@ -291,7 +293,7 @@ class StepAuthStack(Stack):
             state_machine_name=f"{config.stack_name}-{name}",
             state_machine_type=sfn.StateMachineType.EXPRESS,
             definition_body=sfn.DefinitionBody.from_chainable(
-                definition(scope, self.table, self.steps)
+                refuse_oversized_body(scope, definition(scope, self.table, self.steps))
             ),
             timeout=Duration.seconds(30),
             tracing_enabled=True,

@@ -129,6 +129,31 @@ class ErrorResponses:
         )
 
 
+BODY_TOO_LARGE = "The request body is too large."
+
+
+def refuse_oversized_body(scope: Construct, definition: sfn.IChainable) -> sfn.IChainable:
+    """The workflow's first state: a body the request template found over the limit (it set
+    ``request.bodyTooLarge`` and handed over no body) is answered 413 before anything runs, on
+    every route, whether or not the workflow reads a body."""
+    return (
+        sfn.Choice(scope, "BodyWithinLimit?")
+        .when(
+            sfn.Condition.and_(
+                sfn.Condition.is_present("$.request.bodyTooLarge"),
+                sfn.Condition.boolean_equals("$.request.bodyTooLarge", True),
+            ),
+            sfn.Fail(
+                scope,
+                "RejectBodyTooLarge",
+                error=CLIENT_ERROR,
+                cause=client_error_cause(413, "invalid_request", BODY_TOO_LARGE),
+            ),
+        )
+        .otherwise(definition)
+    )
+
+
 def _catch_step_errors(
     task: tasks.LambdaInvoke, errors: ErrorResponses, names: tuple[str, ...]
 ) -> tasks.LambdaInvoke:
@@ -455,9 +480,10 @@ def refresh_definition(
         result_path="$",
     )
     # Unknown, expired, revoked and reused tokens get one answer.
+    # 400, not 401: RFC 6749 5.2 (the client presented a bad grant, not bad credentials).
     invalid_grant = errors.fixed(
         "RejectInvalidGrant",
-        401,
+        400,
         "invalid_grant",
         "The refresh token is invalid, expired or revoked.",
     )

@@ -19,12 +19,13 @@ failed integration) use the template's gateway responses, as on AWS.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
+import secrets
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,17 +45,57 @@ from .mapping_templates import (
 LOG = logging.getLogger("stepauth.gateway")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's hard limit
+# Every gateway response type and API Gateway's default status for it.
 DEFAULT_GATEWAY_RESPONSES = {
-    "UNAUTHORIZED": 401,
     "ACCESS_DENIED": 403,
+    "API_CONFIGURATION_ERROR": 500,
+    "AUTHORIZER_CONFIGURATION_ERROR": 500,
     "AUTHORIZER_FAILURE": 500,
-    "MISSING_AUTHENTICATION_TOKEN": 403,
-    "UNSUPPORTED_MEDIA_TYPE": 415,
-    "REQUEST_TOO_LARGE": 413,
+    "BAD_REQUEST_PARAMETERS": 400,
+    "BAD_REQUEST_BODY": 400,
+    "EXPIRED_TOKEN": 403,
+    "INVALID_SIGNATURE": 403,
     "INTEGRATION_FAILURE": 504,
+    "INTEGRATION_TIMEOUT": 504,
+    "INVALID_API_KEY": 403,
+    "MISSING_AUTHENTICATION_TOKEN": 403,
+    "QUOTA_EXCEEDED": 429,
+    "REQUEST_TOO_LARGE": 413,
+    "RESOURCE_NOT_FOUND": 404,
+    "THROTTLED": 429,
+    "UNAUTHORIZED": 401,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "WAF_FILTERED": 403,
     "DEFAULT_4XX": 400,
     "DEFAULT_5XX": 500,
 }
+
+
+def extended_request_id() -> str:
+    """A new id shaped like API Gateway's extended request ids (base64 text, e.g.
+    ``Fx0mVHcBoAMFR7Q=``), from the URL-safe alphabet so that it is its execution's name as it
+    is (the request template maps '/' and '+', should AWS's ids hold them). Never starting
+    with '-', which a command line (``stepauth executions show ID``) would read as an option."""
+    while True:
+        found = base64.urlsafe_b64encode(secrets.token_bytes(11)).decode("ascii")
+        if not found.startswith("-"):
+            return found
+
+
+def media_type(content_type: str | None) -> str:
+    """``application/json`` from ``Application/JSON; charset=utf-8``; API Gateway's default
+    when there is no Content-Type."""
+    found = (content_type or "").split(";")[0].strip().lower()
+    return found or "application/json"
+
+
+def is_binary(content_type: str | None, binary_media_types: list[str]) -> bool:
+    """Whether API Gateway treats a body of this Content-Type as binary (wildcards allowed;
+    CloudFormation may spell '/' as '~1')."""
+    kind = media_type(content_type)
+    return any(
+        _glob(pattern.replace("~1", "/").lower(), kind) for pattern in binary_media_types
+    )
 
 
 # API Gateway's own name for a service in integration URIs → botocore's.
@@ -241,6 +282,11 @@ class LocalGateway:
         self.stage = stage
         self.routes = routes_from_stack(stack)
         self.gateway_responses = gateway_responses_from_stack(stack)
+        self.binary_media_types = [
+            str(t)
+            for resource in stack.resources_of_type("AWS::ApiGateway::RestApi").values()
+            for t in resource["Properties"].get("BinaryMediaTypes") or []
+        ]
         self.authorizer_cache = AuthorizerCache()
         self._clock = clock
         self._session = session
@@ -263,12 +309,15 @@ class LocalGateway:
     def handle(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str
     ) -> GatewayResult:
-        request_id = str(uuid.uuid4())
         path, _, query_string = raw_path.partition("?")
         lowered = {k.lower(): v for k, v in headers.items()}
+        # As on API Gateway, a client may choose $context.requestId with an x-amzn-RequestId
+        # header (taken here as sent, whatever it holds: the worst case); the extended id is
+        # always the gateway's own, and it is the id the gateway answers and logs.
+        extended_id = extended_request_id()
         context = {
-            "requestId": request_id,
-            "extendedRequestId": request_id,
+            "requestId": lowered.get("x-amzn-requestid") or extended_id,
+            "extendedRequestId": extended_id,
             "httpMethod": method,
             "path": f"/{self.stage}{path}",
             "stage": self.stage,
@@ -282,8 +331,9 @@ class LocalGateway:
         }
         result = self._dispatch(method, path, query_string, headers, body, context)
         result.headers.setdefault("Content-Type", "application/json")
-        result.headers["x-amzn-RequestId"] = request_id
-        LOG.info("%s %s -> %s (request id %s)", method, path, result.status, request_id)
+        result.headers["x-amzn-RequestId"] = extended_id
+        result.headers["x-amz-apigw-id"] = extended_id
+        LOG.info("%s %s -> %s (request id %s)", method, path, result.status, extended_id)
         return result
 
     def _rest_api_id(self) -> str:
@@ -309,7 +359,7 @@ class LocalGateway:
                 denied = self._authorize(route, method, path, headers, context)
                 if denied is not None:
                     return denied
-            text = body.decode("utf-8", errors="replace")
+            text = self._integration_payload(route, headers, body)
             request = RequestData(
                 body=text,
                 headers=_CaseInsensitive(headers),
@@ -326,6 +376,26 @@ class LocalGateway:
             LOG.error("unsupported integration type %s on %s", integration_type, path)
             return self.gateway_error("DEFAULT_5XX", context)
         return self.gateway_error("MISSING_AUTHENTICATION_TOKEN", context)
+
+    def _integration_payload(self, route: Route, headers: dict[str, str], body: bytes) -> str:
+        """``$input.body`` as API Gateway builds it ("Content type conversions"): a body whose
+        Content-Type is a binary media type reaches a CONVERT_TO_TEXT integration as base64 of
+        its exact bytes; any other body is decoded as UTF-8, with replacement characters."""
+        if self._body_is_binary(route, headers):
+            return base64.b64encode(body).decode("ascii")
+        return body.decode("utf-8", errors="replace")
+
+    def _body_is_binary(self, route: Route, headers: dict[str, str]) -> bool:
+        """Whether the integration receives the body as base64: a proxy integration whenever
+        the Content-Type is a binary media type (isBase64Encoded), another one only when its
+        contentHandling is CONVERT_TO_TEXT."""
+        if not is_binary(_CaseInsensitive(headers).get("Content-Type"), self.binary_media_types):
+            return False
+        integration = route.integration
+        return (
+            integration.get("Type") == "AWS_PROXY"
+            or integration.get("ContentHandling") == "CONVERT_TO_TEXT"
+        )
 
     # -- Lambda authorizer -------------------------------------------------------------------
 
@@ -495,7 +565,8 @@ class LocalGateway:
             "stageVariables": None,
             "requestContext": dict(request.context),
             "body": request.body or None,
-            "isBase64Encoded": False,
+            "isBase64Encoded": bool(request.body)
+            and self._body_is_binary(route, dict(request.headers.items())),
         }
         try:
             answer = self._lambda.invoke(

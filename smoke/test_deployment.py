@@ -17,6 +17,14 @@ def _problem(answer, status: int, code: str) -> None:
     body = answer.json()
     assert set(body) == ERROR_KEYS and body["error"] == code
     assert "Traceback" not in body["error_description"]
+    if status == 401:  # RFC 6750 3: every 401 is a Bearer challenge
+        assert answer.headers["www-authenticate"].startswith("Bearer"), answer.headers
+
+
+def _token_response(answer) -> None:
+    """RFC 6749 5.1: an answer carrying tokens must not be stored by any cache."""
+    assert answer.headers["cache-control"] == "no-store", answer.headers
+    assert answer.headers["pragma"] == "no-cache", answer.headers
 
 
 def test_jwks_publishes_public_keys_only(client: Client) -> None:
@@ -42,6 +50,7 @@ def test_register_login_and_me(client: Client, accounts: Accounts) -> None:
 
     login = client.call("POST", "/v1/login", {"email": email, "password": PASSWORD})
     assert login.status == 200
+    _token_response(login)
     me = client.call("GET", "/v1/me", token=login.json()["access_token"])
     assert me.status == 200
     profile = me.json()
@@ -77,14 +86,15 @@ def test_refresh_rotates_and_reuse_revokes_the_family(client: Client, accounts: 
     first = registered["refresh_token"]
     rotated = client.call("POST", "/v1/token/refresh", {"refresh_token": first})
     assert rotated.status == 200, rotated.body
+    _token_response(rotated)
     newest = rotated.json()["refresh_token"]
     assert newest != first
     _problem(
-        client.call("POST", "/v1/token/refresh", {"refresh_token": first}), 401, "invalid_grant"
+        client.call("POST", "/v1/token/refresh", {"refresh_token": first}), 400, "invalid_grant"
     )
     # After the reuse, the whole family is revoked: the newest token is refused too.
     _problem(
-        client.call("POST", "/v1/token/refresh", {"refresh_token": newest}), 401, "invalid_grant"
+        client.call("POST", "/v1/token/refresh", {"refresh_token": newest}), 400, "invalid_grant"
     )
 
 
@@ -104,7 +114,7 @@ def test_logout_revokes_the_session_and_the_access_token(
     _problem(client.call("GET", "/v1/me", token=session["access_token"]), 401, "invalid_token")
     _problem(
         client.call("POST", "/v1/token/refresh", {"refresh_token": session["refresh_token"]}),
-        401,
+        400,
         "invalid_grant",
     )
 
@@ -147,4 +157,4 @@ def test_a_user_lists_and_ends_a_session(client: Client, accounts: Accounts) -> 
         client.call("POST", "/v1/token/refresh", {"refresh_token": t["refresh_token"]}).status
         for t in (registered, login)
     )
-    assert statuses == [200, 401]
+    assert statuses == [200, 400]  # invalid_grant

@@ -105,11 +105,18 @@ def _error_text(error: str | None, cause: str | None) -> str:
     return f"{error}: {reading}" if reading and reading != error else (error or "")
 
 
+def execution_name(request_id: str) -> str:
+    """The name of the execution that served a request: its extended request id with '/' and
+    '+' (not allowed in an execution name) as '_' and '-', as the API's request template does."""
+    return request_id.replace("/", "_").replace("+", "-")
+
+
 def resolve_execution(reference: str, workflows: Workflows, source: ExecutionSource) -> str:
-    """An execution ARN, or the ARN of the one execution named ``reference`` (a request id)."""
+    """An execution ARN, or the ARN of the one execution named after ``reference`` (the
+    request id a client quotes: the x-amzn-RequestId header, API Gateway's extended id)."""
     if reference.startswith("arn:"):
         return reference
-    found = source.find(workflows.all, reference)
+    found = source.find(workflows.all, execution_name(reference))
     if not found:
         raise TargetError(f"no execution named {output.clean(reference, 80)} in any workflow")
     if len(found) > 1:

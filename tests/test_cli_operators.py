@@ -127,6 +127,7 @@ def test_show_prints_the_failing_state_and_its_cause(cli, traffic: Traffic) -> N
     assert timeline["status"] == "FAILED" and timeline["name"] == traffic.unknown_user
     assert timeline["failed_state"] == "RejectInvalidCredentials"
     assert [s["name"] for s in timeline["states"]] == [
+        "BodyWithinLimit?",
         "ValidateLogin",
         "FindUser",
         "VerifyPassword",
@@ -134,7 +135,7 @@ def test_show_prints_the_failing_state_and_its_cause(cli, traffic: Traffic) -> N
         "AuditLoginFailureForEmail",
         "RejectInvalidCredentials",
     ]
-    verify = timeline["states"][2]
+    verify = timeline["states"][3]
     assert (verify["outcome"], verify["error"], verify["attempts"]) == (
         "caught",
         "InvalidCredentials",
@@ -224,7 +225,7 @@ def test_disable_ends_every_session_and_enable_lets_the_user_back(cli, api: Api)
 
     assert cli("users", "disable", email).code == 0
     refused = api.post_json("/v1/token/refresh", {"refresh_token": session["refresh_token"]})
-    assert refused.status == 401
+    assert refused.status == 400
     assert api.login(email).status == 401
     (revoked,) = cli("sessions", "list", email, "--all", "--json").documents("state")
     assert revoked["state"] == "revoked (user_disabled)"
@@ -258,7 +259,7 @@ def test_sessions_are_revoked_one_or_all(cli, api: Api) -> None:
     assert cli("sessions", "list", email, "--json").documents("state") == []
     for session in tokens:
         answer = api.post_json("/v1/token/refresh", {"refresh_token": session["refresh_token"]})
-        assert answer.status == 401
+        assert answer.status == 400
 
 
 def test_delete_needs_confirmation(cli, api: Api) -> None:

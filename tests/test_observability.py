@@ -24,7 +24,14 @@ from tests.test_api import Api, new_email
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RESPONSE_TEMPLATE = (PROJECT_ROOT / "cdk/mapping_templates/execution_result.vtl").read_text()
-REQUEST = RequestData(context={"requestId": "req-7", "requestTimeEpoch": 1767323045678})
+REQUEST = RequestData(
+    context={
+        "requestId": "client-chosen",
+        "extendedRequestId": "req-7",
+        "requestTimeEpoch": 1767323045678,
+    }
+)
+NOT_CACHED = {"Cache-Control": "no-store", "Pragma": "no-cache", "x-amzn-RequestId": "req-7"}
 
 
 def answer(status: str, **fields: str) -> str:
@@ -46,7 +53,11 @@ def test_a_client_error_failure_answers_with_its_cause() -> None:
         "error": "invalid_credentials",
         "error_description": "The email or password is incorrect.",
     }
-    assert result.header_overrides == {}
+    # RFC 6750 3: a 401 is a challenge.
+    assert result.header_overrides == {
+        **NOT_CACHED,
+        "WWW-Authenticate": 'Bearer realm="stepauth"',
+    }
 
 
 def test_a_rejection_keeps_its_retry_after_header() -> None:
@@ -60,8 +71,41 @@ def test_a_rejection_keeps_its_retry_after_header() -> None:
     result = render_response_template(
         RESPONSE_TEMPLATE, answer("FAILED", error=CLIENT_ERROR, cause=cause), REQUEST
     )
-    assert (result.status_override, result.header_overrides) == (429, {"Retry-After": "8"})
+    assert (result.status_override, result.header_overrides) == (
+        429,
+        {**NOT_CACHED, "Retry-After": "8"},
+    )
     assert json.loads(result.body)["error"] == "account_locked"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Retry-After": "8\r\nSet-Cookie: a=b"},
+        {"Retry-After": "soon"},
+        {"Set-Cookie": "a=b", "Location": "https://evil.example"},
+    ],
+)
+def test_only_a_numeric_retry_after_passes_from_a_workflow(headers: dict) -> None:
+    cause = json.dumps(
+        {
+            "statusCode": 429,
+            "headers": headers,
+            "body": json.dumps({"error": "account_locked", "error_description": "Wait."}),
+        }
+    )
+    result = render_response_template(
+        RESPONSE_TEMPLATE, answer("FAILED", error=CLIENT_ERROR, cause=cause), REQUEST
+    )
+    assert (result.status_override, result.header_overrides) == (429, NOT_CACHED)
+
+
+def test_an_invalid_token_401_names_the_error_in_its_challenge() -> None:
+    cause = client_error_cause(401, "invalid_token", "The access token is revoked.")
+    result = render_response_template(
+        RESPONSE_TEMPLATE, answer("FAILED", error=CLIENT_ERROR, cause=cause), REQUEST
+    )
+    assert result.header_overrides["WWW-Authenticate"] == 'Bearer error="invalid_token"'
 
 
 @pytest.mark.parametrize(
@@ -81,6 +125,13 @@ def test_any_other_failure_is_a_500_that_reveals_nothing(error: str) -> None:
     assert result.status_override == 500
     assert json.loads(result.body)["error"] == "server_error"
     assert "req-7" in result.body and "secret" not in result.body
+    assert "client-chosen" not in result.body
+
+
+def test_a_hostile_extended_id_cannot_break_the_500_document() -> None:
+    request = RequestData(context={"extendedRequestId": 'x","error":"injected\\'})
+    result = render_response_template(RESPONSE_TEMPLATE, answer("TIMED_OUT"), request)
+    assert json.loads(result.body)["error"] == "server_error"
 
 
 def test_a_success_still_answers_with_its_output() -> None:
@@ -89,6 +140,8 @@ def test_a_success_still_answers_with_its_output() -> None:
         RESPONSE_TEMPLATE, answer("SUCCEEDED", output=output), REQUEST
     )
     assert (result.status_override, result.body.strip()) == (201, '{"ok":true}')
+    # RFC 6749 5.1: answers that carry tokens are never stored by a cache.
+    assert result.header_overrides == NOT_CACHED
 
 
 def test_the_request_template_hands_the_workflow_its_audit_times() -> None:

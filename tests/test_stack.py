@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from aws_cdk import aws_apigateway as apigw
 
 from localcloud.deploy import CloudAssembly
 
@@ -167,16 +168,44 @@ def test_public_routes_start_sync_executions_with_vtl(template: dict) -> None:
         assert ":states:action/StartSyncExecution" in uri
         request = json.dumps(integration["RequestTemplates"]["application/json"])
         for needle in (
-            "$util.base64Encode($input.body)",
+            "$util.escapeJavaScript($input.body)",
             "$context.identity.sourceIp",
             "$context.identity.userAgent",
-            "$context.requestId",
+            "$context.extendedRequestId",
         ):
             assert needle in request
+        # The client can choose $context.requestId: nothing may use it.
+        assert "$context.requestId" not in request
         assert integration["PassthroughBehavior"] == "NEVER"
+        # The body reaches the template as the base64 of its bytes.
+        assert integration["ContentHandling"] == "CONVERT_TO_TEXT"
         response = integration["IntegrationResponses"][0]["ResponseTemplates"]["application/json"]
         assert "$context.responseOverride.status" in response
         assert "$util.parseJson($input.path('$.output'))" in response
+
+
+def test_every_body_is_binary_to_api_gateway(template: dict) -> None:
+    (api,) = resources(template, "AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["BinaryMediaTypes"] == ["*/*"]
+
+
+def test_every_gateway_response_type_answers_in_the_contract_shape(template: dict) -> None:
+    answered = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources(template, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    every_type = {
+        name
+        for name in dir(apigw.ResponseType)
+        if name.isupper() and isinstance(getattr(apigw.ResponseType, name), apigw.ResponseType)
+    }
+    assert {getattr(apigw.ResponseType, n).response_type for n in every_type} == set(answered)
+    for response_type, properties in answered.items():
+        body = json.loads(properties["ResponseTemplates"]["application/json"])
+        assert set(body) == {"error", "error_description"}, response_type
+        if properties.get("StatusCode") == "401":
+            challenge = properties["ResponseParameters"]["gatewayresponse.header.WWW-Authenticate"]
+            assert challenge.startswith("'Bearer")
 
 
 def test_jwks_route_is_a_lambda_proxy(template: dict) -> None:
@@ -329,11 +358,11 @@ def test_me_is_a_direct_dynamodb_query(template: dict) -> None:
     assert "password_hash" not in response
 
 
-def test_refresh_catches_every_invalid_grant_into_one_401(template: dict) -> None:
+def test_refresh_catches_every_invalid_grant_into_one_400(template: dict) -> None:
     states = definition_of(_machine(template, "Refresh"))["States"]
     catch = states["RotateRefreshToken"]["Catch"][0]
     assert set(catch["ErrorEquals"]) == {"InvalidGrant", "RefreshTokenReused"}
-    assert rejection_status(states, catch["Next"]) == 401
+    assert rejection_status(states, catch["Next"]) == 400
 
 
 def test_logout_denies_the_access_token_until_it_expires(template: dict) -> None:
@@ -516,7 +545,9 @@ def test_api_logs_requests_without_bodies(template: dict) -> None:
     (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
     props = stage["Properties"]
     assert props["AccessLogSetting"]["DestinationArn"]
-    assert "$context.requestId" in props["AccessLogSetting"]["Format"]
+    log_format = json.loads(props["AccessLogSetting"]["Format"])
+    assert log_format["requestId"] == "$context.extendedRequestId"  # never client-chosen
+    assert "body" not in json.dumps(log_format).lower()
     (settings,) = props["MethodSettings"]
     assert settings["LoggingLevel"] == "ERROR" and settings["DataTraceEnabled"] is False
     assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0

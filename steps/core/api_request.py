@@ -2,8 +2,12 @@
 
 The input is exactly::
 
-    {"request": {"body": "<base64 of the raw HTTP body>", "contentType": "...",
-                 "sourceIp": "1.2.3.4", "userAgent": "...", "requestId": "..."}}
+    {"request": {"body": "<base64 of the raw HTTP body>", "bodyTooLarge": false,
+                 "contentType": "...", "sourceIp": "1.2.3.4", "userAgent": "...",
+                 "requestId": "<API Gateway's extended request id>"}}
+
+``bodyTooLarge`` is true (and ``body`` empty) when the request template found the body over
+MAX_BODY_BYTES: the body is then not handed over at all.
 
 Everything the client controls is treated as hostile: a garbled envelope, a body that is not
 base64, not UTF-8, not JSON, too deeply nested or with duplicate keys all raise
@@ -21,9 +25,10 @@ from typing import Any
 
 from steps.core.config import get_config
 from steps.core.errors import InvalidRequest, PayloadTooLarge
+from steps.core.user_agent import sanitize_user_agent
 
 MAX_DEPTH = 5
-USER_AGENT_MAX = 512
+ACCEPTED_MEDIA_TYPES = ("application/json", "application/x-www-form-urlencoded")
 SOURCE_IP_MAX = 64
 REQUEST_ID_MAX = 128
 
@@ -55,7 +60,8 @@ def _check_content_type(content_type: Any) -> None:
     if not isinstance(content_type, str):
         raise InvalidRequest(UNREADABLE)
     media_type, _, params = content_type.partition(";")
-    if media_type.strip().lower() != "application/json":
+    # curl -d sends application/x-www-form-urlencoded: accepted, the body must still be JSON.
+    if media_type.strip().lower() not in ACCEPTED_MEDIA_TYPES:
         raise InvalidRequest(WRONG_TYPE)
     for param in params.split(";"):
         name, _, value = param.partition("=")
@@ -128,6 +134,8 @@ def read_json_body(event: Any, *, max_body_bytes: int | None = None) -> dict[str
     """Decode, check and parse the request body; return the top-level JSON object."""
     request = _envelope(event)
     limit = get_config().max_body_bytes if max_body_bytes is None else max_body_bytes
+    if request.get("bodyTooLarge") is True:
+        raise PayloadTooLarge(TOO_LARGE)
     encoded = request.get("body")
     if encoded is None:
         encoded = ""
@@ -178,7 +186,9 @@ def request_context(event: Any) -> dict[str, str]:
     request = _envelope(event)
     return {
         "sourceIp": _clean_text(request.get("sourceIp"), SOURCE_IP_MAX),
-        "userAgent": _clean_text(request.get("userAgent"), USER_AGENT_MAX),
+        # The request template has applied this rule already; applying it again is harmless
+        # and keeps a hand-made input (tests, direct invocations) to the same rule.
+        "userAgent": sanitize_user_agent(request.get("userAgent")),
         "requestId": _clean_text(request.get("requestId"), REQUEST_ID_MAX),
     }
 

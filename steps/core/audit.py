@@ -11,8 +11,9 @@ ms>#<uuid4 hex>`` so it reads in time order and two records of one millisecond n
 Every field is checked before anything is written: actions and outcomes are short snake_case
 words, free text is bounded, and a value that looks like a credential (a JWT, a long random
 token, a hex digest, an argon2 hash) is refused, so a caller's mistake fails loudly instead of
-putting a secret into the audit trail. The user agent, which the client chooses, is cut and
-redacted instead.
+putting a secret into the audit trail. The user agent, which the client chooses, is cleaned,
+redacted and cut instead, by the rule of :mod:`steps.core.user_agent` that the API's request
+template applies too, so the records the workflows write hold the same value.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import uuid
 from typing import Any
 
 from steps.core.config import get_config
+from steps.core.user_agent import REDACTED, looks_secret, sanitize_user_agent
+
+__all__ = ["REDACTED", "audit_item", "iso_millis", "looks_secret", "write_audit"]
 from steps.core.table import (
     AUDIT_PREFIX,
     ENTITY_AUDIT,
@@ -36,26 +40,12 @@ from steps.core.table import (
 )
 
 ANONYMOUS = "anonymous"
-REDACTED = "[redacted]"
 SECONDS_PER_DAY = 86_400
 
 _WORD = re.compile(r"[a-z][a-z0-9_]{0,63}")
 #: Longest free-text field kept (user agents are cut, not refused).
 TEXT_MAX = 512
 ID_MAX = 256
-
-# Shapes of credentials that must never reach an audit record.
-_SECRET_SHAPES = (
-    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),  # a JWT
-    re.compile(r"\$argon2(id|i|d)\$"),  # a password hash
-    re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])"),  # a SHA-256 hex digest
-    re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43,}(?![A-Za-z0-9_-])"),  # 256+ random bits
-)
-
-
-def looks_secret(value: str) -> bool:
-    """Whether ``value`` contains something shaped like a token, a digest or a password hash."""
-    return any(shape.search(value) for shape in _SECRET_SHAPES)
 
 
 def iso_millis(at: float) -> str:
@@ -70,20 +60,15 @@ def _word(name: str, value: Any) -> str:
     return value
 
 
-def _text(name: str, value: Any, limit: int, *, from_client: bool = False) -> str | None:
-    """A checked text field. Client-supplied text (a user agent) is cut and redacted rather
-    than refused: the client chose it, and it must not be able to make auditing fail."""
+def _text(name: str, value: Any, limit: int) -> str | None:
+    """A checked text field written by stepauth itself: refused when too long or secret."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise ValueError(f"The audit field {name} must be a string.")
     if len(value) > limit:
-        if not from_client:
-            raise ValueError(f"The audit field {name} is longer than {limit} characters.")
-        value = value[:limit]
+        raise ValueError(f"The audit field {name} is longer than {limit} characters.")
     if looks_secret(value):
-        if from_client:
-            return REDACTED
         raise ValueError(f"The audit field {name} looks like a credential; it is not recorded.")
     return value
 
@@ -126,7 +111,8 @@ def audit_item(
     optional = {
         "user_id": owner,
         "source_ip": _text("source_ip", source_ip, 64),
-        "user_agent": _text("user_agent", user_agent, TEXT_MAX, from_client=True),
+        # The one user-agent rule, shared with the API's request template.
+        "user_agent": sanitize_user_agent(user_agent) or None,
         "request_id": _text("request_id", request_id, ID_MAX),
         "execution_id": _text("execution_id", execution_id, 2048),
         "detail": _text("detail", detail, TEXT_MAX),

@@ -67,7 +67,7 @@ class InvalidGrant(ClientError):
     One fixed message for every cause: the client learns nothing about which one it was.
     """
 
-    status = 401
+    status = 400  # RFC 6749 5.2
     code = "invalid_grant"
     MESSAGE = "The refresh token is invalid, expired or revoked."
 

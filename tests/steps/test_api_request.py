@@ -23,6 +23,8 @@ def test_reads_a_json_object():
         "application/json; charset=utf-8",
         'application/json;charset="UTF8"',
         "",
+        # curl -d's default: the body must still be JSON.
+        "application/x-www-form-urlencoded",
     ],
 )
 def test_accepted_content_types(content_type):
@@ -33,7 +35,7 @@ def test_accepted_content_types(content_type):
     ("content_type", "message"),
     [
         ("text/plain", "Content-Type: application/json"),
-        ("application/x-www-form-urlencoded", "Content-Type: application/json"),
+        ("application/x-www-form-urlencoded; charset=iso-8859-1", "UTF-8"),
         ("application/jsonp", "Content-Type: application/json"),
         ("application/json; charset=latin-1", "UTF-8"),
     ],
@@ -147,13 +149,22 @@ def test_missing_body_is_not_json():
 
 def test_request_context_fields_and_caps():
     event = api_event({})
-    event["request"]["userAgent"] = "Mozilla/5.0 \x1b[31mred\x1b[0m\n" + "u" * 1000
+    event["request"]["userAgent"] = "Mozilla/5.0 \x1b[31mred\x1b[0m\n" + "ua " * 400
     context = request_context(event)
     assert context["sourceIp"] == "203.0.113.7"
     assert context["requestId"] == "req-123"
     assert len(context["userAgent"]) == 512
     assert "\x1b" not in context["userAgent"] and "\n" not in context["userAgent"]
     assert context["userAgent"].startswith("Mozilla/5.0 [31mred[0m")
+
+
+def test_a_body_the_template_found_too_large_is_413_whatever_the_body_field():
+    event = api_event({"a": 1})
+    event["request"]["bodyTooLarge"] = True
+    with pytest.raises(PayloadTooLarge):
+        read_json_body(event)
+    event["request"]["bodyTooLarge"] = False
+    assert read_json_body(event) == {"a": 1}
 
 
 def test_request_context_tolerates_missing_or_wrong_types():

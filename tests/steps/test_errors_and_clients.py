@@ -25,8 +25,8 @@ from steps.core.errors import (
         (InvalidCredentials, 401, "invalid_credentials"),
         (EmailTaken, 409, "email_taken"),
         (InvalidToken, 401, "invalid_token"),
-        (InvalidGrant, 401, "invalid_grant"),
-        (RefreshTokenReused, 401, "invalid_grant"),
+        (InvalidGrant, 400, "invalid_grant"),
+        (RefreshTokenReused, 400, "invalid_grant"),
         (UserNotFound, 404, "not_found"),
     ],
 )

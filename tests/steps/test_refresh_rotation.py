@@ -58,7 +58,7 @@ def test_reuse_revokes_the_whole_family(world):
     error = info.value
     assert isinstance(error, InvalidGrant)
     assert (error.status, error.code, str(error)) == (
-        401,
+        400,
         "invalid_grant",
         "The refresh token is invalid, expired or revoked.",
     )
