@@ -12,6 +12,8 @@ CDK_ARGS ?=
 BASE_URL ?= http://127.0.0.1:8080
 FORCE ?=
 HOST ?= 127.0.0.1
+# The local AWS endpoint (unauthenticated, holds the signing keys) binds here, not on HOST.
+AWS_HOST ?= 127.0.0.1
 PORT ?= 8080
 AWS_PORT ?= 4566
 PYTEST_ARGS ?=
@@ -44,7 +46,7 @@ $(SETUP_STAMP): pyproject.toml package.json package-lock.json
 setup: $(SETUP_STAMP) ## create .venv and node_modules (Python and Node tools, pinned)
 
 dev: setup ## run the service on the embedded local cloud (API on http://127.0.0.1:8080)
-	$(BIN)/stepauth local --host $(HOST) --port $(PORT) --aws-port $(AWS_PORT) --stack-name $(STACK_NAME)
+	$(BIN)/stepauth local --host $(HOST) --port $(PORT) --aws-host $(AWS_HOST) --aws-port $(AWS_PORT) --stack-name $(STACK_NAME)
 
 .PHONY: bench
 bench: setup ## benchmarks vs their floors (~5 min); results in bench/results/latest.json

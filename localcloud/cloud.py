@@ -32,9 +32,28 @@ LOG = logging.getLogger("stepauth.localcloud")
 LOCAL_CONTEXT: dict[str, Any] = {"authorizer_cache_ttl_seconds": 0}
 
 
+LOOPBACK = "127.0.0.1"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address is reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class LocalCloudSettings:
-    host: str = "127.0.0.1"
+    #: Where the API binds (``make dev HOST=0.0.0.0`` shares it with the network).
+    host: str = LOOPBACK
+    #: Where the local AWS endpoint binds. It is unauthenticated and holds the private signing
+    #: keys, so it stays on loopback whatever ``host`` is, unless asked for separately.
+    aws_host: str = LOOPBACK
     gateway_port: int = 8080
     aws_port: int = 4566
     region: str = "us-east-1"
@@ -46,19 +65,25 @@ class LocalCloudSettings:
     #: How often Time to Live deletes expired items (None: only when ``streams.sweep()`` is
     #: called). DynamoDB itself deletes within days of expiry; readers never rely on it.
     ttl_sweep_seconds: float | None = 60.0
+    #: How long the API waits for the rest of a started request before answering 408.
+    read_timeout_seconds: float = 10.0
 
     @property
     def client_host(self) -> str:
-        # A wildcard bind is reached through loopback.
-        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return _client_host(self.host)
 
     @property
     def aws_endpoint(self) -> str:
-        return f"http://{self.client_host}:{self.aws_port}"
+        return f"http://{_client_host(self.aws_host)}:{self.aws_port}"
 
     @property
     def gateway_url(self) -> str:
         return f"http://{self.client_host}:{self.gateway_port}"
+
+
+def _client_host(bind_host: str) -> str:
+    # A wildcard bind is reached through loopback.
+    return LOOPBACK if bind_host in ("0.0.0.0", "::", "") else bind_host  # noqa: S104
 
 
 def free_port() -> int:
@@ -114,10 +139,10 @@ class LocalCloud:
         from .gateway import LocalGateway, serve
 
         s = self.settings
-        for port in (s.aws_port, s.gateway_port):
-            if _port_in_use(s.host, port):
+        for host, port in ((s.aws_host, s.aws_port), (s.host, s.gateway_port)):
+            if _port_in_use(host, port):
                 raise RuntimeError(
-                    f"port {port} on {s.host} is already in use; stop what holds it or pick "
+                    f"port {port} on {host} is already in use; stop what holds it or pick "
                     "another port (--aws-port / --port)"
                 )
         self.configure_environment()
@@ -132,7 +157,13 @@ class LocalCloud:
         # history already tells operators which state failed and why.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
-        self._moto = ThreadedMotoServer(ip_address=s.host, port=s.aws_port, verbose=False)
+        if not is_loopback(s.aws_host):
+            LOG.warning(
+                "the local AWS endpoint listens on %s: anyone who can reach it can read and "
+                "change everything, including the private signing keys",
+                s.aws_host,
+            )
+        self._moto = ThreadedMotoServer(ip_address=s.aws_host, port=s.aws_port, verbose=False)
         self._moto.start()
         session = boto3.Session(region_name=s.region)
         LOG.info("deploying stack %s into the local cloud at %s", s.stack_name, s.aws_endpoint)
@@ -146,7 +177,9 @@ class LocalCloud:
             sweep_seconds=s.ttl_sweep_seconds,
         ).start()
         self.gateway = LocalGateway(self.stack, session)
-        self._http = serve(self.gateway, s.host, s.gateway_port)
+        self._http = serve(
+            self.gateway, s.host, s.gateway_port, read_timeout_seconds=s.read_timeout_seconds
+        )
         LOG.info("stepauth is answering on %s", s.gateway_url)
         return self
 

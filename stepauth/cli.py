@@ -14,10 +14,11 @@ from .target import Target, TargetError
 
 
 def _local(args: argparse.Namespace) -> int:
-    from localcloud.cloud import LocalCloud, LocalCloudSettings
+    from localcloud.cloud import LocalCloud, LocalCloudSettings, is_loopback
 
     settings = LocalCloudSettings(
         host=args.host,
+        aws_host=args.aws_host,
         gateway_port=args.port,
         aws_port=args.aws_port,
         region=args.region,
@@ -31,6 +32,13 @@ def _local(args: argparse.Namespace) -> int:
         return 1
     print(f"stepauth API        {settings.gateway_url}")
     print(f"local AWS endpoint  {settings.aws_endpoint}  (aws --endpoint-url …)")
+    if not is_loopback(settings.aws_host):
+        print(
+            f"WARNING: the local AWS endpoint listens on {settings.aws_host}. It has no "
+            "authentication and holds the private signing keys: anyone who can reach it "
+            "can read or change everything.",
+            file=sys.stderr,
+        )
     print("Ctrl-C to stop.", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -124,7 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Synthesize the CDK app, deploy it into the embedded local cloud (moto) and "
         "serve the API. Binds to 127.0.0.1 unless --host says otherwise.",
     )
-    local.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    local.add_argument("--host", default="127.0.0.1", help="API bind address (default 127.0.0.1)")
+    local.add_argument(
+        "--aws-host",
+        default=os.environ.get("AWS_HOST") or "127.0.0.1",
+        help="local AWS endpoint bind address (default 127.0.0.1, or $AWS_HOST; it has no "
+        "authentication and holds the signing keys: --host does not change it)",
+    )
     local.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
     local.add_argument(
         "--aws-port", type=int, default=4566, help="local AWS endpoint port (default 4566)"
