@@ -79,8 +79,12 @@ destroy: setup ## delete the stack from AWS; asks for confirmation unless FORCE=
 	fi
 	$(CDK) destroy --force $(CDK_CONTEXT)
 
+# The smoke tests read the authorizer cache TTL (their revocation bound) from the stack STACK_NAME:
+# from the local cloud when BASE_URL is local, else from AWS (AWS_PROFILE, AWS_REGION …).
+SMOKE_STACK := --stack-name $(STACK_NAME) $(if $(filter http://127.0.0.1:% http://localhost:%,$(BASE_URL)),--aws-endpoint-url http://127.0.0.1:$(AWS_PORT),)
+
 test-api: setup ## smoke and integrity tests against a running deployment (BASE_URL=…, default the local server)
-	$(BIN)/pytest smoke -q -p no:cacheprovider --base-url $(BASE_URL)
+	$(BIN)/pytest smoke -q -p no:cacheprovider --base-url $(BASE_URL) $(SMOKE_STACK)
 
 all: lint test synth ## lint, test and synthesize
 

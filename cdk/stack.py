@@ -147,6 +147,13 @@ class StepAuthStack(Stack):
         CfnOutput(self, "JwksUrl", value=f"{self.api.rest_api.url}.well-known/jwks.json")
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "SigningKeysSecretArn", value=self.signing_keys.secret_arn)
+        # `make test-api` reads it: how long a revoked access token may still be answered from
+        # API Gateway's authorizer cache.
+        CfnOutput(
+            self,
+            "AuthorizerCacheTtlSeconds",
+            value=str(self.config.authorizer_cache_ttl_seconds),
+        )
         CfnOutput(self, "CleanupFunctionName", value=self.stream_cleanup.function_name)
         CfnOutput(self, "CleanupFailureQueueUrl", value=self.cleanup_failures.queue_url)
         for name, workflow in self.workflows.items():

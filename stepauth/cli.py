@@ -105,17 +105,40 @@ def _change_roles(args: argparse.Namespace, target: Target, add: bool) -> int:
 
 def _aws_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "target (like the AWS CLI; default: the local cloud if running)"
+        "target (like the AWS CLI: --endpoint-url, --local, AWS_ENDPOINT_URL, --profile, "
+        "AWS_PROFILE, AWS_REGION …; with none set, read-only commands use a running local "
+        "cloud, commands that change anything use AWS)"
     )
     group.add_argument("--endpoint-url", help="AWS endpoint, e.g. http://127.0.0.1:4566")
+    group.add_argument(
+        "--local", action="store_true", help="the local cloud (http://127.0.0.1:4566)"
+    )
     group.add_argument("--profile", help="AWS profile name")
     group.add_argument("--region", help="AWS region")
     group.add_argument("--stack-name", default="stepauth", help="stack name (default stepauth)")
 
 
+#: Commands that only read: the only ones that may find the local cloud by its open port.
+_READ_ONLY = {
+    ("keys", "list"),
+    ("users", "list"),
+    ("users", "show"),
+    ("sessions", "list"),
+    ("audit", "*"),
+    ("executions", "*"),
+}
+
+
+def changes_something(args: argparse.Namespace) -> bool:
+    """Whether the parsed command writes anything (unknown commands count as writing)."""
+    command = getattr(args, "command", None)
+    action = getattr(args, f"{command}_command", None)
+    return (command, "*") not in _READ_ONLY and (command, action) not in _READ_ONLY
+
+
 def _with_target(command: Callable[[argparse.Namespace, Target], int]) -> Callable[..., int]:
     def run(args: argparse.Namespace) -> int:
-        return command(args, Target.from_args(args))
+        return command(args, Target.from_args(args, changes_something=changes_something(args)))
 
     return run
 

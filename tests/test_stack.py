@@ -284,9 +284,11 @@ def test_stack_name_prefixes_resources(name: str, tmp_path: Path) -> None:
     assert all(n.startswith(f"{name}-") for n in names)
     (table,) = resources(template, "AWS::DynamoDB::Table").values()
     assert table["Properties"]["TableName"] == f"{name}-table"
-    # Without the local context, the authorizer cache keeps API Gateway's default bound.
+    # Without the local context, the authorizer cache keeps the deployed default bound, and
+    # the stack says which (make test-api reads it).
     (authorizer,) = resources(template, "AWS::ApiGateway::Authorizer").values()
-    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 300
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 60
+    assert template["Outputs"]["AuthorizerCacheTtlSeconds"]["Value"] == "60"
 
 
 def _machine(template: dict, name: str) -> dict:
