@@ -78,6 +78,20 @@ destroy: setup ## delete the stack from AWS; asks for confirmation unless FORCE=
 		if [ "$$answer" != "$(STACK_NAME)" ]; then echo "Not confirmed; nothing deleted."; exit 1; fi; \
 	fi
 	$(CDK) destroy --force $(CDK_CONTEXT)
+	@$(MAKE) --no-print-directory destroy-leftovers
+
+# The data a destroyed stack keeps (retain_data=true, the default) and how to delete it: a new
+# deploy with the same STACK_NAME fails while these fixed names are taken.
+.PHONY: destroy-leftovers
+destroy-leftovers:
+	@echo "Stack $(STACK_NAME) deleted. Kept on purpose (retain_data=true, the default):"
+	@echo "  DynamoDB table   $(STACK_NAME)-table          (every user, session and audit record)"
+	@echo "  secret           $(STACK_NAME)/signing-keys   (the private signing keys)"
+	@echo "A new 'make deploy STACK_NAME=$(STACK_NAME)' fails while they exist. Either deploy under"
+	@echo "another STACK_NAME, or delete them for good (this erases every account):"
+	@echo "  aws dynamodb delete-table --table-name $(STACK_NAME)-table"
+	@echo "  aws secretsmanager delete-secret --secret-id $(STACK_NAME)/signing-keys --force-delete-without-recovery"
+	@echo "(Without --force-delete-without-recovery the secret's name stays taken for 7-30 days.)"
 
 # The smoke tests read the authorizer cache TTL (their revocation bound) from the stack STACK_NAME:
 # from the local cloud when BASE_URL is local, else from AWS (AWS_PROFILE, AWS_REGION …).
