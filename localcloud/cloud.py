@@ -19,7 +19,6 @@ from .deploy import (
     CloudAssembly,
     DeployedStack,
     deploy,
-    initialise_signing_keys,
     synthesize,
 )
 from .streams import LocalStreams
@@ -167,8 +166,9 @@ class LocalCloud:
         self._moto.start()
         session = boto3.Session(region_name=s.region)
         LOG.info("deploying stack %s into the local cloud at %s", s.stack_name, s.aws_endpoint)
+        # The template's SigningKeysReady custom resource writes the first signing keys, as
+        # it does on AWS (deploy runs it).
         self.stack = deploy(assembly, session, s.stack_name)
-        initialise_signing_keys(session, self.stack)
         # Stream records and TTL: delivered and swept off the request threads (streams.py).
         self.streams = LocalStreams(
             self.stack.account_id,
