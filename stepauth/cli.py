@@ -175,10 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     ).add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     init = keys.add_parser(
         "init",
-        help="write a first Ed25519 key set (once, after the first deploy)",
+        help="make sure a valid Ed25519 key set exists (the deploy itself writes the first)",
         description="Writes a generated Ed25519 JWK set into the stack's signing-keys secret "
-        "and its public keys into the table, unless a valid set is there already. The local "
-        "cloud does this by itself.",
+        "and its public keys into the table, unless a valid set is there already. The stack's "
+        "Custom::SigningKeys resource does this during every deploy (locally too); this "
+        "command is the same check by hand. It targets AWS unless --local or an endpoint "
+        "says otherwise.",
     )
     _aws_options(init)
     init.set_defaults(run=_with_target(_keys_init))
