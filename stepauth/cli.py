@@ -13,8 +13,21 @@ from collections.abc import Callable
 from .target import Target, TargetError
 
 
+def aws_endpoint_exposure_warning(aws_host: str) -> str | None:
+    """The warning `stepauth local` prints when the local AWS endpoint is not on loopback."""
+    from localcloud.cloud import is_loopback
+
+    if is_loopback(aws_host):
+        return None
+    return (
+        f"WARNING: the local AWS endpoint listens on {aws_host}. It has no authentication "
+        "and holds the private signing keys: anyone who can reach it can read or change "
+        "everything."
+    )
+
+
 def _local(args: argparse.Namespace) -> int:
-    from localcloud.cloud import LocalCloud, LocalCloudSettings, is_loopback
+    from localcloud.cloud import LocalCloud, LocalCloudSettings
 
     settings = LocalCloudSettings(
         host=args.host,
@@ -32,13 +45,9 @@ def _local(args: argparse.Namespace) -> int:
         return 1
     print(f"stepauth API        {settings.gateway_url}")
     print(f"local AWS endpoint  {settings.aws_endpoint}  (aws --endpoint-url …)")
-    if not is_loopback(settings.aws_host):
-        print(
-            f"WARNING: the local AWS endpoint listens on {settings.aws_host}. It has no "
-            "authentication and holds the private signing keys: anyone who can reach it "
-            "can read or change everything.",
-            file=sys.stderr,
-        )
+    warning = aws_endpoint_exposure_warning(settings.aws_host)
+    if warning:
+        print(warning, file=sys.stderr)
     print("Ctrl-C to stop.", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

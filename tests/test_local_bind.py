@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from localcloud.cloud import LocalCloudSettings, free_port, is_loopback
-from stepauth.cli import build_parser
+from stepauth.cli import aws_endpoint_exposure_warning, build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +34,17 @@ def listening_addresses(port: int) -> set[str]:
 def test_loopback_addresses() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")  # noqa: S104
+
+
+def test_exposing_the_aws_endpoint_prints_a_warning() -> None:
+    assert aws_endpoint_exposure_warning("127.0.0.1") is None
+    warning = aws_endpoint_exposure_warning("0.0.0.0")  # noqa: S104
+    assert warning and warning.startswith("WARNING") and "signing keys" in warning
+
+
+def test_aws_host_comes_from_the_environment_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_HOST", "0.0.0.0")  # noqa: S104
+    assert build_parser().parse_args(["local"]).aws_host == "0.0.0.0"  # noqa: S104
 
 
 def test_the_aws_endpoint_defaults_to_loopback_whatever_the_api_host() -> None:
