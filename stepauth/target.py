@@ -81,7 +81,7 @@ class Target:
     def session(self) -> Any:
         import boto3
 
-        if self.is_local:
+        if self.is_local and not self.profile:
             # The local cloud accepts any credentials; do not make people configure some.
             return boto3.Session(
                 aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "local"),

@@ -83,3 +83,16 @@ def test_explicit_local_and_endpoints(clean_environment: pytest.MonkeyPatch) -> 
 def test_nothing_set_and_nothing_listening_is_aws(clean_environment: pytest.MonkeyPatch) -> None:
     clean_environment.setattr(target_module, "_local_cloud_running", lambda: False)
     assert resolve("keys", "list").endpoint_url is None
+
+
+def test_a_profile_keeps_its_credentials_with_a_custom_endpoint(
+    clean_environment: pytest.MonkeyPatch, tmp_path
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[prod]\naws_access_key_id = AKIDPROD\naws_secret_access_key = s\n")
+    clean_environment.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    clean_environment.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    target = resolve("keys", "list", "--endpoint-url", "http://127.0.0.1:9", "--profile", "prod")
+    assert target.session.get_credentials().access_key == "AKIDPROD"
+    local = resolve("keys", "list", "--local")
+    assert local.session.get_credentials().access_key == "local"  # no set-up needed locally
