@@ -12,6 +12,8 @@ CDK_ARGS ?=
 BASE_URL ?= http://127.0.0.1:8080
 FORCE ?=
 HOST ?= 127.0.0.1
+# The local AWS endpoint (unauthenticated, holds the signing keys) binds here, not on HOST.
+AWS_HOST ?= 127.0.0.1
 PORT ?= 8080
 AWS_PORT ?= 4566
 PYTEST_ARGS ?=
@@ -44,7 +46,7 @@ $(SETUP_STAMP): pyproject.toml package.json package-lock.json
 setup: $(SETUP_STAMP) ## create .venv and node_modules (Python and Node tools, pinned)
 
 dev: setup ## run the service on the embedded local cloud (API on http://127.0.0.1:8080)
-	$(BIN)/stepauth local --host $(HOST) --port $(PORT) --aws-port $(AWS_PORT) --stack-name $(STACK_NAME)
+	$(BIN)/stepauth local --host $(HOST) --port $(PORT) --aws-host $(AWS_HOST) --aws-port $(AWS_PORT) --stack-name $(STACK_NAME)
 
 .PHONY: bench
 bench: setup ## benchmarks vs their floors (~5 min); results in bench/results/latest.json
@@ -76,9 +78,27 @@ destroy: setup ## delete the stack from AWS; asks for confirmation unless FORCE=
 		if [ "$$answer" != "$(STACK_NAME)" ]; then echo "Not confirmed; nothing deleted."; exit 1; fi; \
 	fi
 	$(CDK) destroy --force $(CDK_CONTEXT)
+	@$(MAKE) --no-print-directory destroy-leftovers
+
+# The data a destroyed stack keeps (retain_data=true, the default) and how to delete it: a new
+# deploy with the same STACK_NAME fails while these fixed names are taken.
+.PHONY: destroy-leftovers
+destroy-leftovers:
+	@echo "Stack $(STACK_NAME) deleted. Kept on purpose (retain_data=true, the default):"
+	@echo "  DynamoDB table   $(STACK_NAME)-table          (every user, session and audit record)"
+	@echo "  secret           $(STACK_NAME)/signing-keys   (the private signing keys)"
+	@echo "A new 'make deploy STACK_NAME=$(STACK_NAME)' fails while they exist. Either deploy under"
+	@echo "another STACK_NAME, or delete them for good (this erases every account):"
+	@echo "  aws dynamodb delete-table --table-name $(STACK_NAME)-table"
+	@echo "  aws secretsmanager delete-secret --secret-id $(STACK_NAME)/signing-keys --force-delete-without-recovery"
+	@echo "(Without --force-delete-without-recovery the secret's name stays taken for 7-30 days.)"
+
+# The smoke tests read the authorizer cache TTL (their revocation bound) from the stack STACK_NAME:
+# from the local cloud when BASE_URL is local, else from AWS (AWS_PROFILE, AWS_REGION …).
+SMOKE_STACK := --stack-name $(STACK_NAME) $(if $(filter http://127.0.0.1:% http://localhost:%,$(BASE_URL)),--aws-endpoint-url http://127.0.0.1:$(AWS_PORT),)
 
 test-api: setup ## smoke and integrity tests against a running deployment (BASE_URL=…, default the local server)
-	$(BIN)/pytest smoke -q -p no:cacheprovider --base-url $(BASE_URL)
+	$(BIN)/pytest smoke -q -p no:cacheprovider --base-url $(BASE_URL) $(SMOKE_STACK)
 
 all: lint test synth ## lint, test and synthesize
 

@@ -3,7 +3,8 @@
 Order: cheap header checks, the key by ``kid`` (cached; unknown kids refetch rate-limited),
 the signature and claims (``steps.core.tokens.verify_access_token``: EdDSA pinned, ``typ``,
 ``iss``, ``aud``, ``iat``/``nbf`` with 30 s leeway, ``exp`` without, ``sub`` and ``jti``
-required), then the denylist (a consistent read that honours the entry's expiry).
+required), then the denylist entry of its ``jti`` and the user's "tokens valid after" marker
+(one consistent BatchGetItem; a denylist entry counts until its expiry).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from steps.core.clock import Clock
 from steps.core.config import Config
 from steps.core.errors import InvalidToken
 from steps.core.public_keys import PublicKeySet
-from steps.core.sessions import is_access_token_denied
+from steps.core.sessions import access_token_refusal
 from steps.core.table import Table
 from steps.core.tokens import EXPIRED_MESSAGE, verify_access_token
 
@@ -65,6 +66,13 @@ def authorize(
     if not isinstance(event, dict):
         raise Rejected("missing_token")
     claims = verified_claims(event.get("authorizationToken"), keys=keys, clock=clock, config=config)
-    if is_access_token_denied(table(), claims["jti"], now=clock.now()):
-        raise Rejected("revoked")
+    refusal = access_token_refusal(
+        table(),
+        jti=claims["jti"],
+        user_id=claims["sub"],
+        issued_at=int(claims["iat"]),
+        now=clock.now(),
+    )
+    if refusal is not None:
+        raise Rejected(refusal)
     return allow_response(claims, event.get("methodArn"))

@@ -5,6 +5,7 @@ One table of defaults lives here; README.md documents the same names.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -32,7 +33,8 @@ class StackConfig:
     lockout_free_attempts: int = 4
     lockout_max_seconds: int = 900
     lockout_reset_seconds: int = 900
-    authorizer_cache_ttl_seconds: int = 300
+    # The bound on how long a revoked access token still works, on every route (README).
+    authorizer_cache_ttl_seconds: int = 60
     audit_retention_days: int = 400
     cleanup_batch_size: int = 100
     cleanup_retry_attempts: int = 5
@@ -53,6 +55,7 @@ class StackConfig:
         return config
 
     def validate(self) -> None:
+        validate_stack_name(self.stack_name)
         if self.lambda_architecture not in ("x86_64", "arm64"):
             raise ValueError("lambda_architecture must be x86_64 or arm64")
         if self.password_min_length < 8:
@@ -77,6 +80,62 @@ class StackConfig:
             raise ValueError("max_body_bytes must be between 256 and 131072")
         if self.argon2_memory_kib < 19456 or self.argon2_time_cost < 2:
             raise ValueError("argon2 parameters must be at least the OWASP minimum (m=19456, t=2)")
+
+
+#: CloudFormation's rule for stack names.
+_STACK_NAME = re.compile(r"[A-Za-z][-A-Za-z0-9]*")
+STACK_NAME_MAX_LENGTH = 128
+
+
+def validate_stack_name(name: str) -> None:
+    """CloudFormation's own rule: 1-128 characters, a letter then letters, digits, hyphens.
+
+    Names derived from it have tighter limits; ``check_derived_names`` checks those once the
+    stack is built.
+    """
+    if not isinstance(name, str) or not _STACK_NAME.fullmatch(name):
+        raise ValueError(
+            f"stack_name {name!r} is not a CloudFormation stack name: it must start with a "
+            "letter and contain only letters, digits and hyphens"
+        )
+    if len(name) > STACK_NAME_MAX_LENGTH:
+        raise ValueError(
+            f"stack_name is {len(name)} characters long; CloudFormation allows at most "
+            f"{STACK_NAME_MAX_LENGTH}"
+        )
+
+
+#: AWS limits on the names the stack derives from its name: (CloudFormation type, the L1
+#: construct's attribute, the service's maximum length).
+DERIVED_NAME_LIMITS = {
+    "AWS::Lambda::Function": ("function_name", 64),
+    "AWS::StepFunctions::StateMachine": ("state_machine_name", 80),
+    "AWS::SQS::Queue": ("queue_name", 80),
+    "AWS::DynamoDB::Table": ("table_name", 255),
+    "AWS::Logs::LogGroup": ("log_group_name", 512),
+    "AWS::SecretsManager::Secret": ("name", 512),
+    "AWS::CloudWatch::Alarm": ("alarm_name", 255),
+    "AWS::ApiGateway::Authorizer": ("name", 128),
+}
+
+
+def derived_name_errors(stack_name: str, resources: Any) -> list[str]:
+    """Names of ``resources`` (L1 constructs) that AWS would refuse as too long, explained."""
+    errors = []
+    for resource in resources:
+        limit = DERIVED_NAME_LIMITS.get(getattr(resource, "cfn_resource_type", ""))
+        if limit is None:
+            continue
+        attribute, maximum = limit
+        value = getattr(resource, attribute, None)
+        if isinstance(value, str) and len(value) > maximum:
+            shortest = max(len(stack_name) - (len(value) - maximum), 0)
+            errors.append(
+                f"stack_name {stack_name!r} is too long: {resource.cfn_resource_type} name "
+                f"{value!r} is {len(value)} characters and AWS allows {maximum}; use a "
+                f"stack_name of at most {shortest} characters"
+            )
+    return errors
 
 
 def _coerce(name: str, raw: Any, annotation: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -70,7 +70,7 @@ class StepAuthStack(Stack):
         )
 
         # The private JWK set. CloudFormation cannot make an Ed25519 key: the secret starts as a
-        # placeholder and `stepauth keys init` (run by the local cloud on deploy) writes the set.
+        # placeholder and the SigningKeysReady custom resource writes the set during the deploy.
         self.signing_keys = secretsmanager.Secret(
             self,
             "SigningKeys",
@@ -148,6 +148,13 @@ class StepAuthStack(Stack):
         CfnOutput(self, "JwksUrl", value=f"{self.api.rest_api.url}.well-known/jwks.json")
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "SigningKeysSecretArn", value=self.signing_keys.secret_arn)
+        # `make test-api` reads it: how long a revoked access token may still be answered from
+        # API Gateway's authorizer cache.
+        CfnOutput(
+            self,
+            "AuthorizerCacheTtlSeconds",
+            value=str(self.config.authorizer_cache_ttl_seconds),
+        )
         CfnOutput(self, "CleanupFunctionName", value=self.stream_cleanup.function_name)
         CfnOutput(self, "CleanupFailureQueueUrl", value=self.cleanup_failures.queue_url)
         for name, workflow in self.workflows.items():
@@ -273,9 +280,32 @@ class StepAuthStack(Stack):
             self.table.grant_read_write_data(writer)
         for reader in (self.publish_jwks, self.authorizer, steps.list_sessions):
             self.table.grant_read_data(reader)
-        # Only the token issuer reads the private keys; everyone else reads the public item.
+        # Only the token issuer reads the private keys; everyone else reads the public item
+        # (and the deploy-time key initialiser below, which writes the first set).
         self.signing_keys.grant_read(steps.issue_tokens)
+        self._signing_keys_ready(function("InitSigningKeys", "init_signing_keys", asset=token_code))
         return steps
+
+    def _signing_keys_ready(self, initialiser: lambda_.Function) -> None:
+        """A custom resource that writes the first key set while the stack deploys, so that
+        `cdk deploy` alone yields a stack that signs tokens (idempotent: a valid set stays)."""
+        self.signing_keys.grant_read(initialiser)
+        self.signing_keys.grant_write(initialiser)
+        self.table.grant_read_write_data(initialiser)
+        ready = CustomResource(
+            self,
+            "SigningKeysReady",
+            service_token=initialiser.function_arn,
+            resource_type="Custom::SigningKeys",
+            properties={
+                "SecretArn": self.signing_keys.secret_arn,
+                "TableName": self.table.table_name,
+            },
+        )
+        # The function's role, its policy and its log group must exist before CloudFormation
+        # invokes it (an invocation that wrote its logs first would make the log group clash).
+        ready.node.add_dependency(initialiser)
+        ready.node.add_dependency(initialiser.log_group)
 
     def _workflow(self, name: str, definition: Any) -> sfn.StateMachine:
         config = self.config

@@ -19,7 +19,6 @@ from .deploy import (
     CloudAssembly,
     DeployedStack,
     deploy,
-    initialise_signing_keys,
     synthesize,
 )
 from .retention import RetentionSettings, RetentionSweeper
@@ -33,9 +32,28 @@ LOG = logging.getLogger("stepauth.localcloud")
 LOCAL_CONTEXT: dict[str, Any] = {"authorizer_cache_ttl_seconds": 0}
 
 
+LOOPBACK = "127.0.0.1"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address is reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class LocalCloudSettings:
-    host: str = "127.0.0.1"
+    #: Where the API binds (``make dev HOST=0.0.0.0`` shares it with the network).
+    host: str = LOOPBACK
+    #: Where the local AWS endpoint binds. It is unauthenticated and holds the private signing
+    #: keys, so it stays on loopback whatever ``host`` is, unless asked for separately.
+    aws_host: str = LOOPBACK
     gateway_port: int = 8080
     aws_port: int = 4566
     region: str = "us-east-1"
@@ -52,19 +70,25 @@ class LocalCloudSettings:
     in_process_aws: bool = True
     #: What the local cloud keeps of past executions and logs (``localcloud/retention.py``).
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    #: How long the API waits for the rest of a started request before answering 408.
+    read_timeout_seconds: float = 10.0
 
     @property
     def client_host(self) -> str:
-        # A wildcard bind is reached through loopback.
-        return "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        return _client_host(self.host)
 
     @property
     def aws_endpoint(self) -> str:
-        return f"http://{self.client_host}:{self.aws_port}"
+        return f"http://{_client_host(self.aws_host)}:{self.aws_port}"
 
     @property
     def gateway_url(self) -> str:
         return f"http://{self.client_host}:{self.gateway_port}"
+
+
+def _client_host(bind_host: str) -> str:
+    # A wildcard bind is reached through loopback.
+    return LOOPBACK if bind_host in ("0.0.0.0", "::", "") else bind_host  # noqa: S104
 
 
 def free_port() -> int:
@@ -121,10 +145,10 @@ class LocalCloud:
         from .gateway import LocalGateway, serve
 
         s = self.settings
-        for port in (s.aws_port, s.gateway_port):
-            if _port_in_use(s.host, port):
+        for host, port in ((s.aws_host, s.aws_port), (s.host, s.gateway_port)):
+            if _port_in_use(host, port):
                 raise RuntimeError(
-                    f"port {port} on {s.host} is already in use; stop what holds it or pick "
+                    f"port {port} on {host} is already in use; stop what holds it or pick "
                     "another port (--aws-port / --port)"
                 )
         self.configure_environment()
@@ -139,15 +163,22 @@ class LocalCloud:
         # history already tells operators which state failed and why.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
-        self._moto = ThreadedMotoServer(ip_address=s.host, port=s.aws_port, verbose=False)
+        if not is_loopback(s.aws_host):
+            LOG.warning(
+                "the local AWS endpoint listens on %s: anyone who can reach it can read and "
+                "change everything, including the private signing keys",
+                s.aws_host,
+            )
+        self._moto = ThreadedMotoServer(ip_address=s.aws_host, port=s.aws_port, verbose=False)
         self._moto.start()
         if s.in_process_aws:
             inprocess.serve_in_process(s.client_host, s.aws_port)
             boto3.DEFAULT_SESSION = None  # a default session made earlier lacks the handler
         session = boto3.Session(region_name=s.region)
         LOG.info("deploying stack %s into the local cloud at %s", s.stack_name, s.aws_endpoint)
+        # The template's SigningKeysReady custom resource writes the first signing keys, as
+        # it does on AWS (deploy runs it).
         self.stack = deploy(assembly, session, s.stack_name)
-        initialise_signing_keys(session, self.stack)
         # Stream records and TTL: delivered and swept off the request threads (streams.py).
         self.streams = LocalStreams(
             self.stack.account_id,
@@ -157,7 +188,9 @@ class LocalCloud:
         ).start()
         self.retention = RetentionSweeper(s.retention).start()
         self.gateway = LocalGateway(self.stack, session)
-        self._http = serve(self.gateway, s.host, s.gateway_port)
+        self._http = serve(
+            self.gateway, s.host, s.gateway_port, read_timeout_seconds=s.read_timeout_seconds
+        )
         LOG.info("stepauth is answering on %s", s.gateway_url)
         return self
 

@@ -155,14 +155,16 @@ def deploy(assembly: CloudAssembly, session: Any, stack_name: str) -> DeployedSt
     }
     if stack_name in existing:
         cloudformation.delete_stack(StackName=stack_name)
+    answer_custom_resources_locally(cloudformation.meta.endpoint_url)
     cloudformation.create_stack(
         StackName=stack_name,
         TemplateBody=json.dumps(template),
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
     )
-    described = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    described = _wait_for_stack(cloudformation, stack_name)
     if described["StackStatus"] != "CREATE_COMPLETE":
-        raise RuntimeError(f"stack {stack_name} ended in {described['StackStatus']}")
+        reason = described.get("StackStatusReason") or "no reason given"
+        raise RuntimeError(f"stack {stack_name} ended in {described['StackStatus']}: {reason}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     physical_ids = {
         r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
@@ -178,13 +180,53 @@ def deploy(assembly: CloudAssembly, session: Any, stack_name: str) -> DeployedSt
     )
 
 
-def initialise_signing_keys(session: Any, stack: DeployedStack) -> str:
-    """The local equivalent of ``stepauth keys init``: a generated key in the stack's secret."""
-    from steps.core.keyset_admin import initialise_signing_keys as initialise
-    from steps.core.table import Table
+#: How long a deploy waits for the template's custom resources to answer (AWS waits an hour).
+CUSTOM_RESOURCE_TIMEOUT_SECONDS = 60.0
 
-    return initialise(
-        session.client("secretsmanager"),
-        stack.outputs["SigningKeysSecretArn"],
-        Table.from_client(session.client("dynamodb"), stack.outputs["TableName"]),
-    )
+
+def answer_custom_resources_locally(endpoint_url: str) -> None:
+    """Close moto's gaps with ``Custom::`` resources so that the template's run as on AWS.
+
+    moto 5.2.5 invokes the resource's Lambda with the Create event (on a thread), but gives it a
+    ``ResponseURL`` on ``http://host.docker.internal`` (for Lambdas in Docker; here they run
+    in-process, so it must be the local endpoint), and ignores a ``FAILED`` answer, which
+    leaves the stack in ``CREATE_IN_PROGRESS`` for ever; on AWS the stack fails with the
+    resource's reason. Both are fixed here, once per process.
+    """
+    from urllib.parse import urlsplit
+
+    from moto import settings
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    parts = urlsplit(endpoint_url)
+    host = f"{parts.scheme}://{parts.hostname}"
+    settings.moto_server_host = lambda: host  # type: ignore[assignment]
+    if getattr(CloudFormationResponse, "_stepauth_failed_answers", False):
+        return
+    original = CloudFormationResponse.process_cfn_response
+
+    def process_cfn_response(self: Any) -> Any:
+        if self._get_param("Status") == "FAILED":
+            stack = self.cloudformation_backend.get_stack(self._get_param("StackId"))
+            reason = str(self._get_param("Reason") or "a custom resource failed")
+            logical_id = self._get_param("LogicalResourceId")
+            stack.status = "CREATE_FAILED"
+            stack.status_reason = f"{logical_id}: {reason}"
+            stack._add_stack_event("CREATE_FAILED", resource_status_reason=stack.status_reason)
+            return 200, {"status": 200}, json.dumps("{}")
+        return original(self)
+
+    CloudFormationResponse.process_cfn_response = process_cfn_response  # type: ignore[method-assign]
+    CloudFormationResponse._stepauth_failed_answers = True  # type: ignore[attr-defined]
+
+
+def _wait_for_stack(cloudformation: Any, stack_name: str) -> dict[str, Any]:
+    """The stack once it left CREATE_IN_PROGRESS (its custom resources answer on threads)."""
+    import time
+
+    deadline = time.monotonic() + CUSTOM_RESOURCE_TIMEOUT_SECONDS
+    while True:
+        described = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        if described["StackStatus"] != "CREATE_IN_PROGRESS" or time.monotonic() > deadline:
+            return dict(described)
+        time.sleep(0.05)  # an answer from another thread, not the passing of time, ends this

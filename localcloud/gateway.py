@@ -20,10 +20,13 @@ failed integration) use the template's gateway responses, as on AWS.
 from __future__ import annotations
 
 import base64
+import http.client
+import io
 import json
 import logging
 import re
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -613,57 +616,289 @@ def _query_params(query_string: str) -> dict[str, str]:
 
 # -- HTTP transport -------------------------------------------------------------------------
 
+#: Longest request target (path and query) accepted: API Gateway's URL limit for an
+#: edge-optimized API (the CDK default endpoint type); longer is 414.
+MAX_URL_BYTES = 8192
+#: API Gateway's limit on the request line and the header values together; over it is 431.
+MAX_HEADER_BYTES = 10240
+#: How long the server waits for the rest of a request that has started (408 after that).
+DEFAULT_READ_TIMEOUT_SECONDS = 10.0
+#: Pending connections the kernel queues before accept(); Python's default of 5 resets
+#: connections when a few dozen clients connect at once.
+LISTEN_BACKLOG = 128
+#: Longest chunk-size line of a chunked body (hex digits and extensions).
+_MAX_CHUNK_LINE_BYTES = 1024
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,8})(?:[ \t]*;[^\r\n]*)?\r?\n")
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,12}")
+#: What the server reads (and throws away) after refusing a request, so that closing the
+#: socket with unread data does not reset the connection before the client reads the answer.
+_DRAIN_BYTES = 1024 * 1024
+_DRAIN_SECONDS = 0.5
 
-def serve(gateway: LocalGateway, host: str, port: int) -> ThreadingHTTPServer:
+
+class FrontDoorRefusal(Exception):
+    """A request refused by the HTTP transport itself, before the gateway sees it."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+class ClientGone(Exception):
+    """The client closed the connection before the request was complete: nothing runs."""
+
+
+def front_door_error(status: int, description: str, request_id: str) -> GatewayResult:
+    """A transport-level error in the contract's shape, with the request id header."""
+    body = json.dumps({"error": "invalid_request", "error_description": description})
+    headers = {
+        "Content-Type": "application/json",
+        "x-amzn-RequestId": request_id,
+        "x-amzn-ErrorType": "FRONT_DOOR",
+    }
+    return GatewayResult(status, body.encode(), headers)
+
+
+class LocalGatewayServer(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+
+def serve(
+    gateway: LocalGateway,
+    host: str,
+    port: int,
+    *,
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS,
+) -> ThreadingHTTPServer:
     """Starts the HTTP server on a daemon thread and returns it (``shutdown()`` to stop)."""
+    server = make_server(gateway, host, port, read_timeout_seconds=read_timeout_seconds)
+    thread = threading.Thread(target=server.serve_forever, name="local-gateway", daemon=True)
+    thread.start()
+    return server
+
+
+def make_server(
+    gateway: LocalGateway,
+    host: str,
+    port: int,
+    *,
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS,
+) -> ThreadingHTTPServer:
+    """The listening HTTP server for ``gateway``, not serving yet (``serve_forever()``).
+
+    The handler parses requests itself, strictly, so that it holds up as a front door: a
+    request is handed to the gateway only once it has arrived whole; a malformed or
+    incomplete one is answered (400, 408, 413, 414, 431) or, when the client is gone, dropped,
+    and never executed.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "stepauth-local-gateway"
+        timeout = read_timeout_seconds  # applied to the socket by StreamRequestHandler.setup
 
-        def _read_body(self) -> bytes | None:
-            """The request body; None when it is larger than API Gateway accepts."""
-            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                chunks, total = [], 0
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        self.rfile.readline()  # the blank line after the last chunk
-                        return b"".join(chunks)
-                    total += size
-                    if total > MAX_PAYLOAD_BYTES:
-                        return None
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-            length = int(self.headers.get("Content-Length") or 0)
-            if length < 0:
-                raise ValueError("negative Content-Length")
-            if length > MAX_PAYLOAD_BYTES:
-                return None
-            return self.rfile.read(length) if length else b""
+        request_id = "-"
+        requests_on_connection = 0
 
-        def _serve(self) -> None:
+        # -- reading ------------------------------------------------------------------------
+
+        def _read_line(self, limit: int, too_long: FrontDoorRefusal) -> bytes:
+            line = self.rfile.readline(limit + 1)
+            if not line:
+                raise ClientGone
+            if len(line) > limit or not line.endswith(b"\n"):
+                if len(line) > limit:
+                    raise too_long
+                raise ClientGone  # the connection ended in the middle of a line
+            return line
+
+        def _read_head(self) -> bool:
+            """Reads the request line and headers; False when the client sent nothing."""
             try:
-                body = self._read_body()
-            except ValueError:  # a malformed length or chunk header: nothing more to read
+                line = self.rfile.readline(MAX_HEADER_BYTES + 1)
+            except TimeoutError:
+                if self.requests_on_connection:
+                    raise ClientGone from None  # an idle kept-alive connection: just close it
+                raise
+            if not line:
+                return False
+            if len(line) > MAX_HEADER_BYTES or not line.endswith(b"\n"):
+                if len(line) > MAX_HEADER_BYTES:
+                    raise FrontDoorRefusal(414, "The request URI is too long.")
+                raise ClientGone
+            self.raw_requestline = line
+            words = line.decode("latin-1").rstrip("\r\n").split(" ")
+            if len(words) != 3 or not words[0].isalpha() or words[0].upper() != words[0]:
+                raise FrontDoorRefusal(400, "The request line is malformed.")
+            method, target, version = words
+            self.command, self.path, self.request_version = method, target, version
+            if version not in ("HTTP/1.1", "HTTP/1.0"):
+                raise FrontDoorRefusal(400, "The HTTP version is not supported.")
+            if version == "HTTP/1.0":
                 self.close_connection = True
-                result = gateway.gateway_error("DEFAULT_4XX", {"requestId": "-"})
-            else:
-                if body is None:
+            if len(target.encode("latin-1")) > MAX_URL_BYTES:
+                raise FrontDoorRefusal(414, "The request URI is too long.")
+            if not target.startswith("/") or not target.isprintable():
+                raise FrontDoorRefusal(400, "The request target is malformed.")
+            total = len(line)
+            raw_headers = []
+            too_large = FrontDoorRefusal(431, "The request headers are too large.")
+            while True:
+                header_line = self._read_line(max(MAX_HEADER_BYTES - total, 0), too_large)
+                total += len(header_line)
+                if header_line in (b"\r\n", b"\n"):
+                    break
+                if header_line[:1] in (b" ", b"\t") or b":" not in header_line:
+                    # Obsolete line folding and lines without a name are smuggling tools.
+                    raise FrontDoorRefusal(400, "A request header is malformed.")
+                raw_headers.append(header_line)
+            self.headers = http.client.parse_headers(io.BytesIO(b"".join(raw_headers) + b"\r\n"))
+            connection = (self.headers.get("Connection") or "").lower()
+            if "close" in connection:
+                self.close_connection = True
+            elif version == "HTTP/1.0" and "keep-alive" in connection:
+                self.close_connection = False
+            return True
+
+        def _read_body(self) -> bytes:
+            """The whole request body; raises FrontDoorRefusal or ClientGone otherwise."""
+            transfer_encodings = self.headers.get_all("Transfer-Encoding") or []
+            lengths = self.headers.get_all("Content-Length") or []
+            if transfer_encodings:
+                if lengths:
+                    raise FrontDoorRefusal(
+                        400, "Content-Length and Transfer-Encoding cannot both be sent."
+                    )
+                if [e.strip().lower() for e in transfer_encodings] != ["chunked"]:
+                    raise FrontDoorRefusal(400, "Only the chunked transfer encoding is accepted.")
+                self._continue_if_expected()
+                return self._read_chunked()
+            if len(lengths) > 1 or (lengths and not _CONTENT_LENGTH.fullmatch(lengths[0])):
+                raise FrontDoorRefusal(400, "The Content-Length header is malformed.")
+            length = int(lengths[0]) if lengths else 0
+            if length > MAX_PAYLOAD_BYTES:
+                raise FrontDoorRefusal(413, "The request body is too large.")
+            if not length:
+                return b""
+            self._continue_if_expected()
+            body = self.rfile.read(length)
+            if len(body) < length:
+                raise ClientGone
+            return body
+
+        def _read_chunked(self) -> bytes:
+            chunks, total = [], 0
+            malformed = FrontDoorRefusal(400, "The chunked request body is malformed.")
+            while True:
+                size_line = self._read_line(_MAX_CHUNK_LINE_BYTES, malformed)
+                found = _CHUNK_SIZE.fullmatch(size_line)
+                if not found:  # "-1", "0x10", spaces, garbage: never guess a size
+                    raise malformed
+                size = int(found.group(1), 16)
+                if size == 0:
+                    break
+                total += size
+                if total > MAX_PAYLOAD_BYTES:
+                    raise FrontDoorRefusal(413, "The request body is too large.")
+                chunk = self.rfile.read(size)
+                if len(chunk) < size:
+                    raise ClientGone
+                chunks.append(chunk)
+                if self._read_line(2, malformed) not in (b"\r\n", b"\n"):
+                    raise malformed
+            # Trailer fields (ignored) up to the blank line that ends the body.
+            trailer_bytes = 0
+            while True:
+                trailer = self._read_line(MAX_HEADER_BYTES, malformed)
+                trailer_bytes += len(trailer)
+                if trailer_bytes > MAX_HEADER_BYTES:
+                    raise FrontDoorRefusal(431, "The request trailers are too large.")
+                if trailer in (b"\r\n", b"\n"):
+                    return b"".join(chunks)
+
+        def _continue_if_expected(self) -> None:
+            expect = (self.headers.get("Expect") or "").lower()
+            if expect == "100-continue" and self.request_version == "HTTP/1.1":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.wfile.flush()
+
+        # -- one request --------------------------------------------------------------------
+
+        def handle_one_request(self) -> None:
+            self.request_id = extended_request_id()
+            self.requestline = ""
+            self.command = ""
+            self.request_version = self.protocol_version
+            self.close_connection = True
+            try:
+                self.close_connection = False
+                if not self._read_head():
                     self.close_connection = True
-                    result = gateway.gateway_error("REQUEST_TOO_LARGE", {"requestId": "-"})
-                else:
-                    try:
-                        result = gateway.handle(
-                            self.command,
-                            self.path,
-                            dict(self.headers.items()),
-                            body,
-                            self.client_address[0],
-                        )
-                    except Exception:  # the gateway must answer, never drop the connection
-                        LOG.exception("gateway fault")
-                        result = gateway.gateway_error("DEFAULT_5XX", {"requestId": "-"})
+                    return
+                body = self._read_body()
+            except ClientGone:
+                # The request never arrived whole: it is not executed, and nobody is waiting.
+                self.close_connection = True
+                return
+            except TimeoutError:
+                self._refuse(FrontDoorRefusal(408, "The request was not received in time."))
+                return
+            except FrontDoorRefusal as refusal:
+                self._refuse(refusal)
+                return
+            except OSError:  # reset by the peer
+                self.close_connection = True
+                return
+            self.requests_on_connection += 1
+            try:
+                result = gateway.handle(
+                    self.command,
+                    self.path,
+                    dict(self.headers.items()),
+                    body,
+                    self.client_address[0],
+                )
+            except Exception:  # the gateway must answer, never drop the connection
+                LOG.exception("gateway fault")
+                result = gateway.gateway_error(
+                    "DEFAULT_5XX",
+                    {"requestId": self.request_id, "extendedRequestId": self.request_id},
+                )
+                result.headers.setdefault("Content-Type", "application/json")
+                result.headers["x-amzn-RequestId"] = self.request_id
+            self._write(result)
+
+        def _refuse(self, refusal: FrontDoorRefusal) -> None:
+            """Answers a refused request, then closes the connection (its framing is lost)."""
+            self.close_connection = True
+            LOG.info(
+                "refused at the front door: %s (request id %s)", refusal.status, self.request_id
+            )
+            try:
+                self._write(front_door_error(refusal.status, refusal.description, self.request_id))
+                self._drain()
+            except OSError:
+                pass
+
+        def _drain(self) -> None:
+            """Reads what the client still sends (bounded), so that close() does not reset."""
+            connection = self.connection
+            try:
+                self.wfile.flush()
+                connection.shutdown(socket.SHUT_WR)
+                connection.settimeout(_DRAIN_SECONDS)
+                drained = 0
+                while drained < _DRAIN_BYTES:
+                    data = connection.recv(65536)
+                    if not data:
+                        break
+                    drained += len(data)
+            except OSError:
+                pass
+
+        def _write(self, result: GatewayResult) -> None:
             # 204 and 304 carry no body (a mapping template's stray newline would otherwise
             # corrupt the next response on a kept-alive connection).
             bodiless = result.status in (204, 304)
@@ -672,22 +907,25 @@ def serve(gateway: LocalGateway, host: str, port: int) -> ThreadingHTTPServer:
                 self.send_header(name, value)
             if not bodiless:
                 self.send_header("Content-Length", str(len(result.body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             if self.command != "HEAD" and not bodiless:
                 self.wfile.write(result.body)
+            self.wfile.flush()
 
-        def __getattr__(self, name: str) -> Any:
-            # Every method reaches the gateway (TRACE, PROPFIND …): an unknown method answers
-            # like an unknown route, as API Gateway does, never with the server's own 501.
-            if name.startswith("do_"):
-                return self._serve
-            raise AttributeError(name)
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            # BaseHTTPRequestHandler answers its own errors with an HTML page: never here.
+            self.close_connection = True
+            description = message or self.responses.get(code, ("Error",))[0]
+            self._write(front_door_error(code, description, self.request_id))
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_request(self, code: Any = "-", size: Any = "-") -> None:
             pass  # the gateway logs one line per request itself, without bodies
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="local-gateway", daemon=True)
-    thread.start()
-    return server
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    return LocalGatewayServer((host, port), Handler)

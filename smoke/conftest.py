@@ -25,6 +25,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="http://127.0.0.1:8080",
         help="the API's base URL (the stack's ApiUrl output on AWS)",
     )
+    parser.addoption(
+        "--authorizer-cache-ttl",
+        type=int,
+        default=None,
+        help="the deployment's authorizer cache TTL in seconds (default: read from the stack)",
+    )
+    parser.addoption(
+        "--stack-name",
+        default=None,
+        help="the stack whose AuthorizerCacheTtlSeconds output to read (AWS_PROFILE, "
+        "AWS_REGION … as for the AWS CLI)",
+    )
+    parser.addoption(
+        "--aws-endpoint-url",
+        default=None,
+        help="read the stack from this AWS endpoint (the local cloud: http://127.0.0.1:4566)",
+    )
 
 
 @dataclass
@@ -76,6 +93,29 @@ class Client:
 @pytest.fixture(scope="session")
 def client(request: pytest.FixtureRequest) -> Client:
     return Client(request.config.getoption("--base-url"))
+
+
+@pytest.fixture(scope="session")
+def authorizer_cache_ttl(request: pytest.FixtureRequest) -> int:
+    """How long API Gateway may answer a token from its cached authorizer policy (seconds):
+    the deployment's bound on revocation delay, which the tests wait for instead of guessing."""
+    explicit = request.config.getoption("--authorizer-cache-ttl")
+    if explicit is not None:
+        return int(explicit)
+    stack_name = request.config.getoption("--stack-name")
+    if not stack_name:
+        raise pytest.UsageError(
+            "pass --stack-name (the TTL is read from the stack) or --authorizer-cache-ttl"
+        )
+    import argparse
+
+    from stepauth.target import Target
+
+    endpoint = request.config.getoption("--aws-endpoint-url")
+    target = Target.from_args(
+        argparse.Namespace(endpoint_url=endpoint, stack_name=stack_name, local=False)
+    )
+    return int(target.output("AuthorizerCacheTtlSeconds"))
 
 
 class Accounts:

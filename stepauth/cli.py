@@ -13,11 +13,25 @@ from collections.abc import Callable
 from .target import Target, TargetError
 
 
+def aws_endpoint_exposure_warning(aws_host: str) -> str | None:
+    """The warning `stepauth local` prints when the local AWS endpoint is not on loopback."""
+    from localcloud.cloud import is_loopback
+
+    if is_loopback(aws_host):
+        return None
+    return (
+        f"WARNING: the local AWS endpoint listens on {aws_host}. It has no authentication "
+        "and holds the private signing keys: anyone who can reach it can read or change "
+        "everything."
+    )
+
+
 def _local(args: argparse.Namespace) -> int:
     from localcloud.cloud import LocalCloud, LocalCloudSettings
 
     settings = LocalCloudSettings(
         host=args.host,
+        aws_host=args.aws_host,
         gateway_port=args.port,
         aws_port=args.aws_port,
         region=args.region,
@@ -31,6 +45,9 @@ def _local(args: argparse.Namespace) -> int:
         return 1
     print(f"stepauth API        {settings.gateway_url}")
     print(f"local AWS endpoint  {settings.aws_endpoint}  (aws --endpoint-url …)")
+    warning = aws_endpoint_exposure_warning(settings.aws_host)
+    if warning:
+        print(warning, file=sys.stderr)
     print("Ctrl-C to stop.", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -97,17 +114,40 @@ def _change_roles(args: argparse.Namespace, target: Target, add: bool) -> int:
 
 def _aws_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "target (like the AWS CLI; default: the local cloud if running)"
+        "target (like the AWS CLI: --endpoint-url, --local, AWS_ENDPOINT_URL, --profile, "
+        "AWS_PROFILE, AWS_REGION …; with none set, read-only commands use a running local "
+        "cloud, commands that change anything use AWS)"
     )
     group.add_argument("--endpoint-url", help="AWS endpoint, e.g. http://127.0.0.1:4566")
+    group.add_argument(
+        "--local", action="store_true", help="the local cloud (http://127.0.0.1:4566)"
+    )
     group.add_argument("--profile", help="AWS profile name")
     group.add_argument("--region", help="AWS region")
     group.add_argument("--stack-name", default="stepauth", help="stack name (default stepauth)")
 
 
+#: Commands that only read: the only ones that may find the local cloud by its open port.
+_READ_ONLY = {
+    ("keys", "list"),
+    ("users", "list"),
+    ("users", "show"),
+    ("sessions", "list"),
+    ("audit", "*"),
+    ("executions", "*"),
+}
+
+
+def changes_something(args: argparse.Namespace) -> bool:
+    """Whether the parsed command writes anything (unknown commands count as writing)."""
+    command = getattr(args, "command", None)
+    action = getattr(args, f"{command}_command", None)
+    return (command, "*") not in _READ_ONLY and (command, action) not in _READ_ONLY
+
+
 def _with_target(command: Callable[[argparse.Namespace, Target], int]) -> Callable[..., int]:
     def run(args: argparse.Namespace) -> int:
-        return command(args, Target.from_args(args))
+        return command(args, Target.from_args(args, changes_something=changes_something(args)))
 
     return run
 
@@ -124,7 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Synthesize the CDK app, deploy it into the embedded local cloud (moto) and "
         "serve the API. Binds to 127.0.0.1 unless --host says otherwise.",
     )
-    local.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    local.add_argument("--host", default="127.0.0.1", help="API bind address (default 127.0.0.1)")
+    local.add_argument(
+        "--aws-host",
+        default=os.environ.get("AWS_HOST") or "127.0.0.1",
+        help="local AWS endpoint bind address (default 127.0.0.1, or $AWS_HOST; it has no "
+        "authentication and holds the signing keys: --host does not change it)",
+    )
     local.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
     local.add_argument(
         "--aws-port", type=int, default=4566, help="local AWS endpoint port (default 4566)"
@@ -138,10 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     ).add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     init = keys.add_parser(
         "init",
-        help="write a first Ed25519 key set (once, after the first deploy)",
+        help="make sure a valid Ed25519 key set exists (the deploy itself writes the first)",
         description="Writes a generated Ed25519 JWK set into the stack's signing-keys secret "
-        "and its public keys into the table, unless a valid set is there already. The local "
-        "cloud does this by itself.",
+        "and its public keys into the table, unless a valid set is there already. The stack's "
+        "Custom::SigningKeys resource does this during every deploy (locally too); this "
+        "command is the same check by hand. It targets AWS unless --local or an endpoint "
+        "says otherwise.",
     )
     _aws_options(init)
     init.set_defaults(run=_with_target(_keys_init))

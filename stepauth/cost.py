@@ -159,11 +159,12 @@ STEP_TABLE_OPERATIONS: dict[tuple[str, str], RequestUnits] = {
     # revoking its family (1 WRU + 1 gsi1 copy). The denylist putItem is in the ASL.
     ("*", "steps.end_sessions.handler"): RequestUnits(read=1, write=2),
     # DisableUser (a user with one family): two gsi1 Queries, the user and the families (2 x 0.5
-    # RRU), UpdateItem of the user and of the family (2 x (1 WRU + 1 gsi1 copy)).
-    ("*", "steps.disable_user.handler"): RequestUnits(read=1, write=4),
-    # DeleteAccount (one family): the same two Queries (1 RRU), the family UpdateItem (2 WRU) and
-    # the user DeleteItem (1 WRU + 1 gsi1 copy).
-    ("*", "steps.delete_account.handler"): RequestUnits(read=1, write=4),
+    # RRU), UpdateItem of the user and of the family (2 x (1 WRU + 1 gsi1 copy)), and the
+    # UpdateItem of the user's "tokens valid after" marker (1 WRU, no gsi1).
+    ("*", "steps.disable_user.handler"): RequestUnits(read=1, write=5),
+    # DeleteAccount (one family): the same two Queries (1 RRU), the family UpdateItem (2 WRU),
+    # the user DeleteItem (1 WRU + 1 gsi1 copy) and the marker UpdateItem (1 WRU).
+    ("*", "steps.delete_account.handler"): RequestUnits(read=1, write=5),
     # ListSessions: one gsi1 Query of the user's families (0.5 RRU for up to 4 KB of sessions).
     ("*", "steps.list_sessions.handler"): RequestUnits(read=0.5),
     # EndSession: the conditional UpdateItem revoking one family (1 WRU + 1 gsi1 copy).
@@ -172,8 +173,11 @@ STEP_TABLE_OPERATIONS: dict[tuple[str, str], RequestUnits] = {
     ("*", "steps.stream_cleanup.handler"): RequestUnits(),
     # PublishJwks: eventually consistent GetItem of the public keys item (0.5 RRU).
     ("*", "steps.publish_jwks.handler"): RequestUnits(read=0.5),
-    # The authorizer: strongly consistent GetItem of the token's denylist entry (1 RRU).
-    ("*", "authorizer.handler.handler"): RequestUnits(read=1),
+    # The authorizer: one strongly consistent BatchGetItem of the token's denylist entry and the
+    # user's "tokens valid after" marker (2 x 1 RRU).
+    ("*", "authorizer.handler.handler"): RequestUnits(read=2),
+    # InitSigningKeys runs once per deploy (a custom resource), behind no API operation.
+    ("*", "steps.init_signing_keys.handler"): RequestUnits(),
 }
 
 

@@ -1,7 +1,15 @@
 """Which AWS the command line talks to: an explicit endpoint, a profile, or the local cloud.
 
-Like the AWS CLI, ``--endpoint-url``, ``--profile`` and ``--region`` win; with none of them and no
-``AWS_ENDPOINT_URL`` in the environment, a running local cloud on 127.0.0.1:4566 is the default.
+Resolved like the AWS CLI, first match wins:
+
+1. ``--endpoint-url``, then ``--local`` (the local cloud at 127.0.0.1:4566), then
+   ``AWS_ENDPOINT_URL``;
+2. AWS itself when anything names it: ``--profile``, ``--region``, or one of
+   ``AWS_PROFILE``, ``AWS_DEFAULT_PROFILE``, ``AWS_ACCESS_KEY_ID``, ``AWS_REGION``,
+   ``AWS_DEFAULT_REGION`` in the environment;
+3. with nothing set, a read-only command uses a local cloud running on 127.0.0.1:4566, and AWS
+   otherwise. A command that changes anything (keys init/rotate, users disable/delete …) never
+   guesses from an open port: it goes to AWS unless ``--local`` or an endpoint says otherwise.
 """
 
 from __future__ import annotations
@@ -14,6 +22,16 @@ from typing import Any
 
 LOCAL_ENDPOINT = "http://127.0.0.1:4566"
 LOCAL_REGION = "us-east-1"
+
+
+#: Environment variables that point the AWS CLI (and boto3) at an AWS account or region.
+AWS_ENVIRONMENT = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
 
 
 class TargetError(Exception):
@@ -36,14 +54,24 @@ class Target:
     stack_name: str
 
     @classmethod
-    def from_args(cls, args: Any) -> Target:
+    def from_args(cls, args: Any, *, changes_something: bool = True) -> Target:
+        """The target named by the arguments and the environment (see the module docstring).
+
+        ``changes_something`` is False only for read-only commands: they alone may pick the
+        local cloud because something listens on its port.
+        """
         endpoint = getattr(args, "endpoint_url", None)
         profile = getattr(args, "profile", None)
         region = getattr(args, "region", None)
-        if not (endpoint or profile or os.environ.get("AWS_ENDPOINT_URL")):
-            if _local_cloud_running():
-                endpoint = LOCAL_ENDPOINT
-        return cls(endpoint, profile, region, getattr(args, "stack_name", "stepauth"))
+        stack_name = getattr(args, "stack_name", None) or "stepauth"
+        if not endpoint and getattr(args, "local", False):
+            endpoint = LOCAL_ENDPOINT
+        if not endpoint:  # as in the AWS CLI, whatever the profile
+            endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+        named = endpoint or profile or region or any(os.environ.get(n) for n in AWS_ENVIRONMENT)
+        if not named and not changes_something and _local_cloud_running():
+            endpoint = LOCAL_ENDPOINT
+        return cls(endpoint, profile, region, stack_name)
 
     @property
     def is_local(self) -> bool:
@@ -53,7 +81,7 @@ class Target:
     def session(self) -> Any:
         import boto3
 
-        if self.is_local:
+        if self.is_local and not self.profile:
             # The local cloud accepts any credentials; do not make people configure some.
             return boto3.Session(
                 aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "local"),

@@ -379,8 +379,8 @@ def test_step_units_add_to_the_asl_units(model: StackModel) -> None:
         model.functions[fid].handler for fid in logout.usage.invocations
     }
     asl = workflow_of(model, "-Logout").states
-    # The authorizer's denylist read (1 RRU) and EndSessions (1 RRU + 2 WRU).
-    assert logout.usage.read_units == sum(s.units.read for s in asl) + 1 + 1
+    # The authorizer's denylist and marker read (2 RRU) and EndSessions (1 RRU + 2 WRU).
+    assert logout.usage.read_units == sum(s.units.read for s in asl) + 2 + 1
     assert logout.usage.write_units == sum(s.units.write for s in asl) + 2
 
 

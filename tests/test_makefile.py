@@ -29,3 +29,15 @@ def test_help_lists_every_documented_target() -> None:
     for target in ("dev", "test", "synth", "bootstrap", "diff", "deploy", "destroy", "test-api",
                    "bench", "all", "clean", "help"):
         assert f"make {target} " in result.stdout, target
+
+
+def test_destroy_says_what_it_keeps_and_how_to_redeploy() -> None:
+    result = make("destroy-leftovers", "STACK_NAME=throwaway")
+    assert result.returncode == 0
+    assert "aws dynamodb delete-table --table-name throwaway-table" in result.stdout
+    assert (
+        "aws secretsmanager delete-secret --secret-id throwaway/signing-keys "
+        "--force-delete-without-recovery" in result.stdout
+    )
+    dry_run = make("-n", "destroy", "STACK_NAME=throwaway", "FORCE=1")
+    assert "destroy-leftovers" in dry_run.stdout

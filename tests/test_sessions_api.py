@@ -192,7 +192,7 @@ def test_bad_tokens_are_401_never_500(api: Api) -> None:
         "expired (forged)": _forged(header, {**claims, "exp": now - 60}),
         "truncated": token[: len(token) // 2],
         "not base64": "%%%.$$$.***",
-        "huge header": _forged({**header, "pad": "x" * 20000}, claims),
+        "big header": _forged({**header, "pad": "x" * 4000}, claims),
         "empty": "",
     }
     for name, candidate in candidates.items():
@@ -201,6 +201,9 @@ def test_bad_tokens_are_401_never_500(api: Api) -> None:
         assert answer.json()["error"] == "invalid_token", name
     assert api.call("GET", "/v1/me").status == 401
     assert api.call("GET", "/v1/me", headers={"Authorization": f"Basic {token}"}).status == 401
+    # Over API Gateway's 10 KB of headers, the front door answers before any authorizer.
+    huge = me(api, _forged({**header, "pad": "x" * 20000}, claims))
+    assert huge.status == 431 and huge.json()["error"] == "invalid_request"
 
 
 def test_a_user_token_on_the_admin_route_is_403(api: Api) -> None:
@@ -266,7 +269,11 @@ def test_an_admin_disables_a_user(api: Api, local_cloud: LocalCloud) -> None:
     }
     assert api.login(victim_email).status == 401
     assert refresh(api, victim["refresh_token"]).status == 400
+    # The authorizer refuses the victim's access token at once (its "tokens valid after"
+    # marker; the local authorizer cache TTL is 0), on every protected route.
     assert me(api, victim["access_token"]).status == 401
+    assert logout(api, victim["access_token"]).status == 401
+    assert api.call("GET", "/v1/sessions", headers=bearer(victim["access_token"])).status == 401
 
     unknown = api.call(
         "POST", "/v1/admin/users/no-such-user/disable", "{}", bearer(admin["access_token"])
@@ -282,9 +289,12 @@ def test_grant_role_reports_unknown_users_in_one_line(local_cloud: LocalCloud, c
 
 def test_a_user_deletes_their_account(api: Api) -> None:
     email, session = signed_up(api)
+    other_device = api.login(email).json()["access_token"]
     answer = api.call("DELETE", "/v1/me", headers=bearer(session["access_token"]))
     assert answer.status == 204, answer.body
     assert me(api, session["access_token"]).status == 401
+    # Every other access token of the account ends too, not only the one that deleted it.
+    assert logout(api, other_device).status == 401
     assert refresh(api, session["refresh_token"]).status == 400
     assert api.login(email).status == 401
     assert api.register(email).status == 201  # the email is free again
@@ -340,6 +350,11 @@ def test_smoke_suite_passes_against_the_local_server(local_cloud: LocalCloud) ->
             "no:cacheprovider",
             "--base-url",
             local_cloud.settings.gateway_url,
+            # The authorizer cache TTL is read from the stack's output, as on AWS.
+            "--stack-name",
+            local_cloud.settings.stack_name,
+            "--aws-endpoint-url",
+            local_cloud.settings.aws_endpoint,
         ],
         cwd=root,
         capture_output=True,

@@ -313,9 +313,11 @@ def test_stack_name_prefixes_resources(name: str, tmp_path: Path) -> None:
     assert all(n.startswith(f"{name}-") for n in names)
     (table,) = resources(template, "AWS::DynamoDB::Table").values()
     assert table["Properties"]["TableName"] == f"{name}-table"
-    # Without the local context, the authorizer cache keeps API Gateway's default bound.
+    # Without the local context, the authorizer cache keeps the deployed default bound, and
+    # the stack says which (make test-api reads it).
     (authorizer,) = resources(template, "AWS::ApiGateway::Authorizer").values()
-    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 300
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 60
+    assert template["Outputs"]["AuthorizerCacheTtlSeconds"]["Value"] == "60"
 
 
 def _machine(template: dict, name: str) -> dict:
@@ -376,13 +378,26 @@ def test_logout_denies_the_access_token_until_it_expires(template: dict) -> None
 
 
 def test_only_the_token_issuer_reads_the_private_keys(template: dict) -> None:
+    """... and the deploy-time initialiser that writes the first key set."""
     (secret_id,) = resources(template, "AWS::SecretsManager::Secret")
     readers = []
     for policy in resources(template, "AWS::IAM::Policy").values():
         document = json.dumps(policy["Properties"]["PolicyDocument"])
         if "secretsmanager:GetSecretValue" in document and secret_id in document:
             readers += [r["Ref"] for r in policy["Properties"]["Roles"]]
-    assert len(readers) == 1 and readers[0].startswith("IssueTokensServiceRole")
+    assert sorted(r.split("ServiceRole")[0] for r in readers) == ["InitSigningKeys", "IssueTokens"]
+
+
+def test_the_deploy_writes_the_first_signing_keys(template: dict) -> None:
+    (ready,) = resources(template, "Custom::SigningKeys").values()
+    function_id = ready["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+    function = template["Resources"][function_id]
+    assert function["Properties"]["Handler"] == "steps.init_signing_keys.handler"
+    # Invoked only once its role, policy and log group exist.
+    assert any(d.startswith("InitSigningKeysLogs") for d in ready["DependsOn"])
+    assert any(d.startswith("InitSigningKeysServiceRole") for d in ready["DependsOn"])
+    (secret_id,) = resources(template, "AWS::SecretsManager::Secret")
+    assert ready["Properties"]["SecretArn"] == {"Ref": secret_id}
 
 
 def test_each_function_bundles_only_what_its_handler_imports() -> None:

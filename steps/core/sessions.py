@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 from typing import Any
 
 from steps.core.errors import SessionNotFound, UserNotFound
@@ -29,6 +30,7 @@ from steps.core.table import (
     refresh_family_from_item,
     refresh_token_from_item,
     refresh_token_key,
+    tokens_valid_after_key,
     user_from_item,
     user_id_partition,
     user_key,
@@ -38,6 +40,9 @@ from steps.core.table import (
 USER_ID_MAX_LENGTH = 128
 #: Longest session (refresh family) id looked up.
 FAMILY_ID_MAX_LENGTH = 128
+#: How long a "tokens valid after" marker is kept: far longer than any access token lives, so
+#: every token it refuses has expired by the time TTL removes it.
+TOKENS_VALID_AFTER_KEEP_SECONDS = 7 * 24 * 3600
 
 
 def revoke_family(
@@ -175,8 +180,62 @@ def is_access_token_denied(table: Table, jti: str, *, now: float) -> bool:
     closed).
     """
     item = table.get(deny_key(jti), consistent=True)
-    if not item:
-        return False
+    return bool(item) and _denial_counts(item, now)
+
+
+def end_access_tokens(table: Table, user_id: str, *, now: float) -> int:
+    """Refuse every access token of the user issued before ``now``; return the marker.
+
+    Writes the user's "tokens valid after" marker, rounded up to the next whole second (``iat``
+    has whole seconds: a token issued in the same second is refused too, failing closed). The
+    marker only moves forward: an older moment never replaces a newer one.
+    """
+    marker = math.ceil(now)
+    table.update_if(
+        tokens_valid_after_key(user_id),
+        update="SET #valid_after = :marker, #expires_at = :keep_until, #entity = :entity",
+        condition="attribute_not_exists(#valid_after) OR #valid_after < :marker",
+        names={
+            "#valid_after": "tokens_valid_after",
+            "#expires_at": TTL_ATTRIBUTE,
+            "#entity": "entity",
+        },
+        values={
+            ":marker": {"N": str(marker)},
+            ":keep_until": {"N": str(marker + TOKENS_VALID_AFTER_KEEP_SECONDS)},
+            ":entity": {"S": "tokens_valid_after"},
+        },
+    )
+    return marker
+
+
+def access_token_refusal(
+    table: Table, *, jti: str, user_id: str, issued_at: int, now: float
+) -> str | None:
+    """Why an access token is refused ("revoked": its jti is denied; "user_tokens_ended": it
+    was issued before the user's "tokens valid after" marker), or None.
+
+    One consistent BatchGetItem reads both items. A marker is honoured whatever its TTL says:
+    a token it refuses was issued before it, so refusing costs nothing once that token expired.
+    """
+    deny = deny_key(jti)
+    marker_key = tokens_valid_after_key(user_id)
+    for item in table.get_many([deny, marker_key]):
+        if item.get(PK) == deny[PK]:
+            if _denial_counts(item, now):
+                return "revoked"
+        elif item.get(PK) == marker_key[PK]:
+            raw = item.get("tokens_valid_after")
+            try:
+                valid_after = int(raw["N"]) if isinstance(raw, dict) else None
+            except (KeyError, TypeError, ValueError):
+                valid_after = None
+            if valid_after is None or issued_at < valid_after:  # unreadable: fail closed
+                return "user_tokens_ended"
+    return None
+
+
+def _denial_counts(item: dict[str, Any], now: float) -> bool:
     raw = item.get(TTL_ATTRIBUTE)
     try:
         expires_at = int(raw["N"]) if isinstance(raw, dict) else None
@@ -205,15 +264,17 @@ def find_user_by_id(table: Table, user_id: str) -> UserRecord | None:
 
 
 def disable_user(table: Table, user_id: str, *, now: float) -> UserRecord:
-    """Disable a user and revoke all of their refresh families; return the disabled user.
+    """Disable a user, end their access tokens and revoke all of their refresh families.
 
     Raises UserNotFound when there is no such user. Idempotent: disabling a disabled user
-    revokes whatever families are still active. Access tokens already issued stay valid until
-    they expire (at most ACCESS_TOKEN_TTL_SECONDS); refresh is refused at once.
+    revokes whatever families are still active. Refresh is refused at once; access tokens
+    already issued are refused at the authorizer's next call (its "tokens valid after"
+    marker), which API Gateway's authorizer cache may delay by up to its TTL.
     """
     user = find_user_by_id(table, user_id)
     if user is None:
         raise UserNotFound
+    end_access_tokens(table, user_id, now=now)
     disabled = table.update_if(
         user_key(user.email),
         update="SET #status = :disabled, #disabled_at = :now",
@@ -245,6 +306,7 @@ def delete_account(table: Table, user_id: str, *, now: float) -> UserRecord:
     user = find_user_by_id(table, user_id)
     if user is None:
         raise UserNotFound
+    end_access_tokens(table, user_id, now=now)
     revoke_all_families(table, user_id, reason="account_deleted", now=now)
     deleted = table.delete_if(
         user_key(user.email),

@@ -12,6 +12,8 @@ refresh_token   REFRESH#<sha256 hex>  TOKEN    USERID#<user_id> /               
 refresh_family  FAMILY#<family_id>    FAMILY   USERID#<user_id> /                created_at +
                                                FAMILY#<family_id>                refresh TTL
 denied_token    DENY#<jti>            JTI      -                                 the token's exp
+tokens_valid_   VALIDAFTER#<user_id>  TOKENS   -                                 marker + 7 days
+after
 signing_keys    SIGNING_KEYS          PUBLIC   -                                 - (never)
 audit           AUDIT#USER#<user_id>  <iso>#   AUDIT#<yyyy-mm-dd> /              at + audit
                 or AUDIT#EMAIL#       <uuid>   <iso>#<action>#<outcome>          retention
@@ -32,6 +34,9 @@ Attributes besides the keys (the first column is each item's ``entity`` attribut
   last_used_at N, user_agent, source_ip``.
 - denied_token (an access token on the denylist): ``expires_at`` only. The logout workflow
   writes it with a direct putItem, with exactly these attribute names.
+- tokens_valid_after (the user's access tokens issued before this moment are refused):
+  ``tokens_valid_after N`` (epoch seconds). Disabling and deleting a user set it (only ever
+  forward); the authorizer reads it with the token's denylist entry in one BatchGetItem.
 - signing_keys (the public signing keys): ``jwks`` (S, the public JWK Set as JSON text, no
   private part), ``updated_at N``. The authorizer and the JWKS endpoint read public keys
   from here, so only IssueTokens and the key administration read the private key secret.
@@ -78,6 +83,8 @@ FAMILY_PREFIX = "FAMILY#"
 FAMILY_SK = "FAMILY"
 DENY_PREFIX = "DENY#"
 DENY_SK = "JTI"
+VALID_AFTER_PREFIX = "VALIDAFTER#"
+VALID_AFTER_SK = "TOKENS"  # noqa: S105 - a sort key value, not a secret
 SIGNING_KEYS_PK = "SIGNING_KEYS"
 SIGNING_KEYS_SK = "PUBLIC"
 AUDIT_PREFIX = "AUDIT#"
@@ -144,6 +151,11 @@ def family_key(family_id: str) -> Item:
 def deny_key(jti: str) -> Item:
     """Primary key of the denylist item of an access token (by its ``jti``)."""
     return {PK: _s(f"{DENY_PREFIX}{jti}"), SK: _s(DENY_SK)}
+
+
+def tokens_valid_after_key(user_id: str) -> Item:
+    """Primary key of a user's "tokens valid after" marker (by user id, as tokens carry it)."""
+    return {PK: _s(f"{VALID_AFTER_PREFIX}{user_id}"), SK: _s(VALID_AFTER_SK)}
 
 
 def public_keys_key() -> Item:
@@ -462,6 +474,22 @@ class Table:
         response = self.client.get_item(TableName=self.name, Key=key, ConsistentRead=consistent)
         item = response.get("Item")
         return item or None
+
+    def get_many(self, keys: Sequence[Item], *, consistent: bool = True) -> list[Item]:
+        """The items that exist among ``keys`` (one BatchGetItem; unprocessed keys retried)."""
+        wanted = [dict(key) for key in keys]
+        found: list[Item] = []
+        for _ in range(BATCH_ATTEMPTS):
+            if not wanted:
+                return found
+            response = self.client.batch_get_item(
+                RequestItems={self.name: {"Keys": wanted, "ConsistentRead": consistent}}
+            )
+            found.extend(response.get("Responses", {}).get(self.name, []))
+            wanted = response.get("UnprocessedKeys", {}).get(self.name, {}).get("Keys", [])
+        if wanted:
+            raise RuntimeError("DynamoDB left keys unprocessed; retry later.")
+        return found
 
     def update_if(
         self,

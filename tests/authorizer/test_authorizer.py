@@ -307,6 +307,18 @@ def test_denylist_entry_expired_but_still_present_is_ignored(gate, minter, table
     assert gate(f"Bearer {token}")["principalId"] == "u-1"
 
 
+def test_tokens_issued_before_the_users_marker_are_refused(gate, minter, table):
+    from steps.core.sessions import end_access_tokens
+
+    before = minter.token()
+    assert gate(f"Bearer {before}")
+    minter.clock.advance(5)
+    end_access_tokens(table, "u-1", now=minter.clock.now())
+    gate.refused(f"Bearer {before}")  # at the next authorizer call, not at expiry
+    minter.clock.advance(1)
+    assert gate(f"Bearer {minter.token()}")["principalId"] == "u-1"  # issued after: fine
+
+
 # --- faults, keys, logs ----------------------------------------------------------------
 
 

@@ -2,14 +2,23 @@ import pytest
 
 from steps.core.errors import InvalidGrant, UserNotFound
 from steps.core.sessions import (
+    access_token_refusal,
+    delete_account,
     disable_user,
+    end_access_tokens,
     family_of_refresh_token,
     find_user_by_id,
     is_access_token_denied,
     revoke_all_families,
     revoke_family,
 )
-from steps.core.table import denied_token_item, deny_key, user_from_item, user_key
+from steps.core.table import (
+    denied_token_item,
+    deny_key,
+    tokens_valid_after_key,
+    user_from_item,
+    user_key,
+)
 from steps.core.tokens import hash_refresh_token
 
 from .sessions_world import NOW
@@ -138,3 +147,49 @@ def test_disable_unknown_user(world):
         "not_found",
         "No such user.",
     )
+
+
+# --- "tokens valid after" --------------------------------------------------------------------
+
+
+def _refusal(world, *, iat, jti="j-1", user_id="u-1", now=NOW):
+    return access_token_refusal(world.table, jti=jti, user_id=user_id, issued_at=iat, now=now)
+
+
+def test_tokens_valid_after_refuses_tokens_issued_before_it(world):
+    assert _refusal(world, iat=NOW) is None
+    assert end_access_tokens(world.table, "u-1", now=NOW + 10.2) == NOW + 11
+    # Issued before, or in the same second (iat has whole seconds): refused; after: fine.
+    assert _refusal(world, iat=NOW, now=NOW + 12) == "user_tokens_ended"
+    assert _refusal(world, iat=NOW + 10, now=NOW + 12) == "user_tokens_ended"
+    assert _refusal(world, iat=NOW + 11, now=NOW + 12) is None
+    assert _refusal(world, iat=NOW, user_id="u-2", now=NOW + 12) is None  # others untouched
+
+
+def test_tokens_valid_after_only_moves_forward(world):
+    end_access_tokens(world.table, "u-1", now=NOW + 100)
+    end_access_tokens(world.table, "u-1", now=NOW + 50)  # a late, older write changes nothing
+    item = world.table.get(tokens_valid_after_key("u-1"))
+    assert item["tokens_valid_after"] == {"N": str(NOW + 100)}
+    assert int(item["expires_at"]["N"]) > NOW + 100 + 24 * 3600
+
+
+def test_refusal_reads_the_denylist_too(world):
+    world.table.put(denied_token_item("j-1", NOW + 900))
+    assert _refusal(world, iat=NOW) == "revoked"
+    assert _refusal(world, iat=NOW, jti="j-2") is None
+
+
+def test_an_unreadable_marker_fails_closed(world):
+    world.table.put({**tokens_valid_after_key("u-1"), "tokens_valid_after": {"S": "soon"}})
+    assert _refusal(world, iat=NOW + 10_000) == "user_tokens_ended"
+
+
+def test_disable_and_delete_end_the_users_access_tokens(world):
+    alice = world.add_user()
+    disable_user(world.table, "u-1", now=NOW + 60)
+    assert _refusal(world, iat=NOW + 59, now=NOW + 61) == "user_tokens_ended"
+    bob = world.add_user("u-2", "bob@example.com")
+    assert alice and bob
+    delete_account(world.table, "u-2", now=NOW + 70)
+    assert _refusal(world, iat=NOW + 69, user_id="u-2", now=NOW + 71) == "user_tokens_ended"
