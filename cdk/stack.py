@@ -16,9 +16,11 @@ from constructs import Construct
 from .api import StepAuthApi, WorkflowRoute
 from .bundling import (
     AUTHORIZER_REQUIREMENTS,
+    BUNDLE_METADATA_KEY,
     PASSWORD_STEP_REQUIREMENTS,
     STEP_REQUIREMENTS,
     TOKEN_STEP_REQUIREMENTS,
+    bundle_metadata,
     python_code,
 )
 from .cleanup import add_stream_cleanup
@@ -212,7 +214,7 @@ class StepAuthStack(Stack):
                 retention=_retention(config.log_retention_days),
                 removal_policy=RemovalPolicy.DESTROY,
             )
-            return lambda_.Function(
+            created = lambda_.Function(
                 self,
                 name,
                 function_name=f"{config.stack_name}-{name}",
@@ -226,6 +228,11 @@ class StepAuthStack(Stack):
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=log_group,
             )
+            # Which bundle this function runs from (tests/test_bundles.py imports each).
+            cfn_function = created.node.default_child
+            assert isinstance(cfn_function, lambda_.CfnFunction)
+            cfn_function.add_metadata(BUNDLE_METADATA_KEY, bundle_metadata(asset))
+            return created
 
         # argon2id is CPU-bound; Lambda CPU grows with memory.
         steps = StepFunctions(
