@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import patches
+from . import iam, patches
 from .deploy import (
     PROJECT_ROOT,
     CloudAssembly,
@@ -46,6 +46,8 @@ class LocalCloudSettings:
     #: How often Time to Live deletes expired items (None: only when ``streams.sweep()`` is
     #: called). DynamoDB itself deletes within days of expiry; readers never rely on it.
     ttl_sweep_seconds: float | None = 60.0
+    #: Enforce the template's IAM policies on every call made as a role (localcloud/iam.py).
+    enforce_iam: bool = True
 
     @property
     def client_host(self) -> str:
@@ -137,6 +139,7 @@ class LocalCloud:
         session = boto3.Session(region_name=s.region)
         LOG.info("deploying stack %s into the local cloud at %s", s.stack_name, s.aws_endpoint)
         self.stack = deploy(assembly, session, s.stack_name)
+        iam.enable(iam.PolicyEvaluator.from_stack(self.stack) if s.enforce_iam else None)
         initialise_signing_keys(session, self.stack)
         # Stream records and TTL: delivered and swept off the request threads (streams.py).
         self.streams = LocalStreams(
