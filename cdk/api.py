@@ -302,7 +302,8 @@ class StepAuthApi(Construct):
                 method_responses=[apigw.MethodResponse(status_code=s) for s in WORKFLOW_STATUSES],
                 **self._auth(route.protected),
             )
-        table.grant_read_data(integration_role)
+        # GET /v1/me is one Query on the user-id index; nothing else.
+        table.grant(integration_role, "dynamodb:Query")
         v1.resource_for_path("me").add_method(
             "GET",
             apigw.AwsIntegration(

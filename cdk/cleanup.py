@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsii
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
@@ -73,6 +75,26 @@ CLEANUP_FILTERS: tuple[dict[str, Any], ...] = (
 )
 
 
+@jsii.implements(lambda_.IEventSourceDlq)
+class SqsOnFailure:
+    """An SQS on-failure destination granting only what Lambda needs: ``sqs:SendMessage``.
+
+    (CDK's ``SqsDlq`` also grants ``GetQueueAttributes`` and ``GetQueueUrl``, which Lambda does
+    not use for a destination.)
+    """
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        self.queue = queue
+
+    def bind(
+        self, _target: lambda_.IEventSourceMapping, target_handler: lambda_.IFunction
+    ) -> lambda_.DlqDestinationConfig:
+        target_handler.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.queue.queue_arn])
+        )
+        return lambda_.DlqDestinationConfig(destination=self.queue.queue_arn)
+
+
 def add_stream_cleanup(
     scope: Construct,
     *,
@@ -98,9 +120,16 @@ def add_stream_cleanup(
             bisect_batch_on_error=True,
             retry_attempts=config.cleanup_retry_attempts,
             report_batch_item_failures=True,
-            on_failure=event_sources.SqsDlq(failures),
+            on_failure=SqsOnFailure(failures),
             filters=[lambda_.FilterCriteria.filter(pattern) for pattern in CLEANUP_FILTERS],
         )
     )
-    table.grant_read_write_data(function)
+    # What the clean-up does to the table (least privilege; see cdk/stack.py).
+    table.grant(
+        function,
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:BatchWriteItem",
+    )
     return failures

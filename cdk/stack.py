@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk import CfnOutput, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -16,9 +17,11 @@ from constructs import Construct
 from .api import StepAuthApi, WorkflowRoute
 from .bundling import (
     AUTHORIZER_REQUIREMENTS,
+    BUNDLE_METADATA_KEY,
     PASSWORD_STEP_REQUIREMENTS,
     STEP_REQUIREMENTS,
     TOKEN_STEP_REQUIREMENTS,
+    bundle_metadata,
     python_code,
 )
 from .cleanup import add_stream_cleanup
@@ -221,7 +224,7 @@ class StepAuthStack(Stack):
                 retention=_retention(config.log_retention_days),
                 removal_policy=RemovalPolicy.DESTROY,
             )
-            return lambda_.Function(
+            created = lambda_.Function(
                 self,
                 name,
                 function_name=f"{config.stack_name}-{name}",
@@ -235,6 +238,11 @@ class StepAuthStack(Stack):
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=log_group,
             )
+            # Which bundle this function runs from (tests/test_bundles.py imports each).
+            cfn_function = created.node.default_child
+            assert isinstance(cfn_function, lambda_.CfnFunction)
+            cfn_function.add_metadata(BUNDLE_METADATA_KEY, bundle_metadata(asset))
+            return created
 
         # argon2id is CPU-bound; Lambda CPU grows with memory.
         steps = StepFunctions(
@@ -267,31 +275,45 @@ class StepAuthStack(Stack):
             ),
             package="authorizer",
         )
-        for writer in (
-            # the lockout counters and password re-hashing
-            steps.verify_password,
-            steps.issue_tokens,
-            steps.rotate_refresh_token,
-            steps.end_sessions,
-            steps.disable_user,
-            steps.delete_account,
-            steps.end_session,
-        ):
-            self.table.grant_read_write_data(writer)
-        for reader in (self.publish_jwks, self.authorizer, steps.list_sessions):
-            self.table.grant_read_data(reader)
-        # Only the token issuer reads the private keys; everyone else reads the public item
-        # (and the deploy-time key initialiser below, which writes the first set).
-        self.signing_keys.grant_read(steps.issue_tokens)
+        # Least privilege: each function may do to the table only what its code does (the
+        # local cloud enforces these policies; tests/test_iam.py and the test run's "IAM grants
+        # no call exercised" summary keep the list exact). Transactions count as their parts.
+        table_actions: list[tuple[lambda_.IFunction, tuple[str, ...]]] = [
+            # the lockout counters (update, reset) and the user
+            (steps.verify_password, ("GetItem", "UpdateItem", "DeleteItem")),
+            (steps.issue_tokens, ("GetItem", "PutItem", "UpdateItem")),
+            (steps.rotate_refresh_token, ("GetItem", "PutItem", "UpdateItem")),
+            (steps.end_sessions, ("GetItem", "Query", "UpdateItem")),
+            (steps.disable_user, ("Query", "UpdateItem")),
+            (steps.delete_account, ("Query", "UpdateItem", "DeleteItem")),
+            (steps.end_session, ("UpdateItem",)),
+            (steps.list_sessions, ("Query",)),
+            (self.publish_jwks, ("GetItem",)),
+            # the public keys; the denylist and the "tokens valid after" marker, read together
+            (self.authorizer, ("GetItem", "BatchGetItem")),
+        ]
+        for function, actions in table_actions:
+            self.table.grant(function, *(f"dynamodb:{action}" for action in actions))
+        # Only the token issuer reads the private keys; everyone else reads the public item.
+        steps.issue_tokens.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[self.signing_keys.secret_arn],
+            )
+        )
         self._signing_keys_ready(function("InitSigningKeys", "init_signing_keys", asset=token_code))
         return steps
 
     def _signing_keys_ready(self, initialiser: lambda_.Function) -> None:
         """A custom resource that writes the first key set while the stack deploys, so that
         `cdk deploy` alone yields a stack that signs tokens (idempotent: a valid set stays)."""
-        self.signing_keys.grant_read(initialiser)
-        self.signing_keys.grant_write(initialiser)
-        self.table.grant_read_write_data(initialiser)
+        initialiser.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"],
+                resources=[self.signing_keys.secret_arn],
+            )
+        )
+        self.table.grant(initialiser, "dynamodb:GetItem", "dynamodb:PutItem")
         ready = CustomResource(
             self,
             "SigningKeysReady",

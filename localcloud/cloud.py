@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import inprocess, patches
+from . import iam, inprocess, patches
 from .deploy import (
     PROJECT_ROOT,
     CloudAssembly,
@@ -72,6 +72,8 @@ class LocalCloudSettings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     #: How long the API waits for the rest of a started request before answering 408.
     read_timeout_seconds: float = 10.0
+    #: Enforce the template's IAM policies on every call made as a role (localcloud/iam.py).
+    enforce_iam: bool = True
 
     @property
     def client_host(self) -> str:
@@ -179,6 +181,7 @@ class LocalCloud:
         # The template's SigningKeysReady custom resource writes the first signing keys, as
         # it does on AWS (deploy runs it).
         self.stack = deploy(assembly, session, s.stack_name)
+        iam.enable(iam.PolicyEvaluator.from_stack(self.stack) if s.enforce_iam else None)
         # Stream records and TTL: delivered and swept off the request threads (streams.py).
         self.streams = LocalStreams(
             self.stack.account_id,

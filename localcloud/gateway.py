@@ -37,6 +37,7 @@ from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from . import iam
 from .deploy import DeployedStack
 from .mapping_templates import (
     MappingTemplateError,
@@ -507,7 +508,9 @@ class LocalGateway:
             return self.gateway_error("DEFAULT_5XX", dict(request.context))
         try:
             call = getattr(self._client(service), xform_name(operation))
-            answer = call(**parameters)
+            # The integration calls the service as its credentials role (localcloud/iam.py).
+            with iam.acting_as(integration.get("Credentials")):
+                answer = call(**parameters)
             status = 200
             integration_body = json.dumps(
                 {k: v for k, v in answer.items() if k != "ResponseMetadata"}, default=str

@@ -25,7 +25,8 @@ Semantics that differ from a naive airspeed rendering (all deliberate, to match 
 * Methods are Java's: ``String.replaceAll`` takes a regex (Python ``re`` dialect) and a
   *Java* replacement string (``$1``, ``\$``); ``split`` is Java's regex split; ``length``,
   ``substring``, ``indexOf`` and ``charAt`` count UTF-16 code units. A method that does not
-  exist on the value raises :class:`MappingTemplateError`; a method called on null gives null.
+  exist on the value gives null, as in Velocity 1.7 without strict mode (so it renders as
+  nothing); a method called on null gives null.
 * String literals are not unescaped (as in Velocity): ``"\\'"`` is the three characters
   ``\\'``, i.e. the Java regex that matches ``\'``. So the documented idiom
   ``$util.escapeJavaScript($x).replaceAll("\\'","'")`` turns the ``it\'s`` made by
@@ -36,6 +37,8 @@ Semantics that differ from a naive airspeed rendering (all deliberate, to match 
 * Whitespace follows the Velocity 1.7 lexer: ``#else`` and the ``)`` closing ``#foreach``, a
   macro call, ``#include``/``#parse``/``#evaluate`` swallow the rest of their line, and
   ``#set`` swallows the blanks before it (airspeed keeps them).
+* ``$util.parseJson``, ``urlEncode``, ``urlDecode``, ``base64Encode`` and ``base64Decode`` of
+  null fail the template (Java throws); ``escapeJavaScript`` of null is null (Commons Lang).
 * ``$util.escapeJavaScript`` is Commons Lang 2's: like its source, 0x7F is left as is (only
   code units above 0x7F become ``\\uXXXX``). ``$util.urlEncode``/``urlDecode`` follow
   ``java.net.URLEncoder``/``URLDecoder``; ``base64Decode`` follows ``java.util.Base64``.
@@ -107,7 +110,7 @@ $out.body
 
 
 class MappingTemplateError(Exception):
-    """The template could not be rendered (syntax error, unknown method, bad data for a util).
+    """The template could not be rendered (syntax error, bad data for a util).
 
     The message is short and meant for logs; callers answer the client with a generic 500.
     """
@@ -331,8 +334,8 @@ def _name_or_call(
             value = _index(value, el.index.calculate(top_namespace, loader))
         return value
     method = _method(current, name)
-    if method is None:
-        raise MappingTemplateError(f"unknown method {name}() on {_type_name(current)}")
+    if method is None:  # Velocity 1.7 (not strict): an unknown method is null, not an error
+        return None
     return method(*el.parameters.calculate(top_namespace, loader))
 
 
@@ -964,8 +967,8 @@ def _util_escape_javascript(value: Any) -> str | None:
 
 
 def _util_parse_json(value: Any) -> Any:
-    if value is None:
-        return None
+    if value is None:  # Java: a NullPointerException, the template fails
+        raise MappingTemplateError("$util.parseJson: argument is null")
     try:
         return json.loads(_java_str(value), parse_constant=_reject_constant)
     except (ValueError, RecursionError):
@@ -977,16 +980,16 @@ _URL_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 
 def _util_url_encode(value: Any) -> str | None:
     """``java.net.URLEncoder.encode(s, "UTF-8")``: space is +, only ``.-*_`` stay unescaped."""
-    if value is None:
-        return None
+    if value is None:  # Java: a NullPointerException, the template fails
+        raise MappingTemplateError("$util.urlEncode: argument is null")
     data = _java_str(value).encode("utf-8", "replace")
     return "".join(chr(b) if b in _URL_SAFE else "+" if b == 0x20 else f"%{b:02X}" for b in data)
 
 
 def _util_url_decode(value: Any) -> str | None:
     """``java.net.URLDecoder.decode(s, "UTF-8")``: + is space; a broken %-escape is an error."""
-    if value is None:
-        return None
+    if value is None:  # Java: a NullPointerException, the template fails
+        raise MappingTemplateError("$util.urlDecode: argument is null")
     text = _java_str(value)
     if re.search(r"%(?![0-9A-Fa-f]{2})", text):
         raise MappingTemplateError("$util.urlDecode: malformed %-escape")
@@ -994,14 +997,14 @@ def _util_url_decode(value: Any) -> str | None:
 
 
 def _util_base64_encode(value: Any) -> str | None:
-    if value is None:
-        return None
+    if value is None:  # Java: a NullPointerException, the template fails
+        raise MappingTemplateError("$util.base64Encode: argument is null")
     return base64.b64encode(_java_str(value).encode("utf-8", "replace")).decode("ascii")
 
 
 def _util_base64_decode(value: Any) -> str | None:
-    if value is None:
-        return None
+    if value is None:  # Java: a NullPointerException, the template fails
+        raise MappingTemplateError("$util.base64Decode: argument is null")
     # Like java.util.Base64's basic decoder: padding is optional, anything outside the
     # alphabet (whitespace included) is an error.
     text = _java_str(value)

@@ -47,10 +47,14 @@ Each fix has a test in ``tests/test_localcloud_patches.py``.
 15. Each definition is parsed once: moto re-parses the ASL on every execution (60-160 ms for
     these workflows). Executions share the parsed program unless it has Map or Parallel states
     (``localcloud/interpreter.py``, with the JSONPath cache and the other interpreter fixes).
+16. Code runs as its role, for IAM (``localcloud/iam.py``): a Lambda handler as the function's
+    execution role, an execution's states as the state machine's role. moto's interpreter runs
+    each state on a thread of its own; those threads inherit the execution's principal.
 """
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import datetime
 import importlib
@@ -65,6 +69,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
+
+from . import iam
 
 _applied = False
 _lock = threading.Lock()
@@ -95,6 +101,7 @@ def apply() -> None:
         _patch_parse_once_per_definition()
         _patch_stream_shards()
         _patch_workflow_logs()
+        _patch_principals()
         from . import interpreter
 
         interpreter.apply()  # JSONPath cache, shared programs, batched logs (interpreter.py)
@@ -160,7 +167,8 @@ def invoke_in_process(function: Any, event: Any) -> tuple[str, bool, str]:
     try:
         apply_function_environment(dict(function.environment_vars or {}))
         handler = resolve_handler(function.handler)
-        result = handler(event, context)
+        with iam.acting_as(str(function.role) if function.role else None, service_uses=True):
+            result = handler(event, context)
     except Exception as error:  # noqa: BLE001 - reported to the caller as Lambda does
         payload = {
             "errorMessage": str(error),
@@ -961,3 +969,59 @@ def _patch_parse_once_per_definition() -> None:
         return program_for_execution(self._evaluation_details.state_machine_details.definition)
 
     ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint
+
+
+# 16. Code runs as its role ------------------------------------------------------------------
+
+
+class ContextThread(threading.Thread):
+    """A thread that runs in a copy of its creator's context (the IAM principal among it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._creator_context = contextvars.copy_context()
+
+    def run(self) -> None:
+        self._creator_context.run(super().run)
+
+
+class _ThreadingWithContext:
+    """The ``threading`` module as seen by moto's interpreter: same, but contextual threads."""
+
+    Thread = ContextThread
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
+# moto modules that start a thread per program, state, branch, iteration or callback wait.
+_INTERPRETER_THREAD_MODULES = (
+    "moto.stepfunctions.parser.asl.component.program.program",
+    "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration."
+    "inline_iteration_component",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service_callback",
+)
+
+
+def _patch_principals() -> None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    iam.install()
+    for name in _INTERPRETER_THREAD_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "Thread", None) is threading.Thread:
+            module.Thread = ContextThread  # type: ignore[attr-defined]
+        if getattr(module, "threading", None) is threading:
+            module.threading = _ThreadingWithContext()  # type: ignore[attr-defined]
+
+    original = ExecutionWorker._execution_logic
+
+    def _execution_logic(self: Any) -> None:
+        role_arn = self._evaluation_details.aws_execution_details.role_arn
+        with iam.acting_as(str(role_arn) if role_arn else None, service_uses=True):
+            original(self)
+
+    ExecutionWorker._execution_logic = _execution_logic

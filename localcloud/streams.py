@@ -314,6 +314,8 @@ class StreamPoller:
         shard = self._shard(mapping.source_arn)
         if not mapping.enabled or shard is None:
             return 0
+        if not self._may_poll(mapping):
+            return 0
         state = self._state(mapping, shard)
         invocations = 0
         while True:
@@ -326,6 +328,30 @@ class StreamPoller:
             invocations += count
             if not finished:
                 return invocations
+
+    def _may_poll(self, mapping: MappingSettings) -> bool:
+        """Lambda reads the stream as the function's execution role (IAM, localcloud/iam.py)."""
+        from moto.awslambda.models import lambda_backends
+
+        from . import iam
+
+        function = lambda_backends[self.account_id][self.region].get_function(mapping.function_arn)
+        stream = mapping.source_arn
+        try:
+            iam.check(
+                str(function.role),
+                [
+                    ("dynamodb:DescribeStream", stream),
+                    ("dynamodb:GetShardIterator", stream),
+                    ("dynamodb:GetRecords", stream),
+                    ("dynamodb:ListStreams", "*"),
+                ],
+            )
+        except iam.AccessDenied as denied:
+            # As on AWS, the mapping delivers nothing until its role may read the stream.
+            LOG.error("stream mapping of %s cannot poll: %s", function.function_name, denied)
+            return False
+        return True
 
     def _read(
         self, mapping: MappingSettings, shard: Any, state: _MappingState
@@ -415,8 +441,24 @@ class StreamPoller:
             function_error=function_error,
             now=self._clock(),
         )
+        if not self._may_send(mapping, destination):
+            return
         queues = sqs_backends[account][region]
         queues.send_message(queue_name=queue, message_body=json.dumps(message))
+
+    def _may_send(self, mapping: MappingSettings, destination: str) -> bool:
+        """Lambda sends to the on-failure destination as the function's role."""
+        from moto.awslambda.models import lambda_backends
+
+        from . import iam
+
+        function = lambda_backends[self.account_id][self.region].get_function(mapping.function_arn)
+        try:
+            iam.check(str(function.role), [("sqs:SendMessage", destination)])
+        except iam.AccessDenied as denied:
+            LOG.error("on-failure destination of %s refused: %s", function.function_name, denied)
+            return False
+        return True
 
     def trim(self, now: float | None = None) -> int:
         """Drop records older than the stream's 24-hour retention; return how many.
