@@ -292,8 +292,8 @@ class StepAuthStack(Stack):
             # the public keys; the denylist and the "tokens valid after" marker, read together
             (self.authorizer, ("GetItem", "BatchGetItem")),
         ]
-        for function, actions in table_actions:
-            self.table.grant(function, *(f"dynamodb:{action}" for action in actions))
+        for grantee, actions in table_actions:
+            self.table.grant(grantee, *(f"dynamodb:{action}" for action in actions))
         # Only the token issuer reads the private keys; everyone else reads the public item.
         steps.issue_tokens.add_to_role_policy(
             iam.PolicyStatement(
