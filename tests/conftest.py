@@ -34,3 +34,27 @@ def local_cloud(cloud_assembly: CloudAssembly) -> Iterator[LocalCloud]:
     cloud = LocalCloud(settings).start(cloud_assembly)
     yield cloud
     cloud.stop()
+
+
+# -- layers -----------------------------------------------------------------------------------
+#: Fixtures that synthesize the CDK app or start the local cloud (seconds to tens of seconds).
+_CLOUD_FIXTURES = frozenset({"cloud_assembly", "template", "local_cloud"})
+#: Modules whose tests synthesize variants, run `make` or external validators themselves.
+_CLOUD_MODULES = frozenset({"test_stack", "test_makefile", "test_openapi"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cloud: needs the synthesized CDK app or the local cloud (left out by `make test-fast`)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks the end-to-end layer, so that `make test-fast` (-m "not cloud") runs the unit layer:
+    a test is end-to-end when it uses a cloud fixture, directly or through another fixture."""
+    for item in items:
+        module = getattr(item, "module", None)
+        name = module.__name__.rsplit(".", 1)[-1] if module else ""
+        if name in _CLOUD_MODULES or _CLOUD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cloud)

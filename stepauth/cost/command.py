@@ -35,7 +35,11 @@ def load_template(path: Path | None, progress: TextIO | None = None) -> dict[str
     import importlib.util
     import tempfile
 
-    if importlib.util.find_spec("aws_cdk") is None:
+    try:
+        cdk_installed = importlib.util.find_spec("aws_cdk") is not None
+    except ImportError:
+        cdk_installed = False
+    if not cdk_installed:
         raise RuntimeError(
             "synthesizing needs the CDK (pip install 'stepauth[dev]' and Node.js); "
             "or give --template cdk.out/<stack>.template.json"
