@@ -225,7 +225,7 @@ def audit_user(args: argparse.Namespace, target: Target) -> int:
     records = user_records(table, user_id=account.user_id, email=account.email, since=since)
     _print(
         records,
-        form=args.output,
+        form=output.output_format(args),
         empty=f"no audit records for {output.clean(args.user, 80)} since {output.utc(since)}",
     )
     return 0
@@ -241,7 +241,7 @@ def audit_recent(args: argparse.Namespace, target: Target) -> int:
     )
     _print(
         records,
-        form="json-lines" if args.audit_command == "export" else args.output,
+        form="json-lines" if args.audit_command == "export" else output.output_format(args),
         empty=f"no audit records since {output.utc(since)}",
     )
     return 0

@@ -125,7 +125,7 @@ def add_output_option(parser: argparse.ArgumentParser) -> None:
     choice.add_argument(
         "--output",
         choices=OUTPUT_FORMATS,
-        default="table",
+        default=None,  # not "table": argparse lets a default-valued option past the exclusion
         help="table for people (default) or json: one JSON document for scripts",
     )
     choice.add_argument(
@@ -133,8 +133,13 @@ def add_output_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def output_format(args: argparse.Namespace) -> str:
+    """"table" or "json", as the command line asked."""
+    return getattr(args, "output", None) or "table"
+
+
 def wants_json(args: argparse.Namespace) -> bool:
-    return getattr(args, "output", "table") == "json"
+    return output_format(args) == "json"
 
 
 def positive_int(text: str) -> int:
