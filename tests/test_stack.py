@@ -409,19 +409,38 @@ def test_each_function_bundles_only_what_its_handler_imports() -> None:
         "steps.end_session": STEP_REQUIREMENTS,
         "steps.stream_cleanup": STEP_REQUIREMENTS,
     }
+    # One interpreter that forks a fresh child per handler (instead of one interpreter start-up
+    # each): the child imports the handler module alone and reports the top-level packages
+    # loaded; the parent imported nothing of the project, so nothing leaks between handlers.
+    child = (
+        "import json, os, sys\n"
+        "found = {}\n"
+        "for module in json.loads(sys.argv[1]):\n"
+        "    read, write = os.pipe()\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        os.close(read)\n"
+        "        __import__(module)\n"
+        "        os.write(write, ' '.join({m.split('.')[0] for m in sys.modules}).encode())\n"
+        "        os._exit(0)\n"
+        "    os.close(write)\n"
+        "    with os.fdopen(read) as pipe:\n"
+        "        found[module] = pipe.read().split()\n"
+        "    assert os.waitpid(pid, 0)[1] == 0, module\n"
+        "print(json.dumps(found))\n"
+    )
+    report = subprocess.run(
+        [sys.executable, "-c", child, json.dumps(sorted(expected))],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PROJECT_ROOT,
+    )
+    imports = json.loads(report.stdout)
+    assert set(imports) == set(expected)
     for module, requirements in expected.items():
-        imported = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                f"import sys, {module}; print(' '.join(sorted({{m.split('.')[0] "
-                "for m in sys.modules})))",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=PROJECT_ROOT,
-        ).stdout.split()
+        imported = imports[module]
+        assert module.split(".")[0] in imported  # the child really imported the handler
         needed = {third_party[m] for m in imported if m in third_party}
         bundled = {r.split("[")[0].split(">")[0] for r in requirements}
         assert needed == bundled, (module, needed, bundled)
