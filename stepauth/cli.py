@@ -213,7 +213,7 @@ def _register_operator_commands(
 
 
 def _register_cost(commands: argparse._SubParsersAction) -> None:
-    """``stepauth cost``: the monthly AWS bill and capacity plan (see ``stepauth/cost.py``)."""
+    """``stepauth cost``: the monthly AWS bill and capacity plan (see ``stepauth/cost/``)."""
     from .cost import add_cost_command
 
     add_cost_command(commands)
