@@ -79,13 +79,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive whole number")
-    return value
-
-
 def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0 or not math.isfinite(value):
@@ -106,7 +99,7 @@ def add_cost_command(commands: Any) -> None:
     )
     parser.add_argument(
         "--mau",
-        type=_positive_int,
+        type=output.positive_int,
         default=DEFAULT_MAU,
         help=f"monthly active users (default {DEFAULT_MAU:,})",
     )
