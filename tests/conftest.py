@@ -88,16 +88,21 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.hookimpl(trylast=True)  # after -m / -k deselection: only selected tests count
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker: the markers must be there
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks the end-to-end layer, so that `make test-fast` (-m "not cloud") runs the unit layer:
-    a test is end-to-end when it uses a cloud fixture, directly or through another fixture.
-    Notes whether a selected test needs the stack variants (synthesized with the rest)."""
-    config.stash[_WANTS_VARIANTS] = any(
-        "stack_variants" in getattr(item, "fixturenames", ()) for item in items
-    )
+    a test is end-to-end when it uses a cloud fixture, directly or through another fixture."""
     for item in items:
         module = getattr(item, "module", None)
         name = module.__name__.rsplit(".", 1)[-1] if module else ""
         if name in _CLOUD_MODULES or _CLOUD_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cloud)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Notes whether a selected test (after -m / -k) needs the stack variants, which are then
+    synthesized with the local cloud's synthesis."""
+    session.config.stash[_WANTS_VARIANTS] = any(
+        "stack_variants" in getattr(item, "fixturenames", ()) for item in session.items
+    )
