@@ -25,25 +25,36 @@ export CDK_DISABLE_CLI_TELEMETRY := 1
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
 SETUP_STAMP := $(VENV)/.setup-done
+# Python dependencies are pinned with hashes in requirements.lock (runtime + dev, every platform)
+# and installed by uv, itself pinned here; `make lock` re-resolves them from pyproject.toml.
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+LOCK_COMMAND := $(UV) pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	--generate-hashes --quiet -o requirements.lock
 
 CDK := cdk --no-version-reporting --no-notices
 CDK_CONTEXT := -c stack_name=$(STACK_NAME) $(CDK_ARGS)
 
-.PHONY: help setup dev test lint synth bootstrap diff deploy destroy test-api all clean
+.PHONY: help setup lock dev test test-fast lint synth bootstrap diff deploy destroy test-api all clean
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
-$(SETUP_STAMP): pyproject.toml package.json package-lock.json
+$(SETUP_STAMP): pyproject.toml requirements.lock package.json package-lock.json
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "stepauth needs Python 3.11 or newer (found $$($(PYTHON) --version))"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	npm ci --no-audit --no-fund --silent
 	@touch $@
 
-setup: $(SETUP_STAMP) ## create .venv and node_modules (Python and Node tools, pinned)
+setup: $(SETUP_STAMP) ## create .venv and node_modules from the lock files (Python and Node, pinned)
+
+lock: ## re-resolve requirements.lock from pyproject.toml (after changing a dependency)
+	@test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install --quiet "uv==$(UV_VERSION)"; }
+	$(LOCK_COMMAND)
 
 dev: setup ## run the service on the embedded local cloud (API on http://127.0.0.1:8080)
 	$(BIN)/stepauth local --host $(HOST) --port $(PORT) --aws-host $(AWS_HOST) --aws-port $(AWS_PORT) --stack-name $(STACK_NAME)
@@ -55,6 +66,9 @@ bench: setup ## benchmarks vs their floors (~5 min); results in bench/results/la
 
 test: setup ## run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: setup ## the unit layer only: no synthesis, no local cloud (tests marked `cloud` left out)
+	$(BIN)/pytest -m "not cloud" $(PYTEST_ARGS)
 
 lint: setup ## ruff on all Python code
 	$(BIN)/ruff check .

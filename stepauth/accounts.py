@@ -9,8 +9,8 @@ from steps.core.errors import InvalidRequest
 from steps.core.sessions import find_user_by_id
 from steps.core.table import Table, UserRecord, user_from_item, user_key
 
+from .exits import NotFound, UsageError
 from .output import clean
-from .target import TargetError
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,11 @@ def resolve_account(table: Table, name: str) -> Account:
         try:
             email = normalise_email(name)
         except InvalidRequest as error:
-            raise TargetError(f"{clean(name, 80)}: {error}") from None
+            raise UsageError(f"{clean(name, 80)}: {error}") from None
         user = user_from_item(table.get(user_key(email)))
         return Account(email=email, user_id=user.user_id if user else None, user=user)
     if not name:
-        raise TargetError("give an email or a user id")
+        raise UsageError("give an email or a user id")
     user = find_user_by_id(table, name)
     return Account(email=user.email if user else None, user_id=name, user=user)
 
@@ -42,5 +42,5 @@ def resolve_account(table: Table, name: str) -> Account:
 def require_user(table: Table, name: str) -> UserRecord:
     account = resolve_account(table, name)
     if account.user is None:
-        raise TargetError(f"no user {clean(name, 80)}")
+        raise NotFound(f"no user {clean(name, 80)}")
     return account.user

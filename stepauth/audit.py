@@ -8,8 +8,8 @@ Records are read with Query only, never a Scan (layout in ``steps/core/table.py`
 * recent records of everyone: index ``gsi1``, one partition per day ``AUDIT#<yyyy-mm-dd>``
   sorted by ``<iso>#<action>#<outcome>``; ``--action`` and ``--outcome`` filter on the server.
 
-``--json`` (and ``export``) print one JSON document per line, for a SIEM. No record holds a
-password, a hash or a token.
+``--output json`` prints one document (``{"records": [...]}``); ``export`` prints one record
+per line (JSON lines), for a SIEM. No record holds a password, a hash or a token.
 """
 
 from __future__ import annotations
@@ -176,9 +176,13 @@ def recent_records(
         day += datetime.timedelta(days=1)
 
 
-def _print(records: list[AuditRecord], *, json_lines: bool, empty: str) -> None:
-    if json_lines:
+def _print(records: list[AuditRecord], *, form: str, empty: str) -> None:
+    """``form``: "table", "json" (one document) or "json-lines" (``audit export``)."""
+    if form == "json-lines":
         output.json_lines(r.to_json() for r in records)
+        return
+    if form == "json":
+        output.json_document({"records": [r.to_json() for r in records]})
         return
     if not records:
         print(empty)
@@ -196,7 +200,7 @@ def _print(records: list[AuditRecord], *, json_lines: bool, empty: str) -> None:
         ),
         [
             (
-                r.time.replace("T", " ").rstrip("Z"),
+                output.clean(r.time),
                 output.clean(r.action),
                 output.clean(r.outcome),
                 output.clean(r.who, 40),
@@ -221,8 +225,8 @@ def audit_user(args: argparse.Namespace, target: Target) -> int:
     records = user_records(table, user_id=account.user_id, email=account.email, since=since)
     _print(
         records,
-        json_lines=args.json,
-        empty=f"no audit records for {output.clean(args.user, 80)} since {output.utc(since)} UTC",
+        form=output.output_format(args),
+        empty=f"no audit records for {output.clean(args.user, 80)} since {output.utc(since)}",
     )
     return 0
 
@@ -237,8 +241,8 @@ def audit_recent(args: argparse.Namespace, target: Target) -> int:
     )
     _print(
         records,
-        json_lines=args.json or args.audit_command == "export",
-        empty=f"no audit records since {output.utc(since)} UTC",
+        form="json-lines" if args.audit_command == "export" else output.output_format(args),
+        empty=f"no audit records since {output.utc(since)}",
     )
     return 0
 
@@ -277,12 +281,12 @@ def add_audit_commands(
     )
     common(user, "24h")
     user.add_argument("user", metavar="EMAIL_OR_ID", help="an email or a user id")
-    user.add_argument("--json", action="store_true", help="print JSON lines")
+    output.add_output_option(user)
     user.set_defaults(run=with_target(audit_user))
 
     for name, text, default in (
         ("recent", "everyone's recent records, oldest first", "1h"),
-        ("export", "records as JSON lines for a SIEM (like recent --json)", "24h"),
+        ("export", "records as JSON lines for a SIEM (one record per line)", "24h"),
     ):
         recent = audit.add_parser(
             name,
@@ -294,7 +298,5 @@ def add_audit_commands(
         recent.add_argument("--action", help="only this action: register, login, refresh …")
         recent.add_argument("--outcome", help="only this outcome: success, failure, locked …")
         if name == "recent":
-            recent.add_argument("--json", action="store_true", help="print JSON lines")
-        else:
-            recent.set_defaults(json=True)
+            output.add_output_option(recent)
         recent.set_defaults(run=with_target(audit_recent))

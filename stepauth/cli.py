@@ -1,4 +1,11 @@
-"""The ``stepauth`` command line: run the local cloud, manage keys and users."""
+"""The ``stepauth`` command line: run the local cloud, manage keys and users.
+
+Conventions shared by every command (see ``output.py`` and ``exits.py``): ``--output
+table|json`` with one JSON document per command, ISO 8601 UTC times, exit codes 2 (usage),
+3 (not found), 4 (unreachable or credentials), 1 (anything else), and nothing but the
+command's own messages on stderr (library log lines are dropped; ``stepauth local`` is a
+server and logs).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import sys
 import threading
 from collections.abc import Callable
 
+from . import exits, output
 from .target import Target, TargetError
 
 
@@ -102,7 +110,7 @@ def _change_roles(args: argparse.Namespace, target: Target, add: bool) -> int:
     try:
         email = normalise_email(args.email)
     except InvalidRequest as error:
-        raise TargetError(str(error)) from None
+        raise exits.UsageError(str(error)) from None
     change = grant_role if add else revoke_role
     roles = change(target.table(), email, args.role)
     print(f"{email}: roles {', '.join(roles)} (effective in tokens issued from now on)")
@@ -154,8 +162,12 @@ def _with_target(command: Callable[[argparse.Namespace, Target], int]) -> Callab
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="stepauth", description="stepauth: serverless authentication on Step Functions."
+        prog="stepauth",
+        description="stepauth: serverless authentication on Step Functions.",
+        epilog="Exit codes: 0 done, 1 failed, 2 usage, 3 not found, 4 unreachable or "
+        "credentials refused. --output json prints one JSON document; times are ISO 8601 UTC.",
     )
+    parser.add_argument("--version", action="version", version=f"stepauth {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     local = commands.add_parser(
@@ -210,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.set_defaults(run=_with_target(_keys_rotate))
     listing = keys.add_parser("list", help="the published public keys, active first")
     _aws_options(listing)
-    listing.add_argument("--json", action="store_true", help="print JSON")
+    output.add_output_option(listing)
     listing.set_defaults(run=_with_target(_keys_list))
 
     users = commands.add_parser(
@@ -249,38 +261,59 @@ def _register_operator_commands(
 
 
 def _register_cost(commands: argparse._SubParsersAction) -> None:
-    """``stepauth cost``: the monthly AWS bill and capacity plan (see ``stepauth/cost.py``)."""
+    """``stepauth cost``: the monthly AWS bill and capacity plan (see ``stepauth/cost/``)."""
     from .cost import add_cost_command
 
     add_cost_command(commands)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stepauth")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _drop_library_logs() -> None:
+    """Library log lines (botocore, Powertools …) never reach the operator's stderr: a root
+    handler that drops them also keeps Python's last-resort handler from printing warnings."""
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+
+
+def _readable(error: Exception) -> str | None:
+    """The one-line message for an error the command line expects, None for a bug."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from steps.core.errors import ClientError as StepAuthError
+
+    if isinstance(error, TargetError | StepAuthError | BotoCoreError):  # e.g. no such user
+        return str(error)
+    if isinstance(error, ClientError):
+        return str(error.response["Error"].get("Message", error))
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # usage errors exit with 2 here
+    if args.command == "local":  # a server: its log is its output
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    else:
+        _drop_library_logs()
     try:
         return int(args.run(args))
-    except TargetError as error:
-        print(f"stepauth: {error}", file=sys.stderr)
-        return 1
     except BrokenPipeError:  # the reader went away (stepauth … | head): not an error
         sys.stdout = open(os.devnull, "w")  # Python flushes stdout at exit: not the pipe
-        return 0
+        return exits.OK
     except Exception as error:  # noqa: BLE001 - one readable line, never a traceback
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from steps.core.errors import ClientError as StepAuthError
-
-        if isinstance(error, StepAuthError):  # e.g. no such user, bad role name
-            print(f"stepauth: {error}", file=sys.stderr)
-            return 1
-        if isinstance(error, ClientError):
-            print(f"stepauth: {error.response['Error'].get('Message', error)}", file=sys.stderr)
-            return 1
-        if isinstance(error, BotoCoreError):
-            print(f"stepauth: {error}", file=sys.stderr)
-            return 1
-        raise
+        message = _readable(error)
+        if message is None:
+            raise
+        print(f"stepauth: {message}", file=sys.stderr)
+        return exits.exit_code(error)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .exits import NotFound, UsageError
 from .history import (
     Timeline,
     build_timeline,
@@ -90,7 +91,7 @@ class Workflows:
         chosen = [w for w in self.all if simple(w.name) == simple(name)]
         if not chosen:
             known = ", ".join(w.name for w in self.all) or "none"
-            raise TargetError(f"no workflow named {name} (the stack has: {known})")
+            raise NotFound(f"no workflow named {name} (the stack has: {known})")
         return chosen
 
     def of_execution(self, execution_arn: str) -> Workflow:
@@ -98,7 +99,7 @@ class Workflows:
         for workflow in self.all:
             if workflow.machine == machine:
                 return workflow
-        raise TargetError(f"{execution_arn} is not an execution of this stack's workflows")
+        raise NotFound(f"{execution_arn} is not an execution of this stack's workflows")
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ class LogsSource:
 
     def find(self, workflows: list[Workflow], name: str) -> list[str]:
         if not _EXECUTION_NAME.fullmatch(name):
-            raise TargetError(f"{name!r} is not an execution name or ARN")
+            raise UsageError(f"{name!r} is not an execution name or ARN")
         found: set[str] = set()
         for workflow in workflows:
             for record in self._records(workflow, pattern=f'"{name}"'):
@@ -280,5 +281,5 @@ class LogsSource:
             if record["execution_arn"] == execution_arn
         ]
         if not events:
-            raise TargetError(f"no log events for {execution_arn} in {workflow.log_group}")
+            raise NotFound(f"no log events for {execution_arn} in {workflow.log_group}")
         return build_timeline(execution_arn, workflow.name, events)

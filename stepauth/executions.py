@@ -26,6 +26,7 @@ from .execution_sources import (
     LogsSource,
     Workflows,
 )
+from .exits import NotFound
 from .history import StateRun, Timeline, describe_cause
 from .target import Target, TargetError
 
@@ -73,12 +74,12 @@ def list_executions(args: argparse.Namespace, target: Target) -> int:
     oldest = datetime.datetime.min.replace(tzinfo=datetime.UTC)
     found.sort(key=lambda s: s.started_at or oldest, reverse=True)
     shown = source.with_errors(found[: args.limit])
-    if args.json:
-        output.json_lines(_summary_json(s) for s in shown)
+    if output.wants_json(args):
+        output.json_document({"executions": [_summary_json(s) for s in shown]})
         return 0
     if not shown:
         status = f"{args.status.lower()} " if args.status else ""
-        print(f"no {status}executions since {output.utc(since)} UTC")
+        print(f"no {status}executions since {output.utc(since)}")
         return 0
     output.table(
         ("STARTED (UTC)", "WORKFLOW", "STATUS", "DURATION", "REQUEST ID", "ERROR"),
@@ -118,7 +119,7 @@ def resolve_execution(reference: str, workflows: Workflows, source: ExecutionSou
         return reference
     found = source.find(workflows.all, execution_name(reference))
     if not found:
-        raise TargetError(f"no execution named {output.clean(reference, 80)} in any workflow")
+        raise NotFound(f"no execution named {output.clean(reference, 80)} in any workflow")
     if len(found) > 1:
         raise TargetError(f"{reference} names several executions: {', '.join(found)}")
     return found[0]
@@ -139,7 +140,7 @@ def _print_timeline(timeline: Timeline) -> None:
         ("workflow", timeline.workflow),
         ("request id", timeline.name),
         ("status", f"{timeline.status} {timeline.error or ''}".strip()),
-        ("started", f"{output.utc(timeline.started_at)} UTC"),
+        ("started", output.utc(timeline.started_at)),
         ("duration", output.millis(timeline.duration_ms)),
     ]
     if failed is not None:
@@ -177,7 +178,7 @@ def show_execution(args: argparse.Namespace, target: Target) -> int:
     source = _source(args, target)
     arn = resolve_execution(args.execution, workflows, source)
     timeline = source.timeline(workflows.of_execution(arn), arn)
-    if args.json:
+    if output.wants_json(args):
         output.json_document(timeline.to_json())
     else:
         _print_timeline(timeline)
@@ -207,7 +208,7 @@ def add_execution_commands(
             "default for the local cloud) or the workflows' CloudWatch Logs groups ('logs', the "
             "default on AWS, where Express executions have no history API)",
         )
-        parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+        output.add_output_option(parser)
 
     listing = executions.add_parser(
         "list",
@@ -230,7 +231,10 @@ def add_execution_commands(
         help="how far back: 30m, 1h, 7d … (default 1h)",
     )
     listing.add_argument(
-        "--limit", type=int, default=50, help="at most this many (default 50, newest first)"
+        "--limit",
+        type=output.positive_int,
+        default=50,
+        help="at most this many (default 50, newest first)",
     )
     source_option(listing)
     listing.set_defaults(run=with_target(list_executions))

@@ -49,7 +49,7 @@ def list_keys(args: argparse.Namespace, target: Target) -> int:
                 "retired_at": output.iso(output.from_epoch(retired)),
             }
         )
-    if args.json:
+    if output.wants_json(args):
         output.json_document({"keys": rows})
         return 0
     output.table(
@@ -59,8 +59,8 @@ def list_keys(args: argparse.Namespace, target: Target) -> int:
                 output.clean(row["kid"]),
                 row["status"],
                 output.clean(row.get("alg")),
-                output.utc(output.from_epoch(dates.get(row["kid"], (None, None))[0]))[:19],
-                output.utc(output.from_epoch(dates.get(row["kid"], (None, None))[1]))[:19],
+                output.utc(output.from_epoch(dates.get(row["kid"], (None, None))[0])),
+                output.utc(output.from_epoch(dates.get(row["kid"], (None, None))[1])),
             )
             for row in rows
         ],

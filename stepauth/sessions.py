@@ -25,7 +25,8 @@ from steps.core.table import (
 
 from . import output
 from .accounts import require_user
-from .target import Target, TargetError
+from .exits import NotFound
+from .target import Target
 from .users import record_operator_action
 
 Command = Callable[[argparse.Namespace, Target], int]
@@ -66,8 +67,8 @@ def list_sessions(args: argparse.Namespace, target: Target) -> int:
     user = require_user(table, args.user)
     now = time.time()
     sessions = [s for s in user_sessions(table, user.user_id) if args.all or s.is_usable(now)]
-    if args.json:
-        output.json_lines(_session_json(s, now) for s in sessions)
+    if output.wants_json(args):
+        output.json_document({"sessions": [_session_json(s, now) for s in sessions]})
         return 0
     if not sessions:
         print(f"{user.email}: no {'' if args.all else 'active '}sessions")
@@ -78,9 +79,9 @@ def list_sessions(args: argparse.Namespace, target: Target) -> int:
             (
                 s.family_id,
                 session_state(s, now),
-                output.utc(output.from_epoch(s.created_at))[:19],
-                output.utc(output.from_epoch(s.last_used_at))[:19],
-                output.utc(output.from_epoch(s.expires_at))[:19],
+                output.utc(output.from_epoch(s.created_at)),
+                output.utc(output.from_epoch(s.last_used_at)),
+                output.utc(output.from_epoch(s.expires_at)),
                 output.clean(s.source_ip),
                 output.clean(s.user_agent, 40),
             )
@@ -101,7 +102,7 @@ def revoke(args: argparse.Namespace, target: Target) -> int:
         if not revoke_family(
             table, args.family, reason="admin", now=now, owner_user_id=user.user_id
         ):
-            raise TargetError(f"{user.email} has no active session {output.clean(args.family, 80)}")
+            raise NotFound(f"{user.email} has no active session {output.clean(args.family, 80)}")
         count, detail = 1, f"session {args.family} revoked by an operator (stepauth CLI)"
     record_operator_action(table, "revoke_sessions", user.user_id, detail)
     print(f"{user.email}: {count} session{'s' if count != 1 else ''} revoked")
@@ -129,7 +130,7 @@ def add_session_commands(
     aws_options(listing)
     listing.add_argument("user", metavar="USER", help="an email or a user id")
     listing.add_argument("--all", action="store_true", help="include revoked and expired ones")
-    listing.add_argument("--json", action="store_true", help="print JSON lines")
+    output.add_output_option(listing)
     listing.set_defaults(run=with_target(list_sessions))
     revoking = sessions.add_parser(
         "revoke",

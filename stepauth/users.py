@@ -23,7 +23,8 @@ from steps.core.user_admin import enable_user
 
 from . import output
 from .accounts import require_user
-from .target import Target, TargetError
+from .exits import UsageError
+from .target import Target
 
 Command = Callable[[argparse.Namespace, Target], int]
 
@@ -89,8 +90,8 @@ def list_users(args: argparse.Namespace, target: Target) -> int:
         u for u in scan_users(target.table()) if args.status is None or u.status == args.status
     ]
     users.sort(key=lambda u: (u.created_at, u.email))
-    if args.json:
-        output.json_lines(_user_json(u) for u in users)
+    if output.wants_json(args):
+        output.json_document({"users": [_user_json(u) for u in users]})
         return 0
     if not users:
         print("no users")
@@ -116,7 +117,7 @@ def show_user(args: argparse.Namespace, target: Target) -> int:
     table = target.table()
     user = require_user(table, args.user)
     sessions = len(active_sessions(table, user.user_id, now=time.time()))
-    if args.json:
+    if output.wants_json(args):
         output.json_document(_user_json(user, sessions))
         return 0
     output.fields(
@@ -154,7 +155,7 @@ def delete(args: argparse.Namespace, target: Target) -> int:
     table = target.table()
     user = require_user(table, args.user)
     if not args.yes:
-        raise TargetError(f"deleting {user.email} cannot be undone; add --yes to confirm")
+        raise UsageError(f"deleting {user.email} cannot be undone; add --yes to confirm")
     delete_account(table, user.user_id, now=time.time())
     record_operator_action(table, "delete_account", user.user_id, "by an operator (stepauth CLI)")
     print(f"{user.email} ({user.user_id}): deleted; every session revoked")
@@ -176,7 +177,7 @@ def add_user_commands(
     )
     aws_options(listing)
     listing.add_argument("--status", choices=("active", "disabled"), help="only these users")
-    listing.add_argument("--json", action="store_true", help="print JSON lines")
+    output.add_output_option(listing)
     listing.set_defaults(run=with_target(list_users))
 
     for name, command, text in (
@@ -194,7 +195,7 @@ def add_user_commands(
         aws_options(parser)
         parser.add_argument("user", metavar="USER", help="an email or a user id")
         if name == "show":
-            parser.add_argument("--json", action="store_true", help="print JSON")
+            output.add_output_option(parser)
         if name == "delete":
             parser.add_argument("--yes", action="store_true", help="confirm the deletion")
         parser.set_defaults(run=with_target(command))

@@ -2,24 +2,62 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
 
 from localcloud.cloud import LOCAL_CONTEXT, LocalCloud, LocalCloudSettings, free_port
-from localcloud.deploy import CloudAssembly, synthesize
+from localcloud.deploy import CloudAssembly
+from tests.synthesis import Synthesis, synthesize_variants
+
+# moto's mock_aws() resets boto3's default session and the step tests reset the cached clients,
+# so each test's first client would build a new botocore session whose new loader re-reads
+# and re-parses the service models from disk (most of a unit test's time). The models are
+# read-only data: one loader for the whole test session loads each model once.
+botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
 
 # Signing keys, argon2 and tokens must not depend on the developer's AWS set-up.
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
     os.environ.pop(_name, None)
 
 
+#: The variants of the app tests/test_stack.py checks beside the local cloud's synthesis.
+STACK_VARIANTS: dict[str, dict[str, Any]] = {
+    "stack-x": {"stack_name": "x"},
+    "stack-other-stack": {"stack_name": "other-stack"},
+    "uniform-registration": {"uniform_registration": "true"},
+    "nag": {"nag": "true"},  # last: its synthesis is the one expected to fail when a finding
+}
+_WANTS_VARIANTS = pytest.StashKey[bool]()
+
+
 @pytest.fixture(scope="session")
-def cloud_assembly(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
+def syntheses(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Synthesis]:
+    """The local cloud's synthesis ("local") and, when a selected test needs them, the
+    variants, all in one child process (one jsii start-up instead of one per variant)."""
+    contexts = {"local": LOCAL_CONTEXT}
+    if request.config.stash.get(_WANTS_VARIANTS, False):
+        contexts |= STACK_VARIANTS
+    return synthesize_variants(Path(tmp_path_factory.mktemp("cdk.out")), contexts)
+
+
+@pytest.fixture(scope="session")
+def cloud_assembly(syntheses: dict[str, Synthesis]) -> CloudAssembly:
     """The CDK app synthesized once as the local cloud does (no bundling, local context)."""
-    return synthesize(Path(tmp_path_factory.mktemp("cdk.out")), LOCAL_CONTEXT)
+    return syntheses["local"].require()
+
+
+@pytest.fixture(scope="session")
+def stack_variants(syntheses: dict[str, Synthesis]) -> dict[str, Synthesis]:
+    return {name: syntheses[name] for name in STACK_VARIANTS}
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +109,37 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if evaluator.unused_grants() and exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# -- layers -----------------------------------------------------------------------------------
+#: Fixtures that synthesize the CDK app or start the local cloud (seconds to tens of seconds).
+_CLOUD_FIXTURES = frozenset({"syntheses", "cloud_assembly", "template", "local_cloud"})
+#: Modules whose tests synthesize variants, run `make` or external validators themselves.
+_CLOUD_MODULES = frozenset({"test_stack", "test_makefile", "test_openapi"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cloud: needs the synthesized CDK app or the local cloud (left out by `make test-fast`)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker: the markers must be there
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks the end-to-end layer, so that `make test-fast` (-m "not cloud") runs the unit layer:
+    a test is end-to-end when it uses a cloud fixture, directly or through another fixture."""
+    for item in items:
+        module = getattr(item, "module", None)
+        name = module.__name__.rsplit(".", 1)[-1] if module else ""
+        if name in _CLOUD_MODULES or _CLOUD_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cloud)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Notes whether a selected test (after -m / -k) needs the stack variants, which are then
+    synthesized with the local cloud's synthesis."""
+    session.config.stash[_WANTS_VARIANTS] = any(
+        "stack_variants" in getattr(item, "fixturenames", ()) for item in session.items
+    )

@@ -21,7 +21,13 @@ class Result:
     out: str
     err: str
 
-    def documents(self, key: str) -> list[dict[str, Any]]:
+    def documents(self, collection: str) -> list[dict[str, Any]]:
+        """The list a listing's one JSON document holds under ``collection``."""
+        document = self.document()
+        assert set(document) == {collection}, document.keys()
+        return document[collection]
+
+    def json_lines(self, key: str) -> list[dict[str, Any]]:
         """The JSON lines of the output that carry ``key`` (background log lines are skipped)."""
         found = []
         for line in self.out.splitlines():
@@ -93,7 +99,7 @@ def traffic(api: Api) -> Traffic:
 def test_failed_executions_are_the_rejected_requests(cli, traffic: Traffic) -> None:
     listed = cli("executions", "list", "--status", "FAILED", "--limit", "2000", "--json")
     assert listed.code == 0, listed.err
-    failed = {d["name"]: d for d in listed.documents("execution_arn")}
+    failed = {d["name"]: d for d in listed.documents("executions")}
     rejected = (traffic.taken, traffic.wrong_password, traffic.unknown_user, traffic.malformed)
     assert set(rejected) <= set(failed)
     assert traffic.registered not in failed and traffic.logged_in not in failed
@@ -109,10 +115,10 @@ def test_failed_executions_are_the_rejected_requests(cli, traffic: Traffic) -> N
 
 def test_the_list_narrows_to_one_workflow(cli, traffic: Traffic) -> None:
     listed = cli("executions", "list", "--workflow", "login", "--since", "1h", "--json")
-    names = {d["name"] for d in listed.documents("execution_arn")}
+    names = {d["name"] for d in listed.documents("executions")}
     assert {traffic.wrong_password, traffic.unknown_user, traffic.logged_in} <= names
     assert traffic.registered not in names
-    assert {d["workflow"] for d in listed.documents("execution_arn")} == {"Login"}
+    assert {d["workflow"] for d in listed.documents("executions")} == {"Login"}
 
 
 def test_show_prints_the_failing_state_and_its_cause(cli, traffic: Traffic) -> None:
@@ -164,7 +170,7 @@ def test_the_logs_tell_the_same_story_as_the_history(cli, traffic: Traffic) -> N
             (s["name"], s["outcome"]) for s in from_history["states"]
         ]
     listed = cli("executions", "list", "--source", "logs", "--status", "FAILED", "--json")
-    names = {d["name"] for d in listed.documents("execution_arn")}
+    names = {d["name"] for d in listed.documents("executions")}
     assert {traffic.taken, traffic.wrong_password, traffic.unknown_user} <= names
 
 
@@ -172,7 +178,7 @@ def test_the_logs_tell_the_same_story_as_the_history(cli, traffic: Traffic) -> N
 
 
 def test_audit_user_lists_the_attempts_in_order_with_the_source_ip(cli, traffic: Traffic) -> None:
-    records = cli("audit", "user", traffic.email, "--json").documents("action")
+    records = cli("audit", "user", traffic.email, "--json").documents("records")
     assert [(r["action"], r["outcome"], r["request_id"]) for r in records] == [
         ("register", "success", traffic.registered),
         ("register", "email_taken", traffic.taken),
@@ -193,7 +199,7 @@ def test_audit_user_lists_the_attempts_in_order_with_the_source_ip(cli, traffic:
 
 
 def test_failed_logins_for_an_unknown_email_are_found_by_the_email(cli, traffic) -> None:
-    (record,) = cli("audit", "user", traffic.unknown_email.upper(), "--json").documents("action")
+    (record,) = cli("audit", "user", traffic.unknown_email.upper(), "--json").documents("records")
     assert (record["action"], record["outcome"], record["email"]) == (
         "login",
         "failure",
@@ -205,10 +211,10 @@ def test_failed_logins_for_an_unknown_email_are_found_by_the_email(cli, traffic)
 
 def test_recent_and_export_filter_by_action_and_outcome(cli, traffic: Traffic) -> None:
     recent = cli("audit", "recent", "--action", "login", "--outcome", "failure", "--json")
-    records = recent.documents("action")
+    records = recent.documents("records")
     assert {traffic.wrong_password, traffic.unknown_user} <= {r["request_id"] for r in records}
     assert {(r["action"], r["outcome"]) for r in records} == {("login", "failure")}
-    exported = cli("audit", "export", "--since", "1h").documents("action")
+    exported = cli("audit", "export", "--since", "1h").json_lines("action")
     assert {traffic.registered, traffic.taken, traffic.logged_in} <= {
         r.get("request_id") for r in exported
     }
@@ -227,10 +233,10 @@ def test_disable_ends_every_session_and_enable_lets_the_user_back(cli, api: Api)
     refused = api.post_json("/v1/token/refresh", {"refresh_token": session["refresh_token"]})
     assert refused.status == 400
     assert api.login(email).status == 401
-    (revoked,) = cli("sessions", "list", email, "--all", "--json").documents("state")
+    (revoked,) = cli("sessions", "list", email, "--all", "--json").documents("sessions")
     assert revoked["state"] == "revoked (user_disabled)"
     assert "no active sessions" in cli("sessions", "list", email).out
-    disabled = cli("users", "list", "--status", "disabled", "--json").documents("email")
+    disabled = cli("users", "list", "--status", "disabled", "--json").documents("users")
     assert email in {u["email"] for u in disabled}
     assert all("password_hash" not in u for u in disabled)
 
@@ -238,7 +244,7 @@ def test_disable_ends_every_session_and_enable_lets_the_user_back(cli, api: Api)
     assert api.login(email, PASSWORD).status == 200
     actions = [
         (r["action"], r.get("detail", ""))
-        for r in cli("audit", "user", email, "--json").documents("action")
+        for r in cli("audit", "user", email, "--json").documents("records")
     ]
     assert ("disable", "by an operator (stepauth CLI)") in actions
     assert ("enable", "by an operator (stepauth CLI)") in actions
@@ -247,16 +253,16 @@ def test_disable_ends_every_session_and_enable_lets_the_user_back(cli, api: Api)
 def test_sessions_are_revoked_one_or_all(cli, api: Api) -> None:
     email = new_email()
     tokens = [api.register(email).json(), api.login(email).json(), api.login(email).json()]
-    sessions = cli("sessions", "list", email, "--json").documents("state")
+    sessions = cli("sessions", "list", email, "--json").documents("sessions")
     assert len(sessions) == 3 and {s["source_ip"] for s in sessions} == {"127.0.0.1"}
 
     assert cli("sessions", "revoke", email, "--family", sessions[0]["id"]).code == 0
-    assert len(cli("sessions", "list", email, "--json").documents("state")) == 2
+    assert len(cli("sessions", "list", email, "--json").documents("sessions")) == 2
     unknown = cli("sessions", "revoke", email, "--family", sessions[0]["id"])
-    assert unknown.code == 1 and "has no active session" in unknown.err
+    assert unknown.code == 3 and "has no active session" in unknown.err
 
     assert cli("sessions", "revoke", email, "--all").code == 0
-    assert cli("sessions", "list", email, "--json").documents("state") == []
+    assert cli("sessions", "list", email, "--json").documents("sessions") == []
     for session in tokens:
         answer = api.post_json("/v1/token/refresh", {"refresh_token": session["refresh_token"]})
         assert answer.status == 400
@@ -266,12 +272,12 @@ def test_delete_needs_confirmation(cli, api: Api) -> None:
     email = new_email()
     assert api.register(email).status == 201
     unconfirmed = cli("users", "delete", email)
-    assert unconfirmed.code == 1 and "--yes" in unconfirmed.err
+    assert unconfirmed.code == 2 and "--yes" in unconfirmed.err
     assert api.login(email).status == 200
     assert cli("users", "delete", email, "--yes").code == 0
     assert api.login(email).status == 401
     gone = cli("users", "show", email)
-    assert gone.code == 1 and gone.err.strip() == f"stepauth: no user {email}"
+    assert gone.code == 3 and gone.err.strip() == f"stepauth: no user {email}"
 
 
 def test_keys_list_shows_when_each_key_was_made(cli) -> None:
@@ -289,15 +295,16 @@ def test_keys_list_shows_when_each_key_was_made(cli) -> None:
 
 
 def test_unknown_ids_are_one_readable_line(cli) -> None:
-    for args, message in (
-        (("executions", "show", "no-such-request"), "no execution named no-such-request"),
-        (("executions", "list", "--workflow", "nope"), "no workflow named nope"),
-        (("users", "show", "nobody@example.com"), "no user nobody@example.com"),
-        (("sessions", "list", "no-such-user-id"), "no user no-such-user-id"),
-        (("users", "disable", "not an email@"), "not an email@"),
+    for args, message, code in (
+        (("executions", "show", "no-such-request"), "no execution named no-such-request", 3),
+        (("executions", "list", "--workflow", "nope"), "no workflow named nope", 3),
+        (("users", "show", "nobody@example.com"), "no user nobody@example.com", 3),
+        (("sessions", "list", "no-such-user-id"), "no user no-such-user-id", 3),
+        (("users", "disable", "not an email@"), "not an email@", 2),
+        (("users", "show", "x@example.com", "--stack-name", "absent"), "stack absent", 3),
     ):
         result = cli(*args)
-        assert result.code == 1, args
+        assert result.code == code, (args, result.code)
         assert result.err.startswith("stepauth: ") and message in result.err, result.err
         assert len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
 
@@ -306,7 +313,7 @@ def test_an_unreachable_endpoint_is_one_readable_line(cli) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
     for args in (("executions", "list"), ("audit", "recent"), ("users", "list")):
         result = cli(*args, endpoint=endpoint)
-        assert result.code == 1
+        assert result.code == 4
         assert result.err.strip().splitlines() == [
             f"stepauth: cannot reach {endpoint}: "
             f'Could not connect to the endpoint URL: "{endpoint}/"'
@@ -316,6 +323,28 @@ def test_an_unreachable_endpoint_is_one_readable_line(cli) -> None:
 def test_a_bad_duration_is_refused_by_the_parser(cli) -> None:
     result = cli("audit", "recent", "--since", "yesterday")
     assert result.code == 2 and "not a duration like 30m, 1h, 7d or 2w" in result.err
+
+
+@pytest.mark.parametrize("limit", ["0", "-3", "ten", "1.5"])
+def test_a_limit_must_be_a_positive_whole_number(cli, limit: str) -> None:
+    result = cli("executions", "list", "--limit", limit)
+    assert result.code == 2 and "usage: stepauth executions list" in result.err
+    assert "--limit" in result.err and "Traceback" not in result.err
+
+
+def test_json_and_output_json_are_the_same_option(cli) -> None:
+    assert cli("keys", "list", "--json").out == cli("keys", "list", "--output", "json").out
+    refused = cli("keys", "list", "--output", "yaml")
+    assert refused.code == 2 and "invalid choice" in refused.err
+
+
+def test_the_version_is_the_package_version(capsys) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"stepauth {version('stepauth')}"
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple]:

@@ -403,7 +403,8 @@ def test_the_command_line(template: dict, tmp_path, capsys) -> None:
     path.write_text(json.dumps(template))
     common = ["cost", "--mau", "50000", "--logins-per-mau", "4", "--refreshes-per-mau", "20"]
     options = ["--template", str(path), "--bench-results", str(tmp_path / "none.json")]
-    assert stepauth([*common, *options, "--json", "--peak-rps", "80"]) == 0
+    none_else = ["--registrations-per-mau", "0", "--logouts-per-mau", "0"]
+    assert stepauth([*common, *options, *none_else, "--json", "--peak-rps", "80"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["operations_per_month"] == {"login": 200_000, "refresh": 1_000_000}
     assert document["total_usd"] == pytest.approx(sum(line["usd"] for line in document["lines"]))
@@ -418,3 +419,51 @@ def test_the_command_line(template: dict, tmp_path, capsys) -> None:
 
     assert stepauth([*common, "--template", str(tmp_path / "absent.json")]) == 1
     assert "stepauth cost:" in capsys.readouterr().err
+
+
+def test_every_usage_figure_has_a_documented_default(template: dict, tmp_path, capsys) -> None:
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(template))
+    options = ["--template", str(path), "--bench-results", str(tmp_path / "none.json")]
+    assert stepauth(["cost", *options, "--output", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["mau"] == cost.DEFAULT_MAU
+    assert document["per_mau"] == cost.DEFAULT_PER_MAU
+    with pytest.raises(SystemExit):
+        stepauth(["cost", "--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    assert f"(default {cost.DEFAULT_MAU:,})" in usage
+    for rate in cost.DEFAULT_PER_MAU.values():
+        assert f"(default {rate:g})" in usage
+
+
+def test_synthesizing_announces_itself_on_stderr(monkeypatch, capsys) -> None:
+    """Without --template the app is synthesized (10-20 s): a progress line says so first."""
+    import io
+
+    from localcloud import deploy
+    from stepauth.cost import command
+
+    class Assembly:
+        def template(self) -> dict:
+            return {"Resources": {}}
+
+    progress = io.StringIO()
+
+    def synthesize(outdir, context=None):
+        assert "synthesizing the CDK app" in progress.getvalue()  # said before the wait
+        return Assembly()
+
+    monkeypatch.setattr(deploy, "synthesize", synthesize)
+    assert command.load_template(None, progress=progress) == {"Resources": {}}
+
+
+def test_the_price_list_is_dated_data_with_unbounded_last_tiers() -> None:
+    import tomllib
+    from importlib import resources
+
+    data = tomllib.loads(resources.files("stepauth.cost").joinpath("prices.toml").read_text())
+    assert data["as_of"] == cost.PRICES_AS_OF and data["region"] == cost.REGION
+    for tiers in (cost.API_GATEWAY_REST_TIERS, cost.COGNITO_LITE_TIERS):
+        assert tiers[-1][0] == math.inf
+        assert all(size > 0 and price >= 0 for size, price in tiers)

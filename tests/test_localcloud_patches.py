@@ -315,7 +315,8 @@ def test_history_with_execution_data_keeps_it(aws: boto3.Session) -> None:
 
 
 # 8 -------------------------------------------------------------------------------------------
-def test_task_states_reuse_one_client_per_service() -> None:
+def test_task_states_reuse_one_client_per_service(aws: boto3.Session) -> None:
+    """Needs the local cloud's patches applied (the `aws` fixture starts it)."""
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
     first = lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda")

@@ -27,7 +27,7 @@ def test_help_lists_every_documented_target() -> None:
     result = make("help")
     assert result.returncode == 0
     for target in ("dev", "test", "synth", "bootstrap", "diff", "deploy", "destroy", "test-api",
-                   "bench", "all", "clean", "help"):
+                   "bench", "all", "clean", "help", "test-fast", "lock"):
         assert f"make {target} " in result.stdout, target
 
 

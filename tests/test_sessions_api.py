@@ -282,7 +282,7 @@ def test_an_admin_disables_a_user(api: Api, local_cloud: LocalCloud) -> None:
 
 
 def test_grant_role_reports_unknown_users_in_one_line(local_cloud: LocalCloud, capsys) -> None:
-    assert cli(local_cloud, "users", "grant-role", new_email(), "admin") == 1
+    assert cli(local_cloud, "users", "grant-role", new_email(), "admin") == 3  # not found
     err = capsys.readouterr().err
     assert err.startswith("stepauth: ") and "Traceback" not in err
 

@@ -11,6 +11,7 @@ import pytest
 from aws_cdk import aws_apigateway as apigw
 
 from localcloud.deploy import CloudAssembly
+from tests.synthesis import Synthesis
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -271,23 +272,45 @@ def test_cfn_lint_passes(cloud_assembly: CloudAssembly) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_state_machine_definition_is_valid_asl(template: dict) -> None:
+def asl_validator_verdicts(definitions: dict[str, dict], folder: Path) -> dict[str, bool]:
+    """Whether asl-validator finds each definition valid, from one launch of it for all.
+
+    ``--json-path`` (not ``--json-definition``, whose exit code is the last definition's only)
+    and every definition's own verdict line are read, so one invalid definition among valid
+    ones cannot pass unseen.
+    """
+    validator = PROJECT_ROOT / "node_modules" / ".bin" / "asl-validator"
+    assert validator.exists(), "run `make setup` (npm ci installs asl-validator)"
+    paths = {}
+    for name, definition in definitions.items():
+        paths[name] = folder / f"{name}.asl.json"
+        paths[name].write_text(json.dumps(definition))
+    arguments = [a for path in paths.values() for a in ("--json-path", str(path))]
+    result = subprocess.run(
+        [str(validator), *arguments], capture_output=True, text=True, check=False
+    )
+    output = result.stdout + result.stderr
+    verdicts = {
+        name: f'✓ State machine definition "{path}" is valid' in output
+        for name, path in paths.items()
+    }
+    assert (result.returncode == 0) == all(verdicts.values()), output
+    return verdicts
+
+
+def test_every_state_machine_definition_is_valid_asl(template: dict, tmp_path: Path) -> None:
     """cfn-lint does not look into CDK's DefinitionString: validate the extracted ASL."""
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-    validator = PROJECT_ROOT / "node_modules" / ".bin" / "asl-validator"
-    assert validator.exists(), "run `make setup` (npm ci installs asl-validator)"
-    for machine in state_machines(template).values():
-        definition = definition_of(machine)
+    definitions = {
+        machine["Properties"]["StateMachineName"]: definition_of(machine)
+        for machine in state_machines(template).values()
+    }
+    verdicts = asl_validator_verdicts(definitions, tmp_path)
+    assert all(verdicts.values()), [name for name, valid in verdicts.items() if not valid]
+    for definition in definitions.values():
         text = json.dumps(definition)
         AmazonStateLanguageParser.parse(text)  # the interpreter that runs it locally
-        result = subprocess.run(
-            [str(validator), "--json-definition", text],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
         # Every Next (and Choice Default) names an existing state; every state is reachable.
         states = definition["States"]
         targets = set(re.findall(r'"(?:Next|Default)": "([^"]+)"', text)) | {definition["StartAt"]}
@@ -295,20 +318,16 @@ def test_every_state_machine_definition_is_valid_asl(template: dict) -> None:
         assert set(states) <= targets
 
 
-def test_asl_validator_rejects_a_broken_definition() -> None:
-    validator = PROJECT_ROOT / "node_modules" / ".bin" / "asl-validator"
-    broken = json.dumps({"StartAt": "Missing", "States": {"A": {"Type": "Pass", "End": True}}})
-    result = subprocess.run(
-        [str(validator), "--json-definition", broken], capture_output=True, text=True, check=False
-    )
-    assert result.returncode != 0
+def test_asl_validator_rejects_a_broken_definition_among_valid_ones(tmp_path: Path) -> None:
+    valid = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
+    broken = {"StartAt": "Missing", "States": {"A": {"Type": "Pass", "End": True}}}
+    verdicts = asl_validator_verdicts({"first": valid, "broken": broken, "last": valid}, tmp_path)
+    assert verdicts == {"first": True, "broken": False, "last": True}
 
 
 @pytest.mark.parametrize("name", ["x", "other-stack"])
-def test_stack_name_prefixes_resources(name: str, tmp_path: Path) -> None:
-    from localcloud.deploy import synthesize
-
-    template = synthesize(tmp_path, {"stack_name": name}).template()
+def test_stack_name_prefixes_resources(name: str, stack_variants: dict[str, Synthesis]) -> None:
+    template = stack_variants[f"stack-{name}"].require().template()
     names = [m["Properties"]["StateMachineName"] for m in state_machines(template).values()]
     assert all(n.startswith(f"{name}-") for n in names)
     (table,) = resources(template, "AWS::DynamoDB::Table").values()
@@ -434,19 +453,38 @@ def test_each_function_bundles_only_what_its_handler_imports() -> None:
         "steps.end_session": STEP_REQUIREMENTS,
         "steps.stream_cleanup": STEP_REQUIREMENTS,
     }
+    # One interpreter that forks a fresh child per handler (instead of one interpreter start-up
+    # each): the child imports the handler module alone and reports the top-level packages
+    # loaded; the parent imported nothing of the project, so nothing leaks between handlers.
+    child = (
+        "import json, os, sys\n"
+        "found = {}\n"
+        "for module in json.loads(sys.argv[1]):\n"
+        "    read, write = os.pipe()\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        os.close(read)\n"
+        "        __import__(module)\n"
+        "        os.write(write, ' '.join({m.split('.')[0] for m in sys.modules}).encode())\n"
+        "        os._exit(0)\n"
+        "    os.close(write)\n"
+        "    with os.fdopen(read) as pipe:\n"
+        "        found[module] = pipe.read().split()\n"
+        "    assert os.waitpid(pid, 0)[1] == 0, module\n"
+        "print(json.dumps(found))\n"
+    )
+    report = subprocess.run(
+        [sys.executable, "-c", child, json.dumps(sorted(expected))],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PROJECT_ROOT,
+    )
+    imports = json.loads(report.stdout)
+    assert set(imports) == set(expected)
     for module, requirements in expected.items():
-        imported = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                f"import sys, {module}; print(' '.join(sorted({{m.split('.')[0] "
-                "for m in sys.modules})))",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=PROJECT_ROOT,
-        ).stdout.split()
+        imported = imports[module]
+        assert module.split(".")[0] in imported  # the child really imported the handler
         needed = {third_party[m] for m in imported if m in third_party}
         bundled = {r.split("[")[0].split(">")[0] for r in requirements}
         assert needed == bundled, (module, needed, bundled)
@@ -529,12 +567,14 @@ def test_session_routes_are_protected_and_take_the_id_from_the_path(template: di
         assert {"200", "204", "401", "404"} <= statuses
 
 
-def test_cdk_nag_aws_solutions_finds_nothing_unacknowledged(tmp_path: Path) -> None:
+def test_cdk_nag_aws_solutions_finds_nothing_unacknowledged(
+    stack_variants: dict[str, Synthesis],
+) -> None:
     """Every AwsSolutions finding is fixed in the stack or acknowledged in cdk/nag.py."""
-    from localcloud.deploy import synthesize
-
+    nag = stack_variants["nag"]
+    tmp_path = nag.assembly.directory
     try:
-        synthesize(tmp_path, {"nag": "true"})
+        nag.require()
     except RuntimeError as error:
         report = tmp_path / "validation-report.json"
         findings = json.loads(report.read_text()) if report.exists() else {}
@@ -568,10 +608,10 @@ def test_api_logs_requests_without_bodies(template: dict) -> None:
     assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
 
 
-def test_uniform_registration_answers_the_same_for_free_and_taken_emails(tmp_path: Path) -> None:
-    from localcloud.deploy import synthesize
-
-    template = synthesize(tmp_path, {"uniform_registration": "true"}).template()
+def test_uniform_registration_answers_the_same_for_free_and_taken_emails(
+    stack_variants: dict[str, Synthesis], tmp_path: Path
+) -> None:
+    template = stack_variants["uniform-registration"].require().template()
     states = definition_of(_machine(template, "Register"))["States"]
     assert "IssueTokens" not in states  # no tokens: the client logs in next
     store = states["StoreUser"]
@@ -581,15 +621,5 @@ def test_uniform_registration_answers_the_same_for_free_and_taken_emails(tmp_pat
         == "RespondAccepted"
     )
     assert states["RespondAccepted"]["Parameters"]["statusCode"] == 202
-    validator = PROJECT_ROOT / "node_modules" / ".bin" / "asl-validator"
-    result = subprocess.run(
-        [
-            str(validator),
-            "--json-definition",
-            json.dumps(definition_of(_machine(template, "Register"))),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout
+    register = definition_of(_machine(template, "Register"))
+    assert asl_validator_verdicts({"Register": register}, tmp_path) == {"Register": True}

@@ -16,13 +16,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from steps.core.aws import error_code
 from steps.core.config import Config
 from steps.core.table import PK, SK, TTL_ATTRIBUTE, Table
 
 LOCKOUT_PREFIX = "LOCKOUT#"
 LOCKOUT_SK = "FAILURES"
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def lockout_key(email: str) -> dict[str, dict[str, str]]:
@@ -70,36 +68,26 @@ def record_failure(table: Table, email: str, *, now: float, config: Config) -> F
     expires = stamp + config.lockout_reset_seconds + config.lockout_max_seconds
     values = {":one": {"N": "1"}, ":now": {"N": str(stamp)}, ":expires": {"N": str(expires)}}
     names = {"#failures": "failures", "#last": "last_failure_at", "#ttl": TTL_ATTRIBUTE}
-    try:
-        # A quiet period has passed (or there was no count): start again at one.
-        answer = table.client.update_item(
-            TableName=table.name,
-            Key=lockout_key(email),
-            UpdateExpression="SET #failures = :one, #last = :now, #ttl = :expires",
-            ConditionExpression=f"attribute_not_exists({PK}) OR #last <= :stale",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={
-                **values,
-                ":stale": {"N": str(stamp - config.lockout_reset_seconds)},
-            },
-            ReturnValues="ALL_NEW",
+    # A quiet period has passed (or there was no count): start again at one.
+    item = table.update_returning(
+        lockout_key(email),
+        update="SET #failures = :one, #last = :now, #ttl = :expires",
+        condition=f"attribute_not_exists({PK}) OR #last <= :stale",
+        names=names,
+        values={**values, ":stale": {"N": str(stamp - config.lockout_reset_seconds)}},
+    )
+    if item is None:  # a recent count exists: add to it
+        item = table.update_returning(
+            lockout_key(email),
+            update="ADD #failures :one SET #last = :now, #ttl = :expires",
+            names=names,
+            values=values,
         )
-    except Exception as exc:
-        if error_code(exc) != CONDITION_FAILED:
-            raise
-        answer = table.client.update_item(
-            TableName=table.name,
-            Key=lockout_key(email),
-            UpdateExpression="ADD #failures :one SET #last = :now, #ttl = :expires",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-            ReturnValues="ALL_NEW",
-        )
-    record = _from_item(answer.get("Attributes"))
+    record = _from_item(item)
     assert record is not None  # the update just wrote both attributes
     return record
 
 
 def clear_failures(table: Table, email: str) -> None:
     """A successful login starts the count again."""
-    table.client.delete_item(TableName=table.name, Key=lockout_key(email))
+    table.delete(lockout_key(email))

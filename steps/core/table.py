@@ -536,6 +536,40 @@ class Table:
             raise
         return True
 
+    def update_returning(
+        self,
+        key: Item,
+        *,
+        update: str,
+        names: Mapping[str, str],
+        values: Mapping[str, Mapping[str, Any]],
+        condition: str | None = None,
+    ) -> Item | None:
+        """One UpdateItem (conditional when ``condition`` is given) returning the item as
+        written, in the same request (an atomic counter's new value); None when the condition
+        fails."""
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": key,
+            "UpdateExpression": update,
+            "ExpressionAttributeNames": dict(names),
+            "ExpressionAttributeValues": dict(values),
+            "ReturnValues": "ALL_NEW",
+        }
+        if condition is not None:
+            request["ConditionExpression"] = condition
+        try:
+            answer = self.client.update_item(**request)
+        except Exception as exc:
+            if error_code(exc) == CONDITION_FAILED:
+                return None
+            raise
+        return answer.get("Attributes") or None
+
+    def delete(self, key: Item) -> None:
+        """Delete an item unconditionally (deleting a missing item is not an error)."""
+        self.client.delete_item(TableName=self.name, Key=key)
+
     def delete_all(
         self,
         keys: Sequence[Item],

@@ -223,6 +223,33 @@ def test_from_client_and_conditional_update(dynamodb):
     assert user_from_item(table.get(user_key(USER.email))).name == "Changed"
 
 
+def test_update_returning_gives_the_written_item_or_none(dynamodb):
+    table = Table.from_client(dynamodb, "stepauth-test")
+    key = {"pk": {"S": "COUNTER#a"}, "sk": {"S": "C"}}
+
+    def count(condition=None):
+        return table.update_returning(
+            key,
+            update="ADD #n :one",
+            condition=condition,
+            names={"#n": "n"},
+            values={":one": {"N": "1"}},
+        )
+
+    assert count()["n"] == {"N": "1"}
+    assert count()["n"] == {"N": "2"}  # the new value, from the same request
+    assert count(condition="#n > :one")["n"] == {"N": "3"}
+    assert count(condition="attribute_not_exists(pk)") is None  # nothing written
+    assert table.get(key)["n"] == {"N": "3"}
+    table.delete(key)
+    assert table.get(key) is None
+    table.delete(key)  # deleting what is gone is not an error
+    with pytest.raises(dynamodb.exceptions.ResourceNotFoundException):
+        Table.from_client(dynamodb, "no-such-table").update_returning(
+            key, update="ADD #n :one", names={"#n": "n"}, values={":one": {"N": "1"}}
+        )
+
+
 def test_other_update_errors_propagate(dynamodb):
     table = Table.from_client(dynamodb, "no-such-table")
     with pytest.raises(dynamodb.exceptions.ResourceNotFoundException):
