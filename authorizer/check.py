@@ -1,14 +1,15 @@
 """The authorizer's decision: a verified, non-revoked access token, or Rejected.
 
 Order: cheap header checks, the key by ``kid`` (cached; unknown kids refetch rate-limited),
-the signature and claims (``steps.core.tokens.verify_access_token``: EdDSA pinned, ``typ``,
-``iss``, ``aud``, ``iat``/``nbf`` with 30 s leeway, ``exp`` without, ``sub`` and ``jti``
-required), then the denylist (a consistent read that honours the entry's expiry).
+the signature (the key's algorithm, ES256/Ed25519, which the header must name) and claims
+(``steps.core.tokens.check_claims``: ``typ``, ``iss``, ``aud``, ``iat``/``nbf`` with 30 s
+leeway, ``exp`` without, ``sub`` and ``jti`` required), then the denylist (a consistent read
+that honours the entry's expiry).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from authorizer.bearer import Rejected, bearer_token, key_id
@@ -17,35 +18,52 @@ from authorizer.policy import allow_response
 from steps.core.clock import Clock
 from steps.core.config import Config
 from steps.core.errors import InvalidToken
-from steps.core.public_keys import PublicKeySet
 from steps.core.sessions import is_access_token_denied
+from steps.core.signing_keys import InvalidJws, split_compact, verify_compact
 from steps.core.table import Table
-from steps.core.tokens import EXPIRED_MESSAGE, verify_access_token
+from steps.core.tokens import EXPIRED_MESSAGE, check_claims
 
 
 def verified_claims(
-    header: Any, *, keys: PublicKeyCache, clock: Clock, config: Config
+    header: Any,
+    *,
+    keys: PublicKeyCache,
+    clock: Clock,
+    config: Config,
+    audiences: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """The claims of the bearer token in ``header``; Rejected when it is not a valid token."""
+    """The claims of the bearer token in ``header``; Rejected when it is not a valid token.
+
+    The token is split and its header decoded once; the signature is checked with
+    ``cryptography`` by the key found by ``kid``, whose algorithm the header must name.
+    ``audiences`` default to stepauth's own and its clients'.
+    """
     token = bearer_token(header)
-    kid = key_id(token)
-    key = keys.lookup(kid)
+    try:
+        jose_header, protected, payload, signature = split_compact(token)
+    except InvalidJws as invalid:
+        raise Rejected(invalid.reason) from None
+    key = keys.lookup(key_id(jose_header))
     if key is None:
         raise Rejected("unknown_kid")
     try:
+        claims = verify_compact(jose_header, (protected, payload, signature), key)
         # No leeway on exp: a denylist entry lasts until exp, so a revoked token must not
         # pass in the seconds after it (issuer and authorizer share AWS's synced clocks).
-        return verify_access_token(
-            token,
-            key_set=PublicKeySet((key,)),
-            clock=clock,
-            config=config,
-            exp_leeway_seconds=0,
+        check_claims(
+            claims,
+            now=clock.now(),
+            issuer=config.token_issuer,
+            audiences=config.accepted_audiences if audiences is None else audiences,
+            exp_leeway=0,
         )
+    except InvalidJws as invalid:
+        raise Rejected(invalid.reason) from None
     except InvalidToken as exc:
         raise Rejected("expired" if str(exc) == EXPIRED_MESSAGE else "invalid") from None
     except Exception:  # a parser surprise on hostile input: fail closed, as a rejection
         raise Rejected("invalid") from None
+    return claims
 
 
 def authorize(

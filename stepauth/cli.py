@@ -45,11 +45,22 @@ def _local(args: argparse.Namespace) -> int:
 # -- keys -------------------------------------------------------------------------------------
 
 
+def _signing_algorithm(args: argparse.Namespace, target: Target) -> str:
+    """--algorithm, else the stack's configured algorithm (its output), else the default."""
+    from steps.core.signing_keys import DEFAULT_ALGORITHM
+
+    chosen = getattr(args, "algorithm", None)
+    return str(chosen or target.outputs.get("TokenSigningAlgorithm") or DEFAULT_ALGORITHM)
+
+
 def _keys_init(args: argparse.Namespace, target: Target) -> int:
     from steps.core.keyset_admin import initialise_signing_keys
 
     kid = initialise_signing_keys(
-        target.client("secretsmanager"), target.output("SigningKeysSecretArn"), target.table()
+        target.client("secretsmanager"),
+        target.output("SigningKeysSecretArn"),
+        target.table(),
+        algorithm=_signing_algorithm(args, target),
     )
     print(f"signing keys ready; active key id {kid}")
     return 0
@@ -63,9 +74,19 @@ def _keys_rotate(args: argparse.Namespace, target: Target) -> int:
         target.output("SigningKeysSecretArn"),
         target.table(),
         access_token_ttl_seconds=args.access_token_ttl,
+        algorithm=_signing_algorithm(args, target),
     )
     print(f"new active key {kid}; tokens signed with the previous key verify until they expire")
     return 0
+
+
+def _algorithm_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--algorithm",
+        choices=("ES256", "Ed25519"),
+        default=None,
+        help="algorithm of the new key (default: the stack's token_signing_algorithm output)",
+    )
 
 
 def _keys_list(args: argparse.Namespace, target: Target) -> int:
@@ -138,12 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     ).add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     init = keys.add_parser(
         "init",
-        help="write a first Ed25519 key set (once, after the first deploy)",
-        description="Writes a generated Ed25519 JWK set into the stack's signing-keys secret "
-        "and its public keys into the table, unless a valid set is there already. The local "
-        "cloud does this by itself.",
+        help="write a first key set (once, after the first deploy)",
+        description="Writes a generated JWK set (the stack's token_signing_algorithm) into the "
+        "stack's signing-keys secret and its public keys into the table, unless a valid set "
+        "is there already. The local cloud does this by itself.",
     )
     _aws_options(init)
+    _algorithm_option(init)
     init.set_defaults(run=_with_target(_keys_init))
     rotate = keys.add_parser(
         "rotate",
@@ -153,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         "are dropped. Token issuers pick up the new key within 5 minutes.",
     )
     _aws_options(rotate)
+    _algorithm_option(rotate)
     rotate.add_argument(
         "--access-token-ttl",
         type=int,
