@@ -14,7 +14,13 @@ from typing import Any
 
 from authorizer.bearer import Rejected, bearer_token, key_id
 from authorizer.keys import PublicKeyCache
-from authorizer.policy import allow_response
+from authorizer.policy import (
+    AUDIENCE_VARIABLE,
+    ROUTE_SCOPES_VARIABLE,
+    allow_response,
+    parse_route_scopes,
+    scoped_allow_response,
+)
 from steps.core.clock import Clock
 from steps.core.config import Config
 from steps.core.errors import InvalidToken
@@ -82,7 +88,40 @@ def authorize(
     """
     if not isinstance(event, dict):
         raise Rejected("missing_token")
+    if event.get("type") == "REQUEST":
+        return _authorize_other_api(event, keys=keys, table=table, clock=clock, config=config)
     claims = verified_claims(event.get("authorizationToken"), keys=keys, clock=clock, config=config)
     if is_access_token_denied(table(), claims["jti"], now=clock.now()):
         raise Rejected("revoked")
     return allow_response(claims, event.get("methodArn"))
+
+
+def _authorize_other_api(
+    event: dict[str, Any],
+    *,
+    keys: PublicKeyCache,
+    table: Callable[[], Table],
+    clock: Clock,
+    config: Config,
+) -> dict[str, Any]:
+    """A REQUEST authorizer event of another API (``cdk/protect.py``'s Lambda authorizer).
+
+    The API's stage variables say which audience it is (``stepauthAudience``) and which
+    scope each route needs (``stepauthRouteScopes``); the answer allows the whole stage except
+    the routes whose scopes the token lacks (403), so that it is right for every route while
+    API Gateway caches it.
+    """
+    variables = event.get("stageVariables") or {}
+    audience = variables.get(AUDIENCE_VARIABLE) if isinstance(variables, dict) else None
+    if not isinstance(audience, str) or not audience:
+        raise ValueError(f"The API's stage has no {AUDIENCE_VARIABLE} variable.")
+    headers = event.get("headers") or {}
+    header = next(
+        (v for k, v in headers.items() if isinstance(k, str) and k.lower() == "authorization"),
+        None,
+    )
+    claims = verified_claims(header, keys=keys, clock=clock, config=config, audiences={audience})
+    if is_access_token_denied(table(), claims["jti"], now=clock.now()):
+        raise Rejected("revoked")
+    route_scopes = parse_route_scopes(variables.get(ROUTE_SCOPES_VARIABLE, ""))
+    return scoped_allow_response(claims, event.get("methodArn"), route_scopes)

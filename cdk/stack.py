@@ -190,7 +190,8 @@ class StepAuthStack(Stack):
                 function.add_environment("TOKEN_ISSUER", self.issuer)
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
-        CfnOutput(self, "Issuer", value=self.issuer)
+        # Exported: other stacks' JWT authorizers trust this issuer (cdk/protect.py).
+        CfnOutput(self, "Issuer", value=self.issuer, export_name=f"{config.stack_name}-Issuer")
         CfnOutput(
             self,
             "DiscoveryUrl",

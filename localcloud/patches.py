@@ -92,6 +92,7 @@ def apply() -> None:
         _patch_parse_once_per_definition()
         _patch_stream_shards()
         _patch_workflow_logs()
+        _patch_cloudformation_mock_methods()
         _applied = True
 
 
@@ -969,3 +970,35 @@ def _patch_parse_once_per_definition() -> None:
         return copy.deepcopy(parsed_program(definition))
 
     ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint
+
+
+# MOCK integrations in CloudFormation -----------------------------------------------------------
+
+
+def _patch_cloudformation_mock_methods() -> None:
+    """moto 5.2.5 requires ``IntegrationHttpMethod`` and ``Uri`` on every method's integration;
+    a MOCK integration (the discovery documents) has neither, and CloudFormation accepts that.
+    The local gateway serves methods from the template, so moto only needs to create them."""
+    from moto.apigateway.models import Method
+
+    original = Method.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_from_cloudformation_json(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        properties = cloudformation_json.get("Properties", {})
+        integration = properties.get("Integration") or {}
+        if integration.get("Type") == "MOCK":
+            integration = {"IntegrationHttpMethod": "POST", "Uri": "", **integration}
+            properties = {**properties, "Integration": integration}
+            cloudformation_json = {**cloudformation_json, "Properties": properties}
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    Method.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
+        create_from_cloudformation_json
+    )
