@@ -20,6 +20,7 @@ def _local(args: argparse.Namespace) -> int:
         host=args.host,
         gateway_port=args.port,
         aws_port=args.aws_port,
+        example_port=args.example_port,
         region=args.region,
         stack_name=args.stack_name,
     )
@@ -30,6 +31,8 @@ def _local(args: argparse.Namespace) -> int:
         print(f"stepauth local: {error}", file=sys.stderr)
         return 1
     print(f"stepauth API        {settings.gateway_url}")
+    if settings.example_port is not None:
+        print(f"example hello API   {settings.example_url}  (/jwt/hello, /lambda/hello)")
     print(f"local AWS endpoint  {settings.aws_endpoint}  (aws --endpoint-url …)")
     print("Ctrl-C to stop.", flush=True)
     stopped = threading.Event()
@@ -149,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--port", type=int, default=8080, help="API port (default 8080)")
     local.add_argument(
         "--aws-port", type=int, default=4566, help="local AWS endpoint port (default 4566)"
+    )
+    local.add_argument(
+        "--example-port",
+        type=int,
+        default=None,
+        help="also deploy and serve the example hello API on this port (default: not served)",
     )
     local.add_argument("--region", default="us-east-1", help="region name (default us-east-1)")
     local.add_argument("--stack-name", default="stepauth", help="stack name (default stepauth)")
