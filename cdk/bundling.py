@@ -23,9 +23,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # [tracer]: the X-Ray SDK, imported at a function's first traced call (steps/core/observability.py).
 STEP_REQUIREMENTS = ("aws-lambda-powertools[tracer]>=3.0",)
 PASSWORD_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "argon2-cffi>=23.1")
-TOKEN_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "PyJWT[crypto]>=2.10")
+# Tokens are signed and verified with cryptography directly (steps/core/signing_keys.py): PyJWT
+# does not know RFC 9864's "Ed25519" name.
+TOKEN_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "cryptography>=42")
 # The authorizer verifies JWTs and reads the table; nothing else.
-AUTHORIZER_REQUIREMENTS = ("PyJWT[crypto]>=2.10",)
+AUTHORIZER_REQUIREMENTS = ("cryptography>=42",)
 
 _PLATFORMS = {
     "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64"),
@@ -46,6 +48,9 @@ class LocalPipBundling:
 
     def try_bundle(self, output_dir: str, *_options: object, **_named: object) -> bool:
         out = Path(output_dir)
+        if not self.requirements:  # pip refuses an empty install (the example's function)
+            self._copy_packages(out)
+            return True
         platform_args: list[str] = []
         for platform in _PLATFORMS[self.architecture]:
             platform_args += ["--platform", platform]
@@ -70,6 +75,10 @@ class LocalPipBundling:
             ],
             check=True,
         )
+        self._copy_packages(out)
+        return True
+
+    def _copy_packages(self, out: Path) -> None:
         for package in self.packages:
             shutil.copytree(
                 PROJECT_ROOT / package,
@@ -77,7 +86,6 @@ class LocalPipBundling:
                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
                 dirs_exist_ok=True,
             )
-        return True
 
 
 def python_code(
