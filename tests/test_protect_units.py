@@ -120,3 +120,30 @@ def test_the_stack_derives_the_issuer_from_its_api_unless_given(template: dict) 
         and r["Properties"].get("Integration", {}).get("Type") == "MOCK"
     ]
     assert len(mocks) == 2  # openid-configuration and oauth-authorization-server
+
+
+def test_with_ed25519_the_example_keeps_only_the_lambda_authorizer(tmp_path) -> None:
+    from localcloud.cloud import LOCAL_CONTEXT
+    from localcloud.deploy import synthesize
+
+    assembly = synthesize(tmp_path, {**LOCAL_CONTEXT, "token_signing_algorithm": "Ed25519"})
+    stepauth = assembly.template()
+    assert stepauth["Outputs"]["TokenSigningAlgorithm"]["Value"] == "Ed25519"
+    hello = json.loads((tmp_path / "HelloApi.template.json").read_text())
+    kinds = {
+        r["Properties"]["Type"]
+        for r in hello["Resources"].values()
+        if r["Type"] == "AWS::ApiGateway::Authorizer"
+    }
+    assert kinds == {"REQUEST"}
+    with pytest.raises(ValueError, match="ES256"):
+        from aws_cdk import App, Stack
+        from aws_cdk import aws_apigateway as apigw
+
+        from cdk.protect import StepAuthJwtAuthorizer
+
+        stack = Stack(App(), "S")
+        api = apigw.RestApi(stack, "Api")
+        StepAuthJwtAuthorizer(
+            stack, "Jwt", rest_api=api, issuer="https://i", audiences=["a"], algorithms=["Ed25519"]
+        )

@@ -17,7 +17,12 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from cdk.bundling import python_code
-from cdk.protect import StepAuthJwtAuthorizer, StepAuthLambdaAuthorizer, issuer_export
+from cdk.protect import (
+    JWT_AUTHORIZER_ALGORITHMS,
+    StepAuthJwtAuthorizer,
+    StepAuthLambdaAuthorizer,
+    issuer_export,
+)
 
 AUDIENCE = "hello-api"
 ROUTE_SCOPES = {"GET": ("hello.read",), "POST": ("hello.write",)}
@@ -53,15 +58,18 @@ class HelloApiStack(Stack):
             deploy_options=apigw.StageOptions(stage_name="live"),
         )
         integration = apigw.LambdaIntegration(function, proxy=True)
-        jwt_authorizer = StepAuthJwtAuthorizer(
-            self,
-            "JwtAuthorizer",
-            rest_api=api,
-            # stepauth's exports by default: deploy this stack after stepauth's.
-            issuer=issuer or Fn.import_value(issuer_export(stepauth_stack_name)),
-            audiences=[AUDIENCE],
-            algorithms=algorithms,
-        )
+        # API Gateway's JWT authorizers cannot verify Ed25519: with it, only /lambda exists.
+        jwt_authorizer = None
+        if all(a in JWT_AUTHORIZER_ALGORITHMS for a in algorithms):
+            jwt_authorizer = StepAuthJwtAuthorizer(
+                self,
+                "JwtAuthorizer",
+                rest_api=api,
+                # stepauth's exports by default: deploy this stack after stepauth's.
+                issuer=issuer or Fn.import_value(issuer_export(stepauth_stack_name)),
+                audiences=[AUDIENCE],
+                algorithms=algorithms,
+            )
         lambda_authorizer = StepAuthLambdaAuthorizer(
             self,
             "LambdaAuthorizer",
@@ -71,10 +79,11 @@ class HelloApiStack(Stack):
             stepauth_stack_name=stepauth_stack_name,
             results_cache_ttl=Duration.seconds(authorizer_cache_ttl_seconds),
         )
-        by_jwt = api.root.add_resource("jwt").add_resource("hello")
         by_lambda = api.root.add_resource("lambda").add_resource("hello")
+        by_jwt = api.root.add_resource("jwt").add_resource("hello") if jwt_authorizer else None
         for method, scopes in ROUTE_SCOPES.items():
-            jwt_authorizer.protect(by_jwt.add_method(method, integration), scopes)
+            if jwt_authorizer is not None and by_jwt is not None:
+                jwt_authorizer.protect(by_jwt.add_method(method, integration), scopes)
             lambda_authorizer.require_scopes(
                 by_lambda.add_method(method, integration, **lambda_authorizer.method_options()),
                 scopes,
