@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+#: Stage variables of an API protected with stepauth's Lambda authorizer (cdk/protect.py).
+AUDIENCE_VARIABLE = "stepauthAudience"
+ROUTE_SCOPES_VARIABLE = "stepauthRouteScopes"
 ADMIN_ROLE = "admin"
 ADMIN_PATH = "v1/admin"
 ACTION = "execute-api:Invoke"
@@ -82,6 +85,57 @@ def allow_response(claims: dict[str, Any], method_arn: Any) -> dict[str, Any]:
         "context": {
             "sub": sub,
             "roles": ",".join(roles),
+            "jti": claims["jti"],
+            "exp": claims["exp"],
+        },
+    }
+
+
+def parse_route_scopes(text: Any) -> dict[tuple[str, str], tuple[str, ...]]:
+    """``GET/hello=read&admin,POST/hello=write`` -> ``{("GET", "hello"): ("read", "admin"), …}``.
+
+    Stage variable values allow only ``[A-Za-z0-9-._~:/?#&=,]``: routes are comma-separated,
+    a route's accepted scopes ``&``-separated (any one of them suffices, as for API Gateway's
+    JWT authorizers). Path parameters are written ``*``. ValueError when malformed.
+    """
+    routes: dict[tuple[str, str], tuple[str, ...]] = {}
+    if not isinstance(text, str) or not text:
+        return routes
+    for entry in text.split(","):
+        route, _, scopes = entry.partition("=")
+        method, _, path = route.partition("/")
+        if not method or not scopes:
+            raise ValueError("The stepauthRouteScopes stage variable is malformed.")
+        routes[(method.upper(), path.strip("/"))] = tuple(s for s in scopes.split("&") if s)
+    return routes
+
+
+def scoped_allow_response(
+    claims: dict[str, Any],
+    method_arn: Any,
+    route_scopes: dict[tuple[str, str], tuple[str, ...]],
+) -> dict[str, Any]:
+    """Allow the whole stage, deny each route none of whose scopes the token has."""
+    stage = StageArn.from_method_arn(method_arn)
+    granted = set(str(claims.get("scope") or "").split())
+    denied = [
+        stage.resource(method, path or "")
+        for (method, path), scopes in sorted(route_scopes.items())
+        if not granted.intersection(scopes)
+    ]
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": ACTION, "Resource": [stage.resource()]}
+    ]
+    if denied:
+        statements.append({"Effect": "Deny", "Action": ACTION, "Resource": denied})
+    sub: str = claims["sub"]
+    return {
+        "principalId": sub,
+        "policyDocument": {"Version": "2012-10-17", "Statement": statements},
+        "context": {
+            "sub": sub,
+            "client_id": str(claims.get("client_id", "")),
+            "scope": str(claims.get("scope", "")),
             "jti": claims["jti"],
             "exp": claims["exp"],
         },

@@ -1,9 +1,9 @@
-"""Authorizer verification: the warm handler beside raw Ed25519 verification, in one process.
+"""Authorizer verification: the warm handler beside raw signature verification, in one process.
 
 The handler is ``authorizer.handler.handler``, called as Lambda calls it (warm: keys cached)
-with a real access token issued by the stack, so each call checks the header, the EdDSA
+with a real access token issued by the stack, so each call checks the header, the ES256
 signature and the claims, and reads the denylist from the stack's table (a consistent GetItem
-over HTTP to the local cloud in the stack process). The floor is ``Ed25519PublicKey.verify`` of
+over HTTP to the local cloud in the stack process). The floor is the key's own ``verify`` of
 the same token's signature with ``cryptography``. A third loop runs the handler's verification
 without the denylist read (``authorizer.check.verified_claims``) to split the cost.
 
@@ -44,20 +44,22 @@ def _b64url(text: str) -> bytes:
 
 
 def raw_verifier(token: str, jwks: dict[str, Any]) -> Callable[[], None]:
-    """Verifies the token's Ed25519 signature with the matching JWKS key, nothing else."""
+    """Verifies the token's signature (ES256 or Ed25519) with the matching JWKS key, nothing
+    else: ``cryptography``'s verify behind the key type's own conversion."""
     import json
 
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from steps.core.signing_keys import parse_public_jwks
 
     header, payload, signature = token.split(".")
     kid = json.loads(_b64url(header))["kid"]
     (jwk,) = [key for key in jwks["keys"] if key["kid"] == kid]
-    public_key = Ed25519PublicKey.from_public_bytes(_b64url(jwk["x"]))
+    (public_key,) = parse_public_jwks({"keys": [jwk]}).keys
     signing_input = f"{header}.{payload}".encode()
     raw_signature = _b64url(signature)
 
     def verify() -> None:
-        public_key.verify(raw_signature, signing_input)
+        if not public_key.verify(signing_input, raw_signature):
+            raise ValueError("the signature does not verify")
 
     return verify
 
@@ -66,6 +68,7 @@ def _function_environment(template: dict[str, Any], outputs: dict[str, str]) -> 
     """The authorizer function's environment, its references resolved against the outputs."""
     references = {"TABLE_NAME": outputs["TableName"]}
     references["SIGNING_KEYS_SECRET_ID"] = outputs["SigningKeysSecretArn"]
+    references["TOKEN_ISSUER"] = outputs["Issuer"]
     for resource in template["Resources"].values():
         properties = resource.get("Properties", {})
         if properties.get("Handler") == "authorizer.handler.handler":
@@ -169,7 +172,7 @@ def measure(
 def report(result: dict[str, Any]) -> list[str]:
     return [
         f"authorizer verification (warm, one thread; medians of {len(result['repeats'])} repeats)",
-        f"  raw Ed25519 verify:             {result['raw_rate']['median']:9.0f}/s "
+        f"  raw signature verify:           {result['raw_rate']['median']:9.0f}/s "
         f"({result['raw_us']['median']:7.1f} us)",
         f"  handler incl. denylist GetItem: {result['handler_rate']['median']:9.0f}/s "
         f"({result['handler_us']['median']:7.1f} us)  ratio {result['ratio_wall']['median']:.3f}"

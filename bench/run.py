@@ -126,7 +126,7 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     auth = results["authorizer"]
     out.append(
         {
-            "what": "authorizer handler (with denylist read) vs raw Ed25519, wall",
+            "what": "authorizer handler (with denylist read) vs raw signature verify, wall",
             "figure": round(auth["ratio_wall"]["median"], 3),
             "spread_pct": round(auth["ratio_wall"]["spread_pct"], 1),
             "target": f">= {auth['target_ratio']}",

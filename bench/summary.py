@@ -106,7 +106,7 @@ def authorizer_table(results: dict[str, Any]) -> list[str]:
     return [
         "| one thread, warm | per second | µs per call | ratio to raw (wall) |",
         "|---|---:|---:|---:|",
-        f"| raw Ed25519 verify (`cryptography`) | {a['raw_rate']['median']:.0f} "
+        f"| raw signature verify (`cryptography`) | {a['raw_rate']['median']:.0f} "
         f"| {a['raw_us']['median']:.1f} | 1 |",
         f"| `authorizer.handler.handler`, denylist GetItem on the local table "
         f"| {a['handler_rate']['median']:.0f} | {a['handler_us']['median']:.1f} "

@@ -7,10 +7,11 @@ synthesized copies of these same templates.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, Fn, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -24,6 +25,9 @@ from steps.core import user_agent
 from .config import StackConfig
 
 TEMPLATES = Path(__file__).resolve().parent / "mapping_templates"
+STAGE_NAME = "live"
+#: How long clients and API Gateway may cache the JWKS and the discovery documents.
+METADATA_CACHE_CONTROL = "public, max-age=300"
 
 # Statuses a workflow can answer with (the response template overrides the integration's 200).
 WORKFLOW_STATUSES = (
@@ -210,6 +214,7 @@ class StepAuthApi(Construct):
         jwks_function: lambda_.IFunction,
         authorizer_function: lambda_.IFunction,
         log_retention: logs.RetentionDays,
+        issuer: Callable[[apigw.RestApi], str],
     ) -> None:
         super().__init__(scope, construct_id)
         self.rest_api = apigw.RestApi(
@@ -225,7 +230,7 @@ class StepAuthApi(Construct):
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigw.StageOptions(
-                stage_name="live",
+                stage_name=STAGE_NAME,
                 tracing_enabled=True,
                 metrics_enabled=True,
                 throttling_rate_limit=config.throttle_rate_limit,
@@ -329,10 +334,39 @@ class StepAuthApi(Construct):
             method_responses=[apigw.MethodResponse(status_code=s) for s in ("200", "401", "500")],
             **self._auth(True),
         )
+        self.issuer = issuer(self.rest_api)
         well_known = self.rest_api.root.add_resource(".well-known")
         well_known.add_resource("jwks.json").add_method(
             "GET", apigw.LambdaIntegration(jwks_function, proxy=True)
         )
+        # The issuer metadata is static once deployed: a mock integration answers it with no
+        # function behind it (the issuer URL is resolved by CloudFormation into the template).
+        document = issuer_metadata(self.issuer, config)
+        for name in ("openid-configuration", "oauth-authorization-server"):
+            well_known.add_resource(name).add_method(
+                "GET",
+                apigw.MockIntegration(
+                    passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_TEMPLATES,
+                    request_templates={"application/json": '{"statusCode": 200}'},
+                    integration_responses=[
+                        apigw.IntegrationResponse(
+                            status_code="200",
+                            response_parameters={
+                                "method.response.header.Cache-Control": (
+                                    f"'{METADATA_CACHE_CONTROL}'"
+                                )
+                            },
+                            response_templates={"application/json": document},
+                        )
+                    ],
+                ),
+                method_responses=[
+                    apigw.MethodResponse(
+                        status_code="200",
+                        response_parameters={"method.response.header.Cache-Control": True},
+                    )
+                ],
+            )
 
     def _auth(self, protected: bool) -> dict[str, object]:
         if not protected:
@@ -371,6 +405,59 @@ class StepAuthApi(Construct):
                 ],
             ),
         )
+
+
+def issuer_metadata(issuer: str, config: StackConfig) -> str:
+    """The authorization server metadata (RFC 8414 §2; OIDC Discovery 1.0 §3) as JSON text.
+
+    stepauth is a token issuer without OAuth's authorization or token endpoints (its routes take
+    JSON, not RFC 6749 form requests), so it lists no response or grant types and hence needs no
+    ``authorization_endpoint``/``token_endpoint``; its own routes are listed under
+    ``stepauth_endpoints``. ``jwks_uri`` and the signing algorithm are what API Gateway's JWT
+    authorizers and JOSE libraries read. ``issuer`` may be a CloudFormation token: the text is
+    joined by CloudFormation.
+    """
+    from steps.core.config import parse_clients
+
+    clients = parse_clients(config.clients, default_audience=config.token_audience)
+    scopes = sorted({scope for client in clients for scope in client.scopes})
+    marker = "__ISSUER__"
+    document = {
+        "issuer": marker,
+        "jwks_uri": f"{marker}/.well-known/jwks.json",
+        "response_types_supported": [],
+        "grant_types_supported": [],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [config.token_signing_algorithm],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "scopes_supported": scopes,
+        "claims_supported": [
+            "iss",
+            "aud",
+            "sub",
+            "client_id",
+            "scope",
+            "iat",
+            "exp",
+            "jti",
+            "roles",
+        ],
+        "stepauth_endpoints": {
+            "register": f"{marker}/v1/register",
+            "login": f"{marker}/v1/login",
+            "refresh": f"{marker}/v1/token/refresh",
+            "logout": f"{marker}/v1/logout",
+            "userinfo": f"{marker}/v1/me",
+        },
+    }
+    text = json.dumps(document, indent=2)
+    parts = text.split(marker)
+    joined: list[str] = []
+    for index, part in enumerate(parts):
+        if index:
+            joined.append(issuer)
+        joined.append(part)
+    return Fn.join("", joined)
 
 
 # The AWS service refused the call itself (throttled, misconfigured): nothing the client did.

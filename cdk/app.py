@@ -43,6 +43,18 @@ def build_app(outdir: str | None = None, context: dict[str, Any] | None = None) 
         ) from None
     stack.node.add_validation(DerivedNameLengths(stack, config.stack_name))
     stack.acknowledge_nag_findings()
+    if app.node.try_get_context("example") in (True, "true", "1"):
+        # The "hello" example API, protected by stepauth both ways (README "Protect your API").
+        from examples.hello_api.stack import HelloApiStack
+
+        HelloApiStack(
+            app,
+            "HelloApi",
+            stack_name=f"{config.stack_name}-hello",
+            stepauth_stack_name=config.stack_name,
+            algorithms=(config.token_signing_algorithm,),
+            authorizer_cache_ttl_seconds=config.authorizer_cache_ttl_seconds,
+        ).add_dependency(stack)
     if app.node.try_get_context("nag") in (True, "true", "1"):
         from aws_cdk import Validations
         from cdk_nag import AwsSolutionsChecks

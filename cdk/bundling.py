@@ -37,9 +37,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # [tracer]: the X-Ray SDK, imported at a function's first traced call (steps/core/observability.py).
 STEP_REQUIREMENTS = ("aws-lambda-powertools[tracer]>=3.0",)
 PASSWORD_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "argon2-cffi>=23.1")
-TOKEN_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "PyJWT[crypto]>=2.10")
+# Tokens are signed and verified with cryptography directly (steps/core/signing_keys.py): PyJWT
+# does not know RFC 9864's "Ed25519" name.
+TOKEN_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "cryptography>=42")
 # The authorizer verifies JWTs and reads the table; nothing else.
-AUTHORIZER_REQUIREMENTS = ("PyJWT[crypto]>=2.10",)
+AUTHORIZER_REQUIREMENTS = ("cryptography>=42",)
 
 # Packages the Lambda Python 3.12 runtime provides (import names and distribution names).
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six")
@@ -65,6 +67,9 @@ class LocalPipBundling:
 
     def try_bundle(self, output_dir: str, *_options: object, **_named: object) -> bool:
         out = Path(output_dir)
+        if not self.requirements:  # pip refuses an empty install (the example's function)
+            self._copy_packages(out)
+            return True
         platform_args: list[str] = []
         for platform in _PLATFORMS[self.architecture]:
             platform_args += ["--platform", platform]
@@ -90,6 +95,11 @@ class LocalPipBundling:
             check=True,
         )
         drop_runtime_provided(out)
+        self._copy_packages(out)
+        compile_for_lambda(out)
+        return True
+
+    def _copy_packages(self, out: Path) -> None:
         for package in self.packages:
             shutil.copytree(
                 PROJECT_ROOT / package,
@@ -97,8 +107,6 @@ class LocalPipBundling:
                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
                 dirs_exist_ok=True,
             )
-        compile_for_lambda(out)
-        return True
 
 
 def drop_runtime_provided(asset: Path) -> list[str]:

@@ -15,8 +15,15 @@ from constructs import Node
 @dataclass(frozen=True)
 class StackConfig:
     stack_name: str = "stepauth"
-    token_issuer: str = "stepauth"  # noqa: S105 - a name, not a secret
+    #: The issuer URL (``iss``). Empty: the REST API's stage URL. Also the default of the
+    #: template's ``IssuerUrl`` parameter (a custom domain, or the local gateway's URL).
+    token_issuer: str = ""
     token_audience: str = "stepauth-api"  # noqa: S105 - a name, not a secret
+    #: ES256 (what API Gateway's JWT authorizers accept) or Ed25519 (RFC 9864's name).
+    token_signing_algorithm: str = "ES256"  # noqa: S105 - an algorithm name
+    #: JSON list ``[{"client_id", "audience", "scopes": [...]}]``; the first is the default.
+    #: Empty: one client ``stepauth`` for ``token_audience`` with no scopes.
+    clients: str = ""
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     argon2_memory_kib: int = 19456
@@ -56,6 +63,13 @@ class StackConfig:
 
     def validate(self) -> None:
         validate_stack_name(self.stack_name)
+        from steps.core.config import SIGNING_ALGORITHMS, parse_clients
+
+        if self.token_signing_algorithm not in SIGNING_ALGORITHMS:
+            raise ValueError(f"token_signing_algorithm must be one of {SIGNING_ALGORITHMS}")
+        if self.token_issuer and not self.token_issuer.startswith(("https://", "http://")):
+            raise ValueError("token_issuer must be a URL (https://…)")
+        parse_clients(self.clients, default_audience=self.token_audience)
         if self.lambda_architecture not in ("x86_64", "arm64"):
             raise ValueError("lambda_architecture must be x86_64 or arm64")
         if self.password_min_length < 8:
@@ -143,6 +157,10 @@ def _coerce(name: str, raw: Any, annotation: Any) -> Any:
     try:
         if kind == "int":
             return int(raw)
+        if kind == "str" and isinstance(raw, list | dict):
+            import json
+
+            return json.dumps(raw)  # JSON given as JSON in cdk.json
         if kind == "bool":
             if isinstance(raw, bool):
                 return raw

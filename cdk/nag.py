@@ -28,7 +28,7 @@ ACKNOWLEDGED: dict[str, str] = {
     ),
     "AwsSolutions-COG4": (
         "stepauth is the identity provider: its routes are guarded by its own Lambda authorizer "
-        "(EdDSA JWTs, denylist), not by a Cognito user pool."
+        "(ES256 or Ed25519 JWTs, denylist), not by a Cognito user pool."
     ),
     "AwsSolutions-IAM4": (
         "The two AWS managed policies used only allow writing logs: AWSLambdaBasicExecutionRole "

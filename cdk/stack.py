@@ -5,7 +5,17 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_cdk import CfnOutput, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import (
+    Aws,
+    CfnCondition,
+    CfnOutput,
+    CfnParameter,
+    CustomResource,
+    Duration,
+    Fn,
+    RemovalPolicy,
+    Stack,
+)
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -14,7 +24,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from .api import StepAuthApi, WorkflowRoute
+from .api import STAGE_NAME, StepAuthApi, WorkflowRoute
 from .bundling import (
     AUTHORIZER_REQUIREMENTS,
     BUNDLE_METADATA_KEY,
@@ -101,10 +111,42 @@ class StepAuthStack(Stack):
             "ListSessions": self._workflow("ListSessions", list_sessions_definition),
             "EndSession": self._workflow("EndSession", end_session_definition),
         }
+        # The issuer URL: the IssuerUrl parameter when given (a custom domain; the local cloud
+        # passes its gateway's URL), else the stage URL. Built from the RestApi's id and the
+        # literal stage name, not from the Stage resource: the functions that sign tokens are
+        # behind the API's methods, and a reference to the Stage would make a cycle.
+        issuer_parameter = CfnParameter(
+            self,
+            "IssuerUrl",
+            type="String",
+            default=config.token_issuer,
+            description="The token issuer URL (iss); empty: the REST API's stage URL",
+        )
+        issuer_given = CfnCondition(
+            self,
+            "IssuerUrlGiven",
+            expression=Fn.condition_not(Fn.condition_equals(issuer_parameter.value_as_string, "")),
+        )
         self.api = StepAuthApi(
             self,
             "Api",
             config=config,
+            issuer=lambda rest_api: Fn.condition_if(
+                issuer_given.logical_id,
+                issuer_parameter.value_as_string,
+                Fn.join(
+                    "",
+                    [
+                        "https://",
+                        rest_api.rest_api_id,
+                        ".execute-api.",
+                        Aws.REGION,
+                        ".",
+                        Aws.URL_SUFFIX,
+                        f"/{STAGE_NAME}",
+                    ],
+                ),
+            ).to_string(),
             routes=[
                 WorkflowRoute("register", self.workflows["Register"]),
                 WorkflowRoute("login", self.workflows["Login"]),
@@ -147,7 +189,27 @@ class StepAuthStack(Stack):
             api=self.api.rest_api,
         )
 
+        self.issuer = self.api.issuer
+        for function in self.node.find_all():
+            if isinstance(function, lambda_.Function):
+                function.add_environment("TOKEN_ISSUER", self.issuer)
+
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
+        # Exported: other stacks' JWT authorizers trust this issuer (cdk/protect.py).
+        CfnOutput(self, "Issuer", value=self.issuer, export_name=f"{config.stack_name}-Issuer")
+        CfnOutput(
+            self,
+            "DiscoveryUrl",
+            value=f"{self.issuer}/.well-known/openid-configuration",
+        )
+        CfnOutput(self, "TokenSigningAlgorithm", value=config.token_signing_algorithm)
+        # Other stacks protect their APIs with this function (cdk/protect.py).
+        CfnOutput(
+            self,
+            "AuthorizerFunctionArn",
+            value=self.authorizer.function_arn,
+            export_name=f"{config.stack_name}-AuthorizerFunctionArn",
+        )
         CfnOutput(self, "JwksUrl", value=f"{self.api.rest_api.url}.well-known/jwks.json")
         CfnOutput(self, "TableName", value=self.table.table_name)
         CfnOutput(self, "SigningKeysSecretArn", value=self.signing_keys.secret_arn)
@@ -192,8 +254,10 @@ class StepAuthStack(Stack):
         environment = {
             "TABLE_NAME": self.table.table_name,
             "SIGNING_KEYS_SECRET_ID": self.signing_keys.secret_arn,
-            "TOKEN_ISSUER": config.token_issuer,
+            # TOKEN_ISSUER is added once the API exists (its URL is the issuer).
             "TOKEN_AUDIENCE": config.token_audience,
+            "TOKEN_SIGNING_ALGORITHM": config.token_signing_algorithm,
+            "TOKEN_CLIENTS": config.clients,
             "ACCESS_TOKEN_TTL_SECONDS": str(config.access_token_ttl_seconds),
             "REFRESH_TOKEN_TTL_SECONDS": str(config.refresh_token_ttl_seconds),
             "ARGON2_MEMORY_KIB": str(config.argon2_memory_kib),
@@ -322,6 +386,7 @@ class StepAuthStack(Stack):
             properties={
                 "SecretArn": self.signing_keys.secret_arn,
                 "TableName": self.table.table_name,
+                "Algorithm": self.config.token_signing_algorithm,
             },
         )
         # The function's role, its policy and its log group must exist before CloudFormation

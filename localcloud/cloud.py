@@ -15,6 +15,7 @@ from typing import Any
 
 from . import iam, inprocess, patches
 from .deploy import (
+    EXAMPLE_STACK_ID,
     PROJECT_ROOT,
     CloudAssembly,
     DeployedStack,
@@ -29,7 +30,15 @@ LOG = logging.getLogger("stepauth.localcloud")
 
 # CDK context the local stack is synthesized with. The authorizer result cache is off locally so
 # that a revoked token is refused at once (on AWS it is the configured bound, 300 s by default).
-LOCAL_CONTEXT: dict[str, Any] = {"authorizer_cache_ttl_seconds": 0}
+# The example "hello" API is synthesized too (served on its own port), with its client.
+LOCAL_CONTEXT: dict[str, Any] = {
+    "authorizer_cache_ttl_seconds": 0,
+    "example": True,
+    "clients": [
+        {"client_id": "stepauth", "audience": "stepauth-api", "scopes": []},
+        {"client_id": "hello", "audience": "hello-api", "scopes": ["hello.read", "hello.write"]},
+    ],
+}
 
 
 LOOPBACK = "127.0.0.1"
@@ -56,6 +65,8 @@ class LocalCloudSettings:
     aws_host: str = LOOPBACK
     gateway_port: int = 8080
     aws_port: int = 4566
+    #: Where the example "hello" API answers (None: it is not deployed).
+    example_port: int | None = None
     region: str = "us-east-1"
     stack_name: str = "stepauth"
     synth_dir: Path = PROJECT_ROOT / ".build" / "local-cdk.out"
@@ -86,6 +97,10 @@ class LocalCloudSettings:
     @property
     def gateway_url(self) -> str:
         return f"http://{self.client_host}:{self.gateway_port}"
+
+    @property
+    def example_url(self) -> str:
+        return f"http://{self.client_host}:{self.example_port}"
 
 
 def _client_host(bind_host: str) -> str:
@@ -119,6 +134,9 @@ class LocalCloud:
         self.gateway: Any = None
         self.streams: LocalStreams | None = None
         self.retention: RetentionSweeper | None = None
+        self.example_stack: DeployedStack | None = None
+        self.example_gateway: Any = None
+        self._example_http: Any = None
 
     def configure_environment(self) -> None:
         """Process-wide AWS settings: every client in this process talks to the local cloud."""
@@ -147,7 +165,13 @@ class LocalCloud:
         from .gateway import LocalGateway, serve
 
         s = self.settings
-        for host, port in ((s.aws_host, s.aws_port), (s.host, s.gateway_port)):
+        for host, port in (
+            (s.aws_host, s.aws_port),
+            (s.host, s.gateway_port),
+            (s.host, s.example_port),
+        ):
+            if port is None:
+                continue
             if _port_in_use(host, port):
                 raise RuntimeError(
                     f"port {port} on {host} is already in use; stop what holds it or pick "
@@ -179,8 +203,9 @@ class LocalCloud:
         session = boto3.Session(region_name=s.region)
         LOG.info("deploying stack %s into the local cloud at %s", s.stack_name, s.aws_endpoint)
         # The template's SigningKeysReady custom resource writes the first signing keys, as
-        # it does on AWS (deploy runs it).
-        self.stack = deploy(assembly, session, s.stack_name)
+        # it does on AWS (deploy runs it). The issuer (iss, discovery) is the URL this gateway
+        # answers on, as the stage URL is on AWS.
+        self.stack = deploy(assembly, session, s.stack_name, {"IssuerUrl": s.gateway_url})
         iam.enable(iam.PolicyEvaluator.from_stack(self.stack) if s.enforce_iam else None)
         # Stream records and TTL: delivered and swept off the request threads (streams.py).
         self.streams = LocalStreams(
@@ -195,13 +220,22 @@ class LocalCloud:
             self.gateway, s.host, s.gateway_port, read_timeout_seconds=s.read_timeout_seconds
         )
         LOG.info("stepauth is answering on %s", s.gateway_url)
+        example = CloudAssembly(assembly.directory, EXAMPLE_STACK_ID)
+        if s.example_port is not None and example.template_path.exists():
+            # Deployed after stepauth, as on AWS: its JWT authorizer reads stepauth's discovery
+            # document and its Lambda authorizer is stepauth's function.
+            self.example_stack = deploy(example, session, f"{s.stack_name}-hello")
+            self.example_gateway = LocalGateway(self.example_stack, session)
+            self._example_http = serve(self.example_gateway, s.host, s.example_port)
+            LOG.info("the example hello API is answering on %s", s.example_url)
         return self
 
     def stop(self) -> None:
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
+        for server in (self._example_http, self._http):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        self._http = self._example_http = None
         if self.streams is not None:
             self.streams.stop()
             self.streams = None

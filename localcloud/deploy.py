@@ -19,6 +19,7 @@ from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STACK_ID = "StepAuth"
+EXAMPLE_STACK_ID = "HelloApi"
 BOOTSTRAP_VERSION = "30"
 ACCOUNT_ID = "123456789012"
 
@@ -121,8 +122,17 @@ def _handler_packages(template: dict[str, Any]) -> tuple[str, ...]:
     return tuple(sorted({handler.split(".")[0] for handler in handlers if handler}))
 
 
-def deploy(assembly: CloudAssembly, session: Any, stack_name: str) -> DeployedStack:
-    """Creates (or replaces) the stack in the local cloud reached through ``session``."""
+def deploy(
+    assembly: CloudAssembly,
+    session: Any,
+    stack_name: str,
+    parameters: dict[str, str] | None = None,
+) -> DeployedStack:
+    """Creates (or replaces) the stack in the local cloud reached through ``session``.
+
+    ``parameters`` are the template's parameters, as ``cdk deploy --parameters`` passes them
+    (the local cloud passes ``IssuerUrl``: its gateway's URL).
+    """
     region = session.region_name
     template = assembly.template()
     s3 = session.client("s3")
@@ -159,6 +169,11 @@ def deploy(assembly: CloudAssembly, session: Any, stack_name: str) -> DeployedSt
     cloudformation.create_stack(
         StackName=stack_name,
         TemplateBody=json.dumps(template),
+        Parameters=[
+            {"ParameterKey": key, "ParameterValue": value}
+            for key, value in (parameters or {}).items()
+            if key in template.get("Parameters", {})
+        ],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
     )
     described = _wait_for_stack(cloudformation, stack_name)

@@ -39,6 +39,7 @@ from botocore.exceptions import ClientError
 
 from . import iam
 from .deploy import DeployedStack
+from .jwt_authorizer import JwtAuthorizer, JwtAuthorizerConfig
 from .mapping_templates import (
     MappingTemplateError,
     RequestData,
@@ -108,12 +109,15 @@ _SERVICE_NAMES = {"states": "stepfunctions"}
 
 @dataclass(frozen=True)
 class Authorizer:
-    """A TOKEN Lambda authorizer of the template."""
+    """A TOKEN or REQUEST Lambda authorizer of the template."""
 
     logical_id: str
     function_arn: str
     header: str  # from IdentitySource method.request.header.<Name>
     ttl_seconds: int
+    type: str = "TOKEN"
+    #: REQUEST: every identity source (``method.request.header.X``, ``stageVariables.Y`` …).
+    identity_sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ class Route:
     pattern: re.Pattern[str]
     integration: dict[str, Any]  # resolved against the deployed stack
     authorizer: Authorizer | None = None
+    jwt_authorizer: JwtAuthorizerConfig | None = None
+    scopes: tuple[str, ...] = ()  # AuthorizationScopes (JWT authorizers)
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if method != self.method and self.method != "ANY":
@@ -161,13 +167,16 @@ def routes_from_stack(stack: DeployedStack) -> list[Route]:
         return "/"  # Fn::GetAtt [RestApi, RootResourceId]
 
     authorizers = authorizers_from_stack(stack)
+    jwt_authorizers = jwt_authorizers_from_stack(stack)
     routes = []
     for method in stack.resources_of_type("AWS::ApiGateway::Method").values():
         properties = method["Properties"]
         resource_path = path_of(properties["ResourceId"])
-        authorizer = None
+        authorizer = jwt_authorizer = None
         if properties.get("AuthorizationType") == "CUSTOM":
             authorizer = authorizers[properties["AuthorizerId"]["Ref"]]
+        if properties.get("AuthorizationType") == "JWT":
+            jwt_authorizer = jwt_authorizers[properties["AuthorizerId"]["Ref"]]
         routes.append(
             Route(
                 method=properties["HttpMethod"],
@@ -175,6 +184,8 @@ def routes_from_stack(stack: DeployedStack) -> list[Route]:
                 pattern=_path_pattern(resource_path),
                 integration=stack.resolve(properties.get("Integration", {})),
                 authorizer=authorizer,
+                jwt_authorizer=jwt_authorizer,
+                scopes=tuple(properties.get("AuthorizationScopes") or ()),
             )
         )
     # Literal segments win over path parameters, as in API Gateway.
@@ -186,17 +197,43 @@ def authorizers_from_stack(stack: DeployedStack) -> dict[str, Authorizer]:
     found = {}
     for logical_id, resource in stack.resources_of_type("AWS::ApiGateway::Authorizer").items():
         properties = stack.resolve(resource["Properties"])
-        if properties.get("Type") != "TOKEN":
-            raise ValueError(f"authorizer {logical_id}: only TOKEN authorizers are served locally")
+        kind = properties.get("Type")
+        if kind == "JWT":
+            continue  # see jwt_authorizers_from_stack
+        if kind not in ("TOKEN", "REQUEST"):
+            raise ValueError(f"authorizer {logical_id}: {kind} authorizers are not served locally")
         uri = str(properties["AuthorizerUri"])
+        sources = tuple(
+            s.strip() for s in str(properties.get("IdentitySource", "")).split(",") if s.strip()
+        )
         found[logical_id] = Authorizer(
             logical_id=logical_id,
             function_arn=_function_arn(uri),
-            header=properties["IdentitySource"].rsplit(".", 1)[-1],
+            header=sources[0].rsplit(".", 1)[-1] if sources else "Authorization",
             # CloudFormation's default when the property is absent.
             ttl_seconds=int(properties.get("AuthorizerResultTtlInSeconds", 300)),
+            type=str(kind),
+            identity_sources=sources,
         )
     return found
+
+
+def jwt_authorizers_from_stack(stack: DeployedStack) -> dict[str, JwtAuthorizerConfig]:
+    return {
+        logical_id: JwtAuthorizerConfig.from_properties(
+            logical_id, stack.resolve(resource["Properties"])
+        )
+        for logical_id, resource in stack.resources_of_type("AWS::ApiGateway::Authorizer").items()
+        if resource["Properties"].get("Type") == "JWT"
+    }
+
+
+def stage_variables_from_stack(stack: DeployedStack) -> dict[str, str]:
+    """The variables of the stack's (first) REST API stage."""
+    for resource in stack.resources_of_type("AWS::ApiGateway::Stage").values():
+        variables = stack.resolve(resource["Properties"].get("Variables") or {})
+        return {str(k): str(v) for k, v in variables.items()}
+    return {}
 
 
 def _function_arn(uri: str) -> str:
@@ -292,7 +329,12 @@ class LocalGateway:
             for t in resource["Properties"].get("BinaryMediaTypes") or []
         ]
         self.authorizer_cache = AuthorizerCache()
+        self.stage_variables = stage_variables_from_stack(stack)
         self._clock = clock
+        self.jwt_authorizers = {
+            logical_id: JwtAuthorizer(config, clock=clock)
+            for logical_id, config in jwt_authorizers_from_stack(stack).items()
+        }
         self._session = session
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -359,8 +401,12 @@ class LocalGateway:
             if params is None:
                 continue
             context["resourcePath"] = route.resource_path
+            if route.jwt_authorizer is not None:
+                denied = self._authorize_jwt(route, headers, context)
+                if denied is not None:
+                    return denied
             if route.authorizer is not None:
-                denied = self._authorize(route, method, path, headers, context)
+                denied = self._authorize(route, method, path, headers, context, params)
                 if denied is not None:
                     return denied
             text = self._integration_payload(route, headers, body)
@@ -369,7 +415,7 @@ class LocalGateway:
                 headers=_CaseInsensitive(headers),
                 query=_query_params(query_string),
                 path_params=params,
-                stage_variables={},
+                stage_variables=dict(self.stage_variables),
                 context=context,
             )
             integration_type = route.integration.get("Type")
@@ -377,6 +423,8 @@ class LocalGateway:
                 return self._aws_integration(route, request)
             if integration_type == "AWS_PROXY":
                 return self._lambda_proxy(route, request, method, path)
+            if integration_type == "MOCK":
+                return self._mock_integration(route, request)
             LOG.error("unsupported integration type %s on %s", integration_type, path)
             return self.gateway_error("DEFAULT_5XX", context)
         return self.gateway_error("MISSING_AUTHENTICATION_TOKEN", context)
@@ -410,6 +458,52 @@ class LocalGateway:
             f"{self.stage}/{method}/{path.lstrip('/')}"
         )
 
+    def _authorize_jwt(
+        self, route: Route, headers: dict[str, str], context: dict[str, Any]
+    ) -> GatewayResult | None:
+        """The native JWT authorizer (localcloud/jwt_authorizer.py); None when allowed."""
+        config = route.jwt_authorizer
+        assert config is not None
+        decision = self.jwt_authorizers[config.logical_id].decide(
+            _CaseInsensitive(headers).get(config.header), route.scopes
+        )
+        if decision.status is None:
+            context["authorizer"] = {
+                "claims": decision.claims,
+                "principalId": str(decision.claims.get("sub", "")),
+            }
+            return None
+        response_type = "ACCESS_DENIED" if decision.status == 403 else "UNAUTHORIZED"
+        result = self.gateway_error(response_type, context)
+        error = "insufficient_scope" if decision.status == 403 else "invalid_token"
+        result.headers.setdefault(
+            "WWW-Authenticate",
+            f'Bearer error="{error}" error_description="{decision.reason}"',
+        )
+        return result
+
+    def _identity(
+        self,
+        authorizer: Authorizer,
+        headers: dict[str, str],
+        query_string: dict[str, str],
+    ) -> tuple[str, ...] | None:
+        """The values of a REQUEST authorizer's identity sources; None when one is missing."""
+        values = []
+        for source in authorizer.identity_sources:
+            if source.startswith("method.request.header."):
+                value = _CaseInsensitive(headers).get(source.removeprefix("method.request.header."))
+            elif source.startswith("method.request.querystring."):
+                value = query_string.get(source.removeprefix("method.request.querystring."))
+            elif source.startswith("stageVariables."):
+                value = self.stage_variables.get(source.removeprefix("stageVariables."))
+            else:
+                value = None
+            if not value:
+                return None
+            values.append(str(value))
+        return tuple(values)
+
     def _authorize(
         self,
         route: Route,
@@ -417,19 +511,40 @@ class LocalGateway:
         path: str,
         headers: dict[str, str],
         context: dict[str, Any],
+        path_params: dict[str, str] | None = None,
     ) -> GatewayResult | None:
         """Runs the route's authorizer; None when the request may go on."""
         authorizer = route.authorizer
         assert authorizer is not None
-        token = _CaseInsensitive(headers).get(authorizer.header)
-        if not token:
-            return self.gateway_error("UNAUTHORIZED", context)
         method_arn = self.method_arn(method, path)
-        key = (authorizer.logical_id, token)
+        event: dict[str, Any]
+        if authorizer.type == "REQUEST":
+            identity = self._identity(authorizer, headers, {})
+            if identity is None:
+                return self.gateway_error("UNAUTHORIZED", context)
+            cache_token = "\n".join(identity)
+            event = {
+                "type": "REQUEST",
+                "methodArn": method_arn,
+                "resource": route.resource_path,
+                "path": path,
+                "httpMethod": method,
+                "headers": dict(headers),
+                "queryStringParameters": {},
+                "pathParameters": dict(path_params or {}),
+                "stageVariables": dict(self.stage_variables),
+                "requestContext": {k: v for k, v in context.items() if k != "authorizer"},
+            }
+        else:
+            token = _CaseInsensitive(headers).get(authorizer.header)
+            if not token:
+                return self.gateway_error("UNAUTHORIZED", context)
+            cache_token = token
+            event = {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}
+        key = (authorizer.logical_id, cache_token)
         now = self._clock()
         entry = self.authorizer_cache.get(key, now) if authorizer.ttl_seconds > 0 else None
         if entry is None:
-            event = {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}
             try:
                 answer = self._lambda.invoke(
                     FunctionName=authorizer.function_arn, Payload=json.dumps(event).encode()
@@ -526,6 +641,18 @@ class LocalGateway:
             LOG.warning("%s refused: %s", operation, error.response["Error"].get("Code"))
         return self._integration_response(integration, status, integration_body, request)
 
+    def _mock_integration(self, route: Route, request: RequestData) -> GatewayResult:
+        """MOCK: the request template's ``statusCode`` selects the integration response."""
+        integration = route.integration
+        template = (integration.get("RequestTemplates") or {}).get("application/json")
+        try:
+            rendered = render_request_template(template or '{"statusCode": 200}', request)
+            status = int(json.loads(rendered).get("statusCode", 200))
+        except (MappingTemplateError, ValueError, TypeError, AttributeError):
+            LOG.exception("mock request template failed on %s", route.resource_path)
+            return self.gateway_error("DEFAULT_5XX", dict(request.context))
+        return self._integration_response(integration, status, "", request)
+
     def _integration_response(
         self, integration: dict[str, Any], status: int, body: str, request: RequestData
     ) -> GatewayResult:
@@ -540,16 +667,25 @@ class LocalGateway:
             chosen = next((r for r in responses if not r.get("SelectionPattern")), None)
         if chosen is None:
             return self.gateway_error("DEFAULT_5XX", dict(request.context))
+        # Static header values ('quoted'), as in the template's ResponseParameters.
+        static_headers = {
+            name.removeprefix("method.response.header."): str(value)[1:-1]
+            for name, value in (chosen.get("ResponseParameters") or {}).items()
+            if name.startswith("method.response.header.")
+            and str(value).startswith("'")
+            and str(value).endswith("'")
+        }
         template = (chosen.get("ResponseTemplates") or {}).get("application/json")
         if template is None:
-            return GatewayResult(int(chosen["StatusCode"]), body.encode(), {})
+            return GatewayResult(int(chosen["StatusCode"]), body.encode(), static_headers)
         try:
             rendered = render_response_template(template, body, request)
         except MappingTemplateError:
             LOG.exception("response mapping template failed")
             return self.gateway_error("DEFAULT_5XX", dict(request.context))
         status_code = rendered.status_override or int(chosen["StatusCode"])
-        return GatewayResult(status_code, rendered.body.encode(), dict(rendered.header_overrides))
+        headers = {**static_headers, **rendered.header_overrides}
+        return GatewayResult(status_code, rendered.body.encode(), headers)
 
     # -- Lambda proxy integration -------------------------------------------------------------
 

@@ -105,6 +105,7 @@ def apply() -> None:
         from . import interpreter
 
         interpreter.apply()  # JSONPath cache, shared programs, batched logs (interpreter.py)
+        _patch_cloudformation_mock_methods()
         _applied = True
 
 
@@ -1025,3 +1026,35 @@ def _patch_principals() -> None:
             original(self)
 
     ExecutionWorker._execution_logic = _execution_logic
+
+
+# MOCK integrations in CloudFormation -----------------------------------------------------------
+
+
+def _patch_cloudformation_mock_methods() -> None:
+    """moto 5.2.5 requires ``IntegrationHttpMethod`` and ``Uri`` on every method's integration;
+    a MOCK integration (the discovery documents) has neither, and CloudFormation accepts that.
+    The local gateway serves methods from the template, so moto only needs to create them."""
+    from moto.apigateway.models import Method
+
+    original = Method.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+
+    def create_from_cloudformation_json(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        properties = cloudformation_json.get("Properties", {})
+        integration = properties.get("Integration") or {}
+        if integration.get("Type") == "MOCK":
+            integration = {"IntegrationHttpMethod": "POST", "Uri": "", **integration}
+            properties = {**properties, "Integration": integration}
+            cloudformation_json = {**cloudformation_json, "Properties": properties}
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    Method.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
+        create_from_cloudformation_json
+    )

@@ -42,6 +42,7 @@ def _local(args: argparse.Namespace) -> int:
         aws_host=args.aws_host,
         gateway_port=args.port,
         aws_port=args.aws_port,
+        example_port=args.example_port,
         region=args.region,
         stack_name=args.stack_name,
     )
@@ -52,6 +53,8 @@ def _local(args: argparse.Namespace) -> int:
         print(f"stepauth local: {error}", file=sys.stderr)
         return 1
     print(f"stepauth API        {settings.gateway_url}")
+    if settings.example_port is not None:
+        print(f"example hello API   {settings.example_url}  (/jwt/hello, /lambda/hello)")
     print(f"local AWS endpoint  {settings.aws_endpoint}  (aws --endpoint-url …)")
     warning = aws_endpoint_exposure_warning(settings.aws_host)
     if warning:
@@ -70,11 +73,22 @@ def _local(args: argparse.Namespace) -> int:
 # -- keys -------------------------------------------------------------------------------------
 
 
+def _signing_algorithm(args: argparse.Namespace, target: Target) -> str:
+    """--algorithm, else the stack's configured algorithm (its output), else the default."""
+    from steps.core.signing_keys import DEFAULT_ALGORITHM
+
+    chosen = getattr(args, "algorithm", None)
+    return str(chosen or target.outputs.get("TokenSigningAlgorithm") or DEFAULT_ALGORITHM)
+
+
 def _keys_init(args: argparse.Namespace, target: Target) -> int:
     from steps.core.keyset_admin import initialise_signing_keys
 
     kid = initialise_signing_keys(
-        target.client("secretsmanager"), target.output("SigningKeysSecretArn"), target.table()
+        target.client("secretsmanager"),
+        target.output("SigningKeysSecretArn"),
+        target.table(),
+        algorithm=_signing_algorithm(args, target),
     )
     print(f"signing keys ready; active key id {kid}")
     return 0
@@ -88,9 +102,19 @@ def _keys_rotate(args: argparse.Namespace, target: Target) -> int:
         target.output("SigningKeysSecretArn"),
         target.table(),
         access_token_ttl_seconds=args.access_token_ttl,
+        algorithm=_signing_algorithm(args, target),
     )
     print(f"new active key {kid}; tokens signed with the previous key verify until they expire")
     return 0
+
+
+def _algorithm_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--algorithm",
+        choices=("ES256", "Ed25519"),
+        default=None,
+        help="algorithm of the new key (default: the stack's token_signing_algorithm output)",
+    )
 
 
 def _keys_list(args: argparse.Namespace, target: Target) -> int:
@@ -187,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--aws-port", type=int, default=4566, help="local AWS endpoint port (default 4566)"
     )
+    local.add_argument(
+        "--example-port",
+        type=int,
+        default=None,
+        help="also deploy and serve the example hello API on this port (default: not served)",
+    )
     local.add_argument("--region", default="us-east-1", help="region name (default us-east-1)")
     local.add_argument("--stack-name", default="stepauth", help="stack name (default stepauth)")
     local.set_defaults(run=_local)
@@ -196,14 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     ).add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     init = keys.add_parser(
         "init",
-        help="make sure a valid Ed25519 key set exists (the deploy itself writes the first)",
-        description="Writes a generated Ed25519 JWK set into the stack's signing-keys secret "
-        "and its public keys into the table, unless a valid set is there already. The stack's "
-        "Custom::SigningKeys resource does this during every deploy (locally too); this "
-        "command is the same check by hand. It targets AWS unless --local or an endpoint "
-        "says otherwise.",
+        help="make sure a valid key set exists (the deploy itself writes the first)",
+        description="Writes a generated JWK set (the stack's token_signing_algorithm, or "
+        "--algorithm) into the stack's signing-keys secret and its public keys into the table, "
+        "unless a valid set is there already. The stack's Custom::SigningKeys resource does "
+        "this during every deploy (locally too); this command is the same check by hand. It "
+        "targets AWS unless --local or an endpoint says otherwise.",
     )
     _aws_options(init)
+    _algorithm_option(init)
     init.set_defaults(run=_with_target(_keys_init))
     rotate = keys.add_parser(
         "rotate",
@@ -213,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         "are dropped. Token issuers pick up the new key within 5 minutes.",
     )
     _aws_options(rotate)
+    _algorithm_option(rotate)
     rotate.add_argument(
         "--access-token-ttl",
         type=int,

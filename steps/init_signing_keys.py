@@ -1,6 +1,6 @@
 """CloudFormation custom resource ``Custom::SigningKeys``: the first signing key, at deploy time.
 
-CloudFormation cannot generate an Ed25519 key, so the secret starts as a placeholder. On Create
+CloudFormation cannot generate a key pair, so the secret starts as a placeholder. On Create
 and Update this function does what ``stepauth keys init`` does (idempotent: a valid key set is
 kept, a placeholder replaced by a new set, the public keys published to the table), so that
 ``cdk deploy`` alone yields a stack that signs tokens. Delete does nothing: the secret (retained
@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from steps.core.keyset_admin import initialise_signing_keys
+from steps.core.signing_keys import DEFAULT_ALGORITHM
 from steps.core.table import Table
 
 LOG = logging.getLogger("stepauth.init_signing_keys")
@@ -47,7 +48,10 @@ def resource_result(
         return result
     try:
         kid = initialise_signing_keys(
-            secrets, str(properties["SecretArn"]), table_for(str(properties["TableName"]))
+            secrets,
+            str(properties["SecretArn"]),
+            table_for(str(properties["TableName"])),
+            algorithm=str(properties.get("Algorithm") or DEFAULT_ALGORITHM),
         )
     except Exception as exc:  # answer FAILED (never hang the stack); no message: no secrets
         LOG.error(

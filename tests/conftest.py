@@ -68,7 +68,9 @@ def template(cloud_assembly: CloudAssembly) -> dict:
 @pytest.fixture(scope="session")
 def local_cloud(cloud_assembly: CloudAssembly) -> Iterator[LocalCloud]:
     """The whole stack on the embedded local cloud, on free ports, for the session."""
-    settings = LocalCloudSettings(gateway_port=free_port(), aws_port=free_port())
+    settings = LocalCloudSettings(
+        gateway_port=free_port(), aws_port=free_port(), example_port=free_port()
+    )
     cloud = LocalCloud(settings).start(cloud_assembly)
     yield cloud
     cloud.stop()

@@ -107,8 +107,9 @@ def verify_with_jwks(api: Api, token: str) -> dict[str, Any]:
     header = jwt.get_unverified_header(token)
     (jwk,) = [k for k in keys if k["kid"] == header["kid"]]
     key = jwt.PyJWK(jwk)
+    issuer = f"http://{api.host}:{api.port}"  # the local gateway's URL is the issuer
     return jwt.decode(
-        token, key=key.key, algorithms=["EdDSA"], audience="stepauth-api", issuer="stepauth"
+        token, key=key.key, algorithms=["ES256"], audience="stepauth-api", issuer=issuer
     )
 
 
@@ -126,7 +127,7 @@ def test_register_returns_201_with_a_verifiable_token_pair(api: Api, aws, local_
     assert set(body["user"]) == {"id", "email", "created_at"}
 
     header = jwt.get_unverified_header(body["access_token"])
-    assert header["alg"] == "EdDSA" and header["typ"] == "at+jwt" and header["kid"]
+    assert header["alg"] == "ES256" and header["typ"] == "at+jwt" and header["kid"]
     claims = verify_with_jwks(api, body["access_token"])
     assert claims["sub"] == body["user"]["id"]
     assert claims["roles"] == ["user"]
@@ -418,8 +419,9 @@ def test_jwks_serves_public_keys_only(api: Api) -> None:
     assert answer.status == 200
     assert answer.headers["content-type"] == "application/json"
     keys = answer.json()["keys"]
-    assert keys and all(set(k) == {"kty", "crv", "x", "kid", "alg", "use"} for k in keys)
-    assert all(k["kty"] == "OKP" and k["crv"] == "Ed25519" for k in keys)
+    assert keys and all(set(k) == {"kty", "crv", "x", "y", "kid", "alg", "use"} for k in keys)
+    assert all(k["kty"] == "EC" and k["crv"] == "P-256" and k["alg"] == "ES256" for k in keys)
+    assert answer.headers["cache-control"] == "public, max-age=300"
 
 
 def test_every_response_carries_a_request_id(api: Api) -> None:

@@ -285,7 +285,7 @@ def test_keys_list_shows_when_each_key_was_made(cli) -> None:
     assert listed.code == 0, listed.err
     header, active, *_ = listed.out.splitlines()
     assert header.split()[:3] == ["KID", "STATUS", "ALG"]
-    assert active.split()[1:3] == ["active", "EdDSA"]
+    assert active.split()[1:3] == ["active", "ES256"]
     assert active.split()[3][:2] == "20"  # a creation date, not a dash
     keys = cli("keys", "list", "--json").document()["keys"]
     assert keys[0]["created_at"].endswith("Z") and "d" not in keys[0]

@@ -432,7 +432,7 @@ def test_each_function_bundles_only_what_its_handler_imports() -> None:
 
     third_party = {
         "jwt": "PyJWT",
-        "cryptography": "PyJWT",  # arrives with PyJWT[crypto]
+        "cryptography": "cryptography",
         "argon2": "argon2-cffi",
         "aws_lambda_powertools": "aws-lambda-powertools",
     }

@@ -8,7 +8,9 @@ the variable.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
@@ -20,6 +22,8 @@ ENV_VARS: dict[str, str] = {
     "signing_keys_secret_id": "SIGNING_KEYS_SECRET_ID",
     "token_issuer": "TOKEN_ISSUER",
     "token_audience": "TOKEN_AUDIENCE",
+    "token_signing_algorithm": "TOKEN_SIGNING_ALGORITHM",
+    "token_clients": "TOKEN_CLIENTS",
     "access_token_ttl_seconds": "ACCESS_TOKEN_TTL_SECONDS",
     "refresh_token_ttl_seconds": "REFRESH_TOKEN_TTL_SECONDS",
     "argon2_memory_kib": "ARGON2_MEMORY_KIB",
@@ -41,6 +45,53 @@ PASSWORD_MIN_LENGTH_FLOOR = 8
 PASSWORD_MAX_LENGTH_FLOOR = 64
 #: Longest refresh-token reuse grace period the configuration accepts.
 REFRESH_REUSE_GRACE_MAX = 300
+#: Algorithms new signing keys may use (steps.core.signing_keys holds the implementations).
+SIGNING_ALGORITHMS = ("ES256", "Ed25519")
+#: A client id, an audience or a scope: printable, no spaces (scopes are space-separated).
+_NAME = re.compile(r"[!#-\[\]-~]{1,128}")
+
+
+@dataclass(frozen=True)
+class Client:
+    """A client of stepauth: its tokens carry ``client_id``, this ``aud`` and these scopes."""
+
+    client_id: str
+    audience: str
+    scopes: tuple[str, ...] = ()
+
+
+def parse_clients(text: str, *, default_audience: str) -> tuple[Client, ...]:
+    """The ``TOKEN_CLIENTS`` JSON list ``[{client_id, audience, scopes}]``; ValueError if bad.
+
+    Empty: one client ``stepauth`` for ``default_audience`` with no scopes. The first client is
+    the default of a request that names none.
+    """
+    if not text.strip():
+        return (Client("stepauth", default_audience),)
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise ValueError("TOKEN_CLIENTS must be a JSON list of clients.") from None
+    if not isinstance(document, list) or not document:
+        raise ValueError("TOKEN_CLIENTS must be a non-empty JSON list of clients.")
+    clients = []
+    for entry in document:
+        if not isinstance(entry, dict):
+            raise ValueError("TOKEN_CLIENTS entries must be objects.")
+        client_id, audience = entry.get("client_id"), entry.get("audience", default_audience)
+        scopes = entry.get("scopes", [])
+        if not isinstance(scopes, list):
+            raise ValueError("TOKEN_CLIENTS scopes must be a list.")
+        for value in (client_id, audience, *scopes):
+            if not isinstance(value, str) or not _NAME.fullmatch(value):
+                raise ValueError(
+                    "TOKEN_CLIENTS client ids, audiences and scopes must be 1-128 printable "
+                    "characters without spaces or quotes."
+                )
+        clients.append(Client(client_id, audience, tuple(dict.fromkeys(scopes))))
+    if len({c.client_id for c in clients}) != len(clients):
+        raise ValueError("TOKEN_CLIENTS client ids must be unique.")
+    return tuple(clients)
 
 
 @dataclass(frozen=True)
@@ -51,6 +102,10 @@ class Config:
     signing_keys_secret_id: str = ""
     token_issuer: str = "stepauth"  # noqa: S105 - an issuer name, not a secret
     token_audience: str = "stepauth-api"  # noqa: S105 - an audience, not a secret
+    #: Algorithm of new signing keys: ES256 (API Gateway's JWT authorizers accept it) or Ed25519.
+    token_signing_algorithm: str = "ES256"  # noqa: S105 - an algorithm name
+    #: JSON list of clients ``[{client_id, audience, scopes}]`` (see :func:`parse_clients`).
+    token_clients: str = ""
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 2_592_000
     argon2_memory_kib: int = 19_456
@@ -83,6 +138,15 @@ class Config:
         for name in ("token_issuer", "token_audience", "service_name"):
             if not getattr(self, name).strip():
                 raise ValueError(f"{ENV_VARS[name]} must not be empty.")
+        if self.token_signing_algorithm not in SIGNING_ALGORITHMS:
+            raise ValueError(
+                f"TOKEN_SIGNING_ALGORITHM must be one of {', '.join(SIGNING_ALGORITHMS)}."
+            )
+        object.__setattr__(
+            self,
+            "_clients",
+            parse_clients(self.token_clients, default_audience=self.token_audience),
+        )
         _at_least("access_token_ttl_seconds", self.access_token_ttl_seconds, 1)
         _at_least("refresh_token_ttl_seconds", self.refresh_token_ttl_seconds, 1)
         _at_least("argon2_time_cost", self.argon2_time_cost, 1)
@@ -104,6 +168,23 @@ class Config:
         _at_least("lockout_free_attempts", self.lockout_free_attempts, 1)
         _at_least("lockout_max_seconds", self.lockout_max_seconds, 1)
         _at_least("lockout_reset_seconds", self.lockout_reset_seconds, 60)
+
+    @property
+    def clients(self) -> tuple[Client, ...]:
+        """The configured clients; the first one is the default."""
+        clients: tuple[Client, ...] = object.__getattribute__(self, "_clients")
+        return clients
+
+    def client(self, client_id: str | None) -> Client | None:
+        """The client named ``client_id`` (the default one for None); None when unknown."""
+        if client_id is None:
+            return self.clients[0]
+        return next((c for c in self.clients if c.client_id == client_id), None)
+
+    @property
+    def accepted_audiences(self) -> frozenset[str]:
+        """Audiences stepauth's own routes accept: its own and every client's."""
+        return frozenset({self.token_audience, *(c.audience for c in self.clients)})
 
     @property
     def required_table_name(self) -> str:

@@ -20,15 +20,16 @@ from typing import Any
 
 from steps.core.aws import error_code
 from steps.core.errors import SigningKeysUnavailable
-from steps.core.public_keys import public_jwks_document
 from steps.core.signing_keys import (
     CACHE_SECONDS,
+    DEFAULT_ALGORITHM,
     SigningKeySet,
     clear_signing_keys_cache,
     generate_signing_key,
     new_key_set,
     parse_key_set,
     public_jwks,
+    public_jwks_document,
 )
 from steps.core.table import Table, public_jwks_text_from_item, public_keys_item, public_keys_key
 from steps.core.tokens import LEEWAY_SECONDS
@@ -72,7 +73,12 @@ def publish_public_keys(table: Table, key_set: SigningKeySet, *, now: float) -> 
 
 
 def initialise_signing_keys(
-    secrets_client: Any, secret_id: str, table: Table | None = None, *, now: float | None = None
+    secrets_client: Any,
+    secret_id: str,
+    table: Table | None = None,
+    *,
+    now: float | None = None,
+    algorithm: str = DEFAULT_ALGORITHM,
 ) -> str:
     """Make sure the secret holds a valid key set and the table its public keys; return the kid.
 
@@ -95,7 +101,7 @@ def initialise_signing_keys(
             if table is not None:
                 publish_public_keys(table, key_set, now=now)
             return key_set.active.kid
-    document = new_key_set(now=now)
+    document = new_key_set(now=now, algorithm=algorithm)
     secret_string = json.dumps(document)
     if table is not None:
         publish_public_keys(table, parse_key_set(secret_string), now=now)
@@ -116,8 +122,13 @@ def rotate_signing_keys(
     *,
     access_token_ttl_seconds: int,
     now: float | None = None,
+    algorithm: str = DEFAULT_ALGORITHM,
 ) -> str:
     """Add a new active key, retire the previous one, prune long-retired keys; return the kid.
+
+    The new key uses ``algorithm`` (the configured ``token_signing_algorithm``): switching the
+    algorithm is a rotation, and keys of the previous algorithm stay published, and verify the
+    tokens they signed, until those expire.
 
     Keys retired more than ``retention_seconds(access_token_ttl_seconds)`` ago are dropped:
     no live token can carry their kid. The public item is written before the secret. Raises
@@ -137,9 +148,9 @@ def rotate_signing_keys(
         if stamp - jwk["retired_at"] > keep_until:
             continue
         keys.append(jwk)
-    new_key = generate_signing_key(created_at=now)
+    new_key = generate_signing_key(created_at=now, algorithm=algorithm)
     while any(jwk["kid"] == new_key["kid"] for jwk in keys):
-        new_key = generate_signing_key(created_at=now)
+        new_key = generate_signing_key(created_at=now, algorithm=algorithm)
     rotated = {"keys": [new_key, *keys], "active_kid": new_key["kid"]}
     secret_string = json.dumps(rotated)
     key_set = parse_key_set(secret_string)

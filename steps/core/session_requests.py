@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from steps.core.api_request import read_json_body, request_context
+from steps.core.clients import client_request
 from steps.core.config import Config, get_config
 from steps.core.errors import InvalidRequest
 from steps.core.refresh_tokens import hash_refresh_token
@@ -25,7 +26,7 @@ _TOKEN_HASH = re.compile(r"[0-9a-f]{64}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 CALLER_VALUE_MAX = 256
 
-REFRESH_FIELDS = ("refresh_token",)
+REFRESH_FIELDS = ("refresh_token", "client_id", "scope")
 LOGOUT_FIELDS = ("refresh_token", "all")
 
 REFRESH_TOKEN_REQUIRED = "refresh_token is required."  # noqa: S105 - a message
@@ -67,7 +68,7 @@ def validate_refresh(event: Any, *, config: Config | None = None) -> dict[str, A
         raise InvalidRequest(REFRESH_TOKEN_REQUIRED)
     return {
         "refresh": {"token_hash": refresh_token_hash(body["refresh_token"])},
-        "context": context,
+        "context": {**context, **client_request(body, cfg)},
     }
 
 

@@ -1,15 +1,27 @@
-"""Ed25519 signing keys stored as private JWKs in a Secrets Manager secret.
+"""Signing keys: private and public JWKs of the configured algorithm, and compact JWS.
+
+One module for the keys of every algorithm stepauth signs or verifies with:
+
+* ``ES256`` (ECDSA P-256, the default): the only family besides RSA that API Gateway's native
+  JWT authorizers accept (``JwtConfigurationInput``: RS256/384/512, ES256/384/512).
+* ``Ed25519`` (RFC 9864's fully-specified name; an option). PyJWT (2.15 here) knows only the
+  polymorphic ``EdDSA`` name, so signing and verification use ``cryptography`` directly here.
+* ``EdDSA`` (Ed25519 keys written before RFC 9864): verify only, so tokens signed before an
+  upgrade keep verifying until they expire; new keys are never made with it.
+
+A key set may hold keys of several algorithms (a switch of ``token_signing_algorithm`` keeps
+the retired keys). Verification takes the algorithm from the key found by ``kid`` and requires
+the token header to name that same algorithm: the header alone never chooses it.
 
 The secret's SecretString is::
 
-    {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "...", "d": "...",
-               "kid": "...", "alg": "EdDSA", "use": "sig",
+    {"keys": [{"kty": "EC", "crv": "P-256", "x": "...", "y": "...", "d": "...",
+               "kid": "...", "alg": "ES256", "use": "sig",
                "created_at": 1700000000, "retired_at": 1700086400}, ...],
      "active_kid": "<kid>"}
 
 ``created_at`` (epoch seconds) is set when a key is generated; ``retired_at`` once another key
-became active (see :mod:`steps.core.keyset_admin` for rotation). Both are optional when
-reading, for documents written before they existed. Only IssueTokens and the key
+became active (see :mod:`steps.core.keyset_admin` for rotation). Only IssueTokens and the key
 administration read this secret; everyone else reads the public keys from the table.
 
 Error messages never contain key material (they name the key by position only).
@@ -22,13 +34,21 @@ import binascii
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -41,46 +61,148 @@ from steps.core.clock import Clock, system_clock
 from steps.core.config import Config, get_config
 from steps.core.errors import SigningKeysUnavailable
 
-ALGORITHM = "EdDSA"
-PUBLIC_JWK_FIELDS = ("kty", "crv", "x", "kid", "alg", "use")
+ES256 = "ES256"
+ED25519 = "Ed25519"
+#: The deprecated polymorphic name (RFC 9864 §2); accepted on keys made before the switch.
+LEGACY_EDDSA = "EdDSA"
+#: Algorithms new keys may be made with (``token_signing_algorithm``).
+SIGNING_ALGORITHMS = (ES256, ED25519)
+#: Every algorithm a token may be verified with: the pinned set.
+VERIFY_ALGORITHMS = (ES256, ED25519, LEGACY_EDDSA)
+DEFAULT_ALGORITHM = ES256
+#: Kept for callers that name "the" algorithm: the default one.
+ALGORITHM = DEFAULT_ALGORITHM
+MAX_KID_LENGTH = 128
+#: Every field a published key may have (an Ed25519 key has no ``y``).
+PUBLIC_JWK_FIELDS = ("kty", "crv", "x", "y", "kid", "alg", "use")
 #: How long a fetched key set is reused in-process before the secret is read again. This is
 #: also the bound on how long IssueTokens may keep signing with a key after a rotation
 #: retired it (the rotation keeps retired keys published long enough for that).
 CACHE_SECONDS = 300.0
 NOT_INITIALISED = "Signing keys are not initialised."
 
+_P256 = ec.SECP256R1()
+_ES256_PART = 32  # bytes of r, s, x, y and d
 
-def _b64url(data: bytes) -> str:
+
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _b64url_decode(text: str) -> bytes:
+def b64url_decode(text: Any) -> bytes:
+    """Strict base64url without padding; ValueError otherwise."""
     if not isinstance(text, str) or not text.isascii() or "=" in text:
         raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except binascii.Error:
+        raise ValueError("not base64url") from None
+
+
+def check_algorithm(name: Any) -> str:
+    """A signing algorithm name of the configuration; ValueError for anything else."""
+    if name not in SIGNING_ALGORITHMS:
+        raise ValueError(f"token_signing_algorithm must be one of {', '.join(SIGNING_ALGORITHMS)}.")
+    return str(name)
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A verification key: its ``kid``, its algorithm and the ``cryptography`` public key."""
+
+    kid: str
+    public_key: Ed25519PublicKey | ec.EllipticCurvePublicKey
+    alg: str = ED25519
+
+    def verify(self, signing_input: bytes, signature: bytes) -> bool:
+        """True when ``signature`` is this key's JWS signature of ``signing_input``."""
+        try:
+            if isinstance(self.public_key, Ed25519PublicKey):
+                self.public_key.verify(signature, signing_input)
+                return True
+            if len(signature) != 2 * _ES256_PART:
+                return False
+            r = int.from_bytes(signature[:_ES256_PART], "big")
+            s = int.from_bytes(signature[_ES256_PART:], "big")
+            self.public_key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(SHA256()))
+            return True
+        except (InvalidSignature, ValueError):
+            return False
+
+    def jwk(self) -> dict[str, str]:
+        if isinstance(self.public_key, Ed25519PublicKey):
+            raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+            return {
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": b64url(raw),
+                "kid": self.kid,
+                "alg": self.alg,
+                "use": "sig",
+            }
+        numbers = self.public_key.public_numbers()
+        return {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64url(numbers.x.to_bytes(_ES256_PART, "big")),
+            "y": b64url(numbers.y.to_bytes(_ES256_PART, "big")),
+            "kid": self.kid,
+            "alg": self.alg,
+            "use": "sig",
+        }
+
+    def __repr__(self) -> str:
+        return f"PublicKey(kid={self.kid!r}, alg={self.alg!r})"
 
 
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
-    private_key: Ed25519PrivateKey
-    public_key: Ed25519PublicKey
+    private_key: Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+    public_key: Ed25519PublicKey | ec.EllipticCurvePublicKey
     created_at: int | None = None
     retired_at: int | None = None
+    alg: str = ED25519
+
+    @property
+    def public(self) -> PublicKey:
+        return PublicKey(kid=self.kid, public_key=self.public_key, alg=self.alg)
+
+    def sign(self, signing_input: bytes) -> bytes:
+        if isinstance(self.private_key, Ed25519PrivateKey):
+            return self.private_key.sign(signing_input)
+        r, s = decode_dss_signature(self.private_key.sign(signing_input, ec.ECDSA(SHA256())))
+        return r.to_bytes(_ES256_PART, "big") + s.to_bytes(_ES256_PART, "big")
+
+    def verify(self, signing_input: bytes, signature: bytes) -> bool:
+        return self.public.verify(signing_input, signature)
 
     def public_jwk(self) -> dict[str, str]:
-        raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-        return {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": _b64url(raw),
-            "kid": self.kid,
-            "alg": ALGORITHM,
-            "use": "sig",
-        }
+        return self.public.jwk()
 
     def __repr__(self) -> str:  # never show key material
-        return f"SigningKey(kid={self.kid!r})"
+        return f"SigningKey(kid={self.kid!r}, alg={self.alg!r})"
+
+
+class VerificationKey(Protocol):
+    """What token verification needs of a key (a private or a public one)."""
+
+    @property
+    def kid(self) -> str: ...
+
+    @property
+    def alg(self) -> str: ...
+
+    def verify(self, signing_input: bytes, signature: bytes) -> bool: ...
+
+
+class KeyLookup(Protocol):
+    """Anything that finds a verification key by its ``kid`` (a private or public key set)."""
+
+    def get(self, kid: str) -> VerificationKey | None: ...
 
 
 @dataclass(frozen=True)
@@ -95,34 +217,72 @@ class SigningKeySet:
         return None
 
 
+@dataclass(frozen=True)
+class PublicKeySet:
+    keys: tuple[PublicKey, ...] = ()
+
+    def get(self, kid: str) -> PublicKey | None:
+        for key in self.keys:
+            if key.kid == kid:
+                return key
+        return None
+
+    @property
+    def kids(self) -> tuple[str, ...]:
+        return tuple(key.kid for key in self.keys)
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(key.alg for key in self.keys))
+
+
 def default_kid() -> str:
     """A fresh key id: the UTC date and 8 random url-safe characters, e.g. 20250101-AbC..."""
     return f"{time.strftime('%Y%m%d', time.gmtime())}-{secrets.token_urlsafe(6)}"
 
 
 def generate_signing_key(
-    kid: str | None = None, *, created_at: float | None = None
+    kid: str | None = None, *, created_at: float | None = None, algorithm: str = DEFAULT_ALGORITHM
 ) -> dict[str, Any]:
-    """A new private Ed25519 JWK, stamped with ``created_at`` (default: now)."""
-    private = Ed25519PrivateKey.generate()
-    d = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    x = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    """A new private JWK of ``algorithm``, stamped with ``created_at`` (default: now)."""
+    check_algorithm(algorithm)
+    jwk: dict[str, Any]
+    if algorithm == ES256:
+        private_ec = ec.generate_private_key(_P256)
+        numbers = private_ec.private_numbers()
+        jwk = {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64url(numbers.public_numbers.x.to_bytes(_ES256_PART, "big")),
+            "y": b64url(numbers.public_numbers.y.to_bytes(_ES256_PART, "big")),
+            "d": b64url(numbers.private_value.to_bytes(_ES256_PART, "big")),
+        }
+    else:
+        private = Ed25519PrivateKey.generate()
+        jwk = {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": b64url(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
+            "d": b64url(private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())),
+        }
     return {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": _b64url(x),
-        "d": _b64url(d),
+        **jwk,
         "kid": kid or default_kid(),
-        "alg": ALGORITHM,
+        "alg": algorithm,
         "use": "sig",
         "created_at": int(time.time() if created_at is None else created_at),
     }
 
 
-def new_key_set(kid: str | None = None, *, now: float | None = None) -> dict[str, Any]:
+def new_key_set(
+    kid: str | None = None, *, now: float | None = None, algorithm: str = DEFAULT_ALGORITHM
+) -> dict[str, Any]:
     """A secret document holding one freshly generated key, which is active."""
-    key = generate_signing_key(kid, created_at=now)
+    key = generate_signing_key(kid, created_at=now, algorithm=algorithm)
     return {"keys": [key], "active_kid": key["kid"]}
+
+
+# -- parsing -----------------------------------------------------------------------------------
 
 
 def _invalid(reason: str) -> SigningKeysUnavailable:
@@ -131,27 +291,74 @@ def _invalid(reason: str) -> SigningKeysUnavailable:
     )
 
 
-def _parse_key(jwk: Any, position: int) -> SigningKey:
-    where = f"key {position}"
-    if not isinstance(jwk, dict):
-        raise _invalid(f"{where} is not a JSON object")
-    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
-        raise _invalid(f"{where} is not an Ed25519 OKP key")
-    if jwk.get("alg", ALGORITHM) != ALGORITHM or jwk.get("use", "sig") != "sig":
-        raise _invalid(f"{where} is not an EdDSA signing key")
+def _public_part(jwk: Any, where: str) -> tuple[PublicKey, dict[str, str]]:
+    """The public key of a JWK and its public fields; ValueError (no key material) if bad."""
+    if not isinstance(jwk, Mapping):
+        raise ValueError(f"{where} is not a JSON object")
+    kty, crv = jwk.get("kty"), jwk.get("crv")
     kid = jwk.get("kid")
-    if not isinstance(kid, str) or not kid or len(kid) > 128 or not kid.isprintable():
-        raise _invalid(f"{where} has no usable kid")
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH or not kid.isprintable():
+        raise ValueError(f"{where} has no usable kid")
+    if jwk.get("use", "sig") != "sig":
+        raise ValueError(f"{where} is not a signing key")
+    public: Ed25519PublicKey | ec.EllipticCurvePublicKey
+    if kty == "OKP" and crv == "Ed25519":
+        alg = jwk.get("alg", LEGACY_EDDSA)
+        if alg not in (ED25519, LEGACY_EDDSA):
+            raise ValueError(f"{where} is an Ed25519 key with another algorithm")
+        try:
+            x = b64url_decode(jwk.get("x"))
+        except ValueError:
+            raise ValueError(f"{where} has a malformed x value") from None
+        if len(x) != 32:
+            raise ValueError(f"{where} has a malformed x value")
+        public = Ed25519PublicKey.from_public_bytes(x)
+    elif kty == "EC" and crv == "P-256":
+        alg = jwk.get("alg", ES256)
+        if alg != ES256:
+            raise ValueError(f"{where} is a P-256 key with another algorithm")
+        try:
+            x, y = b64url_decode(jwk.get("x")), b64url_decode(jwk.get("y"))
+            if len(x) != _ES256_PART or len(y) != _ES256_PART:
+                raise ValueError
+            public = ec.EllipticCurvePublicNumbers(
+                int.from_bytes(x, "big"), int.from_bytes(y, "big"), _P256
+            ).public_key()
+        except ValueError:
+            raise ValueError(f"{where} has a malformed x or y value") from None
+    else:
+        raise ValueError(f"{where} is neither an Ed25519 nor a P-256 key")
+    key = PublicKey(kid=kid, public_key=public, alg=str(alg))
+    return key, key.jwk()
+
+
+def _parse_private(jwk: Any, position: int) -> SigningKey:
+    where = f"key {position}"
     try:
-        d = _b64url_decode(jwk.get("d"))
-        x = _b64url_decode(jwk.get("x"))
-    except (ValueError, binascii.Error):
-        raise _invalid(f"{where} has a malformed x or d value") from None
-    if len(d) != 32 or len(x) != 32:
-        raise _invalid(f"{where} has a malformed x or d value")
-    private = Ed25519PrivateKey.from_private_bytes(d)
-    public = private.public_key()
-    if public.public_bytes(Encoding.Raw, PublicFormat.Raw) != x:
+        public, _ = _public_part(jwk, where)
+    except ValueError as error:
+        raise _invalid(str(error)) from None
+    try:
+        d = b64url_decode(jwk.get("d"))
+    except ValueError:
+        raise _invalid(f"{where} has a malformed d value") from None
+    private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+    if isinstance(public.public_key, Ed25519PublicKey):
+        if len(d) != 32:
+            raise _invalid(f"{where} has a malformed d value")
+        private = Ed25519PrivateKey.from_private_bytes(d)
+        matches = private.public_key().public_bytes(
+            Encoding.Raw, PublicFormat.Raw
+        ) == public.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    else:
+        if len(d) != _ES256_PART:
+            raise _invalid(f"{where} has a malformed d value")
+        try:
+            private = ec.derive_private_key(int.from_bytes(d, "big"), _P256)
+        except ValueError:
+            raise _invalid(f"{where} has a malformed d value") from None
+        matches = private.public_key().public_numbers() == public.public_key.public_numbers()
+    if not matches:
         raise _invalid(f"{where} has a public part that does not match its private part")
     times = {}
     for name in ("created_at", "retired_at"):
@@ -159,7 +366,13 @@ def _parse_key(jwk: Any, position: int) -> SigningKey:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise _invalid(f"{where} has a {name} that is not an integer")
         times[name] = value
-    return SigningKey(kid=kid, private_key=private, public_key=public, **times)
+    return SigningKey(
+        kid=public.kid,
+        private_key=private,
+        public_key=public.public_key,
+        alg=public.alg,
+        **times,
+    )
 
 
 def parse_key_set(secret_string: Any) -> SigningKeySet:
@@ -174,7 +387,7 @@ def parse_key_set(secret_string: Any) -> SigningKeySet:
         raise _invalid("there is no keys list")
     if not document["keys"]:
         raise SigningKeysUnavailable(NOT_INITIALISED)
-    keys = tuple(_parse_key(jwk, i) for i, jwk in enumerate(document["keys"], start=1))
+    keys = tuple(_parse_private(jwk, i) for i, jwk in enumerate(document["keys"], start=1))
     kids = [key.kid for key in keys]
     if len(set(kids)) != len(kids):
         raise _invalid("two keys share a kid")
@@ -188,11 +401,110 @@ def parse_key_set(secret_string: Any) -> SigningKeySet:
 def public_jwks(key_set: SigningKeySet) -> dict[str, list[dict[str, str]]]:
     """The public JWK Set: the active key first, then the retired keys still kept.
 
-    Only the public fields (``PUBLIC_JWK_FIELDS``); never ``d``, nor the key's timestamps.
+    Only the public fields; never ``d``, nor the key's timestamps.
     """
     ordered = [key_set.active, *(k for k in key_set.keys if k is not key_set.active)]
-    return {"keys": [{f: key.public_jwk()[f] for f in PUBLIC_JWK_FIELDS} for key in ordered]}
+    return {"keys": [key.public_jwk() for key in ordered]}
 
+
+def _invalid_public(reason: str) -> ValueError:
+    return ValueError(f"The public signing keys are invalid: {reason}.")
+
+
+def public_jwks_document(document: Any) -> dict[str, list[dict[str, str]]]:
+    """Check a JWK Set and keep only the public fields of each key (drops ``d`` and the rest).
+
+    Raises ValueError (naming keys by position only) when it is not a set of usable keys.
+    """
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            raise _invalid_public("it is not JSON") from None
+    if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
+        raise _invalid_public("there is no keys list")
+    keys = []
+    for i, jwk in enumerate(document["keys"], start=1):
+        try:
+            keys.append(_public_part(jwk, f"key {i}")[1])
+        except ValueError as error:
+            raise _invalid_public(str(error)) from None
+    kids = [key["kid"] for key in keys]
+    if len(set(kids)) != len(kids):
+        raise _invalid_public("two keys share a kid")
+    return {"keys": keys}
+
+
+def parse_public_jwks(document: Any) -> PublicKeySet:
+    """The verification keys of a JWK Set (see :func:`public_jwks_document`)."""
+    checked = public_jwks_document(document)
+    return PublicKeySet(
+        tuple(_public_part(jwk, f"key {i}")[0] for i, jwk in enumerate(checked["keys"], 1))
+    )
+
+
+# -- compact JWS -------------------------------------------------------------------------------
+
+
+def _json_segment(value: Mapping[str, Any]) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+
+def sign_compact(header: Mapping[str, Any], claims: Mapping[str, Any], key: SigningKey) -> str:
+    """A compact JWS of ``claims``; the header's ``alg`` and ``kid`` are the key's."""
+    protected = {**header, "alg": key.alg, "kid": key.kid}
+    signing_input = f"{_json_segment(protected)}.{_json_segment(claims)}"
+    return f"{signing_input}.{b64url(key.sign(signing_input.encode()))}"
+
+
+class InvalidJws(Exception):
+    """Not a well-formed compact JWS verified by a known key (``reason`` is a fixed word)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def split_compact(token: str) -> tuple[dict[str, Any], str, str, str]:
+    """``(header, header segment, payload segment, signature segment)`` of a compact JWS."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise InvalidJws("malformed")
+    try:
+        header = json.loads(b64url_decode(parts[0]))
+    except (ValueError, RecursionError):
+        raise InvalidJws("malformed") from None
+    if not isinstance(header, dict):
+        raise InvalidJws("malformed")
+    return header, parts[0], parts[1], parts[2]
+
+
+def verify_compact(
+    header: Mapping[str, Any], segments: tuple[str, str, str], key: VerificationKey
+) -> dict[str, Any]:
+    """The payload of a split JWS once ``key`` verified it; InvalidJws otherwise.
+
+    The algorithm is the key's (one of ``VERIFY_ALGORITHMS``); the header must name the same.
+    """
+    if key.alg not in VERIFY_ALGORITHMS or header.get("alg") != key.alg:
+        raise InvalidJws("bad_header")
+    protected, payload, signature = segments
+    try:
+        raw_signature = b64url_decode(signature)
+    except ValueError:
+        raise InvalidJws("malformed") from None
+    if not key.verify(f"{protected}.{payload}".encode(), raw_signature):
+        raise InvalidJws("bad_signature")
+    try:
+        claims = json.loads(b64url_decode(payload))
+    except (ValueError, RecursionError):
+        raise InvalidJws("malformed") from None
+    if not isinstance(claims, dict):
+        raise InvalidJws("malformed")
+    return claims
+
+
+# -- the private key set, cached ---------------------------------------------------------------
 
 _cache: tuple[str, float, SigningKeySet] | None = None
 

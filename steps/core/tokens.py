@@ -1,7 +1,9 @@
 """Access and refresh tokens: every token is issued here, in one place.
 
-Access token: a JWT signed with EdDSA (Ed25519), header ``{"typ": "at+jwt", "kid", "alg"}``,
-claims ``iss, aud, sub, iat, exp, jti, roles``. Refresh token: 256 random bits, opaque; only
+Access token: a JWT (RFC 9068) signed with the active key's algorithm (ES256 by default,
+Ed25519 as an option), header ``{"typ": "at+jwt", "alg", "kid"}``, claims ``iss`` (the issuer
+URL), ``aud`` and ``client_id`` (the client's), ``sub, iat, exp, jti, roles`` and ``scope``
+(space-separated) when the client has scopes. Refresh token: 256 random bits, opaque; only
 its SHA-256 hex digest is stored, with its family id, user id and absolute expiry.
 
 A login or registration starts a new refresh family (family item and first token written in one
@@ -13,18 +15,22 @@ family: rotation never extends its absolute lifetime.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from steps.core.clock import Clock
-from steps.core.config import Config
+from steps.core.config import Client, Config
 from steps.core.errors import InvalidGrant, InvalidToken
-from steps.core.public_keys import KeyLookup
 from steps.core.refresh_tokens import hash_refresh_token, new_refresh_token
-from steps.core.signing_keys import ALGORITHM, SigningKeySet
+from steps.core.signing_keys import (
+    InvalidJws,
+    KeyLookup,
+    SigningKeySet,
+    sign_compact,
+    split_compact,
+    verify_compact,
+)
 from steps.core.table import (
     DEFAULT_ROLES,
     FAMILY_PREFIX,
@@ -89,20 +95,30 @@ def issue_access_token(
     key_set: SigningKeySet,
     clock: Clock,
     config: Config,
+    client: Client | None = None,
+    scopes: Sequence[str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Sign an access token with the active key; return the token and its claims."""
+    """Sign an access token with the active key; return the token and its claims.
+
+    ``client`` (default: the configured default client) gives ``client_id`` and ``aud``;
+    ``scopes`` (default: all of the client's) become the space-separated ``scope`` claim.
+    """
+    client = client or config.clients[0]
+    granted = list(client.scopes if scopes is None else scopes)
     iat = int(clock.now())
     claims: dict[str, Any] = {
         "iss": config.token_issuer,
-        "aud": config.token_audience,
+        "aud": client.audience,
         "sub": user_id,
+        "client_id": client.client_id,
         "iat": iat,
         "exp": iat + config.access_token_ttl_seconds,
         "jti": uuid.uuid4().hex,
         "roles": list(roles),
     }
-    headers = {"typ": ACCESS_TOKEN_TYPE, "kid": key_set.active.kid, "alg": ALGORITHM}
-    token = jwt.encode(claims, key_set.active.private_key, algorithm=ALGORITHM, headers=headers)
+    if granted:
+        claims["scope"] = " ".join(granted)
+    token = sign_compact({"typ": ACCESS_TOKEN_TYPE}, claims, key_set.active)
     return token, claims
 
 
@@ -113,49 +129,41 @@ def verify_access_token(
     clock: Clock,
     config: Config,
     exp_leeway_seconds: int = LEEWAY_SECONDS,
+    audiences: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Verify an access token; return its claims or raise InvalidToken.
 
-    Pins the algorithm (EdDSA), the type (at+jwt), the key id (one of the key set: private or
-    public keys), the issuer, the audience, and checks iat and nbf against the injected clock
-    with a 30 s leeway, exp with ``exp_leeway_seconds`` (30 s by default). The denylist check
-    belongs to the caller: a caller that checks it should pass ``exp_leeway_seconds=0``, since
-    a denylist entry lasts only until the token's ``exp``.
+    The token is split and decoded once. The key is found by ``kid`` and its algorithm (one of
+    the pinned ``VERIFY_ALGORITHMS``) must be the one the header names; then the type
+    (at+jwt), the issuer, the audience (one of ``audiences``, default: stepauth's own and its
+    clients'), and iat and nbf against the injected clock with a 30 s leeway, exp with
+    ``exp_leeway_seconds`` (30 s by default). The denylist check belongs to the caller: a caller
+    that checks it should pass ``exp_leeway_seconds=0``, since a denylist entry lasts only until
+    the token's ``exp``.
     """
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken(INVALID_MESSAGE)
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
+        header, *segments = split_compact(token)
+    except InvalidJws:
         raise InvalidToken(INVALID_MESSAGE) from None
-    if (
-        header.get("alg") != ALGORITHM
-        or header.get("typ") != ACCESS_TOKEN_TYPE
-        or "crit" in header
-        or not isinstance(header.get("kid"), str)
-    ):
+    kid = header.get("kid")
+    if header.get("typ") != ACCESS_TOKEN_TYPE or "crit" in header or not isinstance(kid, str):
         raise InvalidToken(INVALID_MESSAGE)
-    key = key_set.get(header["kid"])
+    key = key_set.get(kid)
     if key is None:
         raise InvalidToken(INVALID_MESSAGE)
     try:
-        claims = jwt.decode(
-            token,
-            key.public_key,
-            algorithms=[ALGORITHM],
-            audience=config.token_audience,
-            issuer=config.token_issuer,
-            options={
-                "require": list(REQUIRED_CLAIMS),
-                # Time claims are checked below against the injected clock.
-                "verify_exp": False,
-                "verify_iat": False,
-                "verify_nbf": False,
-            },
-        )
-    except jwt.PyJWTError:
+        claims = verify_compact(header, (segments[0], segments[1], segments[2]), key)
+    except InvalidJws:
         raise InvalidToken(INVALID_MESSAGE) from None
-    _check_claims(claims, clock.now(), exp_leeway_seconds)
+    check_claims(
+        claims,
+        now=clock.now(),
+        issuer=config.token_issuer,
+        audiences=config.accepted_audiences if audiences is None else audiences,
+        exp_leeway=exp_leeway_seconds,
+    )
     return claims
 
 
@@ -163,7 +171,24 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_claims(claims: dict[str, Any], now: float, exp_leeway: int) -> None:
+def check_claims(
+    claims: dict[str, Any],
+    *,
+    now: float,
+    issuer: str,
+    audiences: Collection[str],
+    exp_leeway: int,
+) -> None:
+    """Every claim check of a verified access token; InvalidToken when one fails."""
+    for name in REQUIRED_CLAIMS:
+        if name not in claims:
+            raise InvalidToken(INVALID_MESSAGE)
+    if claims["iss"] != issuer:
+        raise InvalidToken(INVALID_MESSAGE)
+    aud = claims["aud"]
+    token_audiences = aud if isinstance(aud, list) else [aud]
+    if not any(isinstance(a, str) and a in audiences for a in token_audiences):
+        raise InvalidToken(INVALID_MESSAGE)
     iat, exp = claims.get("iat"), claims.get("exp")
     if not _is_int(iat) or not _is_int(exp) or exp <= iat:
         raise InvalidToken(INVALID_MESSAGE)
@@ -173,6 +198,9 @@ def _check_claims(claims: dict[str, Any], now: float, exp_leeway: int) -> None:
         raise InvalidToken(INVALID_MESSAGE)
     roles = claims.get("roles")
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise InvalidToken(INVALID_MESSAGE)
+    scope = claims.get("scope")
+    if scope is not None and not isinstance(scope, str):
         raise InvalidToken(INVALID_MESSAGE)
     if iat > now + LEEWAY_SECONDS:
         raise InvalidToken(INVALID_MESSAGE)
@@ -189,6 +217,9 @@ class SessionContext:
 
     user_agent: str = ""
     source_ip: str = ""
+    #: The client and scope the request asked for (checked by the validate step); None: default.
+    client_id: str | None = None
+    scope: str | None = None
 
     @classmethod
     def from_state(cls, data: Any) -> SessionContext:
@@ -196,10 +227,60 @@ class SessionContext:
         if not isinstance(data, Mapping):
             return cls()
         agent, ip = data.get("userAgent"), data.get("sourceIp")
+        client_id, scope = data.get("client_id"), data.get("scope")
         return cls(
             user_agent=agent if isinstance(agent, str) else "",
             source_ip=ip if isinstance(ip, str) else "",
+            client_id=client_id if isinstance(client_id, str) else None,
+            scope=scope if isinstance(scope, str) else None,
         )
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a token pair is for: a client and the scopes granted to it."""
+
+    client: Client
+    scopes: tuple[str, ...]
+
+    @classmethod
+    def requested(cls, context: SessionContext, config: Config) -> Grant:
+        """The grant of a new session: the named client (or the default), the asked scopes (or
+        all of the client's). Unknown clients or scopes are server faults here: the validate
+        step refused them already."""
+        client = config.client(context.client_id)
+        if client is None:
+            raise ValueError("The step input names an unknown client.")
+        scopes = client.scopes if context.scope is None else tuple(context.scope.split())
+        if any(s not in client.scopes for s in scopes):
+            raise ValueError("The step input asks for a scope the client does not have.")
+        return cls(client, scopes)
+
+    def attributes(self) -> dict[str, Any]:
+        """Kept on the refresh family, so that a refresh never widens the grant."""
+        return {"client_id": {"S": self.client.client_id}, "scope": {"S": " ".join(self.scopes)}}
+
+
+def _family_grant(item: Mapping[str, Any], context: SessionContext, config: Config) -> Grant:
+    """The grant of a refresh: the family's, narrowed to the asked scopes (RFC 6749 §6).
+
+    A family written before grants existed is the default client's with all its scopes.
+    InvalidGrant when the request names another client or a scope the family was not granted.
+    """
+    stored_client = item.get("client_id", {}).get("S")
+    client = config.client(stored_client)
+    if client is None:  # the client was removed from the configuration
+        raise InvalidGrant
+    stored_scope = item.get("scope", {}).get("S")
+    granted = client.scopes if stored_scope is None else tuple(stored_scope.split())
+    if context.client_id is not None and context.client_id != client.client_id:
+        raise InvalidGrant
+    if context.scope is None:
+        return Grant(client, granted)
+    asked = tuple(context.scope.split())
+    if any(s not in granted for s in asked):
+        raise InvalidGrant
+    return Grant(client, asked)
 
 
 def _start_family(
@@ -210,6 +291,7 @@ def _start_family(
     now: int,
     config: Config,
     context: SessionContext,
+    grant: Grant,
 ) -> None:
     family = RefreshFamilyRecord(
         family_id=uuid.uuid4().hex,
@@ -228,7 +310,16 @@ def _start_family(
         issued_at=now,
         expires_at=family.expires_at,
     )
-    table.put_all_new([refresh_family_item(family), refresh_token_item(token)])
+    family_item = {**refresh_family_item(family), **grant.attributes()}
+    table.put_all_new([family_item, refresh_token_item(token)])
+
+
+def _family_item(table: Table, family_id: str) -> Mapping[str, Any]:
+    """The family's item; InvalidGrant when it is gone."""
+    item = table.get(family_key(family_id))
+    if not item:
+        raise InvalidGrant
+    return item
 
 
 def _continue_family(
@@ -302,16 +393,25 @@ def issue_tokens(
     ``last_used_at`` is updated; InvalidGrant when the family is missing, revoked or expired.
     Only the refresh token's hash is stored.
     """
+    context = context or SessionContext()
+    if family_id is None:
+        grant = Grant.requested(context, config)
+    else:
+        grant = _family_grant(_family_item(table, family_id), context, config)
     access_token, claims = issue_access_token(
-        user.id, user.roles, key_set=key_set, clock=clock, config=config
+        user.id,
+        user.roles,
+        key_set=key_set,
+        clock=clock,
+        config=config,
+        client=grant.client,
+        scopes=grant.scopes,
     )
     refresh_token = new_refresh_token()
     token_hash = hash_refresh_token(refresh_token)
     now = claims["iat"]
     if family_id is None:
-        _start_family(
-            table, user, token_hash, now=now, config=config, context=context or SessionContext()
-        )
+        _start_family(table, user, token_hash, now=now, config=config, context=context, grant=grant)
     else:
         _continue_family(table, user, token_hash, family_id=family_id, now=now)
     return {

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from steps.core.api_request import read_json_body, request_context
+from steps.core.clients import CLIENT_FIELDS, client_request
 from steps.core.config import Config, get_config
 from steps.core.emails import normalise_email
 from steps.core.errors import InvalidRequest
@@ -16,8 +17,8 @@ from steps.core.password_policy import (
 )
 
 NAME_MAX_LENGTH = 100
-REGISTRATION_FIELDS = ("email", "password", "name")
-LOGIN_FIELDS = ("email", "password")
+REGISTRATION_FIELDS = ("email", "password", "name", *CLIENT_FIELDS)
+LOGIN_FIELDS = ("email", "password", *CLIENT_FIELDS)
 
 
 def _check_fields(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
@@ -60,7 +61,7 @@ def validate_registration(event: Any, *, config: Config | None = None) -> dict[s
     )
     return {
         "registration": {"email": email, "password": password, "name": name},
-        "context": context,
+        "context": {**context, **client_request(body, cfg)},
     }
 
 
@@ -72,4 +73,7 @@ def validate_login(event: Any, *, config: Config | None = None) -> dict[str, Any
     _check_fields(body, LOGIN_FIELDS)
     email = _email(body)
     password = normalise_login_password(body.get("password"), config=cfg)
-    return {"credentials": {"email": email, "password": password}, "context": context}
+    return {
+        "credentials": {"email": email, "password": password},
+        "context": {**context, **client_request(body, cfg)},
+    }

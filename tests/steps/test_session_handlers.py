@@ -57,7 +57,7 @@ def test_validate_refresh_hashes_the_token_and_drops_it():
         ({"refresh_token": "é" * 30}, "URL-safe base64"),
         (
             {"refresh_token": TOKEN, "grant_type": "refresh_token"},
-            "the only field is refresh_token",
+            "the fields are refresh_token, client_id and scope",
         ),
         ([TOKEN], "must be a JSON object"),
     ],

@@ -32,12 +32,26 @@ def _b64(data):
 
 
 def test_generated_key_shape():
-    jwk = generate_signing_key("k1")
-    assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519"
-    assert jwk["alg"] == "EdDSA" and jwk["use"] == "sig" and jwk["kid"] == "k1"
+    jwk = generate_signing_key("k1")  # the default algorithm: ES256
+    assert jwk["kty"] == "EC" and jwk["crv"] == "P-256"
+    assert jwk["alg"] == "ES256" and jwk["use"] == "sig" and jwk["kid"] == "k1"
+    for part in ("x", "y", "d"):
+        assert len(base64.urlsafe_b64decode(jwk[part] + "==")) == 32
+    assert "=" not in jwk["x"] + jwk["y"] + jwk["d"]
+
+
+def test_generated_ed25519_key_uses_the_rfc_9864_name():
+    jwk = generate_signing_key("k1", algorithm="Ed25519")
+    assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519" and "y" not in jwk
+    assert jwk["alg"] == "Ed25519" and jwk["use"] == "sig"
     assert len(base64.urlsafe_b64decode(jwk["x"] + "==")) == 32
     assert len(base64.urlsafe_b64decode(jwk["d"] + "==")) == 32
-    assert "=" not in jwk["x"] + jwk["d"]
+
+
+def test_no_new_key_with_an_unknown_or_deprecated_algorithm():
+    for algorithm in ("EdDSA", "RS256", "none", "HS256"):
+        with pytest.raises(ValueError):
+            generate_signing_key("k1", algorithm=algorithm)
 
 
 def test_default_kids_are_unique_and_date_prefixed():
@@ -63,7 +77,7 @@ def test_public_jwks_has_only_public_fields_active_first():
     jwks = public_jwks(parse_key_set(json.dumps(document)))
     assert [k["kid"] for k in jwks["keys"]] == ["new", "old"]
     for key in jwks["keys"]:
-        assert set(key) == {"kty", "crv", "x", "kid", "alg", "use"}
+        assert set(key) == {"kty", "crv", "x", "y", "kid", "alg", "use"}
     private_parts = [k["d"] for k in document["keys"]]
     assert not any(d in json.dumps(jwks) for d in private_parts)
     assert jwks["keys"][1]["x"] == document["keys"][0]["x"]

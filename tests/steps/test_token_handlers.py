@@ -131,7 +131,15 @@ def test_publish_jwks_drops_private_parts_even_if_stored(initialised, secrets, d
     response = publish_jwks.handler({}, None)
     assert response["statusCode"] == 200
     assert private["keys"][0]["d"] not in response["body"]
-    assert set(json.loads(response["body"])["keys"][0]) == {"kty", "crv", "x", "kid", "alg", "use"}
+    assert set(json.loads(response["body"])["keys"][0]) == {
+        "kty",
+        "crv",
+        "x",
+        "y",
+        "kid",
+        "alg",
+        "use",
+    }
 
 
 def test_publish_jwks_without_keys_is_503(dynamodb, secrets):

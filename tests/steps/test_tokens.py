@@ -68,13 +68,14 @@ def _forge(header, claims, signature=b""):
 
 def test_header_and_claims(key_set, clock):
     token, claims = _issue(key_set, clock, roles=("user", "admin"))
-    assert jwt.get_unverified_header(token) == {"typ": "at+jwt", "kid": "kid-1", "alg": "EdDSA"}
+    assert jwt.get_unverified_header(token) == {"typ": "at+jwt", "kid": "kid-1", "alg": "ES256"}
     assert claims["iss"] == "stepauth" and claims["aud"] == "stepauth-api"
     assert claims["sub"] == "user-1"
     assert claims["iat"] == NOW and claims["exp"] == NOW + 900
     assert len(claims["jti"]) == 32 and int(claims["jti"], 16) >= 0
     assert claims["roles"] == ["user", "admin"]
-    assert set(claims) == {"iss", "aud", "sub", "iat", "exp", "jti", "roles"}
+    assert claims["client_id"] == "stepauth"  # RFC 9068; no scope claim: the client has none
+    assert set(claims) == {"iss", "aud", "sub", "client_id", "iat", "exp", "jti", "roles"}
     assert _verify(token, key_set, clock) == claims
 
 
@@ -116,7 +117,7 @@ def test_hs256_signed_with_the_public_key_rejected(key_set, clock):
     _, claims = _issue(key_set, clock)
     public = key_set.active.public_key
     for key_bytes in (
-        public.public_bytes(Encoding.Raw, PublicFormat.Raw),
+        public.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint),
         public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
     ):
         header = {"alg": "HS256", "typ": "at+jwt", "kid": "kid-1"}
@@ -173,7 +174,7 @@ def test_wrong_typ_rejected(key_set, clock):
     _, claims = _issue(key_set, clock)
     for typ in ("JWT", "at+JWT", None):
         headers = {"kid": "kid-1", "typ": typ}
-        token = jwt.encode(claims, key_set.active.private_key, algorithm="EdDSA", headers=headers)
+        token = jwt.encode(claims, key_set.active.private_key, algorithm="ES256", headers=headers)
         with pytest.raises(InvalidToken):
             _verify(token, key_set, clock)
 
@@ -185,7 +186,7 @@ def test_missing_claims_rejected(key_set, clock):
         token = jwt.encode(
             partial,
             key_set.active.private_key,
-            algorithm="EdDSA",
+            algorithm="ES256",
             headers={"typ": "at+jwt", "kid": "kid-1"},
         )
         with pytest.raises(InvalidToken):

@@ -56,7 +56,8 @@ def test_registration_name_is_optional():
         ),
         (
             {"email": "a@example.com", "password": PASSWORD, "admin": True},
-            "The request body has an unknown field; the fields are email, password and name.",
+            "The request body has an unknown field; the fields are email, password, name, "
+            "client_id and scope.",
         ),
     ],
 )
@@ -122,7 +123,8 @@ def test_login_success_applies_no_strength_policy():
         ),
         (
             {"email": "bob@example.com", "password": "x", "name": "Bob"},
-            "The request body has an unknown field; the fields are email and password.",
+            "The request body has an unknown field; the fields are email, password, client_id "
+            "and scope.",
         ),
     ],
 )
