@@ -92,6 +92,11 @@ def apply() -> None:
         _patch_parse_once_per_definition()
         _patch_stream_shards()
         _patch_workflow_logs()
+        # EventBridge targets, idempotent StartExecution and the SES mailbox: their own modules.
+        from . import events, mail
+
+        events.apply()
+        mail.apply()
         _applied = True
 
 
