@@ -23,6 +23,7 @@ from .bundling import (
 )
 from .cleanup import add_stream_cleanup
 from .config import StackConfig
+from .events import LifecycleEvents
 from .nag import acknowledge_findings
 from .observability import Observability
 from .workflows import (
@@ -84,16 +85,30 @@ class StepAuthStack(Stack):
         self.cleanup_failures = add_stream_cleanup(
             self, table=self.table, function=self.stream_cleanup, config=config
         )
+        # The lifecycle bus (cdk/events.py): the workflows publish to it.
+        self.lifecycle_events = LifecycleEvents(
+            self,
+            "LifecycleEvents",
+            stack_name=config.stack_name,
+            retention=_retention(config.log_retention_days),
+        )
+        bus = self.lifecycle_events.bus
         self.workflows = {
             "Register": self._workflow(
                 "Register",
-                functools.partial(register_definition, uniform=config.uniform_registration),
+                functools.partial(
+                    register_definition, uniform=config.uniform_registration, bus=bus
+                ),
             ),
-            "Login": self._workflow("Login", login_definition),
+            "Login": self._workflow("Login", functools.partial(login_definition, bus=bus)),
             "Refresh": self._workflow("Refresh", refresh_definition),
             "Logout": self._workflow("Logout", logout_definition),
-            "DisableUser": self._workflow("DisableUser", disable_user_definition),
-            "DeleteAccount": self._workflow("DeleteAccount", delete_account_definition),
+            "DisableUser": self._workflow(
+                "DisableUser", functools.partial(disable_user_definition, bus=bus)
+            ),
+            "DeleteAccount": self._workflow(
+                "DeleteAccount", functools.partial(delete_account_definition, bus=bus)
+            ),
             "ListSessions": self._workflow("ListSessions", list_sessions_definition),
             "EndSession": self._workflow("EndSession", end_session_definition),
         }
@@ -146,6 +161,8 @@ class StepAuthStack(Stack):
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "JwksUrl", value=f"{self.api.rest_api.url}.well-known/jwks.json")
         CfnOutput(self, "TableName", value=self.table.table_name)
+        CfnOutput(self, "EventBusName", value=bus.event_bus_name)
+        CfnOutput(self, "EventLogGroup", value=self.lifecycle_events.log_group.log_group_name)
         CfnOutput(self, "SigningKeysSecretArn", value=self.signing_keys.secret_arn)
         CfnOutput(self, "CleanupFunctionName", value=self.stream_cleanup.function_name)
         CfnOutput(self, "CleanupFailureQueueUrl", value=self.cleanup_failures.queue_url)

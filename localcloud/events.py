@@ -179,6 +179,22 @@ def _invoke_function(target: dict[str, Any], payload: str) -> None:
     threading.Thread(target=run, name=f"event-target-{function.function_name}", daemon=True).start()
 
 
+def _write_log_event(arn: str, payload: str) -> None:
+    """A log group target: one log event per event, the event's JSON text as the message."""
+    import time
+    import uuid
+
+    from moto.logs import logs_backends
+
+    backend = logs_backends[arn.split(":")[4]][arn.split(":")[3]]
+    group = arn.split(":")[6]
+    stream = str(uuid.uuid4())
+    backend.create_log_stream(group, stream)
+    backend.put_log_events(
+        group, stream, [{"timestamp": int(time.time() * 1000), "message": payload}]
+    )
+
+
 def deliver(rule: Any, original_event: dict[str, Any]) -> None:
     """Delivers an event that ``rule`` matched to each of its targets."""
     event = aws_event(original_event)
@@ -200,7 +216,7 @@ def deliver(rule: Any, original_event: dict[str, Any]) -> None:
                     group_id=target.get("SqsParameters", {}).get("MessageGroupId"),
                 )
             elif service == "logs":
-                rule._send_to_cw_log_group(arn.split(":")[6], json.loads(payload))
+                _write_log_event(arn, payload)
             else:
                 rule_target = {**target}
                 _ORIGINAL_SEND[0](_single_target_rule(rule, rule_target), original_event)
