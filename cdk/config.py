@@ -36,6 +36,16 @@ class StackConfig:
     audit_retention_days: int = 400
     cleanup_batch_size: int = 100
     cleanup_retry_attempts: int = 5
+    # Account lifecycle (cdk/lifecycle_workflows.py). required: no tokens until the email is
+    # verified; optional: tokens at once, verification still offered; off: no verification.
+    email_verification: str = "required"
+    email_sender: str = "no-reply@stepauth.example.com"
+    mail_service_name: str = "stepauth"
+    link_base_url: str = "http://127.0.0.1:8080"
+    verification_timeout_seconds: int = 86_400
+    verification_timeout_action: str = "keep"
+    verification_max_resends: int = 3
+    email_sends_per_hour: int = 5
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -70,6 +80,14 @@ class StackConfig:
             raise ValueError("cleanup_batch_size must be between 1 and 10000")
         if not 0 <= self.cleanup_retry_attempts <= 10000:
             raise ValueError("cleanup_retry_attempts must be between 0 and 10000")
+        if self.email_verification not in ("required", "optional", "off"):
+            raise ValueError("email_verification must be required, optional or off")
+        if self.verification_timeout_action not in ("keep", "remove"):
+            raise ValueError("verification_timeout_action must be keep or remove")
+        if not 60 <= self.verification_timeout_seconds <= 7 * 86_400:
+            raise ValueError("verification_timeout_seconds must be between 60 and 604800")
+        if not 0 <= self.verification_max_resends <= 20 or not 1 <= self.email_sends_per_hour:
+            raise ValueError("verification_max_resends (0-20), email_sends_per_hour (>= 1)")
         if self.argon2_memory_kib < 19456 or self.argon2_time_cost < 2:
             raise ValueError("argon2 parameters must be at least the OWASP minimum (m=19456, t=2)")
 

@@ -43,6 +43,9 @@ _STEP_ERRORS = {
     "InvalidRequest": (400, "invalid_request"),
     "PayloadTooLarge": (413, "invalid_request"),
     "WeakPassword": (400, "weak_password"),
+    # email verification (cdk/lifecycle_workflows.py)
+    "InvalidCode": (400, "invalid_code"),
+    "CodeExpired": (400, "code_expired"),
 }
 
 
@@ -163,6 +166,7 @@ def register_definition(
     *,
     uniform: bool = False,
     bus: events.IEventBus | None = None,
+    email_verification: str = "off",
 ) -> sfn.IChainable:
     """validate → hash → conditional put of the user → audit → issue tokens → 201.
 
@@ -240,6 +244,11 @@ def register_definition(
                 sfn.JsonPath.format("USERID#{}", sfn.JsonPath.string_at("$.account.id"))
             ),
             "gsi1sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
+            **(
+                {}
+                if email_verification == "off"
+                else {"email_verified": tasks.DynamoAttributeValue.from_boolean(False)}
+            ),
         },
         # One account per email: the condition is what makes registration race-free.
         condition_expression="attribute_not_exists(pk)",
@@ -312,6 +321,21 @@ def register_definition(
         )
     if uniform:
         return stored.next(accepted)
+    if email_verification == "required":
+        # No tokens until the emailed code is verified (POST /v1/email/verify signs in).
+        unverified_user = sfn.Pass(
+            scope,
+            "UnverifiedUser",
+            parameters={
+                "user": {
+                    "id.$": "$.account.id",
+                    "email.$": "$.account.email",
+                    "created_at.$": "$.account.created_at",
+                    "email_verified": False,
+                }
+            },
+        )
+        return stored.next(unverified_user).next(_respond(scope, "RespondCreated", 201))
     return stored.next(issue_tokens).next(_respond(scope, "RespondCreated", 201))
 
 
@@ -321,6 +345,7 @@ def login_definition(
     steps: StepFunctions,
     *,
     bus: events.IEventBus | None = None,
+    email_verification: str = "off",
 ) -> sfn.IChainable:
     """validate → get the user → verify the password → issue tokens → audit → 200.
 
@@ -424,7 +449,7 @@ def login_definition(
             .otherwise(respond_locked)
         )
     locked = audit.by_account("AuditLoginLocked", outcome="locked", then=respond_locked, **account)
-    unlocked = (
+    unlocked: sfn.IChainable = (
         issue_tokens.next(
             audit.record(
                 "AuditLoginSuccess",
@@ -434,6 +459,33 @@ def login_definition(
             )
         )
     ).next(_respond(scope, "RespondOk", 200))
+    if email_verification == "required":
+        # After the password check, so a wrong password never learns the account's state.
+        unverified = audit.record(
+            "AuditLoginUnverified",
+            action="login",
+            outcome="email_not_verified",
+            owner=AuditOwner.user("$.found.Item.user_id.S"),
+        ).next(
+            errors.fixed(
+                "RejectEmailNotVerified",
+                403,
+                "email_not_verified",
+                "Verify the email address first: use the emailed code or link "
+                "(POST /v1/email/verify/resend sends a new one).",
+            )
+        )
+        unlocked = (
+            sfn.Choice(scope, "EmailVerified?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.found.Item.email_verified.BOOL"),
+                    sfn.Condition.boolean_equals("$.found.Item.email_verified.BOOL", False),
+                ),
+                unverified,
+            )
+            .otherwise(unlocked)
+        )
     return (
         validate.next(find_user)
         .next(verify)

@@ -138,6 +138,11 @@ class LocalCloud:
         LOG.info("deploying stack %s into the local cloud at %s", s.stack_name, s.aws_endpoint)
         self.stack = deploy(assembly, session, s.stack_name)
         initialise_signing_keys(session, self.stack)
+        # On AWS the operator verifies the sender identity in SES (README); locally it is done
+        # here so that the captured mail (GET /_aws/ses) flows at once.
+        sender = self.stack.outputs.get("EmailSender")
+        if sender:
+            session.client("sesv2").create_email_identity(EmailIdentity=sender)
         # Stream records and TTL: delivered and swept off the request threads (streams.py).
         self.streams = LocalStreams(
             self.stack.account_id,

@@ -15,6 +15,10 @@
 3. A second ``StartExecution`` with the name and input of a RUNNING execution answers with that
    execution, as AWS does (moto answers ``ExecutionAlreadyExists``); another input, or a name
    whose execution has ended, is still refused.
+4. ``aws-sdk`` Task parameters are named in PascalCase, as AWS's SDK integrations take them
+   (``"TaskToken"`` for ``sfn:sendTaskSuccess``); moto hands them to botocore unchanged, which
+   refuses every service whose API members are camelCase. Top-level names are matched to the
+   operation's members without regard to case (:func:`sdk_parameters`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def apply() -> None:
         _patch_rule_targets()
         _patch_event_bus_ref()
         _patch_idempotent_start_execution()
+        _patch_sdk_parameter_names()
         _applied = True
 
 
@@ -295,3 +300,46 @@ def _patch_idempotent_start_execution() -> None:
         return original(self, name, execution_input)
 
     StateMachine._handle_name_input_idempotency = _handle_name_input_idempotency
+
+
+# 4. aws-sdk parameter names -----------------------------------------------------------------
+
+
+def sdk_parameters(parameters: dict[str, Any], members: list[str]) -> dict[str, Any]:
+    """Top-level parameter names → the operation's member names, matched without case."""
+    by_folded = {member.lower(): member for member in members}
+    return {by_folded.get(key.lower(), key): value for key, value in parameters.items()}
+
+
+def _patch_sdk_parameter_names() -> None:
+    from botocore.session import get_session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
+    )
+
+    service_class = state_task_service_aws_sdk.StateTaskServiceAwsSdk
+    original = service_class._eval_service_task
+    session = get_session()
+
+    def _eval_service_task(
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Any:
+        model = session.get_service_model(self._get_boto_service_name())
+        operation = model.operation_model(model.operation_names[0])
+        wanted = self._get_boto_service_action()
+        for name in model.operation_names:
+            candidate = model.operation_model(name)
+            if name.lower() == wanted.replace("_", "").lower():
+                operation = candidate
+                break
+        members = list(operation.input_shape.members) if operation.input_shape else []
+        renamed = sdk_parameters(normalised_parameters, members)
+        normalised_parameters.clear()
+        normalised_parameters.update(renamed)
+        return original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+
+    service_class._eval_service_task = _eval_service_task

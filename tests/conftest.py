@@ -16,10 +16,15 @@ for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
     os.environ.pop(_name, None)
 
 
+# The shared test stack runs without email verification, so the suites can register and log
+# in at once; tests/test_email_verification.py runs the default (required) in its own server.
+TEST_CONTEXT = {**LOCAL_CONTEXT, "email_verification": "off"}
+
+
 @pytest.fixture(scope="session")
 def cloud_assembly(tmp_path_factory: pytest.TempPathFactory) -> CloudAssembly:
     """The CDK app synthesized once as the local cloud does (no bundling, local context)."""
-    return synthesize(Path(tmp_path_factory.mktemp("cdk.out")), LOCAL_CONTEXT)
+    return synthesize(Path(tmp_path_factory.mktemp("cdk.out")), TEST_CONTEXT)
 
 
 @pytest.fixture(scope="session")

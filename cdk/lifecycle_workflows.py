@@ -1,0 +1,363 @@
+"""Email verification: a STANDARD workflow that waits for a person, and its EXPRESS callbacks.
+
+* ``EmailVerification`` (STANDARD, one execution per account named after the user id, started
+  by the ``UserRegistered`` rule through the StartVerification Lambda): the SendEmail Lambda is
+  called with ``.waitForTaskToken``: it creates the code and link, stores their hashes with the
+  task token and sends the message; the execution then waits (``TimeoutSecondsPath``: the
+  configured timeout, carried in the input). Resumed by ``POST /v1/email/verify`` it publishes
+  ``EmailVerified``; timed out it keeps or removes the unverified account (configuration) and
+  publishes ``EmailVerificationExpired``. Its input and every state hold ids and the email only:
+  no code, link token or hash ever enters it (their history is kept 90 days).
+* ``VerifyEmail`` (EXPRESS, ``POST /v1/email/verify``): checks and spends the code, marks the
+  email verified, completes the wait with ``states:sendTaskSuccess``, issues a token pair.
+* ``ResendVerification`` (EXPRESS, ``POST /v1/email/verify/resend``): a fresh code through the
+  same waiting execution, within the resend bound and the per-recipient send limit; 202 for any
+  email.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aws_cdk import Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from .audit import AuditOwner, AuditTrail
+from .config import StackConfig
+from .events import SOURCE, publish
+from .workflows import ErrorResponses
+
+KIND = "verify_email"
+
+# Errors of the verification steps (their status and code are in workflows._STEP_ERRORS).
+VERIFICATION_ERRORS = ("InvalidRequest", "PayloadTooLarge", "InvalidCode", "CodeExpired")
+
+
+@dataclass(frozen=True)
+class LifecycleSteps:
+    send_email: lambda_.IFunction
+    verify_email: lambda_.IFunction
+    find_verification: lambda_.IFunction
+    issue_tokens: lambda_.IFunction
+
+
+def _reject_step_errors(
+    scope: Construct, task: tasks.LambdaInvoke, names: tuple[str, ...]
+) -> tasks.LambdaInvoke:
+    """Each named step error → a client-error Fail whose description is the step's message."""
+    errors = ErrorResponses(scope)
+    for name in names:
+        task.add_catch(errors.from_step(name), errors=[name], result_path="$.failure")
+    return task
+
+
+def email_verification_definition(
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    bus: events.IEventBus,
+    remove_on_timeout: bool,
+) -> sfn.IChainable:
+    """send and wait → EmailVerified, or on timeout keep/remove → EmailVerificationExpired."""
+    send_and_wait = tasks.LambdaInvoke(
+        scope,
+        "SendCodeAndWait",
+        comment=(
+            "The Lambda creates, stores (hashed) and emails the code and link; the execution "
+            "waits for POST /v1/email/verify to complete the task token."
+        ),
+        lambda_function=steps.send_email,
+        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+        payload=sfn.TaskInput.from_object(
+            {
+                "kind": KIND,
+                "user_id": sfn.JsonPath.string_at("$.user_id"),
+                "email": sfn.JsonPath.string_at("$.email"),
+                "task_token": sfn.JsonPath.task_token,
+            }
+        ),
+        task_timeout=sfn.Timeout.at("$.timeout_seconds"),
+        result_path="$.verified",
+    )
+    verified = publish(
+        scope,
+        "PublishEmailVerified",
+        bus,
+        "EmailVerified",
+        user_id_path="$.user_id",
+        request_id_path="$.verified.request_id",
+        facts={"email": "$.email"},
+    ).next(sfn.Succeed(scope, "Verified"))
+    forget_pending = tasks.DynamoDeleteItem(
+        scope,
+        "ForgetPendingCode",
+        comment="The expired code and its wait are gone; a late code is refused.",
+        table=table,
+        key={
+            "pk": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.format(f"VERIFY#{KIND}#{{}}", sfn.JsonPath.string_at("$.user_id"))
+            ),
+            "sk": tasks.DynamoAttributeValue.from_string("PENDING"),
+        },
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    outcome = "removed" if remove_on_timeout else "kept"
+    expired = publish(
+        scope,
+        "PublishEmailVerificationExpired",
+        bus,
+        "EmailVerificationExpired",
+        user_id_path="$.user_id",
+        request_id_path="$.request_id",
+        facts={"account": outcome},
+    ).next(sfn.Succeed(scope, "Expired"))
+    on_timeout: sfn.IChainable = forget_pending
+    if remove_on_timeout:
+        remove = tasks.DynamoDeleteItem(
+            scope,
+            "RemoveUnverifiedAccount",
+            comment="Only while still unverified and still this user's (the email may be reused).",
+            table=table,
+            key={
+                "pk": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.format("USER#{}", sfn.JsonPath.string_at("$.email"))
+                ),
+                "sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
+            },
+            condition_expression="user_id = :uid AND email_verified = :no",
+            expression_attribute_values={
+                ":uid": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.user_id")),
+                ":no": tasks.DynamoAttributeValue.from_boolean(False),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        remove.add_catch(
+            forget_pending,
+            errors=["DynamoDB.ConditionalCheckFailedException"],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        on_timeout = remove.next(forget_pending)
+    forget_pending.next(expired)
+    send_and_wait.add_catch(on_timeout, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+    return send_and_wait.next(verified)
+
+
+def verify_email_definition(
+    scope: Construct, table: dynamodb.ITable, _shared: object, *, steps: LifecycleSteps
+) -> sfn.IChainable:
+    """check and spend the code → complete the wait → issue tokens → audit → 200."""
+    audit = AuditTrail(scope, table)
+    check = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "CheckCode",
+            lambda_function=steps.verify_email,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        VERIFICATION_ERRORS,
+    )
+    complete = tasks.CallAwsService(
+        scope,
+        "CompleteWait",
+        comment="Resumes the account's EmailVerification execution (it publishes EmailVerified).",
+        service="sfn",
+        action="sendTaskSuccess",
+        parameters={
+            "TaskToken": sfn.JsonPath.string_at("$.task_token"),
+            "Output": sfn.JsonPath.format(
+                '{{"request_id":"{}"}}', sfn.JsonPath.string_at("$.context.requestId")
+            ),
+        },
+        iam_resources=["*"],  # sendTaskSuccess has no resource: the token names the execution
+        iam_action="states:SendTaskSuccess",
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    # The code is spent and the email verified either way: a wait that already ended (timed
+    # out, or stopped) must not turn a verified account into an error.
+    resumed = sfn.Pass(scope, "WaitCompleted")
+    complete.add_catch(resumed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    issue_tokens = tasks.LambdaInvoke(
+        scope,
+        "IssueTokens",
+        lambda_function=steps.issue_tokens,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "user": sfn.JsonPath.object_at("$.user"),
+                "context": sfn.JsonPath.object_at("$.context"),
+            }
+        ),
+        result_path="$",
+    )
+    audited = audit.record(
+        "AuditEmailVerified",
+        action="verify_email",
+        outcome="success",
+        owner=AuditOwner.user("$.user.id"),
+    )
+    respond = sfn.Pass(
+        scope, "RespondOk", parameters={"statusCode": 200, "body.$": "States.JsonToString($)"}
+    )
+    return check.next(complete).next(resumed).next(issue_tokens).next(audited).next(respond)
+
+
+ACCEPTED_BODY = json.dumps(
+    {"status": "accepted", "next": "if the account waits for verification, a new code is sent"},
+    separators=(",", ":"),
+)
+
+
+def resend_verification_definition(
+    scope: Construct, table: dynamodb.ITable, _shared: object, *, steps: LifecycleSteps
+) -> sfn.IChainable:
+    """may it resend? → send a fresh code (same waiting execution) → 202, the same for all."""
+    audit = AuditTrail(scope, table)
+    find = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "FindVerification",
+            lambda_function=steps.find_verification,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        ("InvalidRequest", "PayloadTooLarge"),
+    )
+    send = tasks.LambdaInvoke(
+        scope,
+        "SendFreshCode",
+        lambda_function=steps.send_email,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "kind": sfn.JsonPath.string_at("$.kind"),
+                "user_id": sfn.JsonPath.string_at("$.user_id"),
+                "email": sfn.JsonPath.string_at("$.email"),
+            }
+        ),
+        result_path="$.sent",
+    )
+    accepted = sfn.Pass(
+        scope, "RespondAccepted", parameters={"statusCode": 202, "body": ACCEPTED_BODY}
+    )
+    resent = send.next(
+        audit.record(
+            "AuditResent",
+            action="resend_verification",
+            outcome="sent",
+            owner=AuditOwner.user("$.user_id"),
+        )
+    ).next(accepted)
+    return find.next(
+        sfn.Choice(scope, "Resend?")
+        .when(sfn.Condition.boolean_equals("$.resend", True), resent)
+        .otherwise(accepted)
+    )
+
+
+class EmailVerification(Construct):
+    """The functions, workflows, rule and grants of email verification (see the module doc).
+
+    ``function`` builds a step Lambda as the stack builds its others (same environment).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        table: dynamodb.ITable,
+        bus: events.IEventBus,
+        function: Callable[..., lambda_.Function],
+        issue_tokens: lambda_.IFunction,
+        workflow: Callable[..., sfn.StateMachine],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.code_key = secretsmanager.Secret(
+            self,
+            "CodeKey",
+            secret_name=f"{config.stack_name}/code-key",
+            description="HMAC key of the emailed one-time codes (stepauth)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+        )
+        steps = LifecycleSteps(
+            send_email=function("SendEmail", "send_email"),
+            verify_email=function("VerifyEmail", "verify_email"),
+            find_verification=function("FindVerification", "find_verification"),
+            issue_tokens=issue_tokens,
+        )
+        for reader in (steps.send_email, steps.verify_email):
+            reader.add_environment("CODE_KEY_SECRET_ID", self.code_key.secret_arn)
+            self.code_key.grant_read(reader)
+            table.grant_read_write_data(reader)
+        table.grant_read_data(steps.find_verification)
+        # SES v2 SendEmail is authorised on the sender's identity (and a configuration set,
+        # when one is used).
+        steps.send_email.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["ses:SendEmail"],
+                resources=[
+                    stack.format_arn(
+                        service="ses",
+                        resource="identity",
+                        resource_name=config.email_sender.split("@", 1)[-1],
+                    ),
+                    stack.format_arn(
+                        service="ses", resource="identity", resource_name=config.email_sender
+                    ),
+                ],
+            )
+        )
+        self.machine = workflow(
+            "EmailVerification",
+            functools.partial(
+                email_verification_definition,
+                steps=steps,
+                bus=bus,
+                remove_on_timeout=config.verification_timeout_action == "remove",
+            ),
+            standard=True,
+        )
+        self.verify = workflow(
+            "VerifyEmail", functools.partial(verify_email_definition, steps=steps)
+        )
+        self.resend = workflow(
+            "ResendVerification", functools.partial(resend_verification_definition, steps=steps)
+        )
+        self.start = function("StartVerification", "start_verification")
+        self.start.add_environment(
+            "EMAIL_VERIFICATION_STATE_MACHINE_ARN", self.machine.state_machine_arn
+        )
+        self.start.add_environment(
+            "VERIFICATION_TIMEOUT_SECONDS", str(config.verification_timeout_seconds)
+        )
+        self.machine.grant_start_execution(self.start)
+        if config.email_verification != "off":
+            # stepauth's own follow-up of a registration is a rule, like an integrator's.
+            events.Rule(
+                self,
+                "OnUserRegistered",
+                event_bus=bus,
+                description="Starts the account's EmailVerification execution.",
+                event_pattern=events.EventPattern(source=[SOURCE], detail_type=["UserRegistered"]),
+                targets=[events_targets.LambdaFunction(self.start, retry_attempts=8)],
+            )
