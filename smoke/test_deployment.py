@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import jwt
 
@@ -148,3 +149,15 @@ def test_a_user_lists_and_ends_a_session(client: Client, accounts: Accounts) -> 
         for t in (registered, login)
     )
     assert statuses == [200, 401]
+
+
+def test_email_verification_routes_answer_in_the_contract_shape(client: Client) -> None:
+    unknown = f"smoke-{uuid.uuid4().hex[:12]}@example.com"
+    resend = client.call("POST", "/v1/email/verify/resend", {"email": unknown})
+    assert resend.status == 202 and resend.json()["status"] == "accepted"
+    _problem(client.call("POST", "/v1/email/verify", {"email": unknown}), 400, "invalid_request")
+    _problem(
+        client.call("POST", "/v1/email/verify", {"email": unknown, "code": "123456"}),
+        400,
+        "code_expired",
+    )

@@ -326,3 +326,39 @@ def test_no_code_link_token_password_or_hash_in_any_history_log_event_or_audit_r
             assert secret not in text, f"{what} found in {where}"
         for what, code in codes.items():
             assert not contains_code(text, code), f"{what} found in {where}"
+
+
+def test_operators_read_the_mail_the_events_and_the_standard_executions(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stepauth.cli import main
+
+    email = new_email()
+    user_id = server.api.register(email).json()["user"]["id"]
+    message = server.wait_for_mail(email)
+    endpoint = ["--endpoint-url", server.aws_endpoint]
+    capsys.readouterr()
+    assert main(["mail", "list", "--to", email, "--json", *endpoint]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [m["Id"] for m in listed] == [message["Id"]]
+    other = new_email()
+    server.api.register(other)
+    server.wait_for_mail(other)
+    assert main(["mail", "list", *endpoint]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert other in lines[0]  # newest first
+    assert main(["mail", "show", message["Id"], *endpoint]) == 0
+    shown = capsys.readouterr().out
+    assert f"To:      {email}" in shown and code_in(message) in shown
+
+    def tail() -> str:
+        assert main(["events", "tail", *endpoint]) == 0
+        out = capsys.readouterr().out
+        return out if user_id in out else ""
+
+    out = _eventually(tail)
+    assert "UserRegistered" in out and f"email={email}" in out
+
+    assert _eventually(lambda: _execution(server, user_id, "RUNNING"))
+    assert main(["executions", "list", "--workflow", "email-verification", *endpoint]) == 0
+    assert "EmailVerification" in capsys.readouterr().out
