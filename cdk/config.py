@@ -45,6 +45,7 @@ class StackConfig:
     verification_timeout_seconds: int = 86_400
     verification_timeout_action: str = "keep"
     verification_max_resends: int = 3
+    reset_code_ttl_seconds: int = 3600
     email_sends_per_hour: int = 5
 
     @classmethod

@@ -50,16 +50,77 @@ class LifecycleSteps:
     verify_email: lambda_.IFunction
     find_verification: lambda_.IFunction
     issue_tokens: lambda_.IFunction
+    request_password_reset: lambda_.IFunction
+    check_reset: lambda_.IFunction
+    hash_password: lambda_.IFunction
+    store_password: lambda_.IFunction
+    validate_password_change: lambda_.IFunction
+    verify_password: lambda_.IFunction
 
 
 def _reject_step_errors(
-    scope: Construct, task: tasks.LambdaInvoke, names: tuple[str, ...]
+    scope: Construct,
+    task: tasks.LambdaInvoke,
+    names: tuple[str, ...],
+    errors: ErrorResponses | None = None,
 ) -> tasks.LambdaInvoke:
     """Each named step error → a client-error Fail whose description is the step's message."""
-    errors = ErrorResponses(scope)
+    errors = errors or ErrorResponses(scope)
     for name in names:
         task.add_catch(errors.from_step(name), errors=[name], result_path="$.failure")
     return task
+
+
+def _send_and_wait(scope: Construct, steps: LifecycleSteps, kind: str) -> tasks.LambdaInvoke:
+    return tasks.LambdaInvoke(
+        scope,
+        "SendCodeAndWait",
+        comment=(
+            "The Lambda creates, stores (hashed) and emails the code and link; the execution "
+            "waits for the EXPRESS callback route to complete the task token."
+        ),
+        lambda_function=steps.send_email,
+        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+        payload=sfn.TaskInput.from_object(
+            {
+                "kind": kind,
+                "user_id": sfn.JsonPath.string_at("$.user_id"),
+                "email": sfn.JsonPath.string_at("$.email"),
+                "task_token": sfn.JsonPath.task_token,
+                "execution_id": sfn.JsonPath.string_at("$$.Execution.Id"),
+            }
+        ),
+        task_timeout=sfn.Timeout.at("$.timeout_seconds"),
+        result_path="$.completed",
+    )
+
+
+def _forget_pending(scope: Construct, table: dynamodb.ITable, kind: str) -> sfn.IChainable:
+    """Deletes the timed-out code, unless a newer execution's code has replaced it."""
+    forget = tasks.DynamoDeleteItem(
+        scope,
+        "ForgetPendingCode",
+        comment="The expired code and its wait are gone; a late code is refused.",
+        table=table,
+        key={
+            "pk": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.format(f"VERIFY#{kind}#{{}}", sfn.JsonPath.string_at("$.user_id"))
+            ),
+            "sk": tasks.DynamoAttributeValue.from_string("PENDING"),
+        },
+        condition_expression="execution_id = :me",
+        expression_attribute_values={
+            ":me": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$$.Execution.Id"))
+        },
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    forgotten = sfn.Pass(scope, "PendingCodeForgotten")
+    forget.add_catch(
+        forgotten,
+        errors=["DynamoDB.ConditionalCheckFailedException"],
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    return forget.next(forgotten)
 
 
 def email_verification_definition(
@@ -72,48 +133,16 @@ def email_verification_definition(
     remove_on_timeout: bool,
 ) -> sfn.IChainable:
     """send and wait → EmailVerified, or on timeout keep/remove → EmailVerificationExpired."""
-    send_and_wait = tasks.LambdaInvoke(
-        scope,
-        "SendCodeAndWait",
-        comment=(
-            "The Lambda creates, stores (hashed) and emails the code and link; the execution "
-            "waits for POST /v1/email/verify to complete the task token."
-        ),
-        lambda_function=steps.send_email,
-        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-        payload=sfn.TaskInput.from_object(
-            {
-                "kind": KIND,
-                "user_id": sfn.JsonPath.string_at("$.user_id"),
-                "email": sfn.JsonPath.string_at("$.email"),
-                "task_token": sfn.JsonPath.task_token,
-            }
-        ),
-        task_timeout=sfn.Timeout.at("$.timeout_seconds"),
-        result_path="$.verified",
-    )
+    send_and_wait = _send_and_wait(scope, steps, KIND)
     verified = publish(
         scope,
         "PublishEmailVerified",
         bus,
         "EmailVerified",
         user_id_path="$.user_id",
-        request_id_path="$.verified.request_id",
+        request_id_path="$.completed.request_id",
         facts={"email": "$.email"},
     ).next(sfn.Succeed(scope, "Verified"))
-    forget_pending = tasks.DynamoDeleteItem(
-        scope,
-        "ForgetPendingCode",
-        comment="The expired code and its wait are gone; a late code is refused.",
-        table=table,
-        key={
-            "pk": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.format(f"VERIFY#{KIND}#{{}}", sfn.JsonPath.string_at("$.user_id"))
-            ),
-            "sk": tasks.DynamoAttributeValue.from_string("PENDING"),
-        },
-        result_path=sfn.JsonPath.DISCARD,
-    )
     outcome = "removed" if remove_on_timeout else "kept"
     expired = publish(
         scope,
@@ -124,6 +153,7 @@ def email_verification_definition(
         request_id_path="$.request_id",
         facts={"account": outcome},
     ).next(sfn.Succeed(scope, "Expired"))
+    forget_pending = _forget_pending(scope, table, KIND)
     on_timeout: sfn.IChainable = forget_pending
     if remove_on_timeout:
         remove = tasks.DynamoDeleteItem(
@@ -153,6 +183,32 @@ def email_verification_definition(
     forget_pending.next(expired)
     send_and_wait.add_catch(on_timeout, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
     return send_and_wait.next(verified)
+
+
+def password_recovery_definition(
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    bus: events.IEventBus,
+) -> sfn.IChainable:
+    """send and wait → PasswordReset (the EXPRESS reset route stored the new hash), or on
+    timeout forget the code. Neither the new password nor its hash ever enters this workflow."""
+    send_and_wait = _send_and_wait(scope, steps, "reset_password")
+    reset = publish(
+        scope,
+        "PublishPasswordReset",
+        bus,
+        "PasswordReset",
+        user_id_path="$.user_id",
+        request_id_path="$.completed.request_id",
+        facts={"sessions_revoked": "$.completed.sessions_revoked"},
+    ).next(sfn.Succeed(scope, "Reset"))
+    forget = _forget_pending(scope, table, "reset_password")
+    forget.next(sfn.Succeed(scope, "Expired"))
+    send_and_wait.add_catch(forget, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+    return send_and_wait.next(reset)
 
 
 def verify_email_definition(
@@ -216,6 +272,403 @@ def verify_email_definition(
     return check.next(complete).next(resumed).next(issue_tokens).next(audited).next(respond)
 
 
+def forgot_password_definition(
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    recovery: sfn.IStateMachine,
+    timeout_seconds: int,
+) -> sfn.IChainable:
+    """known active account? → start its PasswordRecovery execution → 202, the same for all."""
+    audit = AuditTrail(scope, table)
+    find = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "FindAccount",
+            lambda_function=steps.request_password_reset,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        ("InvalidRequest", "PayloadTooLarge"),
+    )
+    accepted = sfn.Pass(
+        scope, "RespondAccepted", parameters={"statusCode": 202, "body": FORGOT_BODY}
+    )
+    start = tasks.CallAwsService(
+        scope,
+        "StartRecovery",
+        comment="One STANDARD execution per request: it sends the code and waits (1 h).",
+        service="sfn",
+        action="startExecution",
+        parameters={
+            "StateMachineArn": recovery.state_machine_arn,
+            "Name": sfn.JsonPath.format(
+                "{}-{}",
+                sfn.JsonPath.string_at("$.user_id"),
+                sfn.JsonPath.string_at("$$.Execution.Name"),
+            ),
+            "Input": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.recovery")),
+        },
+        iam_resources=[recovery.state_machine_arn],
+        iam_action="states:StartExecution",
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    build = sfn.Pass(
+        scope,
+        "RecoveryInput",
+        parameters={
+            "user_id.$": "$.user_id",
+            "email.$": "$.email",
+            "request_id.$": "$.context.requestId",
+            "timeout_seconds": timeout_seconds,
+        },
+        result_path="$.recovery",
+    )
+    started = audit.record(
+        "AuditForgot",
+        action="forgot_password",
+        outcome="started",
+        owner=AuditOwner.user("$.user_id"),
+    )
+    # The client gets its 202 whatever happens to the start (it is audited as failed).
+    start.add_catch(
+        audit.record(
+            "AuditForgotFailed",
+            action="forgot_password",
+            outcome="failure",
+            owner=AuditOwner.user("$.user_id"),
+        ).next(accepted),
+        errors=["States.ALL"],
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    unknown = audit.record(
+        "AuditForgotUnknown",
+        action="forgot_password",
+        outcome="unknown_account",
+        owner=AuditOwner.email("$.email"),
+    ).next(accepted)
+    return find.next(
+        sfn.Choice(scope, "KnownAccount?")
+        .when(
+            sfn.Condition.boolean_equals("$.known", True),
+            build.next(start).next(started).next(accepted),
+        )
+        .otherwise(unknown)
+    )
+
+
+def reset_password_definition(
+    scope: Construct, table: dynamodb.ITable, _shared: object, *, steps: LifecycleSteps
+) -> sfn.IChainable:
+    """check (policy, code) → hash → store and revoke every session → complete the wait → 200."""
+    audit = AuditTrail(scope, table)
+    errors = ErrorResponses(scope)
+    check = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "CheckReset",
+            lambda_function=steps.check_reset,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        ("InvalidRequest", "PayloadTooLarge", "WeakPassword", "InvalidCode", "CodeExpired"),
+        errors,
+    )
+    hash_password = tasks.LambdaInvoke(
+        scope,
+        "HashPassword",
+        lambda_function=steps.hash_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object({"password": sfn.JsonPath.string_at("$.password")}),
+        result_path="$.hashed",
+    )
+    forget_password = sfn.Pass(
+        scope,
+        "ForgetPassword",
+        comment="Drops the plain password from the state.",
+        parameters={
+            "user.$": "$.user",
+            "password_hash.$": "$.hashed.password_hash",
+            "task_token.$": "$.task_token",
+            "context.$": "$.context",
+        },
+    )
+    store = tasks.LambdaInvoke(
+        scope,
+        "StorePassword",
+        comment="The new hash, and every refresh family of the user revoked.",
+        lambda_function=steps.store_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "user": sfn.JsonPath.object_at("$.user"),
+                "password_hash": sfn.JsonPath.string_at("$.password_hash"),
+            }
+        ),
+        result_path="$.stored",
+    )
+    # The account went away (or changed hands) between the check and the write.
+    store.add_catch(
+        errors.fixed(
+            "RejectAccountGone",
+            400,
+            "code_expired",
+            "The code has expired or was already used; request a new one.",
+        ),
+        errors=["CodeExpired"],
+        result_path="$.failure",
+    )
+    complete = tasks.CallAwsService(
+        scope,
+        "CompleteWait",
+        comment="Resumes the PasswordRecovery execution (it publishes PasswordReset).",
+        service="sfn",
+        action="sendTaskSuccess",
+        parameters={
+            "TaskToken": sfn.JsonPath.string_at("$.task_token"),
+            "Output": sfn.JsonPath.format(
+                '{{"request_id":"{}","sessions_revoked":{}}}',
+                sfn.JsonPath.string_at("$.context.requestId"),
+                sfn.JsonPath.string_at("$.stored.revoked"),
+            ),
+        },
+        iam_resources=["*"],
+        iam_action="states:SendTaskSuccess",
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    resumed = sfn.Pass(scope, "WaitCompleted")
+    complete.add_catch(resumed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    audited = audit.record(
+        "AuditPasswordReset",
+        action="reset_password",
+        outcome="success",
+        owner=AuditOwner.user("$.user.id"),
+    )
+    respond = sfn.Pass(
+        scope,
+        "RespondOk",
+        parameters={"statusCode": 200, "body": RESET_BODY},
+    )
+    return (
+        check.next(hash_password)
+        .next(forget_password)
+        .next(store)
+        .next(complete)
+        .next(resumed)
+        .next(audited)
+        .next(respond)
+    )
+
+
+def change_password_definition(
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    bus: events.IEventBus,
+) -> sfn.IChainable:
+    """validate → verify the current password (login lockout) → hash → store, revoke every
+    session → a new pair for the caller → PasswordChanged → notice → audit → 200."""
+    audit = AuditTrail(scope, table)
+    errors = ErrorResponses(scope)
+    validate = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "ValidatePasswordChange",
+            lambda_function=steps.validate_password_change,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        ("InvalidRequest", "PayloadTooLarge", "WeakPassword"),
+        errors,
+    )
+    gone = errors.fixed(
+        "RejectUnknownAccount",
+        401,
+        "invalid_token",
+        "The access token is missing, invalid, expired or revoked.",
+    )
+    validate.add_catch(gone, errors=["InvalidToken"], result_path="$.failure")
+    find_user = tasks.DynamoGetItem(
+        scope,
+        "FindUser",
+        table=table,
+        key={
+            "pk": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.format("USER#{}", sfn.JsonPath.string_at("$.change.email"))
+            ),
+            "sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
+        },
+        consistent_read=True,
+        result_path="$.found",
+    )
+    verify = tasks.LambdaInvoke(
+        scope,
+        "VerifyCurrentPassword",
+        comment="The login's password check and lockout: a stolen token cannot guess on.",
+        lambda_function=steps.verify_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "email": sfn.JsonPath.string_at("$.change.email"),
+                "password": sfn.JsonPath.string_at("$.change.current_password"),
+                "found": sfn.JsonPath.object_at("$.found"),
+            }
+        ),
+        result_path="$.verified",
+    )
+    verify.add_catch(
+        audit.record(
+            "AuditWrongCurrentPassword",
+            action="change_password",
+            outcome="failure",
+            owner=AuditOwner.user("$.found.Item.user_id.S"),
+        ).next(
+            errors.fixed(
+                "RejectWrongPassword",
+                401,
+                "invalid_credentials",
+                "The current password is incorrect.",
+            )
+        ),
+        errors=["InvalidCredentials"],
+        result_path="$.failure",
+    )
+    locked = audit.record(
+        "AuditChangeLocked",
+        action="change_password",
+        outcome="locked",
+        owner=AuditOwner.user("$.found.Item.user_id.S"),
+    ).next(
+        errors.respond(
+            "RespondLocked",
+            {
+                "statusCode": 429,
+                "headers": {"Retry-After.$": "$.verified.retry_after"},
+                "body.$": "States.JsonToString($.verified.problem)",
+            },
+        )
+    )
+    hash_password = tasks.LambdaInvoke(
+        scope,
+        "HashPassword",
+        lambda_function=steps.hash_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {"password": sfn.JsonPath.string_at("$.change.new_password")}
+        ),
+        result_path="$.hashed",
+    )
+    forget_passwords = sfn.Pass(
+        scope,
+        "ForgetPasswords",
+        comment="Drops both plain passwords from the state.",
+        parameters={
+            "user.$": "$.verified.user",
+            "password_hash.$": "$.hashed.password_hash",
+            "context.$": "$.context",
+        },
+    )
+    store = tasks.LambdaInvoke(
+        scope,
+        "StorePassword",
+        lambda_function=steps.store_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "user": sfn.JsonPath.object_at("$.user"),
+                "password_hash": sfn.JsonPath.string_at("$.password_hash"),
+                "reason": "password_changed",
+            }
+        ),
+        result_path="$.stored",
+    )
+    store.add_catch(gone, errors=["CodeExpired"], result_path="$.failure")
+    issue_tokens = tasks.LambdaInvoke(
+        scope,
+        "IssueTokens",
+        comment="Every session was revoked; the caller continues in a new one.",
+        lambda_function=steps.issue_tokens,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "user": sfn.JsonPath.object_at("$.user"),
+                "context": sfn.JsonPath.object_at("$.context"),
+            }
+        ),
+        result_path="$.tokens",
+    )
+    changed = publish(
+        scope,
+        "PublishPasswordChanged",
+        bus,
+        "PasswordChanged",
+        user_id_path="$.user.id",
+        facts={"sessions_revoked": "$.stored.revoked"},
+    )
+    notify = tasks.LambdaInvoke(
+        scope,
+        "SendNotice",
+        comment="Tells the account's address; a failed notice does not fail the change.",
+        lambda_function=steps.send_email,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "kind": "password_changed",
+                "user_id": sfn.JsonPath.string_at("$.user.id"),
+                "email": sfn.JsonPath.string_at("$.user.email"),
+            }
+        ),
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    noticed = sfn.Pass(scope, "NoticeSent")
+    notify.add_catch(noticed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    audited = audit.record(
+        "AuditPasswordChanged",
+        action="change_password",
+        outcome="success",
+        owner=AuditOwner.user("$.user.id"),
+    )
+    respond = sfn.Pass(
+        scope,
+        "RespondOk",
+        parameters={"statusCode": 200, "body.$": "States.JsonToString($.tokens)"},
+    )
+    unlocked = (
+        hash_password.next(forget_passwords)
+        .next(store)
+        .next(issue_tokens)
+        .next(changed)
+        .next(notify)
+        .next(noticed)
+        .next(audited)
+        .next(respond)
+    )
+    return (
+        validate.next(find_user)
+        .next(verify)
+        .next(
+            sfn.Choice(scope, "AccountLocked?")
+            .when(sfn.Condition.boolean_equals("$.verified.locked", True), locked)
+            .otherwise(unlocked)
+        )
+    )
+
+
+FORGOT_BODY = json.dumps(
+    {"status": "accepted", "next": "if the email has an account, a code and a link were sent"},
+    separators=(",", ":"),
+)
+RESET_BODY = json.dumps(
+    {"status": "password_reset", "next": "log in with the new password"},
+    separators=(",", ":"),
+)
 ACCEPTED_BODY = json.dumps(
     {"status": "accepted", "next": "if the account waits for verification, a new code is sent"},
     separators=(",", ":"),
@@ -286,6 +739,8 @@ class EmailVerification(Construct):
         bus: events.IEventBus,
         function: Callable[..., lambda_.Function],
         issue_tokens: lambda_.IFunction,
+        hash_password: lambda_.IFunction,
+        verify_password: lambda_.IFunction,
         workflow: Callable[..., sfn.StateMachine],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -303,9 +758,18 @@ class EmailVerification(Construct):
             send_email=function("SendEmail", "send_email"),
             verify_email=function("VerifyEmail", "verify_email"),
             find_verification=function("FindVerification", "find_verification"),
+            request_password_reset=function("RequestPasswordReset", "request_password_reset"),
+            check_reset=function("CheckReset", "check_reset"),
+            hash_password=hash_password,
+            store_password=function("StorePassword", "store_password"),
+            validate_password_change=function("ValidatePasswordChange", "validate_password_change"),
+            verify_password=verify_password,
             issue_tokens=issue_tokens,
         )
-        for reader in (steps.send_email, steps.verify_email):
+        table.grant_read_data(steps.request_password_reset)
+        table.grant_read_data(steps.validate_password_change)
+        table.grant_read_write_data(steps.store_password)
+        for reader in (steps.send_email, steps.verify_email, steps.check_reset):
             reader.add_environment("CODE_KEY_SECRET_ID", self.code_key.secret_arn)
             self.code_key.grant_read(reader)
             table.grant_read_write_data(reader)
@@ -342,6 +806,28 @@ class EmailVerification(Construct):
         )
         self.resend = workflow(
             "ResendVerification", functools.partial(resend_verification_definition, steps=steps)
+        )
+        # Password recovery: the same send-and-wait, started by the forgot route.
+        self.recovery = workflow(
+            "PasswordRecovery",
+            functools.partial(password_recovery_definition, steps=steps, bus=bus),
+            standard=True,
+        )
+        self.forgot = workflow(
+            "ForgotPassword",
+            functools.partial(
+                forgot_password_definition,
+                steps=steps,
+                recovery=self.recovery,
+                timeout_seconds=config.reset_code_ttl_seconds,
+            ),
+        )
+        self.reset = workflow(
+            "ResetPassword", functools.partial(reset_password_definition, steps=steps)
+        )
+        self.change_password = workflow(
+            "ChangePassword",
+            functools.partial(change_password_definition, steps=steps, bus=bus),
         )
         self.start = function("StartVerification", "start_verification")
         self.start.add_environment(

@@ -130,11 +130,17 @@ class StepAuthStack(Stack):
             bus=bus,
             function=self._function,
             issue_tokens=self.steps.issue_tokens,
+            hash_password=self.steps.hash_password,
+            verify_password=self.steps.verify_password,
             workflow=self._workflow,
         )
         self.workflows["EmailVerification"] = self.email_verification.machine
         self.workflows["VerifyEmail"] = self.email_verification.verify
         self.workflows["ResendVerification"] = self.email_verification.resend
+        self.workflows["PasswordRecovery"] = self.email_verification.recovery
+        self.workflows["ForgotPassword"] = self.email_verification.forgot
+        self.workflows["ResetPassword"] = self.email_verification.reset
+        self.workflows["ChangePassword"] = self.email_verification.change_password
         self.api = StepAuthApi(
             self,
             "Api",
@@ -144,6 +150,9 @@ class StepAuthStack(Stack):
                 WorkflowRoute("login", self.workflows["Login"]),
                 WorkflowRoute("email/verify", self.workflows["VerifyEmail"]),
                 WorkflowRoute("email/verify/resend", self.workflows["ResendVerification"]),
+                WorkflowRoute("password/forgot", self.workflows["ForgotPassword"]),
+                WorkflowRoute("password/reset", self.workflows["ResetPassword"]),
+                WorkflowRoute("password", self.workflows["ChangePassword"], protected=True),
                 WorkflowRoute("token/refresh", self.workflows["Refresh"]),
                 WorkflowRoute("logout", self.workflows["Logout"], protected=True),
                 WorkflowRoute(
@@ -180,7 +189,11 @@ class StepAuthStack(Stack):
             stack_name=config.stack_name,
             # The API's EXPRESS workflows (a throttle alarm sums at most 10 metrics); the
             # STANDARD EmailVerification fails only with a server fault, which its log shows.
-            workflows={n: w for n, w in self.workflows.items() if n != "EmailVerification"},
+            workflows={
+                n: w
+                for n, w in self.workflows.items()
+                if n not in ("EmailVerification", "PasswordRecovery")
+            },
             workflow_log_groups=self.workflow_log_groups,
             api=self.api.rest_api,
         )
@@ -246,6 +259,7 @@ class StepAuthStack(Stack):
             "MAIL_SERVICE_NAME": config.mail_service_name,
             "LINK_BASE_URL": config.link_base_url,
             "VERIFICATION_CODE_TTL_SECONDS": str(config.verification_timeout_seconds),
+            "RESET_CODE_TTL_SECONDS": str(config.reset_code_ttl_seconds),
             "VERIFICATION_MAX_RESENDS": str(config.verification_max_resends),
             "EMAIL_SENDS_PER_HOUR": str(config.email_sends_per_hour),
         }

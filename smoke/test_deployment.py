@@ -161,3 +161,31 @@ def test_email_verification_routes_answer_in_the_contract_shape(client: Client) 
         400,
         "code_expired",
     )
+
+
+def test_password_routes_answer_in_the_contract_shape(client: Client, accounts: Accounts) -> None:
+    unknown = f"smoke-{uuid.uuid4().hex[:12]}@example.com"
+    forgot = client.call("POST", "/v1/password/forgot", {"email": unknown})
+    assert forgot.status == 202 and forgot.json()["status"] == "accepted"
+    _problem(
+        client.call(
+            "POST",
+            "/v1/password/reset",
+            {"email": unknown, "code": "123456", "new_password": PASSWORD + " but new"},
+        ),
+        400,
+        "code_expired",
+    )
+    _, registered = accounts.register()
+    wrong = client.call(
+        "POST",
+        "/v1/password",
+        {"current_password": "not the smoke passphrase", "new_password": PASSWORD + " but new"},
+        token=registered["access_token"],
+    )
+    _problem(wrong, 401, "invalid_credentials")
+    _problem(
+        client.call("POST", "/v1/password", {"current_password": PASSWORD, "new_password": "x"}),
+        401,
+        "invalid_token",
+    )

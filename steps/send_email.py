@@ -16,7 +16,7 @@ from steps.core import aws
 from steps.core.clock import system_clock
 from steps.core.emails import normalise_email
 from steps.core.logs import step_log
-from steps.core.mail_templates import render
+from steps.core.mail_templates import NOTICES, Message, render, render_notice
 from steps.core.table import Table, default_table
 from steps.core.verification import KINDS, MailSettings, issue, take_send_slot
 
@@ -44,12 +44,15 @@ def send_for_state(
     now: float,
     settings: MailSettings,
 ) -> dict[str, Any]:
-    if not isinstance(event, Mapping) or event.get("kind") not in KINDS:
+    if not isinstance(event, Mapping) or event.get("kind") not in (*KINDS, *NOTICES):
         raise ValueError("The step input needs a known kind.")
     user_id, email = str(event["user_id"]), normalise_email(event["email"])
     task_token = event.get("task_token")
     if not take_send_slot(table, email, now=now, per_hour=settings.sends_per_hour):
         return {"sent": False, "reason": "limited"}
+    if event["kind"] in NOTICES:
+        _send(ses, settings, email, render_notice(event["kind"], service=settings.service_name))
+        return {"sent": True}
     secrets_ = issue(
         table,
         key,
@@ -59,6 +62,7 @@ def send_for_state(
         now=now,
         settings=settings,
         task_token=str(task_token) if task_token else None,
+        execution_id=str(event.get("execution_id", "")),
     )
     message = render(
         event["kind"],
@@ -66,8 +70,13 @@ def send_for_state(
         code=secrets_.code,
         link_token=secrets_.link_token,
         link_base_url=settings.link_base_url,
-        ttl_seconds=settings.code_ttl_seconds,
+        ttl_seconds=settings.ttl_for(event["kind"]),
     )
+    _send(ses, settings, email, message)
+    return {"sent": True}
+
+
+def _send(ses: Any, settings: MailSettings, email: str, message: Message) -> None:
     ses.send_email(
         FromEmailAddress=settings.sender,
         Destination={"ToAddresses": [email]},
@@ -81,7 +90,6 @@ def send_for_state(
             }
         },
     )
-    return {"sent": True}
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -94,5 +102,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             now=system_clock.now(),
             settings=MailSettings.from_env(),
         )
-        log.succeeded(kind=event.get("kind"), user_id=event.get("user_id"), sent=result["sent"])
+        log.succeeded(
+            kind=event.get("kind"), user_id=event.get("user_id"), sent=str(result["sent"]).lower()
+        )
         return result

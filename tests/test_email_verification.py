@@ -362,3 +362,132 @@ def test_operators_read_the_mail_the_events_and_the_standard_executions(
     assert _eventually(lambda: _execution(server, user_id, "RUNNING"))
     assert main(["executions", "list", "--workflow", "email-verification", *endpoint]) == 0
     assert "EmailVerification" in capsys.readouterr().out
+
+
+def _verified_account(server: Server, password: str = PASSWORD) -> tuple[str, dict[str, Any]]:
+    email = new_email()
+    server.api.register(email, password)
+    code = code_in(server.wait_for_mail(email))
+    signed_in = server.api.post_json("/v1/email/verify", {"email": email, "code": code})
+    assert signed_in.status == 200
+    return email, signed_in.json()
+
+
+def _subscribe(server: Server, detail_type: str) -> Any:
+    sqs = client(server, "sqs")
+    url = sqs.create_queue(QueueName=f"sub-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events = client(server, "events")
+    rule = f"sub-{uuid.uuid4().hex[:8]}"
+    bus = server.outputs["EventBusName"]
+    events.put_rule(
+        Name=rule, EventBusName=bus, EventPattern=json.dumps({"detail-type": [detail_type]})
+    )
+    events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+
+    def received() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    return received
+
+
+def test_forgot_then_reset_with_the_emailed_code_revokes_every_session(server: Server) -> None:
+    received = _subscribe(server, "PasswordReset")
+    email, first = _verified_account(server)
+    second = server.api.login(email).json()
+    forgot = server.api.post_json("/v1/password/forgot", {"email": email})
+    unknown = server.api.post_json("/v1/password/forgot", {"email": new_email()})
+    assert forgot.status == unknown.status == 202
+    assert forgot.body == unknown.body
+    message = server.wait_for_mail(email, count=2)
+    assert "password" in message["Subject"].lower()
+    code = code_in(message)
+    weak = server.api.post_json(
+        "/v1/password/reset", {"email": email, "code": code, "new_password": "short"}
+    )
+    assert (weak.status, weak.json()["error"]) == (400, "weak_password")
+    new_password = f"a brand new passphrase {uuid.uuid4().hex[:6]}"
+    reset = server.api.post_json(
+        "/v1/password/reset", {"email": email, "code": code, "new_password": new_password}
+    )
+    assert reset.status == 200, reset.body
+    assert server.api.login(email).status == 401
+    assert server.api.login(email, new_password).status == 200
+    for session in (first, second):
+        refreshed = server.api.post_json(
+            "/v1/token/refresh", {"refresh_token": session["refresh_token"]}
+        )
+        assert refreshed.status == 401
+    again = server.api.post_json(
+        "/v1/password/reset", {"email": email, "code": code, "new_password": new_password}
+    )
+    assert (again.status, again.json()["error"]) == (400, "code_expired")
+    [event] = _eventually(received)
+    assert event["detail"]["user_id"] == first["user"]["id"]
+    assert event["detail"]["sessions_revoked"] == 2
+    assert event["detail"]["request_id"] == reset.headers["x-amzn-requestid"]
+    # The new password and its hash never reach the STANDARD history.
+    sfn = client(server, "stepfunctions")
+    arn = server.outputs["PasswordRecoveryStateMachineArn"]
+    for execution in sfn.list_executions(stateMachineArn=arn)["executions"]:
+        history = json.dumps(
+            sfn.get_execution_history(executionArn=execution["executionArn"]), default=str
+        )
+        assert new_password not in history and "$argon2" not in history
+        assert not contains_code(history, code)
+
+
+def test_reset_with_the_link_token(server: Server) -> None:
+    email, _ = _verified_account(server)
+    server.api.post_json("/v1/password/forgot", {"email": email})
+    token = link_token_in(server.wait_for_mail(email, count=2))
+    new_password = f"linked new passphrase {uuid.uuid4().hex[:6]}"
+    reset = server.api.post_json(
+        "/v1/password/reset", {"token": token, "new_password": new_password}
+    )
+    assert reset.status == 200, reset.body
+    assert server.api.login(email, new_password).status == 200
+
+
+def test_change_password_checks_the_current_one_revokes_sessions_and_notifies(
+    server: Server,
+) -> None:
+    received = _subscribe(server, "PasswordChanged")
+    email, first = _verified_account(server)
+    other = server.api.login(email).json()
+    bearer = {
+        "Authorization": f"Bearer {first['access_token']}",
+        "Content-Type": "application/json",
+    }
+    new_password = f"changed passphrase {uuid.uuid4().hex[:6]}"
+
+    def change(current: str, new: str, headers: dict[str, str] = bearer) -> Any:
+        body = json.dumps({"current_password": current, "new_password": new})
+        return server.api.call("POST", "/v1/password", body, headers)
+
+    wrong = change("not the current passphrase", new_password)
+    assert (wrong.status, wrong.json()["error"]) == (401, "invalid_credentials")
+    weak = change(PASSWORD, "short")
+    assert (weak.status, weak.json()["error"]) == (400, "weak_password")
+    anonymous = change(PASSWORD, new_password, {"Content-Type": "application/json"})
+    assert anonymous.status == 401
+    changed = change(PASSWORD, new_password)
+    assert changed.status == 200, changed.body
+    assert server.api.login(email).status == 401
+    assert server.api.login(email, new_password).status == 200
+    for session in (first, other):
+        old = server.api.post_json("/v1/token/refresh", {"refresh_token": session["refresh_token"]})
+        assert old.status == 401
+    fresh = server.api.post_json(
+        "/v1/token/refresh", {"refresh_token": changed.json()["refresh_token"]}
+    )
+    assert fresh.status == 200
+    notice = server.wait_for_mail(email, count=2)
+    assert notice["Subject"] == "Your stepauth password was changed"
+    assert new_password not in json.dumps(notice)
+    [event] = _eventually(received)
+    assert event["detail"]["user_id"] == first["user"]["id"]
+    assert event["detail"]["sessions_revoked"] == 2

@@ -82,7 +82,13 @@ def test_email_verification_is_standard_waits_with_a_timeout_and_logs_no_data(
     assert wait["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
     assert wait["TimeoutSecondsPath"] == "$.timeout_seconds"
     assert wait["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
-    assert set(wait["Parameters"]["Payload"]) == {"kind", "user_id.$", "email.$", "task_token.$"}
+    assert set(wait["Parameters"]["Payload"]) == {
+        "kind",
+        "user_id.$",
+        "email.$",
+        "task_token.$",
+        "execution_id.$",
+    }
     assert [c["ErrorEquals"] for c in wait["Catch"]] == [["States.Timeout"]]
     assert "RemoveUnverifiedAccount" not in states  # keep is the default
 

@@ -30,7 +30,34 @@ _TEMPLATES = {
         "If you did not create an account, ignore this message.\n",
         "/v1/email/verify?token=",
     ),
+    "reset_password": (
+        "Reset your {service} password",
+        "Your {service} password reset code is {code}.\n\n"
+        "Or open this link: {link}\n\n"
+        "The code and the link work once and expire in {hours} hours. "
+        "If you did not ask for this, ignore this message: your password stays as it is.\n",
+        "/v1/password/reset?token=",
+    ),
 }
+#: Notices: no code, no link (a change the user should know about).
+NOTICES = {
+    "password_changed": (
+        "Your {service} password was changed",
+        "The password of your {service} account was changed and your other sessions were "
+        "signed out.\n\nIf this was not you, reset your password now and review your account.\n",
+    ),
+}
+
+
+def render_notice(kind: str, *, service: str) -> Message:
+    subject, text = NOTICES[kind]
+    body = text.format(service=service)
+    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in body.strip().split("\n\n"))
+    return Message(subject.format(service=service), body, paragraphs)
+
+
+_ACTIONS = {"verify_email": "Verify your email", "reset_password": "Choose a new password"}
+_NOUNS = {"verify_email": "verification", "reset_password": "password reset"}
 
 
 def render(
@@ -42,9 +69,10 @@ def render(
     body = text.format(**values)
     escaped = {key: html.escape(str(value), quote=True) for key, value in values.items()}
     html_body = (
-        f"<p>Your {escaped['service']} verification code is <strong>{escaped['code']}</strong>."
-        f'</p><p><a href="{escaped["link"]}">Verify your email</a></p>'
+        f"<p>Your {escaped['service']} {_NOUNS[kind]} code is "
+        f"<strong>{escaped['code']}</strong>.</p>"
+        f'<p><a href="{escaped["link"]}">{_ACTIONS[kind]}</a></p>'
         f"<p>The code and the link work once and expire in {escaped['hours']} hours. "
-        "If you did not create an account, ignore this message.</p>"
+        "If you did not ask for this, ignore this message.</p>"
     )
     return Message(subject.format(**values), body, html_body)

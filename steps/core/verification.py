@@ -7,6 +7,7 @@ A verification (``kind`` ``verify_email``) is one pending item per user::
                 offline from a plain hash, so the hash is keyed (the key is a stack secret)
     token_hash  SHA-256 hex of the 256-bit link token
     task_token  the waiting STANDARD execution's task token (resumes it; not a user secret)
+    execution_id  that execution (its time-out deletes the item only if it is still its own)
     email, attempts N (wrong codes so far), resends N, code_expires_at N, expires_at N (TTL)
 
 and one link item per issued link, ``pk VERIFYLINK#<token_hash> sk LINK`` → kind, user id.
@@ -33,7 +34,7 @@ from typing import Any
 from steps.core.errors import ClientError
 from steps.core.table import Item, Table
 
-KINDS = ("verify_email",)
+KINDS = ("verify_email", "reset_password")
 CODE_DIGITS = 6
 PENDING_SK = "PENDING"
 LINK_SK = "LINK"
@@ -64,9 +65,13 @@ class MailSettings:
     service_name: str = "stepauth"
     link_base_url: str = "http://127.0.0.1:8080"
     code_ttl_seconds: int = 86_400
+    reset_code_ttl_seconds: int = 3600
     max_attempts: int = 5
     max_resends: int = 3
     sends_per_hour: int = 5
+
+    def ttl_for(self, kind: str) -> int:
+        return self.reset_code_ttl_seconds if kind == "reset_password" else self.code_ttl_seconds
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MailSettings:
@@ -76,6 +81,9 @@ class MailSettings:
             service_name=env.get("MAIL_SERVICE_NAME", cls.service_name),
             link_base_url=env.get("LINK_BASE_URL", cls.link_base_url).rstrip("/"),
             code_ttl_seconds=int(env.get("VERIFICATION_CODE_TTL_SECONDS", cls.code_ttl_seconds)),
+            reset_code_ttl_seconds=int(
+                env.get("RESET_CODE_TTL_SECONDS", cls.reset_code_ttl_seconds)
+            ),
             max_attempts=int(env.get("VERIFICATION_MAX_ATTEMPTS", cls.max_attempts)),
             max_resends=int(env.get("VERIFICATION_MAX_RESENDS", cls.max_resends)),
             sends_per_hour=int(env.get("EMAIL_SENDS_PER_HOUR", cls.sends_per_hour)),
@@ -143,6 +151,7 @@ def issue(
     now: float,
     settings: MailSettings,
     task_token: str | None = None,
+    execution_id: str = "",
     generate: Callable[[], Secrets] | None = None,
 ) -> Secrets:
     """Stores a fresh code and link for the user's pending verification (replacing the old
@@ -154,8 +163,9 @@ def issue(
         if current is None:
             raise CodeExpired("There is no pending verification for this account.")
         task_token = current["task_token"]["S"]
+        execution_id = current.get("execution_id", {}).get("S", "")
         resends = int(current.get("resends", {}).get("N", "0")) + 1
-    expires = int(now) + settings.code_ttl_seconds
+    expires = int(now) + settings.ttl_for(kind)
     hashed_token = token_hash(fresh.link_token)
     table.put(
         {
@@ -167,6 +177,8 @@ def issue(
             "code_hash": {"S": code_hash(key, kind, user_id, fresh.code)},
             "token_hash": {"S": hashed_token},
             "task_token": {"S": task_token},
+            # The waiting execution: only its own time-out forgets this item.
+            "execution_id": {"S": execution_id},
             "attempts": {"N": "0"},
             "resends": {"N": str(resends)},
             "code_expires_at": {"N": str(expires)},
@@ -243,8 +255,9 @@ def check_code(
     return _spend(table, item, kind, user_id)
 
 
-def check_link(table: Table, *, token: str, now: float) -> tuple[str, Checked]:
-    """Spends the pending verification a link token belongs to; returns (kind, checked)."""
+def check_link(table: Table, *, token: str, now: float, spend: bool = True) -> tuple[str, Checked]:
+    """Spends (or with ``spend=False`` only finds) the pending verification a link token
+    belongs to; returns (kind, checked)."""
     dead = CodeExpired("The link has expired or was already used; request a new one.")
     hashed = token_hash(token)
     link = table.get(link_key(hashed))
@@ -258,4 +271,6 @@ def check_link(table: Table, *, token: str, now: float) -> tuple[str, Checked]:
         or int(item["code_expires_at"]["N"]) <= now
     ):
         raise dead
+    if not spend:
+        return kind, Checked(user_id, item["email"]["S"], item["task_token"]["S"])
     return kind, _spend(table, item, kind, user_id)
