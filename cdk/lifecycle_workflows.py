@@ -56,6 +56,8 @@ class LifecycleSteps:
     store_password: lambda_.IFunction
     validate_password_change: lambda_.IFunction
     verify_password: lambda_.IFunction
+    validate_email_change: lambda_.IFunction
+    confirm_email_change: lambda_.IFunction
 
 
 def _reject_step_errors(
@@ -661,6 +663,259 @@ def change_password_definition(
     )
 
 
+def email_change_definition(
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    bus: events.IEventBus,
+) -> sfn.IChainable:
+    """notice to the old address → code to the new one and wait → EmailChanged, or on timeout
+    forget the code (the old address simply stays)."""
+    notice = tasks.LambdaInvoke(
+        scope,
+        "NoticeToOldAddress",
+        lambda_function=steps.send_email,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "kind": "email_change_requested",
+                "user_id": sfn.JsonPath.string_at("$.user_id"),
+                "email": sfn.JsonPath.string_at("$.old_email"),
+            }
+        ),
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    send_and_wait = _send_and_wait(scope, steps, "change_email")
+    notice.add_catch(send_and_wait, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    changed = publish(
+        scope,
+        "PublishEmailChanged",
+        bus,
+        "EmailChanged",
+        user_id_path="$.user_id",
+        request_id_path="$.completed.request_id",
+        facts={"email": "$.email", "previous_email": "$.old_email"},
+    ).next(sfn.Succeed(scope, "Changed"))
+    forget = _forget_pending(scope, table, "change_email")
+    forget.next(sfn.Succeed(scope, "Expired"))
+    send_and_wait.add_catch(forget, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+    return notice.next(send_and_wait).next(changed)
+
+
+def change_email_definition(
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    change: sfn.IStateMachine,
+    timeout_seconds: int,
+) -> sfn.IChainable:
+    """validate (free address) → verify the password (lockout) → start the EmailChange wait →
+    audit → 202. The old address keeps working until the new one is confirmed."""
+    audit = AuditTrail(scope, table)
+    errors = ErrorResponses(scope)
+    validate = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "ValidateEmailChange",
+            lambda_function=steps.validate_email_change,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        ("InvalidRequest", "PayloadTooLarge"),
+        errors,
+    )
+    validate.add_catch(
+        errors.fixed(
+            "RejectEmailTaken", 409, "email_taken", "An account with this email already exists."
+        ),
+        errors=["EmailTaken"],
+        result_path="$.failure",
+    )
+    validate.add_catch(
+        errors.fixed(
+            "RejectUnknownAccount",
+            401,
+            "invalid_token",
+            "The access token is missing, invalid, expired or revoked.",
+        ),
+        errors=["InvalidToken"],
+        result_path="$.failure",
+    )
+    find_user = tasks.DynamoGetItem(
+        scope,
+        "FindUser",
+        table=table,
+        key={
+            "pk": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.format("USER#{}", sfn.JsonPath.string_at("$.change.email"))
+            ),
+            "sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
+        },
+        consistent_read=True,
+        result_path="$.found",
+    )
+    verify = tasks.LambdaInvoke(
+        scope,
+        "VerifyPassword",
+        lambda_function=steps.verify_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "email": sfn.JsonPath.string_at("$.change.email"),
+                "password": sfn.JsonPath.string_at("$.change.password"),
+                "found": sfn.JsonPath.object_at("$.found"),
+            }
+        ),
+        result_path="$.verified",
+    )
+    verify.add_catch(
+        audit.record(
+            "AuditWrongPassword",
+            action="change_email",
+            outcome="failure",
+            owner=AuditOwner.user("$.user_id"),
+        ).next(
+            errors.fixed(
+                "RejectWrongPassword", 401, "invalid_credentials", "The password is incorrect."
+            )
+        ),
+        errors=["InvalidCredentials"],
+        result_path="$.failure",
+    )
+    locked = errors.respond(
+        "RespondLocked",
+        {
+            "statusCode": 429,
+            "headers": {"Retry-After.$": "$.verified.retry_after"},
+            "body.$": "States.JsonToString($.verified.problem)",
+        },
+    )
+    build = sfn.Pass(
+        scope,
+        "ChangeInput",
+        comment="Drops the password; what the STANDARD execution gets (no secret).",
+        parameters={
+            "user_id.$": "$.user_id",
+            "email.$": "$.change.new_email",
+            "old_email.$": "$.change.email",
+            "request_id.$": "$.context.requestId",
+            "timeout_seconds": timeout_seconds,
+        },
+        result_path="$.started",
+    )
+    start = tasks.CallAwsService(
+        scope,
+        "StartEmailChange",
+        service="sfn",
+        action="startExecution",
+        parameters={
+            "StateMachineArn": change.state_machine_arn,
+            "Name": sfn.JsonPath.format(
+                "{}-{}",
+                sfn.JsonPath.string_at("$.user_id"),
+                sfn.JsonPath.string_at("$$.Execution.Name"),
+            ),
+            "Input": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.started")),
+        },
+        iam_resources=[change.state_machine_arn],
+        iam_action="states:StartExecution",
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    audited = audit.record(
+        "AuditEmailChangeRequested",
+        action="change_email",
+        outcome="requested",
+        owner=AuditOwner.user("$.user_id"),
+    )
+    accepted = sfn.Pass(
+        scope, "RespondAccepted", parameters={"statusCode": 202, "body": CHANGE_EMAIL_BODY}
+    )
+    return (
+        validate.next(find_user)
+        .next(verify)
+        .next(
+            sfn.Choice(scope, "AccountLocked?")
+            .when(sfn.Condition.boolean_equals("$.verified.locked", True), locked)
+            .otherwise(build.next(start).next(audited).next(accepted))
+        )
+    )
+
+
+def confirm_email_change_definition(
+    scope: Construct, table: dynamodb.ITable, _shared: object, *, steps: LifecycleSteps
+) -> sfn.IChainable:
+    """check the code and switch the address → complete the wait → audit → 200."""
+    audit = AuditTrail(scope, table)
+    errors = ErrorResponses(scope)
+    confirm = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "ConfirmEmailChange",
+            lambda_function=steps.confirm_email_change,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        ("InvalidRequest", "PayloadTooLarge", "InvalidCode", "CodeExpired"),
+        errors,
+    )
+    confirm.add_catch(
+        errors.fixed(
+            "RejectEmailTaken", 409, "email_taken", "An account with this email already exists."
+        ),
+        errors=["EmailTaken"],
+        result_path="$.failure",
+    )
+    complete = tasks.CallAwsService(
+        scope,
+        "CompleteWait",
+        comment="Resumes the EmailChange execution (it publishes EmailChanged).",
+        service="sfn",
+        action="sendTaskSuccess",
+        parameters={
+            "TaskToken": sfn.JsonPath.string_at("$.task_token"),
+            "Output": sfn.JsonPath.format(
+                '{{"request_id":"{}"}}', sfn.JsonPath.string_at("$.context.requestId")
+            ),
+        },
+        iam_resources=["*"],
+        iam_action="states:SendTaskSuccess",
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    resumed = sfn.Pass(scope, "WaitCompleted")
+    complete.add_catch(resumed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    audited = audit.record(
+        "AuditEmailChanged",
+        action="change_email",
+        outcome="success",
+        owner=AuditOwner.user("$.user.id"),
+    )
+    respond = sfn.Pass(
+        scope,
+        "RespondOk",
+        parameters={
+            "statusCode": 200,
+            "body.$": "States.JsonToString($.response)",
+        },
+    )
+    shape = sfn.Pass(
+        scope,
+        "ChangedUser",
+        parameters={"user": {"id.$": "$.user.id", "email.$": "$.user.email"}},
+        result_path="$.response",
+    )
+    return confirm.next(complete).next(resumed).next(audited).next(shape).next(respond)
+
+
+CHANGE_EMAIL_BODY = json.dumps(
+    {"status": "accepted", "next": "confirm with the code sent to the new address"},
+    separators=(",", ":"),
+)
 FORGOT_BODY = json.dumps(
     {"status": "accepted", "next": "if the email has an account, a code and a link were sent"},
     separators=(",", ":"),
@@ -765,11 +1020,19 @@ class EmailVerification(Construct):
             validate_password_change=function("ValidatePasswordChange", "validate_password_change"),
             verify_password=verify_password,
             issue_tokens=issue_tokens,
+            validate_email_change=function("ValidateEmailChange", "validate_email_change"),
+            confirm_email_change=function("ConfirmEmailChange", "confirm_email_change"),
         )
+        table.grant_read_data(steps.validate_email_change)
         table.grant_read_data(steps.request_password_reset)
         table.grant_read_data(steps.validate_password_change)
         table.grant_read_write_data(steps.store_password)
-        for reader in (steps.send_email, steps.verify_email, steps.check_reset):
+        for reader in (
+            steps.send_email,
+            steps.verify_email,
+            steps.check_reset,
+            steps.confirm_email_change,
+        ):
             reader.add_environment("CODE_KEY_SECRET_ID", self.code_key.secret_arn)
             self.code_key.grant_read(reader)
             table.grant_read_write_data(reader)
@@ -828,6 +1091,25 @@ class EmailVerification(Construct):
         self.change_password = workflow(
             "ChangePassword",
             functools.partial(change_password_definition, steps=steps, bus=bus),
+        )
+        # Email change: verified at the new address before it replaces the old one.
+        self.email_change = workflow(
+            "EmailChange",
+            functools.partial(email_change_definition, steps=steps, bus=bus),
+            standard=True,
+        )
+        self.change_email = workflow(
+            "ChangeEmail",
+            functools.partial(
+                change_email_definition,
+                steps=steps,
+                change=self.email_change,
+                timeout_seconds=config.verification_timeout_seconds,
+            ),
+        )
+        self.confirm_email_change = workflow(
+            "ConfirmEmailChange",
+            functools.partial(confirm_email_change_definition, steps=steps),
         )
         self.start = function("StartVerification", "start_verification")
         self.start.add_environment(

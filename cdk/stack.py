@@ -141,6 +141,9 @@ class StepAuthStack(Stack):
         self.workflows["ForgotPassword"] = self.email_verification.forgot
         self.workflows["ResetPassword"] = self.email_verification.reset
         self.workflows["ChangePassword"] = self.email_verification.change_password
+        self.workflows["EmailChange"] = self.email_verification.email_change
+        self.workflows["ChangeEmail"] = self.email_verification.change_email
+        self.workflows["ConfirmEmailChange"] = self.email_verification.confirm_email_change
         self.api = StepAuthApi(
             self,
             "Api",
@@ -153,6 +156,10 @@ class StepAuthStack(Stack):
                 WorkflowRoute("password/forgot", self.workflows["ForgotPassword"]),
                 WorkflowRoute("password/reset", self.workflows["ResetPassword"]),
                 WorkflowRoute("password", self.workflows["ChangePassword"], protected=True),
+                WorkflowRoute("me/email", self.workflows["ChangeEmail"], protected=True),
+                WorkflowRoute(
+                    "me/email/verify", self.workflows["ConfirmEmailChange"], protected=True
+                ),
                 WorkflowRoute("token/refresh", self.workflows["Refresh"]),
                 WorkflowRoute("logout", self.workflows["Logout"], protected=True),
                 WorkflowRoute(
@@ -192,7 +199,7 @@ class StepAuthStack(Stack):
             workflows={
                 n: w
                 for n, w in self.workflows.items()
-                if n not in ("EmailVerification", "PasswordRecovery")
+                if n not in ("EmailVerification", "PasswordRecovery", "EmailChange")
             },
             workflow_log_groups=self.workflow_log_groups,
             api=self.api.rest_api,

@@ -25,6 +25,10 @@ from localcloud.cloud import free_port
 from localcloud.deploy import PROJECT_ROOT
 from tests.test_api import PASSWORD, Api, new_email
 
+# Passwords and codes used by the flows below, for the final scan of everything they left.
+USED_SECRETS: dict[str, str] = {}
+USED_CODES: dict[str, str] = {}
+
 
 def contains_code(text: str, code: str) -> bool:
     """The code as a whole token (not six digits inside a longer number or id)."""
@@ -410,6 +414,8 @@ def test_forgot_then_reset_with_the_emailed_code_revokes_every_session(server: S
     )
     assert (weak.status, weak.json()["error"]) == (400, "weak_password")
     new_password = f"a brand new passphrase {uuid.uuid4().hex[:6]}"
+    USED_SECRETS["reset password"] = new_password
+    USED_CODES["reset code"] = code
     reset = server.api.post_json(
         "/v1/password/reset", {"email": email, "code": code, "new_password": new_password}
     )
@@ -474,6 +480,7 @@ def test_change_password_checks_the_current_one_revokes_sessions_and_notifies(
     assert (weak.status, weak.json()["error"]) == (400, "weak_password")
     anonymous = change(PASSWORD, new_password, {"Content-Type": "application/json"})
     assert anonymous.status == 401
+    USED_SECRETS["changed password"] = new_password
     changed = change(PASSWORD, new_password)
     assert changed.status == 200, changed.body
     assert server.api.login(email).status == 401
@@ -491,3 +498,67 @@ def test_change_password_checks_the_current_one_revokes_sessions_and_notifies(
     [event] = _eventually(received)
     assert event["detail"]["user_id"] == first["user"]["id"]
     assert event["detail"]["sessions_revoked"] == 2
+
+
+def test_change_email_switches_only_after_the_new_address_is_confirmed(server: Server) -> None:
+    received = _subscribe(server, "EmailChanged")
+    email, signed_in = _verified_account(server)
+    taken, _ = _verified_account(server)
+    new_address = new_email()
+    bearer = {
+        "Authorization": f"Bearer {signed_in['access_token']}",
+        "Content-Type": "application/json",
+    }
+
+    def post(path: str, document: dict[str, str]) -> Any:
+        return server.api.call("POST", path, json.dumps(document), bearer)
+
+    refused = post("/v1/me/email", {"new_email": taken, "password": PASSWORD})
+    assert (refused.status, refused.json()["error"]) == (409, "email_taken")
+    wrong = post("/v1/me/email", {"new_email": new_address, "password": "not the passphrase"})
+    assert (wrong.status, wrong.json()["error"]) == (401, "invalid_credentials")
+    accepted = post("/v1/me/email", {"new_email": new_address, "password": PASSWORD})
+    assert accepted.status == 202
+    notice = server.wait_for_mail(email, count=2)
+    assert "new email address was requested" in notice["Subject"]
+    code = code_in(server.wait_for_mail(new_address))
+    USED_CODES["email change code"] = code
+    assert server.api.login(email).status == 200  # the old address works until confirmed
+    wrong_code = f"{(int(code) + 1) % 1_000_000:06d}"
+    bad = post("/v1/me/email/verify", {"code": wrong_code})
+    assert (bad.status, bad.json()["error"]) == (400, "invalid_code")
+    confirmed = post("/v1/me/email/verify", {"code": code})
+    assert confirmed.status == 200
+    assert confirmed.json()["user"] == {"id": signed_in["user"]["id"], "email": new_address}
+    assert server.api.login(email).status == 401
+    assert server.api.login(new_address).status == 200
+    [event] = _eventually(received)
+    assert event["detail"]["email"] == new_address
+    assert event["detail"]["previous_email"] == email
+
+
+def test_the_recovery_change_and_email_change_flows_left_no_secret_anywhere(
+    server: Server,
+) -> None:
+    """Runs last: every history, log group and audit record after all the flows above."""
+    assert USED_SECRETS and USED_CODES, "run with the flows above"
+    sfn = client(server, "stepfunctions")
+    texts = {"server log": server.log.read_text()}
+    for key, arn in server.outputs.items():
+        if key.endswith("StateMachineArn"):
+            for execution in sfn.list_executions(stateMachineArn=arn)["executions"]:
+                history = sfn.get_execution_history(executionArn=execution["executionArn"])
+                texts[execution["executionArn"]] = json.dumps(history, default=str)
+    logs = client(server, "logs")
+    for group in logs.describe_log_groups()["logGroups"]:
+        found = logs.filter_log_events(logGroupName=group["logGroupName"])
+        texts[group["logGroupName"]] = json.dumps(found["events"])
+    texts["table"] = json.dumps(
+        client(server, "dynamodb").scan(TableName=server.outputs["TableName"])["Items"]
+    )
+    for where, text in texts.items():
+        for what, secret in USED_SECRETS.items():
+            assert secret not in text, f"{what} found in {where}"
+        for what, code in USED_CODES.items():
+            assert not contains_code(text, code), f"{what} found in {where}"
+        assert "$argon2" not in text or where == "table", f"a password hash in {where}"

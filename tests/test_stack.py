@@ -99,6 +99,9 @@ def test_register_and_login_are_express_logged_without_data_and_traced(template:
             "ResetPassword",
             "PasswordRecovery",
             "ChangePassword",
+            "EmailChange",
+            "ChangeEmail",
+            "ConfirmEmailChange",
         )
     }
     for machine in machines.values():
@@ -107,6 +110,7 @@ def test_register_and_login_are_express_logged_without_data_and_traced(template:
         standard = props["StateMachineName"] in (
             "stepauth-EmailVerification",
             "stepauth-PasswordRecovery",
+            "stepauth-EmailChange",
         )
         assert props["StateMachineType"] == ("STANDARD" if standard else "EXPRESS")
         logging = props["LoggingConfiguration"]
@@ -174,8 +178,8 @@ def test_public_routes_start_sync_executions_with_vtl(template: dict) -> None:
         for m in _methods(template)
         if m["Integration"]["Type"] == "AWS" and "StartSyncExecution" in json.dumps(m)
     ]
-    # 8 sign-in and session routes, 5 of the account lifecycle (tests/test_lifecycle_stack.py)
-    assert len(sync_methods) == 13
+    # 8 sign-in and session routes, 7 of the account lifecycle (tests/test_lifecycle_stack.py)
+    assert len(sync_methods) == 15
     for method in sync_methods:
         integration = method["Integration"]
         assert method["HttpMethod"] in ("POST", "DELETE", "GET")
@@ -233,16 +237,16 @@ def test_assertions_library_agrees(cloud_assembly: CloudAssembly) -> None:
     from aws_cdk.assertions import Match, Template
 
     assertions = Template.from_json(cloud_assembly.template())
-    assertions.resource_count_is("AWS::StepFunctions::StateMachine", 15)
+    assertions.resource_count_is("AWS::StepFunctions::StateMachine", 18)
     assertions.all_resources_properties(
         "AWS::StepFunctions::StateMachine",
         {"LoggingConfiguration": Match.object_like({"IncludeExecutionData": False})},
     )
-    # Only the two that wait for a person are STANDARD.
+    # Only the three that wait for a person are STANDARD.
     standard = assertions.find_resources(
         "AWS::StepFunctions::StateMachine", {"Properties": {"StateMachineType": "STANDARD"}}
     )
-    assert len(standard) == 2
+    assert len(standard) == 3
 
 
 def test_cfn_lint_passes(cloud_assembly: CloudAssembly) -> None:

@@ -38,9 +38,23 @@ _TEMPLATES = {
         "If you did not ask for this, ignore this message: your password stays as it is.\n",
         "/v1/password/reset?token=",
     ),
+    "change_email": (
+        "Confirm your new email for {service}",
+        "Your {service} email change code is {code}.\n\n"
+        "Or open this link while signed in: {link}\n\n"
+        "The code and the link work once and expire in {hours} hours. "
+        "If you did not ask for this, ignore this message.\n",
+        "/v1/me/email/verify?token=",
+    ),
 }
 #: Notices: no code, no link (a change the user should know about).
 NOTICES = {
+    "email_change_requested": (
+        "A new email address was requested for your {service} account",
+        "Someone signed in to your {service} account asked to move it to another email "
+        "address. This address keeps working until the new one is confirmed.\n\n"
+        "If this was not you, change your password now.\n",
+    ),
     "password_changed": (
         "Your {service} password was changed",
         "The password of your {service} account was changed and your other sessions were "
@@ -56,8 +70,16 @@ def render_notice(kind: str, *, service: str) -> Message:
     return Message(subject.format(service=service), body, paragraphs)
 
 
-_ACTIONS = {"verify_email": "Verify your email", "reset_password": "Choose a new password"}
-_NOUNS = {"verify_email": "verification", "reset_password": "password reset"}
+_ACTIONS = {
+    "verify_email": "Verify your email",
+    "reset_password": "Choose a new password",
+    "change_email": "Confirm the new email",
+}
+_NOUNS = {
+    "verify_email": "verification",
+    "reset_password": "password reset",
+    "change_email": "email change",
+}
 
 
 def render(

@@ -34,7 +34,7 @@ from typing import Any
 from steps.core.errors import ClientError
 from steps.core.table import Item, Table
 
-KINDS = ("verify_email", "reset_password")
+KINDS = ("verify_email", "reset_password", "change_email")
 CODE_DIGITS = 6
 PENDING_SK = "PENDING"
 LINK_SK = "LINK"
