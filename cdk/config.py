@@ -48,6 +48,17 @@ class StackConfig:
     # Largest request body handed to a workflow; larger ones are 413 before any execution
     # starts. Its base64 text must stay well inside StartSyncExecution's 256 KB input.
     max_body_bytes: int = 16_384
+    # Account lifecycle (cdk/lifecycle_workflows.py). required: no tokens until the email is
+    # verified; optional: tokens at once, verification still offered; off: no verification.
+    email_verification: str = "required"
+    email_sender: str = "no-reply@stepauth.example.com"
+    mail_service_name: str = "stepauth"
+    link_base_url: str = "http://127.0.0.1:8080"
+    verification_timeout_seconds: int = 86_400
+    verification_timeout_action: str = "keep"
+    verification_max_resends: int = 3
+    reset_code_ttl_seconds: int = 3600
+    email_sends_per_hour: int = 5
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -92,6 +103,14 @@ class StackConfig:
             raise ValueError("cleanup_retry_attempts must be between 0 and 10000")
         if not 256 <= self.max_body_bytes <= 131_072:
             raise ValueError("max_body_bytes must be between 256 and 131072")
+        if self.email_verification not in ("required", "optional", "off"):
+            raise ValueError("email_verification must be required, optional or off")
+        if self.verification_timeout_action not in ("keep", "remove"):
+            raise ValueError("verification_timeout_action must be keep or remove")
+        if not 60 <= self.verification_timeout_seconds <= 7 * 86_400:
+            raise ValueError("verification_timeout_seconds must be between 60 and 604800")
+        if not 0 <= self.verification_max_resends <= 20 or not 1 <= self.email_sends_per_hour:
+            raise ValueError("verification_max_resends (0-20), email_sends_per_hour (>= 1)")
         if self.argon2_memory_kib < 19456 or self.argon2_time_cost < 2:
             raise ValueError("argon2 parameters must be at least the OWASP minimum (m=19456, t=2)")
 

@@ -46,7 +46,9 @@ ACKNOWLEDGED: dict[str, str] = {
     ),
     "AwsSolutions-SMG4": (
         "Signing keys rotate with `stepauth keys rotate`, which keeps the previous key published "
-        "until its tokens expire; Secrets Manager's single-value rotation cannot do that."
+        "until its tokens expire; Secrets Manager's single-value rotation cannot do that. The "
+        "one-time-code HMAC key (<stack>/code-key) is not rotated either: rotating it would "
+        "void every pending code, and codes live at most a day."
     ),
     "AwsSolutions-SQS3": (
         "The queue is itself the on-failure destination of the clean-up's event source mapping; "

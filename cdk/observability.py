@@ -73,15 +73,23 @@ class Observability(Construct):
             statistic=cloudwatch.Stats.SUM,
             period=PERIOD,
         )
-        throttled = cloudwatch.MathExpression(
-            expression="SUM(METRICS())",
-            label="ExecutionThrottled (all workflows)",
-            using_metrics={
-                f"w{index}": machine.metric_throttled(statistic=cloudwatch.Stats.SUM, period=PERIOD)
-                for index, machine in enumerate(workflows.values())
-            },
-            period=PERIOD,
-        )
+        # An alarm sums at most 10 metrics: one throttle alarm per 10 workflows.
+        machines = list(workflows.values())
+        throttle_groups = [machines[i : i + 10] for i in range(0, len(machines), 10)]
+        throttled = [
+            cloudwatch.MathExpression(
+                expression="SUM(METRICS())",
+                label="ExecutionThrottled (all workflows)",
+                using_metrics={
+                    f"w{index}": machine.metric_throttled(
+                        statistic=cloudwatch.Stats.SUM, period=PERIOD
+                    )
+                    for index, machine in enumerate(group)
+                },
+                period=PERIOD,
+            )
+            for group in throttle_groups
+        ]
         self.alarms = [
             self._alarm(
                 "ServerFaults",
@@ -91,11 +99,14 @@ class Observability(Construct):
                 "timed out or was aborted. `stepauth executions list --status FAILED` shows it; "
                 "rejected requests fail with stepauth.ClientError and are not counted.",
             ),
-            self._alarm(
-                "WorkflowThrottles",
-                f"{stack_name}-workflow-throttles",
-                throttled,
-                "Step Functions throttled workflow executions (StartSyncExecution quota).",
+            *(
+                self._alarm(
+                    "WorkflowThrottles" + (f"{number + 1}" if number else ""),
+                    f"{stack_name}-workflow-throttles" + (f"-{number + 1}" if number else ""),
+                    expression,
+                    "Step Functions throttled workflow executions (StartSyncExecution quota).",
+                )
+                for number, expression in enumerate(throttled)
             ),
             self._alarm(
                 "Api5xx",

@@ -25,12 +25,14 @@ import json
 from dataclasses import dataclass
 
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from .audit import AuditOwner, AuditTrail
+from .events import publish
 
 #: The error of every client-error ``Fail`` state. Namespaced so that nothing else can raise it:
 #: an uncaught botocore ``ClientError`` in a step also reaches Step Functions as "ClientError".
@@ -41,6 +43,9 @@ _STEP_ERRORS = {
     "InvalidRequest": (400, "invalid_request"),
     "PayloadTooLarge": (413, "invalid_request"),
     "WeakPassword": (400, "weak_password"),
+    # email verification (cdk/lifecycle_workflows.py)
+    "InvalidCode": (400, "invalid_code"),
+    "CodeExpired": (400, "code_expired"),
 }
 
 
@@ -180,7 +185,13 @@ def _user_key(email_path: str) -> dict[str, tasks.DynamoAttributeValue]:
 
 
 def register_definition(
-    scope: Construct, table: dynamodb.ITable, steps: StepFunctions, *, uniform: bool = False
+    scope: Construct,
+    table: dynamodb.ITable,
+    steps: StepFunctions,
+    *,
+    uniform: bool = False,
+    bus: events.IEventBus | None = None,
+    email_verification: str = "off",
 ) -> sfn.IChainable:
     """validate → hash → conditional put of the user → audit → issue tokens → 201.
 
@@ -258,6 +269,11 @@ def register_definition(
                 sfn.JsonPath.format("USERID#{}", sfn.JsonPath.string_at("$.account.id"))
             ),
             "gsi1sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
+            **(
+                {}
+                if email_verification == "off"
+                else {"email_verified": tasks.DynamoAttributeValue.from_boolean(False)}
+            ),
         },
         # One account per email: the condition is what makes registration race-free.
         condition_expression="attribute_not_exists(pk)",
@@ -317,13 +333,44 @@ def register_definition(
         result_path="$",
     )
     stored = validate.next(hash_password).next(forget_password).next(store_user).next(registered)
+    if bus is not None:
+        stored = stored.next(
+            publish(
+                scope,
+                "PublishUserRegistered",
+                bus,
+                "UserRegistered",
+                user_id_path="$.account.id",
+                facts={"email": "$.account.email", "created_at": "$.account.created_at"},
+            )
+        )
     if uniform:
         return stored.next(accepted)
+    if email_verification == "required":
+        # No tokens until the emailed code is verified (POST /v1/email/verify signs in).
+        unverified_user = sfn.Pass(
+            scope,
+            "UnverifiedUser",
+            parameters={
+                "user": {
+                    "id.$": "$.account.id",
+                    "email.$": "$.account.email",
+                    "created_at.$": "$.account.created_at",
+                    "email_verified": False,
+                }
+            },
+        )
+        return stored.next(unverified_user).next(_respond(scope, "RespondCreated", 201))
     return stored.next(issue_tokens).next(_respond(scope, "RespondCreated", 201))
 
 
 def login_definition(
-    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+    scope: Construct,
+    table: dynamodb.ITable,
+    steps: StepFunctions,
+    *,
+    bus: events.IEventBus | None = None,
+    email_verification: str = "off",
 ) -> sfn.IChainable:
     """validate → get the user → verify the password → issue tokens → audit → 200.
 
@@ -401,20 +448,33 @@ def login_definition(
         result_path="$",
     )
     # Locked accounts get 429 with Retry-After, even for the right password.
-    locked = audit.by_account(
-        "AuditLoginLocked",
-        outcome="locked",
-        then=errors.respond(
-            "RespondLocked",
-            {
-                "statusCode": 429,
-                "headers": {"Retry-After.$": "$.verified.retry_after"},
-                "body.$": "States.JsonToString($.verified.problem)",
-            },
-        ),
-        **account,
+    respond_locked: sfn.IChainable = errors.respond(
+        "RespondLocked",
+        {
+            "statusCode": 429,
+            "headers": {"Retry-After.$": "$.verified.retry_after"},
+            "body.$": "States.JsonToString($.verified.problem)",
+        },
     )
-    unlocked = (
+    if bus is not None:
+        # Only an existing account has a user id to publish (unknown emails are locked too).
+        respond_locked = (
+            sfn.Choice(scope, "LockedAccountKnown?")
+            .when(
+                sfn.Condition.is_present("$.found.Item.user_id.S"),
+                publish(
+                    scope,
+                    "PublishAccountLocked",
+                    bus,
+                    "AccountLocked",
+                    user_id_path="$.found.Item.user_id.S",
+                    facts={"retry_after_seconds": "$.verified.retry_after"},
+                ).next(respond_locked),
+            )
+            .otherwise(respond_locked)
+        )
+    locked = audit.by_account("AuditLoginLocked", outcome="locked", then=respond_locked, **account)
+    unlocked: sfn.IChainable = (
         issue_tokens.next(
             audit.record(
                 "AuditLoginSuccess",
@@ -424,6 +484,33 @@ def login_definition(
             )
         )
     ).next(_respond(scope, "RespondOk", 200))
+    if email_verification == "required":
+        # After the password check, so a wrong password never learns the account's state.
+        unverified = audit.record(
+            "AuditLoginUnverified",
+            action="login",
+            outcome="email_not_verified",
+            owner=AuditOwner.user("$.found.Item.user_id.S"),
+        ).next(
+            errors.fixed(
+                "RejectEmailNotVerified",
+                403,
+                "email_not_verified",
+                "Verify the email address first: use the emailed code or link "
+                "(POST /v1/email/verify/resend sends a new one).",
+            )
+        )
+        unlocked = (
+            sfn.Choice(scope, "EmailVerified?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.found.Item.email_verified.BOOL"),
+                    sfn.Condition.boolean_equals("$.found.Item.email_verified.BOOL", False),
+                ),
+                unverified,
+            )
+            .otherwise(unlocked)
+        )
     return (
         validate.next(find_user)
         .next(verify)
@@ -579,7 +666,11 @@ def logout_definition(
 
 
 def disable_user_definition(
-    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+    scope: Construct,
+    table: dynamodb.ITable,
+    steps: StepFunctions,
+    *,
+    bus: events.IEventBus | None = None,
 ) -> sfn.IChainable:
     """Admin: mark the user disabled and revoke every session of theirs → audit → 200."""
     errors = ErrorResponses(scope)
@@ -612,11 +703,27 @@ def disable_user_definition(
             "by admin {}", sfn.JsonPath.string_at("$$.Execution.Input.caller.userId")
         ),
     )
-    return disable.next(disabled).next(_respond(scope, "RespondOk", 200))
+    served = disable.next(disabled)
+    if bus is not None:
+        served = served.next(
+            publish(
+                scope,
+                "PublishUserDisabled",
+                bus,
+                "UserDisabled",
+                user_id_path="$.user.id",
+                facts={"by_admin": "$$.Execution.Input.caller.userId"},
+            )
+        )
+    return served.next(_respond(scope, "RespondOk", 200))
 
 
 def delete_account_definition(
-    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+    scope: Construct,
+    table: dynamodb.ITable,
+    steps: StepFunctions,
+    *,
+    bus: events.IEventBus | None = None,
 ) -> sfn.IChainable:
     """The caller deletes their own account: sessions revoked, user removed, token denied → 204."""
     errors = ErrorResponses(scope)
@@ -648,7 +755,18 @@ def delete_account_definition(
         outcome="success",
         owner=AuditOwner.user("$.deleted.user.id"),
     )
-    return delete.next(deleted).next(_deny_access_token(scope, table))
+    served = delete.next(deleted)
+    if bus is not None:
+        served = served.next(
+            publish(
+                scope,
+                "PublishUserDeleted",
+                bus,
+                "UserDeleted",
+                user_id_path="$.deleted.user.id",
+            )
+        )
+    return served.next(_deny_access_token(scope, table))
 
 
 def list_sessions_definition(

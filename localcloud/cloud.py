@@ -206,6 +206,11 @@ class LocalCloud:
         # it does on AWS (deploy runs it). The issuer (iss, discovery) is the URL this gateway
         # answers on, as the stage URL is on AWS.
         self.stack = deploy(assembly, session, s.stack_name, {"IssuerUrl": s.gateway_url})
+        # On AWS the operator verifies the sender identity in SES (README); locally it is done
+        # here so that the captured mail (GET /_aws/ses) flows at once.
+        sender = self.stack.outputs.get("EmailSender")
+        if sender:
+            session.client("sesv2").create_email_identity(EmailIdentity=sender)
         iam.enable(iam.PolicyEvaluator.from_stack(self.stack) if s.enforce_iam else None)
         # Stream records and TTL: delivered and swept off the request threads (streams.py).
         self.streams = LocalStreams(

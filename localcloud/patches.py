@@ -106,6 +106,11 @@ def apply() -> None:
 
         interpreter.apply()  # JSONPath cache, shared programs, batched logs (interpreter.py)
         _patch_cloudformation_mock_methods()
+        # EventBridge targets, idempotent StartExecution and the SES mailbox: their own modules.
+        from . import events, mail
+
+        events.apply()
+        mail.apply()
         _applied = True
 
 

@@ -7,7 +7,10 @@ through ``DELETE /v1/me``.
 from __future__ import annotations
 
 import json
+import re
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -42,6 +45,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="read the stack from this AWS endpoint (the local cloud: http://127.0.0.1:4566)",
     )
+    parser.addoption(
+        "--mailbox-url",
+        default=None,
+        help="where the emailed verification codes can be read (LocalStack-style GET /_aws/ses);"
+        " default: the local cloud's for a local base URL, none for a deployment",
+    )
+
+
+def mailbox_url_for(base_url: str, given: str | None) -> str | None:
+    if given:
+        return given
+    host = urllib.parse.urlsplit(base_url).hostname
+    return "http://127.0.0.1:4566/_aws/ses" if host in ("127.0.0.1", "localhost") else None
 
 
 @dataclass
@@ -55,8 +71,29 @@ class Answer:
 
 
 class Client:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, mailbox_url: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.mailbox_url = mailbox_url
+
+    def emailed_code(self, email: str, seconds: float = 30.0) -> str:
+        """The newest verification code sent to ``email`` (read from the mailbox)."""
+        if not self.mailbox_url:
+            pytest.fail(
+                "this deployment requires email verification: give --mailbox-url (a "
+                "LocalStack-style /_aws/ses) or deploy with -c email_verification=optional"
+            )
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(self.mailbox_url, timeout=10) as answer:  # noqa: S310
+                messages = json.loads(answer.read())["messages"]
+            mine = [m for m in messages if email in m["Destination"].get("ToAddresses", [])]
+            if mine:
+                text = mine[-1]["Body"].get("text_part") or ""
+                match = re.search(r"code is (\d{6})", text)
+                assert match, "the verification message carries no code"
+                return match.group(1)
+            time.sleep(0.2)
+        pytest.fail(f"no verification message for {email} within {seconds} s")
 
     def call(
         self,
@@ -92,7 +129,8 @@ class Client:
 
 @pytest.fixture(scope="session")
 def client(request: pytest.FixtureRequest) -> Client:
-    return Client(request.config.getoption("--base-url"))
+    base_url = request.config.getoption("--base-url")
+    return Client(base_url, mailbox_url_for(base_url, request.config.getoption("--mailbox-url")))
 
 
 @pytest.fixture(scope="session")
@@ -130,7 +168,14 @@ class Accounts:
         answer = self.client.call("POST", "/v1/register", {"email": email, "password": PASSWORD})
         assert answer.status == 201, answer.body
         self.created.append((email, PASSWORD))
-        return email, answer.json()
+        if "access_token" in answer.json():
+            return email, answer.json()
+        # Email verification is required: the emailed code signs the new account in.
+        assert answer.json()["user"]["email_verified"] is False
+        code = self.client.emailed_code(email)
+        verified = self.client.call("POST", "/v1/email/verify", {"email": email, "code": code})
+        assert verified.status == 200, verified.body
+        return email, verified.json()
 
     def delete_all(self) -> None:
         for email, password in self.created:

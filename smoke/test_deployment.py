@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 
 import jwt
 from joserfc import jwt as jose_jwt
@@ -180,3 +181,43 @@ def test_a_user_lists_and_ends_a_session(client: Client, accounts: Accounts) -> 
         for t in (registered, login)
     )
     assert statuses == [200, 400]  # invalid_grant
+
+
+def test_email_verification_routes_answer_in_the_contract_shape(client: Client) -> None:
+    unknown = f"smoke-{uuid.uuid4().hex[:12]}@example.com"
+    resend = client.call("POST", "/v1/email/verify/resend", {"email": unknown})
+    assert resend.status == 202 and resend.json()["status"] == "accepted"
+    _problem(client.call("POST", "/v1/email/verify", {"email": unknown}), 400, "invalid_request")
+    _problem(
+        client.call("POST", "/v1/email/verify", {"email": unknown, "code": "123456"}),
+        400,
+        "code_expired",
+    )
+
+
+def test_password_routes_answer_in_the_contract_shape(client: Client, accounts: Accounts) -> None:
+    unknown = f"smoke-{uuid.uuid4().hex[:12]}@example.com"
+    forgot = client.call("POST", "/v1/password/forgot", {"email": unknown})
+    assert forgot.status == 202 and forgot.json()["status"] == "accepted"
+    _problem(
+        client.call(
+            "POST",
+            "/v1/password/reset",
+            {"email": unknown, "code": "123456", "new_password": PASSWORD + " but new"},
+        ),
+        400,
+        "code_expired",
+    )
+    _, registered = accounts.register()
+    wrong = client.call(
+        "POST",
+        "/v1/password",
+        {"current_password": "not the smoke passphrase", "new_password": PASSWORD + " but new"},
+        token=registered["access_token"],
+    )
+    _problem(wrong, 401, "invalid_credentials")
+    _problem(
+        client.call("POST", "/v1/password", {"current_password": PASSWORD, "new_password": "x"}),
+        401,
+        "invalid_token",
+    )

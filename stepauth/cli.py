@@ -283,6 +283,7 @@ def _register_operator_commands(
     see stepauth/executions.py, audit.py, users.py, sessions.py)."""
     from .audit import add_audit_commands
     from .executions import add_execution_commands
+    from .lifecycle import add_lifecycle_commands
     from .sessions import add_session_commands
     from .users import add_user_commands
 
@@ -290,6 +291,7 @@ def _register_operator_commands(
     add_audit_commands(commands, _aws_options, _with_target)
     add_user_commands(users, _aws_options, _with_target)
     add_session_commands(commands, _aws_options, _with_target)
+    add_lifecycle_commands(commands, _aws_options, _with_target)
 
 
 def _register_cost(commands: argparse._SubParsersAction) -> None:

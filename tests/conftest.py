@@ -36,6 +36,10 @@ STACK_VARIANTS: dict[str, dict[str, Any]] = {
 }
 _WANTS_VARIANTS = pytest.StashKey[bool]()
 
+# The shared test stack runs without email verification, so the suites can register and log
+# in at once; tests/test_email_verification.py runs the default (required) in its own server.
+TEST_CONTEXT = {**LOCAL_CONTEXT, "email_verification": "off"}
+
 
 @pytest.fixture(scope="session")
 def syntheses(
@@ -43,7 +47,7 @@ def syntheses(
 ) -> dict[str, Synthesis]:
     """The local cloud's synthesis ("local") and, when a selected test needs them, the
     variants, all in one child process (one jsii start-up instead of one per variant)."""
-    contexts = {"local": LOCAL_CONTEXT}
+    contexts = {"local": TEST_CONTEXT}
     if request.config.stash.get(_WANTS_VARIANTS, False):
         contexts |= STACK_VARIANTS
     return synthesize_variants(Path(tmp_path_factory.mktemp("cdk.out")), contexts)

@@ -71,3 +71,11 @@ def stream_writer(event: Any, context: Any) -> None:
         key = record["dynamodb"]["Keys"]["pk"]["S"]
         if not key.startswith("receipt-"):
             client.put_item(TableName=table, Item={"pk": {"S": f"receipt-{key}"}})
+
+
+# Events the EventBridge tests' Lambda target received, in order.
+EVENT_DELIVERIES: list[Any] = []
+
+
+def event_recorder(event: Any, context: Any) -> None:
+    EVENT_DELIVERIES.append(event)

@@ -285,6 +285,8 @@ def test_executions_are_named_after_the_request_id(api, aws, local_cloud) -> Non
         "BuildAccount",
         "StoreUser",
         "AuditRegistered",
+        "PublishUserRegistered",
+        "PublishUserRegisteredDone",
         "IssueTokens",
         "RespondCreated",
     ]

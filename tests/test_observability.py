@@ -268,7 +268,8 @@ def _resources(template: dict, kind: str) -> list[dict]:
 
 def test_alarms_watch_server_faults_not_rejections(template: dict) -> None:
     filters = _resources(template, "AWS::Logs::MetricFilter")
-    assert len(filters) == 8  # one per workflow log group
+    # one per workflow log group
+    assert len(filters) == len(_resources(template, "AWS::StepFunctions::StateMachine"))
     for metric_filter in filters:
         assert metric_filter["FilterPattern"] == SERVER_FAULT_PATTERN
         (transformation,) = metric_filter["MetricTransformations"]
@@ -281,14 +282,22 @@ def test_alarms_watch_server_faults_not_rejections(template: dict) -> None:
     assert set(alarms) == {
         "stepauth-server-faults",
         "stepauth-workflow-throttles",
+        "stepauth-workflow-throttles-2",
         "stepauth-api-5xx",
         "stepauth-lambda-throttles",
     }
     assert alarms["stepauth-server-faults"]["MetricName"] == SERVER_FAULT_METRIC
     assert alarms["stepauth-api-5xx"]["MetricName"] == "5XXError"
     assert alarms["stepauth-lambda-throttles"]["MetricName"] == "Throttles"
+    # One throttle alarm per 10 EXPRESS workflows (an alarm sums at most 10 metrics).
     throttles = alarms["stepauth-workflow-throttles"]["Metrics"]
-    assert sum(1 for m in throttles if "MetricStat" in m) == 8
+    throttles += alarms["stepauth-workflow-throttles-2"]["Metrics"]
+    express = [
+        m
+        for m in _resources(template, "AWS::StepFunctions::StateMachine")
+        if m["StateMachineType"] == "EXPRESS"
+    ]
+    assert sum(1 for m in throttles if "MetricStat" in m) == len(express)
     assert {m["MetricStat"]["Metric"]["MetricName"] for m in throttles if "MetricStat" in m} == {
         "ExecutionThrottled"
     }

@@ -110,6 +110,32 @@ STEP_TABLE_OPERATIONS: dict[tuple[str, str], RequestUnits] = {
     ("*", "authorizer.handler.handler"): RequestUnits(read=2),
     # InitSigningKeys runs once per deploy (a custom resource), behind no API operation.
     ("*", "steps.init_signing_keys.handler"): RequestUnits(),
+    # -- account lifecycle (cdk/lifecycle_workflows.py) --
+    # StartVerification: a StartExecution only (the rule's target); no table access.
+    ("*", "steps.start_verification.handler"): RequestUnits(),
+    # SendEmail (a code): the conditional counter UpdateItem (1 WRU), a GetItem of the pending
+    # item on a resend (1 RRU), the pending and link PutItems (2 WRU).
+    ("*", "steps.send_email.handler"): RequestUnits(read=1, write=3),
+    # VerifyEmail: GetItem of the user and of the pending item (2 RRU), the conditional
+    # DeleteItem spending the code (1 WRU), the user UpdateItem (1 WRU + 1 gsi1 copy) and the
+    # user re-read (1 RRU).
+    ("*", "steps.verify_email.handler"): RequestUnits(read=3, write=3),
+    # FindVerification: GetItem of the user and of the pending item (2 RRU).
+    ("*", "steps.find_verification.handler"): RequestUnits(read=2),
+    # RequestPasswordReset: GetItem of the user (1 RRU).
+    ("*", "steps.request_password_reset.handler"): RequestUnits(read=1),
+    # CheckReset: GetItem of the user and of the pending item (2 RRU), the DeleteItem (1 WRU).
+    ("*", "steps.check_reset.handler"): RequestUnits(read=2, write=1),
+    # StorePassword (one family): the user UpdateItem (1 WRU + 1 gsi1 copy), a gsi1 Query of
+    # the families (0.5 RRU) and the family UpdateItem (1 WRU + 1 gsi1 copy).
+    ("*", "steps.store_password.handler"): RequestUnits(read=0.5, write=4),
+    # ValidatePasswordChange: a gsi1 Query of the user (0.5 RRU).
+    ("*", "steps.validate_password_change.handler"): RequestUnits(read=0.5),
+    # ValidateEmailChange: a gsi1 Query of the user and a GetItem of the new address (1.5 RRU).
+    ("*", "steps.validate_email_change.handler"): RequestUnits(read=1.5),
+    # ConfirmEmailChange: gsi1 Query, pending GetItem, user GetItem (2.5 RRU), the code
+    # DeleteItem (1 WRU) and the TransactWriteItems moving the user (2 items x 2 WRU + gsi1).
+    ("*", "steps.confirm_email_change.handler"): RequestUnits(read=2.5, write=7),
 }
 
 

@@ -106,6 +106,8 @@ REVOKE_REASONS: tuple[str, ...] = (
     "admin",
     "account_deleted",
     "session_ended",
+    "password_reset",
+    "password_changed",
 )
 
 Item = dict[str, dict[str, Any]]

@@ -1,0 +1,1131 @@
+"""Email verification: a STANDARD workflow that waits for a person, and its EXPRESS callbacks.
+
+* ``EmailVerification`` (STANDARD, one execution per account named after the user id, started
+  by the ``UserRegistered`` rule through the StartVerification Lambda): the SendEmail Lambda is
+  called with ``.waitForTaskToken``: it creates the code and link, stores their hashes with the
+  task token and sends the message; the execution then waits (``TimeoutSecondsPath``: the
+  configured timeout, carried in the input). Resumed by ``POST /v1/email/verify`` it publishes
+  ``EmailVerified``; timed out it keeps or removes the unverified account (configuration) and
+  publishes ``EmailVerificationExpired``. Its input and every state hold ids and the email only:
+  no code, link token or hash ever enters it (their history is kept 90 days).
+* ``VerifyEmail`` (EXPRESS, ``POST /v1/email/verify``): checks and spends the code, marks the
+  email verified, completes the wait with ``states:sendTaskSuccess``, issues a token pair.
+* ``ResendVerification`` (EXPRESS, ``POST /v1/email/verify/resend``): a fresh code through the
+  same waiting execution, within the resend bound and the per-recipient send limit; 202 for any
+  email.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aws_cdk import Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from .audit import AuditOwner, AuditTrail
+from .config import StackConfig
+from .events import SOURCE, publish
+from .workflows import ErrorResponses
+
+KIND = "verify_email"
+
+# Errors of the verification steps (their status and code are in workflows._STEP_ERRORS).
+VERIFICATION_ERRORS = ("InvalidRequest", "PayloadTooLarge", "InvalidCode", "CodeExpired")
+
+
+@dataclass(frozen=True)
+class LifecycleSteps:
+    send_email: lambda_.IFunction
+    verify_email: lambda_.IFunction
+    find_verification: lambda_.IFunction
+    issue_tokens: lambda_.IFunction
+    request_password_reset: lambda_.IFunction
+    check_reset: lambda_.IFunction
+    hash_password: lambda_.IFunction
+    store_password: lambda_.IFunction
+    validate_password_change: lambda_.IFunction
+    verify_password: lambda_.IFunction
+    validate_email_change: lambda_.IFunction
+    confirm_email_change: lambda_.IFunction
+
+
+def _reject_step_errors(
+    scope: Construct,
+    task: tasks.LambdaInvoke,
+    names: tuple[str, ...],
+    errors: ErrorResponses | None = None,
+) -> tasks.LambdaInvoke:
+    """Each named step error → a client-error Fail whose description is the step's message."""
+    errors = errors or ErrorResponses(scope)
+    for name in names:
+        task.add_catch(errors.from_step(name), errors=[name], result_path="$.failure")
+    return task
+
+
+def _send_and_wait(scope: Construct, steps: LifecycleSteps, kind: str) -> tasks.LambdaInvoke:
+    return tasks.LambdaInvoke(
+        scope,
+        "SendCodeAndWait",
+        comment=(
+            "The Lambda creates, stores (hashed) and emails the code and link; the execution "
+            "waits for the EXPRESS callback route to complete the task token."
+        ),
+        lambda_function=steps.send_email,
+        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+        payload=sfn.TaskInput.from_object(
+            {
+                "kind": kind,
+                "user_id": sfn.JsonPath.string_at("$.user_id"),
+                "email": sfn.JsonPath.string_at("$.email"),
+                "task_token": sfn.JsonPath.task_token,
+                "execution_id": sfn.JsonPath.string_at("$$.Execution.Id"),
+            }
+        ),
+        task_timeout=sfn.Timeout.at("$.timeout_seconds"),
+        result_path="$.completed",
+    )
+
+
+def _forget_pending(scope: Construct, table: dynamodb.ITable, kind: str) -> sfn.IChainable:
+    """Deletes the timed-out code, unless a newer execution's code has replaced it."""
+    forget = tasks.DynamoDeleteItem(
+        scope,
+        "ForgetPendingCode",
+        comment="The expired code and its wait are gone; a late code is refused.",
+        table=table,
+        key={
+            "pk": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.format(f"VERIFY#{kind}#{{}}", sfn.JsonPath.string_at("$.user_id"))
+            ),
+            "sk": tasks.DynamoAttributeValue.from_string("PENDING"),
+        },
+        condition_expression="execution_id = :me",
+        expression_attribute_values={
+            ":me": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$$.Execution.Id"))
+        },
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    forgotten = sfn.Pass(scope, "PendingCodeForgotten")
+    forget.add_catch(
+        forgotten,
+        errors=["DynamoDB.ConditionalCheckFailedException"],
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    return forget.next(forgotten)
+
+
+def email_verification_definition(
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    bus: events.IEventBus,
+    remove_on_timeout: bool,
+) -> sfn.IChainable:
+    """send and wait → EmailVerified, or on timeout keep/remove → EmailVerificationExpired."""
+    send_and_wait = _send_and_wait(scope, steps, KIND)
+    verified = publish(
+        scope,
+        "PublishEmailVerified",
+        bus,
+        "EmailVerified",
+        user_id_path="$.user_id",
+        request_id_path="$.completed.request_id",
+        facts={"email": "$.email"},
+    ).next(sfn.Succeed(scope, "Verified"))
+    outcome = "removed" if remove_on_timeout else "kept"
+    expired = publish(
+        scope,
+        "PublishEmailVerificationExpired",
+        bus,
+        "EmailVerificationExpired",
+        user_id_path="$.user_id",
+        request_id_path="$.request_id",
+        facts={"account": outcome},
+    ).next(sfn.Succeed(scope, "Expired"))
+    forget_pending = _forget_pending(scope, table, KIND)
+    on_timeout: sfn.IChainable = forget_pending
+    if remove_on_timeout:
+        remove = tasks.DynamoDeleteItem(
+            scope,
+            "RemoveUnverifiedAccount",
+            comment="Only while still unverified and still this user's (the email may be reused).",
+            table=table,
+            key={
+                "pk": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.format("USER#{}", sfn.JsonPath.string_at("$.email"))
+                ),
+                "sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
+            },
+            condition_expression="user_id = :uid AND email_verified = :no",
+            expression_attribute_values={
+                ":uid": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.user_id")),
+                ":no": tasks.DynamoAttributeValue.from_boolean(False),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        remove.add_catch(
+            forget_pending,
+            errors=["DynamoDB.ConditionalCheckFailedException"],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        on_timeout = remove.next(forget_pending)
+    forget_pending.next(expired)
+    send_and_wait.add_catch(on_timeout, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+    return send_and_wait.next(verified)
+
+
+def password_recovery_definition(
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    bus: events.IEventBus,
+) -> sfn.IChainable:
+    """send and wait → PasswordReset (the EXPRESS reset route stored the new hash), or on
+    timeout forget the code. Neither the new password nor its hash ever enters this workflow."""
+    send_and_wait = _send_and_wait(scope, steps, "reset_password")
+    reset = publish(
+        scope,
+        "PublishPasswordReset",
+        bus,
+        "PasswordReset",
+        user_id_path="$.user_id",
+        request_id_path="$.completed.request_id",
+        facts={"sessions_revoked": "$.completed.sessions_revoked"},
+    ).next(sfn.Succeed(scope, "Reset"))
+    forget = _forget_pending(scope, table, "reset_password")
+    forget.next(sfn.Succeed(scope, "Expired"))
+    send_and_wait.add_catch(forget, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+    return send_and_wait.next(reset)
+
+
+def verify_email_definition(
+    scope: Construct, table: dynamodb.ITable, _shared: object, *, steps: LifecycleSteps
+) -> sfn.IChainable:
+    """check and spend the code → complete the wait → issue tokens → audit → 200."""
+    audit = AuditTrail(scope, table)
+    check = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "CheckCode",
+            lambda_function=steps.verify_email,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        VERIFICATION_ERRORS,
+    )
+    complete = tasks.CallAwsService(
+        scope,
+        "CompleteWait",
+        comment="Resumes the account's EmailVerification execution (it publishes EmailVerified).",
+        service="sfn",
+        action="sendTaskSuccess",
+        parameters={
+            "TaskToken": sfn.JsonPath.string_at("$.task_token"),
+            "Output": sfn.JsonPath.format(
+                '{{"request_id":"{}"}}', sfn.JsonPath.string_at("$.context.requestId")
+            ),
+        },
+        iam_resources=["*"],  # sendTaskSuccess has no resource: the token names the execution
+        iam_action="states:SendTaskSuccess",
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    # The code is spent and the email verified either way: a wait that already ended (timed
+    # out, or stopped) must not turn a verified account into an error.
+    resumed = sfn.Pass(scope, "WaitCompleted")
+    complete.add_catch(resumed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    issue_tokens = tasks.LambdaInvoke(
+        scope,
+        "IssueTokens",
+        lambda_function=steps.issue_tokens,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "user": sfn.JsonPath.object_at("$.user"),
+                "context": sfn.JsonPath.object_at("$.context"),
+            }
+        ),
+        result_path="$",
+    )
+    audited = audit.record(
+        "AuditEmailVerified",
+        action="verify_email",
+        outcome="success",
+        owner=AuditOwner.user("$.user.id"),
+    )
+    respond = sfn.Pass(
+        scope, "RespondOk", parameters={"statusCode": 200, "body.$": "States.JsonToString($)"}
+    )
+    return check.next(complete).next(resumed).next(issue_tokens).next(audited).next(respond)
+
+
+def forgot_password_definition(
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    recovery: sfn.IStateMachine,
+    timeout_seconds: int,
+) -> sfn.IChainable:
+    """known active account? → start its PasswordRecovery execution → 202, the same for all."""
+    audit = AuditTrail(scope, table)
+    find = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "FindAccount",
+            lambda_function=steps.request_password_reset,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        ("InvalidRequest", "PayloadTooLarge"),
+    )
+    accepted = sfn.Pass(
+        scope, "RespondAccepted", parameters={"statusCode": 202, "body": FORGOT_BODY}
+    )
+    start = tasks.CallAwsService(
+        scope,
+        "StartRecovery",
+        comment="One STANDARD execution per request: it sends the code and waits (1 h).",
+        service="sfn",
+        action="startExecution",
+        parameters={
+            "StateMachineArn": recovery.state_machine_arn,
+            "Name": sfn.JsonPath.format(
+                "{}-{}",
+                sfn.JsonPath.string_at("$.user_id"),
+                sfn.JsonPath.string_at("$$.Execution.Name"),
+            ),
+            "Input": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.recovery")),
+        },
+        iam_resources=[recovery.state_machine_arn],
+        iam_action="states:StartExecution",
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    build = sfn.Pass(
+        scope,
+        "RecoveryInput",
+        parameters={
+            "user_id.$": "$.user_id",
+            "email.$": "$.email",
+            "request_id.$": "$.context.requestId",
+            "timeout_seconds": timeout_seconds,
+        },
+        result_path="$.recovery",
+    )
+    started = audit.record(
+        "AuditForgot",
+        action="forgot_password",
+        outcome="started",
+        owner=AuditOwner.user("$.user_id"),
+    )
+    # The client gets its 202 whatever happens to the start (it is audited as failed).
+    start.add_catch(
+        audit.record(
+            "AuditForgotFailed",
+            action="forgot_password",
+            outcome="failure",
+            owner=AuditOwner.user("$.user_id"),
+        ).next(accepted),
+        errors=["States.ALL"],
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    unknown = audit.record(
+        "AuditForgotUnknown",
+        action="forgot_password",
+        outcome="unknown_account",
+        owner=AuditOwner.email("$.email"),
+    ).next(accepted)
+    return find.next(
+        sfn.Choice(scope, "KnownAccount?")
+        .when(
+            sfn.Condition.boolean_equals("$.known", True),
+            build.next(start).next(started).next(accepted),
+        )
+        .otherwise(unknown)
+    )
+
+
+def reset_password_definition(
+    scope: Construct, table: dynamodb.ITable, _shared: object, *, steps: LifecycleSteps
+) -> sfn.IChainable:
+    """check (policy, code) → hash → store and revoke every session → complete the wait → 200."""
+    audit = AuditTrail(scope, table)
+    errors = ErrorResponses(scope)
+    check = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "CheckReset",
+            lambda_function=steps.check_reset,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        ("InvalidRequest", "PayloadTooLarge", "WeakPassword", "InvalidCode", "CodeExpired"),
+        errors,
+    )
+    hash_password = tasks.LambdaInvoke(
+        scope,
+        "HashPassword",
+        lambda_function=steps.hash_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object({"password": sfn.JsonPath.string_at("$.password")}),
+        result_path="$.hashed",
+    )
+    forget_password = sfn.Pass(
+        scope,
+        "ForgetPassword",
+        comment="Drops the plain password from the state.",
+        parameters={
+            "user.$": "$.user",
+            "password_hash.$": "$.hashed.password_hash",
+            "task_token.$": "$.task_token",
+            "context.$": "$.context",
+        },
+    )
+    store = tasks.LambdaInvoke(
+        scope,
+        "StorePassword",
+        comment="The new hash, and every refresh family of the user revoked.",
+        lambda_function=steps.store_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "user": sfn.JsonPath.object_at("$.user"),
+                "password_hash": sfn.JsonPath.string_at("$.password_hash"),
+            }
+        ),
+        result_path="$.stored",
+    )
+    # The account went away (or changed hands) between the check and the write.
+    store.add_catch(
+        errors.fixed(
+            "RejectAccountGone",
+            400,
+            "code_expired",
+            "The code has expired or was already used; request a new one.",
+        ),
+        errors=["CodeExpired"],
+        result_path="$.failure",
+    )
+    complete = tasks.CallAwsService(
+        scope,
+        "CompleteWait",
+        comment="Resumes the PasswordRecovery execution (it publishes PasswordReset).",
+        service="sfn",
+        action="sendTaskSuccess",
+        parameters={
+            "TaskToken": sfn.JsonPath.string_at("$.task_token"),
+            "Output": sfn.JsonPath.format(
+                '{{"request_id":"{}","sessions_revoked":{}}}',
+                sfn.JsonPath.string_at("$.context.requestId"),
+                sfn.JsonPath.string_at("$.stored.revoked"),
+            ),
+        },
+        iam_resources=["*"],
+        iam_action="states:SendTaskSuccess",
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    resumed = sfn.Pass(scope, "WaitCompleted")
+    complete.add_catch(resumed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    audited = audit.record(
+        "AuditPasswordReset",
+        action="reset_password",
+        outcome="success",
+        owner=AuditOwner.user("$.user.id"),
+    )
+    respond = sfn.Pass(
+        scope,
+        "RespondOk",
+        parameters={"statusCode": 200, "body": RESET_BODY},
+    )
+    return (
+        check.next(hash_password)
+        .next(forget_password)
+        .next(store)
+        .next(complete)
+        .next(resumed)
+        .next(audited)
+        .next(respond)
+    )
+
+
+def change_password_definition(
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    bus: events.IEventBus,
+) -> sfn.IChainable:
+    """validate → verify the current password (login lockout) → hash → store, revoke every
+    session → a new pair for the caller → PasswordChanged → notice → audit → 200."""
+    audit = AuditTrail(scope, table)
+    errors = ErrorResponses(scope)
+    validate = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "ValidatePasswordChange",
+            lambda_function=steps.validate_password_change,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        ("InvalidRequest", "PayloadTooLarge", "WeakPassword"),
+        errors,
+    )
+    gone = errors.fixed(
+        "RejectUnknownAccount",
+        401,
+        "invalid_token",
+        "The access token is missing, invalid, expired or revoked.",
+    )
+    validate.add_catch(gone, errors=["InvalidToken"], result_path="$.failure")
+    find_user = tasks.DynamoGetItem(
+        scope,
+        "FindUser",
+        table=table,
+        key={
+            "pk": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.format("USER#{}", sfn.JsonPath.string_at("$.change.email"))
+            ),
+            "sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
+        },
+        consistent_read=True,
+        result_path="$.found",
+    )
+    verify = tasks.LambdaInvoke(
+        scope,
+        "VerifyCurrentPassword",
+        comment="The login's password check and lockout: a stolen token cannot guess on.",
+        lambda_function=steps.verify_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "email": sfn.JsonPath.string_at("$.change.email"),
+                "password": sfn.JsonPath.string_at("$.change.current_password"),
+                "found": sfn.JsonPath.object_at("$.found"),
+            }
+        ),
+        result_path="$.verified",
+    )
+    verify.add_catch(
+        audit.record(
+            "AuditWrongCurrentPassword",
+            action="change_password",
+            outcome="failure",
+            owner=AuditOwner.user("$.found.Item.user_id.S"),
+        ).next(
+            errors.fixed(
+                "RejectWrongPassword",
+                401,
+                "invalid_credentials",
+                "The current password is incorrect.",
+            )
+        ),
+        errors=["InvalidCredentials"],
+        result_path="$.failure",
+    )
+    locked = audit.record(
+        "AuditChangeLocked",
+        action="change_password",
+        outcome="locked",
+        owner=AuditOwner.user("$.found.Item.user_id.S"),
+    ).next(
+        errors.respond(
+            "RespondLocked",
+            {
+                "statusCode": 429,
+                "headers": {"Retry-After.$": "$.verified.retry_after"},
+                "body.$": "States.JsonToString($.verified.problem)",
+            },
+        )
+    )
+    hash_password = tasks.LambdaInvoke(
+        scope,
+        "HashPassword",
+        lambda_function=steps.hash_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {"password": sfn.JsonPath.string_at("$.change.new_password")}
+        ),
+        result_path="$.hashed",
+    )
+    forget_passwords = sfn.Pass(
+        scope,
+        "ForgetPasswords",
+        comment="Drops both plain passwords from the state.",
+        parameters={
+            "user.$": "$.verified.user",
+            "password_hash.$": "$.hashed.password_hash",
+            "context.$": "$.context",
+        },
+    )
+    store = tasks.LambdaInvoke(
+        scope,
+        "StorePassword",
+        lambda_function=steps.store_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "user": sfn.JsonPath.object_at("$.user"),
+                "password_hash": sfn.JsonPath.string_at("$.password_hash"),
+                "reason": "password_changed",
+            }
+        ),
+        result_path="$.stored",
+    )
+    store.add_catch(gone, errors=["CodeExpired"], result_path="$.failure")
+    issue_tokens = tasks.LambdaInvoke(
+        scope,
+        "IssueTokens",
+        comment="Every session was revoked; the caller continues in a new one.",
+        lambda_function=steps.issue_tokens,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "user": sfn.JsonPath.object_at("$.user"),
+                "context": sfn.JsonPath.object_at("$.context"),
+            }
+        ),
+        result_path="$.tokens",
+    )
+    changed = publish(
+        scope,
+        "PublishPasswordChanged",
+        bus,
+        "PasswordChanged",
+        user_id_path="$.user.id",
+        facts={"sessions_revoked": "$.stored.revoked"},
+    )
+    notify = tasks.LambdaInvoke(
+        scope,
+        "SendNotice",
+        comment="Tells the account's address; a failed notice does not fail the change.",
+        lambda_function=steps.send_email,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "kind": "password_changed",
+                "user_id": sfn.JsonPath.string_at("$.user.id"),
+                "email": sfn.JsonPath.string_at("$.user.email"),
+            }
+        ),
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    noticed = sfn.Pass(scope, "NoticeSent")
+    notify.add_catch(noticed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    audited = audit.record(
+        "AuditPasswordChanged",
+        action="change_password",
+        outcome="success",
+        owner=AuditOwner.user("$.user.id"),
+    )
+    respond = sfn.Pass(
+        scope,
+        "RespondOk",
+        parameters={"statusCode": 200, "body.$": "States.JsonToString($.tokens)"},
+    )
+    unlocked = (
+        hash_password.next(forget_passwords)
+        .next(store)
+        .next(issue_tokens)
+        .next(changed)
+        .next(notify)
+        .next(noticed)
+        .next(audited)
+        .next(respond)
+    )
+    return (
+        validate.next(find_user)
+        .next(verify)
+        .next(
+            sfn.Choice(scope, "AccountLocked?")
+            .when(sfn.Condition.boolean_equals("$.verified.locked", True), locked)
+            .otherwise(unlocked)
+        )
+    )
+
+
+def email_change_definition(
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    bus: events.IEventBus,
+) -> sfn.IChainable:
+    """notice to the old address → code to the new one and wait → EmailChanged, or on timeout
+    forget the code (the old address simply stays)."""
+    notice = tasks.LambdaInvoke(
+        scope,
+        "NoticeToOldAddress",
+        lambda_function=steps.send_email,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "kind": "email_change_requested",
+                "user_id": sfn.JsonPath.string_at("$.user_id"),
+                "email": sfn.JsonPath.string_at("$.old_email"),
+            }
+        ),
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    send_and_wait = _send_and_wait(scope, steps, "change_email")
+    notice.add_catch(send_and_wait, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    changed = publish(
+        scope,
+        "PublishEmailChanged",
+        bus,
+        "EmailChanged",
+        user_id_path="$.user_id",
+        request_id_path="$.completed.request_id",
+        facts={"email": "$.email", "previous_email": "$.old_email"},
+    ).next(sfn.Succeed(scope, "Changed"))
+    forget = _forget_pending(scope, table, "change_email")
+    forget.next(sfn.Succeed(scope, "Expired"))
+    send_and_wait.add_catch(forget, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+    return notice.next(send_and_wait).next(changed)
+
+
+def change_email_definition(
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    change: sfn.IStateMachine,
+    timeout_seconds: int,
+) -> sfn.IChainable:
+    """validate (free address) → verify the password (lockout) → start the EmailChange wait →
+    audit → 202. The old address keeps working until the new one is confirmed."""
+    audit = AuditTrail(scope, table)
+    errors = ErrorResponses(scope)
+    validate = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "ValidateEmailChange",
+            lambda_function=steps.validate_email_change,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        ("InvalidRequest", "PayloadTooLarge"),
+        errors,
+    )
+    validate.add_catch(
+        errors.fixed(
+            "RejectEmailTaken", 409, "email_taken", "An account with this email already exists."
+        ),
+        errors=["EmailTaken"],
+        result_path="$.failure",
+    )
+    validate.add_catch(
+        errors.fixed(
+            "RejectUnknownAccount",
+            401,
+            "invalid_token",
+            "The access token is missing, invalid, expired or revoked.",
+        ),
+        errors=["InvalidToken"],
+        result_path="$.failure",
+    )
+    find_user = tasks.DynamoGetItem(
+        scope,
+        "FindUser",
+        table=table,
+        key={
+            "pk": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.format("USER#{}", sfn.JsonPath.string_at("$.change.email"))
+            ),
+            "sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
+        },
+        consistent_read=True,
+        result_path="$.found",
+    )
+    verify = tasks.LambdaInvoke(
+        scope,
+        "VerifyPassword",
+        lambda_function=steps.verify_password,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "email": sfn.JsonPath.string_at("$.change.email"),
+                "password": sfn.JsonPath.string_at("$.change.password"),
+                "found": sfn.JsonPath.object_at("$.found"),
+            }
+        ),
+        result_path="$.verified",
+    )
+    verify.add_catch(
+        audit.record(
+            "AuditWrongPassword",
+            action="change_email",
+            outcome="failure",
+            owner=AuditOwner.user("$.user_id"),
+        ).next(
+            errors.fixed(
+                "RejectWrongPassword", 401, "invalid_credentials", "The password is incorrect."
+            )
+        ),
+        errors=["InvalidCredentials"],
+        result_path="$.failure",
+    )
+    locked = errors.respond(
+        "RespondLocked",
+        {
+            "statusCode": 429,
+            "headers": {"Retry-After.$": "$.verified.retry_after"},
+            "body.$": "States.JsonToString($.verified.problem)",
+        },
+    )
+    build = sfn.Pass(
+        scope,
+        "ChangeInput",
+        comment="Drops the password; what the STANDARD execution gets (no secret).",
+        parameters={
+            "user_id.$": "$.user_id",
+            "email.$": "$.change.new_email",
+            "old_email.$": "$.change.email",
+            "request_id.$": "$.context.requestId",
+            "timeout_seconds": timeout_seconds,
+        },
+        result_path="$.started",
+    )
+    start = tasks.CallAwsService(
+        scope,
+        "StartEmailChange",
+        service="sfn",
+        action="startExecution",
+        parameters={
+            "StateMachineArn": change.state_machine_arn,
+            "Name": sfn.JsonPath.format(
+                "{}-{}",
+                sfn.JsonPath.string_at("$.user_id"),
+                sfn.JsonPath.string_at("$$.Execution.Name"),
+            ),
+            "Input": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.started")),
+        },
+        iam_resources=[change.state_machine_arn],
+        iam_action="states:StartExecution",
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    audited = audit.record(
+        "AuditEmailChangeRequested",
+        action="change_email",
+        outcome="requested",
+        owner=AuditOwner.user("$.user_id"),
+    )
+    accepted = sfn.Pass(
+        scope, "RespondAccepted", parameters={"statusCode": 202, "body": CHANGE_EMAIL_BODY}
+    )
+    return (
+        validate.next(find_user)
+        .next(verify)
+        .next(
+            sfn.Choice(scope, "AccountLocked?")
+            .when(sfn.Condition.boolean_equals("$.verified.locked", True), locked)
+            .otherwise(build.next(start).next(audited).next(accepted))
+        )
+    )
+
+
+def confirm_email_change_definition(
+    scope: Construct, table: dynamodb.ITable, _shared: object, *, steps: LifecycleSteps
+) -> sfn.IChainable:
+    """check the code and switch the address → complete the wait → audit → 200."""
+    audit = AuditTrail(scope, table)
+    errors = ErrorResponses(scope)
+    confirm = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "ConfirmEmailChange",
+            lambda_function=steps.confirm_email_change,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        ("InvalidRequest", "PayloadTooLarge", "InvalidCode", "CodeExpired"),
+        errors,
+    )
+    confirm.add_catch(
+        errors.fixed(
+            "RejectEmailTaken", 409, "email_taken", "An account with this email already exists."
+        ),
+        errors=["EmailTaken"],
+        result_path="$.failure",
+    )
+    complete = tasks.CallAwsService(
+        scope,
+        "CompleteWait",
+        comment="Resumes the EmailChange execution (it publishes EmailChanged).",
+        service="sfn",
+        action="sendTaskSuccess",
+        parameters={
+            "TaskToken": sfn.JsonPath.string_at("$.task_token"),
+            "Output": sfn.JsonPath.format(
+                '{{"request_id":"{}"}}', sfn.JsonPath.string_at("$.context.requestId")
+            ),
+        },
+        iam_resources=["*"],
+        iam_action="states:SendTaskSuccess",
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    resumed = sfn.Pass(scope, "WaitCompleted")
+    complete.add_catch(resumed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    audited = audit.record(
+        "AuditEmailChanged",
+        action="change_email",
+        outcome="success",
+        owner=AuditOwner.user("$.user.id"),
+    )
+    respond = sfn.Pass(
+        scope,
+        "RespondOk",
+        parameters={
+            "statusCode": 200,
+            "body.$": "States.JsonToString($.response)",
+        },
+    )
+    shape = sfn.Pass(
+        scope,
+        "ChangedUser",
+        parameters={"user": {"id.$": "$.user.id", "email.$": "$.user.email"}},
+        result_path="$.response",
+    )
+    return confirm.next(complete).next(resumed).next(audited).next(shape).next(respond)
+
+
+CHANGE_EMAIL_BODY = json.dumps(
+    {"status": "accepted", "next": "confirm with the code sent to the new address"},
+    separators=(",", ":"),
+)
+FORGOT_BODY = json.dumps(
+    {"status": "accepted", "next": "if the email has an account, a code and a link were sent"},
+    separators=(",", ":"),
+)
+RESET_BODY = json.dumps(
+    {"status": "password_reset", "next": "log in with the new password"},
+    separators=(",", ":"),
+)
+ACCEPTED_BODY = json.dumps(
+    {"status": "accepted", "next": "if the account waits for verification, a new code is sent"},
+    separators=(",", ":"),
+)
+
+
+def resend_verification_definition(
+    scope: Construct, table: dynamodb.ITable, _shared: object, *, steps: LifecycleSteps
+) -> sfn.IChainable:
+    """may it resend? → send a fresh code (same waiting execution) → 202, the same for all."""
+    audit = AuditTrail(scope, table)
+    find = _reject_step_errors(
+        scope,
+        tasks.LambdaInvoke(
+            scope,
+            "FindVerification",
+            lambda_function=steps.find_verification,
+            payload_response_only=True,
+            result_path="$",
+        ),
+        ("InvalidRequest", "PayloadTooLarge"),
+    )
+    send = tasks.LambdaInvoke(
+        scope,
+        "SendFreshCode",
+        lambda_function=steps.send_email,
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "kind": sfn.JsonPath.string_at("$.kind"),
+                "user_id": sfn.JsonPath.string_at("$.user_id"),
+                "email": sfn.JsonPath.string_at("$.email"),
+            }
+        ),
+        result_path="$.sent",
+    )
+    accepted = sfn.Pass(
+        scope, "RespondAccepted", parameters={"statusCode": 202, "body": ACCEPTED_BODY}
+    )
+    resent = send.next(
+        audit.record(
+            "AuditResent",
+            action="resend_verification",
+            outcome="sent",
+            owner=AuditOwner.user("$.user_id"),
+        )
+    ).next(accepted)
+    return find.next(
+        sfn.Choice(scope, "Resend?")
+        .when(sfn.Condition.boolean_equals("$.resend", True), resent)
+        .otherwise(accepted)
+    )
+
+
+class EmailVerification(Construct):
+    """The functions, workflows, rule and grants of email verification (see the module doc).
+
+    ``function`` builds a step Lambda as the stack builds its others (same environment).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        table: dynamodb.ITable,
+        bus: events.IEventBus,
+        function: Callable[..., lambda_.Function],
+        issue_tokens: lambda_.IFunction,
+        hash_password: lambda_.IFunction,
+        verify_password: lambda_.IFunction,
+        workflow: Callable[..., sfn.StateMachine],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.code_key = secretsmanager.Secret(
+            self,
+            "CodeKey",
+            secret_name=f"{config.stack_name}/code-key",
+            description="HMAC key of the emailed one-time codes (stepauth)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+        )
+        steps = LifecycleSteps(
+            send_email=function("SendEmail", "send_email"),
+            verify_email=function("VerifyEmail", "verify_email"),
+            find_verification=function("FindVerification", "find_verification"),
+            request_password_reset=function("RequestPasswordReset", "request_password_reset"),
+            check_reset=function("CheckReset", "check_reset"),
+            hash_password=hash_password,
+            store_password=function("StorePassword", "store_password"),
+            validate_password_change=function("ValidatePasswordChange", "validate_password_change"),
+            verify_password=verify_password,
+            issue_tokens=issue_tokens,
+            validate_email_change=function("ValidateEmailChange", "validate_email_change"),
+            confirm_email_change=function("ConfirmEmailChange", "confirm_email_change"),
+        )
+        table.grant_read_data(steps.validate_email_change)
+        table.grant_read_data(steps.request_password_reset)
+        table.grant_read_data(steps.validate_password_change)
+        table.grant_read_write_data(steps.store_password)
+        for reader in (
+            steps.send_email,
+            steps.verify_email,
+            steps.check_reset,
+            steps.confirm_email_change,
+        ):
+            reader.add_environment("CODE_KEY_SECRET_ID", self.code_key.secret_arn)
+            self.code_key.grant_read(reader)
+            table.grant_read_write_data(reader)
+        table.grant_read_data(steps.find_verification)
+        # SES v2 SendEmail is authorised on the sender's identity (and a configuration set,
+        # when one is used).
+        steps.send_email.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["ses:SendEmail"],
+                resources=[
+                    stack.format_arn(
+                        service="ses",
+                        resource="identity",
+                        resource_name=config.email_sender.split("@", 1)[-1],
+                    ),
+                    stack.format_arn(
+                        service="ses", resource="identity", resource_name=config.email_sender
+                    ),
+                ],
+            )
+        )
+        self.machine = workflow(
+            "EmailVerification",
+            functools.partial(
+                email_verification_definition,
+                steps=steps,
+                bus=bus,
+                remove_on_timeout=config.verification_timeout_action == "remove",
+            ),
+            standard=True,
+        )
+        self.verify = workflow(
+            "VerifyEmail", functools.partial(verify_email_definition, steps=steps)
+        )
+        self.resend = workflow(
+            "ResendVerification", functools.partial(resend_verification_definition, steps=steps)
+        )
+        # Password recovery: the same send-and-wait, started by the forgot route.
+        self.recovery = workflow(
+            "PasswordRecovery",
+            functools.partial(password_recovery_definition, steps=steps, bus=bus),
+            standard=True,
+        )
+        self.forgot = workflow(
+            "ForgotPassword",
+            functools.partial(
+                forgot_password_definition,
+                steps=steps,
+                recovery=self.recovery,
+                timeout_seconds=config.reset_code_ttl_seconds,
+            ),
+        )
+        self.reset = workflow(
+            "ResetPassword", functools.partial(reset_password_definition, steps=steps)
+        )
+        self.change_password = workflow(
+            "ChangePassword",
+            functools.partial(change_password_definition, steps=steps, bus=bus),
+        )
+        # Email change: verified at the new address before it replaces the old one.
+        self.email_change = workflow(
+            "EmailChange",
+            functools.partial(email_change_definition, steps=steps, bus=bus),
+            standard=True,
+        )
+        self.change_email = workflow(
+            "ChangeEmail",
+            functools.partial(
+                change_email_definition,
+                steps=steps,
+                change=self.email_change,
+                timeout_seconds=config.verification_timeout_seconds,
+            ),
+        )
+        self.confirm_email_change = workflow(
+            "ConfirmEmailChange",
+            functools.partial(confirm_email_change_definition, steps=steps),
+        )
+        self.start = function("StartVerification", "start_verification")
+        self.start.add_environment(
+            "EMAIL_VERIFICATION_STATE_MACHINE_ARN", self.machine.state_machine_arn
+        )
+        self.start.add_environment(
+            "VERIFICATION_TIMEOUT_SECONDS", str(config.verification_timeout_seconds)
+        )
+        self.machine.grant_start_execution(self.start)
+        if config.email_verification != "off":
+            # stepauth's own follow-up of a registration is a rule, like an integrator's.
+            events.Rule(
+                self,
+                "OnUserRegistered",
+                event_bus=bus,
+                description="Starts the account's EmailVerification execution.",
+                event_pattern=events.EventPattern(source=[SOURCE], detail_type=["UserRegistered"]),
+                targets=[events_targets.LambdaFunction(self.start, retry_attempts=8)],
+            )

@@ -1,0 +1,96 @@
+"""Step: confirm an email change with the code sent to the new address, and switch.
+
+Execution input (``request`` + ``caller``; body ``{"code"}`` or ``{"token"}``) →
+``{"user": {"id", "email", "old_email"}, "task_token", "context"}``. The profile moves from
+``USER#<old>`` to ``USER#<new>`` in one transaction (the new key must still be free: 409
+``email_taken`` otherwise). Raises InvalidRequest, InvalidCode, CodeExpired, EmailTaken.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from steps.core.api_request import read_json_body, request_context
+from steps.core.clock import system_clock
+from steps.core.errors import EmailTaken, InvalidRequest
+from steps.core.logs import step_log
+from steps.core.sessions import find_user_by_id
+from steps.core.table import Table, default_table, user_key
+from steps.core.verification import (
+    CODE_DIGITS,
+    CodeExpired,
+    MailSettings,
+    check_code,
+    check_link,
+)
+from steps.send_email import code_key
+
+KIND = "change_email"
+_CODE = re.compile(rf"\d{{{CODE_DIGITS}}}")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
+_EXPIRED = "The code has expired or was already used; request a new one."
+
+
+def confirm_for_state(
+    event: Any, *, table: Table, key: bytes, now: float, settings: MailSettings
+) -> dict[str, Any]:
+    body = read_json_body(event)
+    caller = event.get("caller") if isinstance(event, Mapping) else None
+    user_id = str(caller.get("userId")) if isinstance(caller, Mapping) else ""
+    user = find_user_by_id(table, user_id)
+    if user is None:
+        raise CodeExpired(_EXPIRED)
+    if set(body) == {"code"} and isinstance(body["code"], str) and _CODE.fullmatch(body["code"]):
+        checked = check_code(
+            table, key, kind=KIND, user_id=user_id, code=body["code"], now=now, settings=settings
+        )
+    elif (
+        set(body) == {"token"}
+        and isinstance(body["token"], str)
+        and _TOKEN.fullmatch(body["token"])
+    ):
+        kind, found = check_link(table, token=body["token"], now=now, spend=False)
+        if kind != KIND or found.user_id != user_id:
+            raise CodeExpired(_EXPIRED)
+        _, checked = check_link(table, token=body["token"], now=now)
+    else:
+        raise InvalidRequest(f"Send the {CODE_DIGITS}-digit 'code' or the link's 'token'.")
+    old = table.get(user_key(user.email))
+    if old is None:
+        raise CodeExpired(_EXPIRED)
+    moved = {**old, **user_key(checked.email), "email": {"S": checked.email}}
+    moved["email_verified"] = {"BOOL": True}
+    switched = table.transact(
+        [
+            {"Put": {"Item": moved, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {
+                "Delete": {
+                    "Key": user_key(user.email),
+                    "ConditionExpression": "user_id = :uid",
+                    "ExpressionAttributeValues": {":uid": {"S": user_id}},
+                }
+            },
+        ]
+    )
+    if not switched:
+        raise EmailTaken
+    return {
+        "user": {"id": user_id, "email": checked.email, "old_email": user.email},
+        "task_token": checked.task_token,
+        "context": request_context(event),
+    }
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    with step_log("confirm_email_change", event) as log:
+        result = confirm_for_state(
+            event,
+            table=default_table(),
+            key=code_key(),
+            now=system_clock.now(),
+            settings=MailSettings.from_env(),
+        )
+        log.succeeded(user_id=result["user"]["id"])
+        return result

@@ -1,0 +1,276 @@
+"""One-time email codes and link tokens: created, sent and checked without ever leaving a Lambda.
+
+A verification (``kind`` ``verify_email``) is one pending item per user::
+
+    pk VERIFY#<kind>#<user_id>   sk PENDING
+    code_hash   HMAC-SHA256(key, "<kind>:<user_id>:<code>") hex: a 6-digit code is guessable
+                offline from a plain hash, so the hash is keyed (the key is a stack secret)
+    token_hash  SHA-256 hex of the 256-bit link token
+    task_token  the waiting STANDARD execution's task token (resumes it; not a user secret)
+    execution_id  that execution (its time-out deletes the item only if it is still its own)
+    email, attempts N (wrong codes so far), resends N, code_expires_at N, expires_at N (TTL)
+
+and one link item per issued link, ``pk VERIFYLINK#<token_hash> sk LINK`` → kind, user id.
+A code is spent by deleting the pending item under a condition on its hash, so it is single use
+even when two requests race. After ``max_attempts`` wrong codes the code is dead: a new one must
+be requested (resend).
+
+Per-recipient send limit: ``pk MAILLIMIT#<email> sk <epoch hour>`` counts sends in the hour with
+one conditional ``ADD`` (atomic), so stepauth cannot be used to flood a mailbox.
+
+Nothing here logs or returns a code, a link token or a hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from steps.core.errors import ClientError
+from steps.core.table import Item, Table
+
+KINDS = ("verify_email", "reset_password", "change_email")
+CODE_DIGITS = 6
+PENDING_SK = "PENDING"
+LINK_SK = "LINK"
+
+
+class InvalidCode(ClientError):
+    """A wrong code (counted toward the limit)."""
+
+    status = 400
+    code = "invalid_code"
+
+
+class CodeExpired(ClientError):
+    """No usable code: expired, spent, unknown, or too many wrong tries."""
+
+    status = 400
+    code = "code_expired"
+
+
+class SendLimited(ClientError):
+    status = 429
+    code = "too_many_requests"
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    sender: str = "no-reply@stepauth.local"
+    service_name: str = "stepauth"
+    link_base_url: str = "http://127.0.0.1:8080"
+    code_ttl_seconds: int = 86_400
+    reset_code_ttl_seconds: int = 3600
+    max_attempts: int = 5
+    max_resends: int = 3
+    sends_per_hour: int = 5
+
+    def ttl_for(self, kind: str) -> int:
+        return self.reset_code_ttl_seconds if kind == "reset_password" else self.code_ttl_seconds
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MailSettings:
+        env = os.environ if env is None else env
+        return cls(
+            sender=env.get("EMAIL_SENDER", cls.sender),
+            service_name=env.get("MAIL_SERVICE_NAME", cls.service_name),
+            link_base_url=env.get("LINK_BASE_URL", cls.link_base_url).rstrip("/"),
+            code_ttl_seconds=int(env.get("VERIFICATION_CODE_TTL_SECONDS", cls.code_ttl_seconds)),
+            reset_code_ttl_seconds=int(
+                env.get("RESET_CODE_TTL_SECONDS", cls.reset_code_ttl_seconds)
+            ),
+            max_attempts=int(env.get("VERIFICATION_MAX_ATTEMPTS", cls.max_attempts)),
+            max_resends=int(env.get("VERIFICATION_MAX_RESENDS", cls.max_resends)),
+            sends_per_hour=int(env.get("EMAIL_SENDS_PER_HOUR", cls.sends_per_hour)),
+        )
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def new_link_token() -> str:
+    return secrets.token_urlsafe(32)  # 256 bits
+
+
+def code_hash(key: bytes, kind: str, user_id: str, code: str) -> str:
+    return hmac.new(key, f"{kind}:{user_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def pending_key(kind: str, user_id: str) -> Item:
+    return {"pk": {"S": f"VERIFY#{kind}#{user_id}"}, "sk": {"S": PENDING_SK}}
+
+
+def link_key(hashed_token: str) -> Item:
+    return {"pk": {"S": f"VERIFYLINK#{hashed_token}"}, "sk": {"S": LINK_SK}}
+
+
+def take_send_slot(table: Table, email: str, *, now: float, per_hour: int) -> bool:
+    """Counts one send to ``email`` in the current hour; False when the hour's limit is spent."""
+    hour = int(now) // 3600
+    return table.update_if(
+        {"pk": {"S": f"MAILLIMIT#{email}"}, "sk": {"S": str(hour)}},
+        update="ADD #sends :one SET #ttl = :ttl",
+        condition="attribute_not_exists(#sends) OR #sends < :limit",
+        names={"#sends": "sends", "#ttl": "expires_at"},
+        values={
+            ":one": {"N": "1"},
+            ":limit": {"N": str(per_hour)},
+            ":ttl": {"N": str((hour + 2) * 3600)},
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """What is sent to the user; never returned from a step or logged."""
+
+    code: str
+    link_token: str
+
+    def __repr__(self) -> str:
+        return "Secrets(<redacted>)"
+
+
+def issue(
+    table: Table,
+    key: bytes,
+    *,
+    kind: str,
+    user_id: str,
+    email: str,
+    now: float,
+    settings: MailSettings,
+    task_token: str | None = None,
+    execution_id: str = "",
+    generate: Callable[[], Secrets] | None = None,
+) -> Secrets:
+    """Stores a fresh code and link for the user's pending verification (replacing the old
+    ones); ``task_token`` is kept from the existing item when not given (a resend)."""
+    fresh = generate() if generate else Secrets(new_code(), new_link_token())
+    resends = 0
+    if task_token is None:  # a resend: the same waiting execution, a fresh code
+        current = table.get(pending_key(kind, user_id))
+        if current is None:
+            raise CodeExpired("There is no pending verification for this account.")
+        task_token = current["task_token"]["S"]
+        execution_id = current.get("execution_id", {}).get("S", "")
+        resends = int(current.get("resends", {}).get("N", "0")) + 1
+    expires = int(now) + settings.ttl_for(kind)
+    hashed_token = token_hash(fresh.link_token)
+    table.put(
+        {
+            **pending_key(kind, user_id),
+            "entity": {"S": "verification"},
+            "kind": {"S": kind},
+            "user_id": {"S": user_id},
+            "email": {"S": email},
+            "code_hash": {"S": code_hash(key, kind, user_id, fresh.code)},
+            "token_hash": {"S": hashed_token},
+            "task_token": {"S": task_token},
+            # The waiting execution: only its own time-out forgets this item.
+            "execution_id": {"S": execution_id},
+            "attempts": {"N": "0"},
+            "resends": {"N": str(resends)},
+            "code_expires_at": {"N": str(expires)},
+            "expires_at": {"N": str(expires + 86_400)},
+        }
+    )
+    table.put(
+        {
+            **link_key(hashed_token),
+            "entity": {"S": "verification_link"},
+            "kind": {"S": kind},
+            "user_id": {"S": user_id},
+            "expires_at": {"N": str(expires)},
+        }
+    )
+    return fresh
+
+
+def resends_used(table: Table, kind: str, user_id: str) -> int | None:
+    """Resends so far of the user's pending verification; None when nothing is pending."""
+    current = table.get(pending_key(kind, user_id))
+    if current is None:
+        return None
+    return int(current.get("resends", {}).get("N", "0"))
+
+
+@dataclass(frozen=True)
+class Checked:
+    user_id: str
+    email: str
+    task_token: str
+
+
+def _spend(table: Table, item: Mapping[str, Any], kind: str, user_id: str) -> Checked:
+    spent = table.delete_if(
+        pending_key(kind, user_id),
+        condition="#hash = :hash",
+        names={"#hash": "code_hash"},
+        values={":hash": item["code_hash"]},
+    )
+    if not spent:  # another request spent it (or a resend replaced it) first
+        raise CodeExpired("The code has expired or was already used; request a new one.")
+    return Checked(user_id, item["email"]["S"], item["task_token"]["S"])
+
+
+def check_code(
+    table: Table,
+    key: bytes,
+    *,
+    kind: str,
+    user_id: str,
+    code: str,
+    now: float,
+    settings: MailSettings,
+) -> Checked:
+    """Spends the pending code when ``code`` is right; counts a wrong one."""
+    item = table.get(pending_key(kind, user_id))
+    dead = CodeExpired("The code has expired or was already used; request a new one.")
+    if item is None or int(item["code_expires_at"]["N"]) <= now:
+        raise dead
+    attempts = int(item.get("attempts", {}).get("N", "0"))
+    if attempts >= settings.max_attempts:
+        raise CodeExpired("Too many wrong codes; request a new code.")
+    expected = item["code_hash"]["S"]
+    if not hmac.compare_digest(expected, code_hash(key, kind, user_id, code)):
+        table.update_if(
+            pending_key(kind, user_id),
+            update="ADD #attempts :one",
+            condition="#hash = :hash",
+            names={"#attempts": "attempts", "#hash": "code_hash"},
+            values={":one": {"N": "1"}, ":hash": {"S": expected}},
+        )
+        raise InvalidCode("The code is not correct.")
+    return _spend(table, item, kind, user_id)
+
+
+def check_link(table: Table, *, token: str, now: float, spend: bool = True) -> tuple[str, Checked]:
+    """Spends (or with ``spend=False`` only finds) the pending verification a link token
+    belongs to; returns (kind, checked)."""
+    dead = CodeExpired("The link has expired or was already used; request a new one.")
+    hashed = token_hash(token)
+    link = table.get(link_key(hashed))
+    if link is None or int(link["expires_at"]["N"]) <= now:
+        raise dead
+    kind, user_id = link["kind"]["S"], link["user_id"]["S"]
+    item = table.get(pending_key(kind, user_id))
+    if (
+        item is None
+        or item["token_hash"]["S"] != hashed
+        or int(item["code_expires_at"]["N"]) <= now
+    ):
+        raise dead
+    if not spend:
+        return kind, Checked(user_id, item["email"]["S"], item["task_token"]["S"])
+    return kind, _spend(table, item, kind, user_id)

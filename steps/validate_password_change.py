@@ -1,0 +1,52 @@
+"""Step: check a password change (``POST /v1/password``, signed in).
+
+Execution input (``request`` + the authorizer's ``caller``) → ``{"change": {"email",
+"current_password", "new_password"}, "context"}``. The new password must pass the policy and
+differ from the current one; the workflow then verifies the current one behind the login
+lockout. Raises InvalidRequest, WeakPassword, or InvalidToken (the caller's account is gone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from steps.core.api_request import read_json_body, request_context
+from steps.core.errors import InvalidRequest, InvalidToken, WeakPassword
+from steps.core.logs import step_log
+from steps.core.password_policy import check_password_policy, context_words_for
+from steps.core.sessions import find_user_by_id
+from steps.core.table import Table, default_table
+
+FIELDS = {"current_password", "new_password"}
+
+
+def validate_for_state(event: Any, *, table: Table) -> dict[str, Any]:
+    body = read_json_body(event)
+    if set(body) != FIELDS or not all(isinstance(body[f], str) for f in FIELDS):
+        raise InvalidRequest("Send 'current_password' and 'new_password' (strings).")
+    caller = event.get("caller") if isinstance(event, Mapping) else None
+    user_id = caller.get("userId") if isinstance(caller, Mapping) else None
+    user = find_user_by_id(table, str(user_id)) if user_id else None
+    if user is None or not user.is_active:
+        raise InvalidToken
+    new_password = check_password_policy(
+        body["new_password"], context_words=context_words_for(user.email)
+    )
+    if new_password == body["current_password"]:
+        raise WeakPassword("The new password must differ from the current one.")
+    return {
+        "change": {
+            "email": user.email,
+            "current_password": body["current_password"],
+            "new_password": new_password,
+        },
+        "context": request_context(event),
+    }
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    with step_log("validate_password_change", event) as log:
+        result = validate_for_state(event, table=default_table())
+        log.succeeded()
+        return result
