@@ -418,13 +418,18 @@ def test_logout_denies_the_access_token_until_it_expires(template: dict) -> None
     assert states[deny["Next"]]["Parameters"]["statusCode"] == 204
 
 
-def test_only_the_token_issuer_reads_the_private_keys(template: dict) -> None:
-    """... and the deploy-time initialiser that writes the first key set."""
-    secret_id = next(
+def signing_keys_secret_id(template: dict) -> str:
+    """The signing keys' secret (the lifecycle's code key is another secret)."""
+    return next(
         k
         for k, v in resources(template, "AWS::SecretsManager::Secret").items()
         if v["Properties"]["Name"] == "stepauth/signing-keys"
     )
+
+
+def test_only_the_token_issuer_reads_the_private_keys(template: dict) -> None:
+    """... and the deploy-time initialiser that writes the first key set."""
+    secret_id = signing_keys_secret_id(template)
     readers = []
     for policy in resources(template, "AWS::IAM::Policy").values():
         document = json.dumps(policy["Properties"]["PolicyDocument"])
@@ -441,8 +446,7 @@ def test_the_deploy_writes_the_first_signing_keys(template: dict) -> None:
     # Invoked only once its role, policy and log group exist.
     assert any(d.startswith("InitSigningKeysLogs") for d in ready["DependsOn"])
     assert any(d.startswith("InitSigningKeysServiceRole") for d in ready["DependsOn"])
-    (secret_id,) = resources(template, "AWS::SecretsManager::Secret")
-    assert ready["Properties"]["SecretArn"] == {"Ref": secret_id}
+    assert ready["Properties"]["SecretArn"] == {"Ref": signing_keys_secret_id(template)}
 
 
 def test_each_function_bundles_only_what_its_handler_imports() -> None:
