@@ -30,6 +30,8 @@ import re
 import threading
 from typing import Any
 
+from . import iam
+
 LOG = logging.getLogger("stepauth.localcloud.events")
 
 _applied = False
@@ -163,6 +165,8 @@ def _start_state_machine(rule: Any, target: dict[str, Any], payload: str) -> Non
         return
     arn = target["Arn"]
     account, region = arn.split(":")[4], arn.split(":")[3]
+    # EventBridge calls StartExecution as the target's role: IAM decides as on AWS.
+    iam.check(str(target["RoleArn"]), [("states:StartExecution", arn)])
     get_backend(account, region).start_execution(arn, None, payload, None)
 
 
@@ -207,26 +211,41 @@ def deliver(rule: Any, original_event: dict[str, Any]) -> None:
         arn: str = target["Arn"]
         service = arn.split(":")[2]
         payload = target_input(target, event, rule.arn)
+        # Each delivery runs as the target's role (EventBridge assumes it), never as whoever
+        # published the event; a target without one is reached through its resource policy
+        # (Lambda permission, queue policy, log group policy), by the service itself.
         try:
-            if service == "states":
-                _start_state_machine(rule, target, payload)
-            elif service == "lambda":
-                _invoke_function(target, payload)
-            elif service == "sqs":
-                from moto.sqs import sqs_backends
-
-                sqs_backends[arn.split(":")[4]][arn.split(":")[3]].send_message(
-                    queue_name=arn.split(":")[5],
-                    message_body=payload,
-                    group_id=target.get("SqsParameters", {}).get("MessageGroupId"),
-                )
-            elif service == "logs":
-                _write_log_event(arn, payload)
-            else:
-                rule_target = {**target}
-                _ORIGINAL_SEND[0](_single_target_rule(rule, rule_target), original_event)
+            with iam.acting_as(target.get("RoleArn")):
+                _deliver_to(rule, target, arn, service, payload, original_event)
         except Exception:  # noqa: BLE001 - EventBridge never fails PutEvents for a target
             LOG.warning("rule %s: delivery to %s failed", rule.name, target["Id"], exc_info=True)
+
+
+def _deliver_to(
+    rule: Any,
+    target: dict[str, Any],
+    arn: str,
+    service: str,
+    payload: str,
+    original_event: dict[str, Any],
+) -> None:
+    if service == "states":
+        _start_state_machine(rule, target, payload)
+    elif service == "lambda":
+        _invoke_function(target, payload)
+    elif service == "sqs":
+        from moto.sqs import sqs_backends
+
+        sqs_backends[arn.split(":")[4]][arn.split(":")[3]].send_message(
+            queue_name=arn.split(":")[5],
+            message_body=payload,
+            group_id=target.get("SqsParameters", {}).get("MessageGroupId"),
+        )
+    elif service == "logs":
+        _write_log_event(arn, payload)
+    else:
+        rule_target = {**target}
+        _ORIGINAL_SEND[0](_single_target_rule(rule, rule_target), original_event)
 
 
 class _single_target_rule:  # noqa: N801 - a view of a rule with one target, for moto's sender

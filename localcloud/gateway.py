@@ -98,9 +98,7 @@ def is_binary(content_type: str | None, binary_media_types: list[str]) -> bool:
     """Whether API Gateway treats a body of this Content-Type as binary (wildcards allowed;
     CloudFormation may spell '/' as '~1')."""
     kind = media_type(content_type)
-    return any(
-        _glob(pattern.replace("~1", "/").lower(), kind) for pattern in binary_media_types
-    )
+    return any(_glob(pattern.replace("~1", "/").lower(), kind) for pattern in binary_media_types)
 
 
 # API Gateway's own name for a service in integration URIs → botocore's.

@@ -17,7 +17,8 @@ itself:
 * :func:`authorization_requests` turns one API call into the (action, resource ARN) pairs IAM
   checks: ``TransactWriteItems`` as its inner ``PutItem``/``UpdateItem``/``DeleteItem``/
   ``ConditionCheckItem``, a ``Query`` on an index as the index ARN, ``PutEvents`` per bus, a
-  secret by its full ARN, and so on.
+  secret by its full ARN, SES v2 ``SendEmail`` on the sender's identity, and so on
+  (``SendTaskSuccess`` and other task-token calls name no resource: ``*``, as on AWS).
 * The principal of the running code is a context variable set by :func:`acting_as` where the
   local cloud runs code as a role (in-process Lambda handlers, state machine executions, API
   integrations). Every botocore client in the process checks its calls against it
@@ -261,6 +262,18 @@ class PolicyEvaluator:
     def unused_grants(self) -> set[Grant]:
         return self.all_grants() - self.used_grants()
 
+    def used_records(self) -> list[list[str]]:
+        """The used grants as JSON-ready ``[role, policy, action]`` (see :meth:`absorb_records`)."""
+        return sorted([g.role, g.policy, g.action] for g in self.used_grants())
+
+    def absorb_records(self, records: Iterable[Iterable[str]]) -> None:
+        """Count as used the grants another local cloud of the same app reported used (a
+        ``stepauth local`` child process with another configuration). Matched by role, policy
+        and action: the resources hold names the other deployment generated differently."""
+        used = {tuple(record) for record in records}
+        with self._lock:
+            self._used |= {g for g in self.all_grants() if (g.role, g.policy, g.action) in used}
+
     def absorb(self, other: PolicyEvaluator) -> None:
         """Count grants ``other`` (a variant of these policies) saw used as used here too."""
         with self._lock:
@@ -414,6 +427,22 @@ def _function_arn(name: str, region: str, account: str) -> str:
     return _arn("lambda", region, account, f"function:{name.split(':')[0]}")
 
 
+def _ses_identity_arn(from_address: str, region: str, account: str) -> str:
+    """SES v2 SendEmail is authorised on the sending identity: the address when it is itself a
+    verified identity, else its domain (SES's own precedence)."""
+    address = from_address.rsplit("<", 1)[-1].rstrip(">").strip()
+    identity = address
+    try:
+        from moto.sesv2.models import sesv2_backends
+
+        known = sesv2_backends[account][region].core_backend.email_identities
+        if address not in known:
+            identity = address.split("@", 1)[-1]
+    except Exception:  # noqa: BLE001 - no SES state yet: the address names the identity
+        identity = address
+    return _arn("ses", region, account, f"identity/{identity}")
+
+
 def authorization_requests(
     service: str, operation: str, params: dict[str, Any], region: str, account: str
 ) -> list[tuple[str, str]]:
@@ -437,6 +466,9 @@ def authorization_requests(
     if service == "sqs" and "QueueUrl" in params:
         name = str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
         return [(f"sqs:{operation}", _arn("sqs", region, account, name))]
+    if service == "sesv2" and operation == "SendEmail" and params.get("FromEmailAddress"):
+        identity = _ses_identity_arn(str(params["FromEmailAddress"]), region, account)
+        return [("ses:SendEmail", identity)]
     if service == "kms" and "KeyId" in params:
         key = str(params["KeyId"])
         arn = key if key.startswith("arn:") else _arn("kms", region, account, f"key/{key}")

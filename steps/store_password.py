@@ -11,7 +11,7 @@ from typing import Any
 
 from steps.core.clock import system_clock
 from steps.core.logs import step_log
-from steps.core.sessions import revoke_all_families
+from steps.core.sessions import end_access_tokens, revoke_all_families
 from steps.core.table import Table, default_table, user_key
 from steps.core.verification import CodeExpired
 
@@ -35,7 +35,12 @@ def store_for_state(event: Any, *, table: Table, now: float) -> dict[str, int]:
         raise CodeExpired("The code has expired or was already used; request a new one.")
     # A reset (emailed code) or a change (signed in); the caller of a change gets a new pair.
     reason = "password_changed" if event.get("reason") == "password_changed" else "password_reset"
-    return {"revoked": revoke_all_families(table, user_id, reason=reason, now=now)}
+    revoked = revoke_all_families(table, user_id, reason=reason, now=now)
+    if reason == "password_reset":
+        # Whoever knew the old password may hold access tokens too: a reset ends them, like a
+        # disable. (A change does not: its caller's new pair is issued in this very second.)
+        end_access_tokens(table, user_id, now=now)
+    return {"revoked": revoked}
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

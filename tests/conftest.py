@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,13 +86,26 @@ def local_cloud(cloud_assembly: CloudAssembly) -> Iterator[LocalCloud]:
 # after the run the grants nothing used are listed, and with STEPAUTH_REQUIRE_GRANTS_USED=1 (the
 # whole suite in CI) any such grant fails the run.
 REQUIRE_GRANTS_USED = "STEPAUTH_REQUIRE_GRANTS_USED"
+#: Files where `stepauth local` child processes (another configuration of the same app, e.g.
+#: tests/test_email_verification.py) wrote the grants they used; they count here too.
+CHILD_USED_GRANTS: list[Path] = []
+
+
+def _absorb_child_grants(evaluator: Any) -> None:
+    while CHILD_USED_GRANTS:
+        path = CHILD_USED_GRANTS.pop()
+        if path.exists():
+            evaluator.absorb_records(json.loads(path.read_text()))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     from localcloud import iam
 
     evaluator = iam.evaluator()
-    if evaluator is None or not evaluator.used_grants():
+    if evaluator is None:
+        return
+    _absorb_child_grants(evaluator)
+    if not evaluator.used_grants():
         return
     if evaluator.platform_denials:
         terminalreporter.section("IAM: the service could not act for a role (fails the run)")
@@ -109,6 +123,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     evaluator = iam.evaluator()
     if evaluator is None:
         return
+    _absorb_child_grants(evaluator)
     if evaluator.platform_denials and exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if os.environ.get(REQUIRE_GRANTS_USED) != "1":

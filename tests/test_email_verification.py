@@ -21,8 +21,9 @@ from typing import Any
 import boto3
 import pytest
 
-from localcloud.cloud import free_port
+from localcloud.cloud import USED_GRANTS_FILE_VARIABLE, free_port
 from localcloud.deploy import PROJECT_ROOT
+from tests.conftest import CHILD_USED_GRANTS
 from tests.test_api import PASSWORD, Api, new_email
 
 # Passwords and codes used by the flows below, for the final scan of everything they left.
@@ -74,8 +75,11 @@ def link_token_in(message: dict[str, Any]) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     gateway_port, aws_port = free_port(), free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = tmp_path_factory.mktemp("server") / "server.log"
+    folder = tmp_path_factory.mktemp("server")
+    log = folder / "server.log"
+    # The grants the child's calls use count for the session's least-privilege check.
+    used_grants = folder / "used-grants.json"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", USED_GRANTS_FILE_VARIABLE: str(used_grants)}
     with log.open("w") as output:
         child = subprocess.Popen(  # noqa: S603 - our own command line
             [
@@ -114,6 +118,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     finally:
         child.terminate()
         child.wait(timeout=30)
+        CHILD_USED_GRANTS.append(used_grants)
 
 
 def client(server: Server, service: str) -> Any:
@@ -426,7 +431,13 @@ def test_forgot_then_reset_with_the_emailed_code_revokes_every_session(server: S
         refreshed = server.api.post_json(
             "/v1/token/refresh", {"refresh_token": session["refresh_token"]}
         )
-        assert refreshed.status == 401
+        assert refreshed.status == 400  # invalid_grant (RFC 6749 5.2)
+        assert refreshed.json()["error"] == "invalid_grant"
+        # ... and their access tokens end at once ("tokens valid after"; no authorizer cache).
+        me = server.api.call(
+            "GET", "/v1/me", headers={"Authorization": f"Bearer {session['access_token']}"}
+        )
+        assert me.status == 401, me.body
     again = server.api.post_json(
         "/v1/password/reset", {"email": email, "code": code, "new_password": new_password}
     )
@@ -487,7 +498,8 @@ def test_change_password_checks_the_current_one_revokes_sessions_and_notifies(
     assert server.api.login(email, new_password).status == 200
     for session in (first, other):
         old = server.api.post_json("/v1/token/refresh", {"refresh_token": session["refresh_token"]})
-        assert old.status == 401
+        assert old.status == 400  # invalid_grant (RFC 6749 5.2)
+        assert old.json()["error"] == "invalid_grant"
     fresh = server.api.post_json(
         "/v1/token/refresh", {"refresh_token": changed.json()["refresh_token"]}
     )
