@@ -25,6 +25,7 @@ from .cleanup import add_stream_cleanup
 from .config import StackConfig
 from .nag import acknowledge_findings
 from .observability import Observability
+from .resilience import WORKFLOW_TIMEOUT_SECONDS, make_resilient
 from .workflows import (
     StepFunctions,
     delete_account_definition,
@@ -75,6 +76,19 @@ class StepAuthStack(Stack):
             "SigningKeys",
             secret_name=f"{config.stack_name}/signing-keys",
             description="stepauth private JWK set (Ed25519); public parts served as JWKS",
+            removal_policy=retention,
+        )
+
+        # The HMAC key that derives each refresh token's successor (steps/core/refresh_key.py):
+        # generated here, read by the refresh step only.
+        self.refresh_token_key = secretsmanager.Secret(
+            self,
+            "RefreshTokenKey",
+            secret_name=f"{config.stack_name}/refresh-token-key",
+            description="stepauth refresh token derivation key (HMAC-SHA256)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
             removal_policy=retention,
         )
 
@@ -204,6 +218,7 @@ class StepAuthStack(Stack):
             asset: lambda_.Code = code,
             package: str = "steps",
             timeout_seconds: int = 10,
+            extra_environment: dict[str, str] | None = None,
         ) -> lambda_.Function:
             log_group = logs.LogGroup(
                 self,
@@ -222,7 +237,7 @@ class StepAuthStack(Stack):
                 code=asset,
                 memory_size=memory,
                 timeout=Duration.seconds(timeout_seconds),
-                environment=environment,
+                environment={**environment, **(extra_environment or {})},
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=log_group,
             )
@@ -239,7 +254,14 @@ class StepAuthStack(Stack):
             ),
             issue_tokens=function("IssueTokens", "issue_tokens", asset=token_code),
             validate_refresh=function("ValidateRefresh", "validate_refresh"),
-            rotate_refresh_token=function("RotateRefreshToken", "rotate_refresh_token"),
+            rotate_refresh_token=function(
+                "RotateRefreshToken",
+                "rotate_refresh_token",
+                asset=token_code,
+                extra_environment={
+                    "REFRESH_TOKEN_KEY_SECRET_ID": self.refresh_token_key.secret_arn
+                },
+            ),
             validate_logout=function("ValidateLogout", "validate_logout"),
             end_sessions=function("EndSessions", "end_sessions"),
             disable_user=function("DisableUser", "disable_user"),
@@ -271,8 +293,11 @@ class StepAuthStack(Stack):
             self.table.grant_read_write_data(writer)
         for reader in (self.publish_jwks, self.authorizer, steps.list_sessions):
             self.table.grant_read_data(reader)
-        # Only the token issuer reads the private keys; everyone else reads the public item.
+        # Only the token issuers (IssueTokens, RotateRefreshToken) read the private keys;
+        # everyone else reads the public item.
         self.signing_keys.grant_read(steps.issue_tokens)
+        self.signing_keys.grant_read(steps.rotate_refresh_token)
+        self.refresh_token_key.grant_read(steps.rotate_refresh_token)
         return steps
 
     def _workflow(self, name: str, definition: Any) -> sfn.StateMachine:
@@ -291,9 +316,10 @@ class StepAuthStack(Stack):
             state_machine_name=f"{config.stack_name}-{name}",
             state_machine_type=sfn.StateMachineType.EXPRESS,
             definition_body=sfn.DefinitionBody.from_chainable(
-                definition(scope, self.table, self.steps)
+                make_resilient(scope, definition(scope, self.table, self.steps))
             ),
-            timeout=Duration.seconds(30),
+            # Under API Gateway's 29 s: a request the gateway gave up on must not commit later.
+            timeout=Duration.seconds(WORKFLOW_TIMEOUT_SECONDS),
             tracing_enabled=True,
             # The execution input carries the password: history must never hold data.
             logs=sfn.LogOptions(

@@ -170,6 +170,7 @@ def register_definition(
             scope,
             "ValidateRegistration",
             lambda_function=steps.validate_registration,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             # Replaces the whole state: the raw request body is not carried further.
             result_path="$",
@@ -181,6 +182,7 @@ def register_definition(
         scope,
         "HashPassword",
         lambda_function=steps.hash_password,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {"password": sfn.JsonPath.string_at("$.registration.password")}
@@ -277,6 +279,7 @@ def register_definition(
         scope,
         "IssueTokens",
         lambda_function=steps.issue_tokens,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -312,6 +315,7 @@ def login_definition(
             scope,
             "ValidateLogin",
             lambda_function=steps.validate_login,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -330,6 +334,7 @@ def login_definition(
         scope,
         "VerifyPassword",
         lambda_function=steps.verify_password,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -366,6 +371,7 @@ def login_definition(
         scope,
         "IssueTokens",
         lambda_function=steps.issue_tokens,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -422,7 +428,8 @@ def _request_context() -> dict[str, str]:
 def refresh_definition(
     scope: Construct, table: dynamodb.ITable, steps: StepFunctions
 ) -> sfn.IChainable:
-    """validate → spend the presented token (rotation, reuse detection) → issue a pair → 200."""
+    """validate → rotate (spend the presented token and store its successor in one transaction,
+    reuse detection, replay within the grace window) → audit → 200 with the pair."""
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
     validate = _catch_step_errors(
@@ -430,6 +437,7 @@ def refresh_definition(
             scope,
             "ValidateRefresh",
             lambda_function=steps.validate_refresh,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -440,10 +448,12 @@ def refresh_definition(
         scope,
         "RotateRefreshToken",
         comment=(
-            "Spends the token with a conditional write; a spent token revokes its family "
-            "(the step writes that audit record: only it knows whose family it was)."
+            "Spends the token and stores its successor in one transaction, then signs the "
+            "access token; a replay within the grace window gets the current token again; "
+            "reuse revokes the family (the step writes that audit record)."
         ),
         lambda_function=steps.rotate_refresh_token,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -472,29 +482,10 @@ def refresh_definition(
         errors=["InvalidGrant", "RefreshTokenReused"],
         result_path="$.failure",
     )
-    issue_tokens = tasks.LambdaInvoke(
-        scope,
-        "IssueTokens",
-        lambda_function=steps.issue_tokens,
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "user": sfn.JsonPath.object_at("$.user"),
-                "family_id": sfn.JsonPath.string_at("$.family_id"),
-                "context": sfn.JsonPath.object_at("$.context"),
-            }
-        ),
-        result_path="$",
-    )
     refreshed = audit.record(
         "AuditRefreshed", action="refresh", outcome="success", owner=AuditOwner.user("$.user.id")
     )
-    return (
-        validate.next(rotate)
-        .next(issue_tokens)
-        .next(refreshed)
-        .next(_respond(scope, "RespondOk", 200))
-    )
+    return validate.next(rotate).next(refreshed).next(_respond(scope, "RespondOk", 200))
 
 
 def _deny_access_token(scope: Construct, table: dynamodb.ITable) -> sfn.IChainable:
@@ -532,6 +523,7 @@ def logout_definition(
             scope,
             "ValidateLogout",
             lambda_function=steps.validate_logout,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -543,6 +535,7 @@ def logout_definition(
         "EndSessions",
         comment="One write per family; the stream clean-up removes the family's tokens.",
         lambda_function=steps.end_sessions,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         result_path="$.ended",
     )
@@ -562,6 +555,7 @@ def disable_user_definition(
         scope,
         "DisableUser",
         lambda_function=steps.disable_user,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -599,6 +593,7 @@ def delete_account_definition(
         scope,
         "DeleteAccount",
         lambda_function=steps.delete_account,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {"caller": sfn.JsonPath.object_at("$.caller"), "context": _request_context()}
@@ -633,6 +628,7 @@ def list_sessions_definition(
         scope,
         "ListSessions",
         lambda_function=steps.list_sessions,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {"caller": sfn.JsonPath.object_at("$.caller"), "context": _request_context()}
@@ -653,6 +649,7 @@ def end_session_definition(
         "EndSession",
         comment="Revokes the family; the stream clean-up removes its refresh tokens.",
         lambda_function=steps.end_session,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
