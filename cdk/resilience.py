@@ -116,12 +116,34 @@ def is_audit_state(state_id: str) -> bool:
     return state_id.startswith("Audit")
 
 
+def unavailable(scope: Construct) -> sfn.Fail:
+    """The workflow's one :data:`UNAVAILABLE_STATE` (created on first use)."""
+    existing = scope.node.try_find_child(UNAVAILABLE_STATE)
+    if isinstance(existing, sfn.Fail):
+        return existing
+    return sfn.Fail(
+        scope,
+        UNAVAILABLE_STATE,
+        comment="A fault that outlived the retries: 503 with Retry-After.",
+        error=UNAVAILABLE_ERROR,
+        cause=unavailable_cause(),
+    )
+
+
+def _catches_everything(state: sfn.TaskStateBase) -> bool:
+    catchers = state.to_state_json().get("Catch") or []
+    return any("States.ALL" in catcher.get("ErrorEquals", []) for catcher in catchers)
+
+
 def make_resilient(scope: Construct, definition: sfn.IChainable) -> sfn.IChainable:
-    """Add the Retry and the final Catch to every Task reachable from ``definition``."""
+    """Add the Retry and the final Catch to every Task reachable from ``definition``.
+
+    A Task that already catches ``States.ALL`` (a compensation, e.g. Register's UndoStoreUser)
+    keeps its own handler.
+    """
     start = definition.start_state
     states = sfn.State.find_reachable_states(start, include_error_handlers=True)
     by_id = {state.state_id: state for state in states}
-    unavailable: sfn.Fail | None = None
     for state in states:
         if not isinstance(state, sfn.TaskStateBase):
             continue
@@ -142,13 +164,6 @@ def make_resilient(scope: Construct, definition: sfn.IChainable) -> sfn.IChainab
                 by_id[following], errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD
             )
             continue
-        if unavailable is None:
-            unavailable = sfn.Fail(
-                scope,
-                UNAVAILABLE_STATE,
-                comment="A fault that outlived the retries: 503 with Retry-After.",
-                error=UNAVAILABLE_ERROR,
-                cause=unavailable_cause(),
-            )
-        state.add_catch(unavailable, errors=["States.ALL"], result_path="$.failure")
+        if not _catches_everything(state):
+            state.add_catch(unavailable(scope), errors=["States.ALL"], result_path="$.failure")
     return definition

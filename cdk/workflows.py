@@ -31,6 +31,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from .audit import AuditOwner, AuditTrail
+from .resilience import unavailable
 
 #: The error of every client-error ``Fail`` state. Namespaced so that nothing else can raise it:
 #: an uncaught botocore ``ClientError`` in a step also reaches Step Functions as "ClientError".
@@ -294,6 +295,24 @@ def register_definition(
         ),
         result_path="$",
     )
+    # A fault that outlives IssueTokens' retries would leave an account the client was told
+    # nothing about (503): the user item is taken back, so the client's retry registers again.
+    undo_store_user = tasks.DynamoDeleteItem(
+        scope,
+        "UndoStoreUser",
+        comment="Takes back the account this execution stored; then 503 with Retry-After.",
+        table=table,
+        key=_user_key("$.account.email"),
+        condition_expression="#user_id = :user_id",
+        expression_attribute_names={"#user_id": "user_id"},
+        expression_attribute_values={
+            ":user_id": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.string_at("$.account.id")
+            )
+        },
+        result_path=sfn.JsonPath.DISCARD,
+    ).next(unavailable(scope))
+    issue_tokens.add_catch(undo_store_user, errors=["States.ALL"], result_path="$.failure")
     stored = validate.next(hash_password).next(forget_password).next(store_user).next(registered)
     if uniform:
         return stored.next(accepted)
@@ -488,8 +507,15 @@ def refresh_definition(
     return validate.next(rotate).next(refreshed).next(_respond(scope, "RespondOk", 200))
 
 
-def _deny_access_token(scope: Construct, table: dynamodb.ITable) -> sfn.IChainable:
-    """Puts the caller's access token on the denylist until its own expiry → 204."""
+def _deny_access_token(
+    scope: Construct, table: dynamodb.ITable, *, best_effort: bool = False
+) -> sfn.IChainable:
+    """Puts the caller's access token on the denylist until its own expiry → 204.
+
+    ``best_effort``: a denylist write that fails still answers 204 (for a deleted account,
+    whose tokens the authorizer refuses anyway: a 503 would make the client retry a deletion
+    that already happened).
+    """
     deny = tasks.DynamoPutItem(
         scope,
         "DenyAccessToken",
@@ -507,9 +533,10 @@ def _deny_access_token(scope: Construct, table: dynamodb.ITable) -> sfn.IChainab
         },
         result_path=sfn.JsonPath.DISCARD,
     )
-    return deny.next(
-        sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
-    )
+    no_content = sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
+    if best_effort:
+        deny.add_catch(no_content, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    return deny.next(no_content)
 
 
 def logout_definition(
@@ -617,7 +644,7 @@ def delete_account_definition(
         outcome="success",
         owner=AuditOwner.user("$.deleted.user.id"),
     )
-    return delete.next(deleted).next(_deny_access_token(scope, table))
+    return delete.next(deleted).next(_deny_access_token(scope, table, best_effort=True))
 
 
 def list_sessions_definition(

@@ -63,6 +63,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+from localcloud import faults
+
 _applied = False
 _lock = threading.Lock()
 
@@ -92,6 +94,7 @@ def apply() -> None:
         _patch_parse_once_per_definition()
         _patch_stream_shards()
         _patch_workflow_logs()
+        _install_resilience_hooks()
         _applied = True
 
 
@@ -151,6 +154,9 @@ def invoke_in_process(function: Any, event: Any) -> tuple[str, bool, str]:
     if isinstance(event, str | bytes):
         event = json.loads(event or "{}")
     context = LambdaContext(function)
+    injected = faults.lambda_fault(function.function_name, event)  # off unless a test asks
+    if injected is not None:
+        return json.dumps({**injected, "requestId": context.aws_request_id}), True, ""
     try:
         apply_function_environment(dict(function.environment_vars or {}))
         handler = resolve_handler(function.handler)
@@ -173,6 +179,12 @@ def _patch_in_process_lambda() -> None:
         return invoke_in_process(self, event)
 
     LambdaFunction._invoke_lambda = _invoke_lambda
+
+
+def _install_resilience_hooks() -> None:
+    """Fault injection (localcloud/faults.py) and AWS's Lambda Task error names."""
+    faults.install()
+    faults.patch_lambda_task_errors()
 
 
 # 2. StartSyncExecution ----------------------------------------------------------------------

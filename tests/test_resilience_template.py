@@ -96,11 +96,15 @@ def test_every_task_retries_its_transient_errors_and_catches_the_rest(
         catchers = task.get("Catch", [])
         assert catchers and catchers[-1]["ErrorEquals"] == ["States.ALL"], name
         handler = catchers[-1]["Next"]
-        if name.startswith("Audit"):
+        if name.startswith("Audit") or (workflow, name) == ("DeleteAccount", "DenyAccessToken"):
             # A lost audit record never turns a served request into an error.
             assert handler == task["Next"] and catchers[-1]["ResultPath"] is None, name
+            assert states[handler].get("Error") != UNAVAILABLE_ERROR, name
         else:
+            # Straight to the 503, or through a compensation (Register's UndoStoreUser) to it.
             fail = states[handler]
+            while fail["Type"] == "Task":
+                fail = states[fail["Next"]]
             assert (fail["Type"], fail["Error"]) == ("Fail", UNAVAILABLE_ERROR), name
             response = json.loads(fail["Cause"])
             assert response["statusCode"] == 503
@@ -143,3 +147,14 @@ def test_refresh_spends_and_issues_in_one_step(template: dict) -> None:
     }
     assert lambdas == {"ValidateRefresh", "RotateRefreshToken"}
     assert "IssueTokens" not in states
+
+
+def test_a_registration_that_cannot_issue_tokens_takes_the_account_back(template: dict) -> None:
+    states = _definitions(template)["Register"]["States"]
+    (catcher,) = states["IssueTokens"]["Catch"]
+    undo = states[catcher["Next"]]
+    assert catcher["ErrorEquals"] == ["States.ALL"]
+    assert undo["Resource"].endswith(":states:::dynamodb:deleteItem")
+    assert undo["Parameters"]["ConditionExpression"] == "#user_id = :user_id"
+    assert undo["Parameters"]["ExpressionAttributeValues"][":user_id"] == {"S.$": "$.account.id"}
+    assert states[undo["Next"]]["Error"] == UNAVAILABLE_ERROR
