@@ -63,7 +63,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from localcloud import faults
+from localcloud import consistency, faults
 
 _applied = False
 _lock = threading.Lock()
@@ -182,9 +182,11 @@ def _patch_in_process_lambda() -> None:
 
 
 def _install_resilience_hooks() -> None:
-    """Fault injection (localcloud/faults.py) and AWS's Lambda Task error names."""
+    """Fault injection (localcloud/faults.py), AWS's Lambda Task error names, and reads that
+    take the writes' lock (localcloud/consistency.py)."""
     faults.install()
     faults.patch_lambda_task_errors()
+    consistency.serialize_reads(DYNAMODB_WRITE_LOCK)
 
 
 # 2. StartSyncExecution ----------------------------------------------------------------------

@@ -195,7 +195,7 @@ FLOWS: dict[str, Flow] = {
     ),
 }
 
-#: Every Task of every workflow (tests/test_resilience_template.py checks the list is whole).
+#: Every Task on each workflow's success path (the rejection paths have their own audit Tasks).
 TASKS: dict[str, dict[str, Callable[[int], FaultRule]]] = {
     "Register": {
         "ValidateRegistration": lambda_step("ValidateRegistration"),
