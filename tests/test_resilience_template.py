@@ -158,3 +158,44 @@ def test_a_registration_that_cannot_issue_tokens_takes_the_account_back(template
     assert undo["Parameters"]["ConditionExpression"] == "#user_id = :user_id"
     assert undo["Parameters"]["ExpressionAttributeValues"][":user_id"] == {"S.$": "$.account.id"}
     assert states[undo["Next"]]["Error"] == UNAVAILABLE_ERROR
+
+
+# -- the response template answers what the workflows leave ----------------------------------
+
+
+def _render(status: str, **fields: str):
+    from pathlib import Path
+
+    from localcloud.mapping_templates import RequestData, render_response_template
+
+    template = (
+        Path(__file__).resolve().parent.parent / "cdk/mapping_templates/execution_result.vtl"
+    ).read_text()
+    answer = json.dumps(
+        {"executionArn": "arn:aws:states:r:1:express:X:req-7:u", "status": status, **fields}
+    )
+    request = RequestData(context={"requestId": "req-7", "requestTimeEpoch": 1767323045678})
+    return render_response_template(template, answer, request)
+
+
+def test_an_unavailable_failure_is_a_503_with_retry_after() -> None:
+    from cdk.resilience import unavailable_cause
+
+    result = _render("FAILED", error=UNAVAILABLE_ERROR, cause=unavailable_cause())
+    assert result.status_override == 503
+    assert result.header_overrides == {"Retry-After": "1"}
+    assert json.loads(result.body)["error"] == "temporarily_unavailable"
+
+
+def test_a_timed_out_execution_is_a_503_with_retry_after() -> None:
+    result = _render("TIMED_OUT")
+    assert result.status_override == 503
+    assert result.header_overrides == {"Retry-After": "1"}
+    body = json.loads(result.body)
+    assert body["error"] == "temporarily_unavailable" and body["error_description"]
+
+
+def test_any_other_failure_stays_a_500_that_reveals_nothing() -> None:
+    result = _render("FAILED", error="States.Runtime", cause="secret detail")
+    assert result.status_override == 500
+    assert "secret detail" not in result.body
