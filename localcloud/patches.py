@@ -186,6 +186,7 @@ def _install_resilience_hooks() -> None:
     take the writes' lock (localcloud/consistency.py)."""
     faults.install()
     faults.patch_lambda_task_errors()
+    consistency.emulate_index_lag()  # off unless STEPAUTH_INDEX_LAG_SECONDS or a test sets it
     consistency.serialize_reads(DYNAMODB_WRITE_LOCK)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from steps.core import aws, refresh_key, signing_keys
+from steps.core import aws, refresh_key, sessions, signing_keys
 from steps.core.config import Config, set_config
 
 TABLE = "stepauth-test"
@@ -39,6 +39,8 @@ def test_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[Config]:
     signing_keys.clear_signing_keys_cache()
     refresh_key.clear_refresh_key_cache()
     aws.reset_clients()
+    # moto's index is never behind: no waiting for it (tests that need it pass their waits).
+    monkeypatch.setattr(sessions, "INDEX_LAG_WAITS", ())
     yield config
     set_config(None)
     signing_keys.clear_signing_keys_cache()
