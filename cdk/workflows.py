@@ -295,6 +295,9 @@ def register_definition(
         ),
         result_path="$",
     )
+    stored = validate.next(hash_password).next(forget_password).next(store_user).next(registered)
+    if uniform:
+        return stored.next(accepted)
     # A fault that outlives IssueTokens' retries would leave an account the client was told
     # nothing about (503): the user item is taken back, so the client's retry registers again.
     undo_store_user = tasks.DynamoDeleteItem(
@@ -313,9 +316,6 @@ def register_definition(
         result_path=sfn.JsonPath.DISCARD,
     ).next(unavailable(scope))
     issue_tokens.add_catch(undo_store_user, errors=["States.ALL"], result_path="$.failure")
-    stored = validate.next(hash_password).next(forget_password).next(store_user).next(registered)
-    if uniform:
-        return stored.next(accepted)
     return stored.next(issue_tokens).next(_respond(scope, "RespondCreated", 201))
 
 
