@@ -53,6 +53,7 @@ LAMBDA_TRANSIENT_ERRORS = (
 DYNAMODB_TRANSIENT_ERRORS = (
     "DynamoDB.ProvisionedThroughputExceededException",
     "DynamoDB.ThrottlingException",
+    "DynamoDB.InternalServerError",  # DynamoDB's own code for it
     "DynamoDB.InternalServerErrorException",
     "DynamoDB.RequestLimitExceeded",
 )

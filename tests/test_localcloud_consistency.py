@@ -6,9 +6,9 @@ import threading
 import uuid
 
 import boto3
-from moto import mock_aws
 
 from localcloud import consistency, patches
+from localcloud.cloud import LocalCloud
 
 
 def test_reads_take_the_writes_lock() -> None:
@@ -19,57 +19,57 @@ def test_reads_take_the_writes_lock() -> None:
         assert hasattr(getattr(DynamoDBBackend, name), "__wrapped__"), name
 
 
-def test_transactions_and_reads_of_unknown_keys_run_side_by_side() -> None:
+def test_transactions_and_reads_of_unknown_keys_run_side_by_side(
+    local_cloud: LocalCloud,
+) -> None:
     """moto's get_item inserts an empty partition for an unknown key while a transaction
     deep-copies the table: without the shared lock this raised RuntimeError within a few
-    hundred rounds."""
+    dozen rounds. Runs on the local cloud's own backend (no mock_aws here: it would reset the
+    session's local cloud)."""
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
 
-    patches.apply()
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="race",
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-        )
-        backend = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
-        for n in range(20):
-            client.put_item(TableName="race", Item={"pk": {"S": f"p{n}"}, "sk": {"S": "s"}})
-        errors: list[BaseException] = []
-        stop = threading.Event()
+    region = local_cloud.settings.region
+    client = boto3.Session(region_name=region).client("dynamodb")
+    table = f"race-{uuid.uuid4().hex[:6]}"
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+    )
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][region]
+    for n in range(20):
+        client.put_item(TableName=table, Item={"pk": {"S": f"p{n}"}, "sk": {"S": "s"}})
+    errors: list[BaseException] = []
+    stop = threading.Event()
 
-        def write() -> None:
-            for _ in range(40):
-                item = {"pk": {"S": f"w{uuid.uuid4().hex}"}, "sk": {"S": "s"}}
-                try:
-                    backend.transact_write_items([{"Put": {"TableName": "race", "Item": item}}])
-                except BaseException as error:  # noqa: BLE001 - every failure is the finding
-                    errors.append(error)
-            stop.set()
+    def write() -> None:
+        for _ in range(40):
+            item = {"pk": {"S": f"w{uuid.uuid4().hex}"}, "sk": {"S": "s"}}
+            try:
+                backend.transact_write_items([{"Put": {"TableName": table, "Item": item}}])
+            except BaseException as error:  # noqa: BLE001 - every failure is the finding
+                errors.append(error)
+        stop.set()
 
-        def read() -> None:
-            while not stop.is_set():
-                try:
-                    backend.get_item(
-                        "race", {"pk": {"S": f"u{uuid.uuid4().hex}"}, "sk": {"S": "s"}}
-                    )
-                except BaseException as error:  # noqa: BLE001
-                    errors.append(error)
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                backend.get_item(table, {"pk": {"S": f"u{uuid.uuid4().hex}"}, "sk": {"S": "s"}})
+            except BaseException as error:  # noqa: BLE001
+                errors.append(error)
 
-        threads = [threading.Thread(target=write)] + [
-            threading.Thread(target=read) for _ in range(3)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == []
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.delete_table(TableName=table)
+    assert errors == []
