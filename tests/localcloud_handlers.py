@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 
@@ -71,3 +72,14 @@ def stream_writer(event: Any, context: Any) -> None:
         key = record["dynamodb"]["Keys"]["pk"]["S"]
         if not key.startswith("receipt-"):
             client.put_item(TableName=table, Item={"pk": {"S": f"receipt-{key}"}})
+
+
+# The time-out test's function: holds its invocation until the test releases it.
+HOLD = threading.Event()
+HELD_CALLS: list[str] = []
+
+
+def hold(event: Any, context: Any) -> dict[str, bool]:
+    HELD_CALLS.append(context.function_name)
+    HOLD.wait(timeout=30)
+    return {"held": True}
