@@ -2,9 +2,9 @@
 
 Order: synthesize the stack; start it in a child process; login and refresh throughput with the
 argon2id floor; the other workflows once each (for step durations); the authorizer against raw
-Ed25519; stop the stack; the local-cloud overhead (own process); cold starts (fresh
-interpreters importing each handler from its bundled asset). Results go to
-``bench/results/latest.json`` and the plot to ``bench/login_throughput.png``.
+Ed25519; load with 1, 4 and 8 clients (bench/load.py); stop the stack; the local-cloud overhead
+(own process); cold starts (fresh interpreters importing each handler from its bundled asset).
+Results go to ``bench/results/latest.json`` and the plot to ``bench/login_throughput.png``.
 
     python -m bench [--quick] [--reuse-synth]
 
@@ -25,6 +25,7 @@ from bench import (
     authorizer_verify,
     cold_start,
     enumeration,
+    load,
     localcloud_overhead,
     machine,
     plot,
@@ -133,6 +134,16 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
             "met": auth["ratio_wall"]["median"] >= auth["target_ratio"],
         }
     )
+    if "load" in results:
+        server_errors = sum(p["status_5xx"] for p in results["load"]["points"])
+        out.append(
+            {
+                "what": "local stack under 1, 4 and 8 clients: 5xx answers",
+                "figure": server_errors,
+                "target": "0",
+                "met": server_errors == 0,
+            }
+        )
     handlers = dict(results["cold_start"]["handlers"])
     authorizer = handlers.pop(cold_start.AUTHORIZER_HANDLER, None)
     enum = results.get("enumeration")
@@ -238,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             stack, template, seconds=2.0 * scale, repeats=repeats
         )
         _print(authorizer_verify.report(results["authorizer"]))
+        results["load"] = load.measure(stack, seconds=8.0 * scale)
+        _print(load.report(results["load"]))
 
     with StackProcess(assembly.directory, RESULTS_DIR / "scaling-stack.log") as stack:
         quick = {"large": 2000, "logins_per_point": 10, "repeats": 1, "first": 50, "second": 200}

@@ -35,7 +35,7 @@ class StackConfig:
     throttle_rate_limit: int = 50
     throttle_burst_limit: int = 100
     retain_data: bool = True
-    refresh_reuse_grace_seconds: int = 0
+    refresh_reuse_grace_seconds: int = 10
     uniform_registration: bool = False
     lockout_free_attempts: int = 4
     lockout_max_seconds: int = 900

@@ -36,6 +36,7 @@ from constructs import Construct
 from .audit import AuditOwner, AuditTrail
 from .config import StackConfig
 from .events import SOURCE, publish
+from .resilience import TIGHT_RETRY
 from .workflows import ErrorResponses
 
 KIND = "verify_email"
@@ -82,6 +83,7 @@ def _send_and_wait(scope: Construct, steps: LifecycleSteps, kind: str) -> tasks.
             "waits for the EXPRESS callback route to complete the task token."
         ),
         lambda_function=steps.send_email,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
         payload=sfn.TaskInput.from_object(
             {
@@ -224,6 +226,7 @@ def verify_email_definition(
             scope,
             "CheckCode",
             lambda_function=steps.verify_email,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -253,6 +256,7 @@ def verify_email_definition(
         scope,
         "IssueTokens",
         lambda_function=steps.issue_tokens,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -291,6 +295,7 @@ def forgot_password_definition(
             scope,
             "FindAccount",
             lambda_function=steps.request_password_reset,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -374,6 +379,7 @@ def reset_password_definition(
             scope,
             "CheckReset",
             lambda_function=steps.check_reset,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -384,6 +390,7 @@ def reset_password_definition(
         scope,
         "HashPassword",
         lambda_function=steps.hash_password,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object({"password": sfn.JsonPath.string_at("$.password")}),
         result_path="$.hashed",
@@ -404,6 +411,7 @@ def reset_password_definition(
         "StorePassword",
         comment="The new hash, and every refresh family of the user revoked.",
         lambda_function=steps.store_password,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -484,6 +492,7 @@ def change_password_definition(
             scope,
             "ValidatePasswordChange",
             lambda_function=steps.validate_password_change,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -515,6 +524,7 @@ def change_password_definition(
         "VerifyCurrentPassword",
         comment="The login's password check and lockout: a stolen token cannot guess on.",
         lambda_function=steps.verify_password,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -561,6 +571,7 @@ def change_password_definition(
         scope,
         "HashPassword",
         lambda_function=steps.hash_password,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {"password": sfn.JsonPath.string_at("$.change.new_password")}
@@ -581,6 +592,7 @@ def change_password_definition(
         scope,
         "StorePassword",
         lambda_function=steps.store_password,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -597,6 +609,7 @@ def change_password_definition(
         "IssueTokens",
         comment="Every session was revoked; the caller continues in a new one.",
         lambda_function=steps.issue_tokens,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -619,6 +632,7 @@ def change_password_definition(
         "SendNotice",
         comment="Tells the account's address; a failed notice does not fail the change.",
         lambda_function=steps.send_email,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -677,6 +691,7 @@ def email_change_definition(
         scope,
         "NoticeToOldAddress",
         lambda_function=steps.send_email,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -723,6 +738,7 @@ def change_email_definition(
             scope,
             "ValidateEmailChange",
             lambda_function=steps.validate_email_change,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -763,6 +779,7 @@ def change_email_definition(
         scope,
         "VerifyPassword",
         lambda_function=steps.verify_password,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -858,6 +875,7 @@ def confirm_email_change_definition(
             scope,
             "ConfirmEmailChange",
             lambda_function=steps.confirm_email_change,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -941,6 +959,7 @@ def resend_verification_definition(
             scope,
             "FindVerification",
             lambda_function=steps.find_verification,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -950,6 +969,7 @@ def resend_verification_definition(
         scope,
         "SendFreshCode",
         lambda_function=steps.send_email,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -1112,6 +1132,7 @@ class EmailVerification(Construct):
         self.change_password = workflow(
             "ChangePassword",
             functools.partial(change_password_definition, steps=steps, bus=bus),
+            retry=TIGHT_RETRY,
         )
         # Email change: verified at the new address before it replaces the old one.
         self.email_change = workflow(

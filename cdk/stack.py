@@ -40,6 +40,7 @@ from .events import LifecycleEvents
 from .lifecycle_workflows import EmailVerification
 from .nag import acknowledge_findings
 from .observability import Observability
+from .resilience import TASK_RETRY, WORKFLOW_TIMEOUT_SECONDS, RetryPolicy, make_resilient
 from .workflows import (
     StepFunctions,
     delete_account_definition,
@@ -91,6 +92,19 @@ class StepAuthStack(Stack):
             "SigningKeys",
             secret_name=f"{config.stack_name}/signing-keys",
             description="stepauth private JWK set (Ed25519); public parts served as JWKS",
+            removal_policy=retention,
+        )
+
+        # The HMAC key that derives each refresh token's successor (steps/core/refresh_key.py):
+        # generated here, read by the refresh step only.
+        self.refresh_token_key = secretsmanager.Secret(
+            self,
+            "RefreshTokenKey",
+            secret_name=f"{config.stack_name}/refresh-token-key",
+            description="stepauth refresh token derivation key (HMAC-SHA256)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
             removal_policy=retention,
         )
 
@@ -354,6 +368,7 @@ class StepAuthStack(Stack):
             asset: lambda_.Code = code,
             package: str = "steps",
             timeout_seconds: int = 10,
+            extra_environment: dict[str, str] | None = None,
         ) -> lambda_.Function:
             log_group = logs.LogGroup(
                 self,
@@ -372,7 +387,7 @@ class StepAuthStack(Stack):
                 code=asset,
                 memory_size=memory,
                 timeout=Duration.seconds(timeout_seconds),
-                environment=environment,
+                environment={**environment, **(extra_environment or {})},
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=log_group,
             )
@@ -395,7 +410,14 @@ class StepAuthStack(Stack):
             ),
             issue_tokens=function("IssueTokens", "issue_tokens", asset=token_code),
             validate_refresh=function("ValidateRefresh", "validate_refresh"),
-            rotate_refresh_token=function("RotateRefreshToken", "rotate_refresh_token"),
+            rotate_refresh_token=function(
+                "RotateRefreshToken",
+                "rotate_refresh_token",
+                asset=token_code,
+                extra_environment={
+                    "REFRESH_TOKEN_KEY_SECRET_ID": self.refresh_token_key.secret_arn
+                },
+            ),
             validate_logout=function("ValidateLogout", "validate_logout"),
             end_sessions=function("EndSessions", "end_sessions"),
             disable_user=function("DisableUser", "disable_user"),
@@ -433,11 +455,19 @@ class StepAuthStack(Stack):
         ]
         for grantee, actions in table_actions:
             self.table.grant(grantee, *(f"dynamodb:{action}" for action in actions))
-        # Only the token issuer reads the private keys; everyone else reads the public item.
-        steps.issue_tokens.add_to_role_policy(
+        # Only the token issuers (IssueTokens, RotateRefreshToken) read the private keys;
+        # everyone else reads the public item. Only the refresh step reads the refresh key.
+        for issuer in (steps.issue_tokens, steps.rotate_refresh_token):
+            issuer.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[self.signing_keys.secret_arn],
+                )
+            )
+        steps.rotate_refresh_token.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["secretsmanager:GetSecretValue"],
-                resources=[self.signing_keys.secret_arn],
+                resources=[self.refresh_token_key.secret_arn],
             )
         )
         self._signing_keys_ready(function("InitSigningKeys", "init_signing_keys", asset=token_code))
@@ -469,7 +499,14 @@ class StepAuthStack(Stack):
         ready.node.add_dependency(initialiser)
         ready.node.add_dependency(initialiser.log_group)
 
-    def _workflow(self, name: str, definition: Any, *, standard: bool = False) -> sfn.StateMachine:
+    def _workflow(
+        self,
+        name: str,
+        definition: Any,
+        *,
+        standard: bool = False,
+        retry: RetryPolicy = TASK_RETRY,
+    ) -> sfn.StateMachine:
         config = self.config
         log_group = self.workflow_log_groups[name] = logs.LogGroup(
             self,
@@ -488,12 +525,18 @@ class StepAuthStack(Stack):
                 sfn.StateMachineType.STANDARD if standard else sfn.StateMachineType.EXPRESS
             ),
             definition_body=sfn.DefinitionBody.from_chainable(
-                refuse_oversized_body(scope, definition(scope, self.table, self.steps))
+                make_resilient(
+                    scope,
+                    refuse_oversized_body(scope, definition(scope, self.table, self.steps)),
+                    retry,
+                )
             ),
+            # EXPRESS: under API Gateway's 29 s, a request the gateway gave up on must not commit
+            # later. STANDARD: waits for a person, up to the verification time-out.
             timeout=(
                 Duration.seconds(config.verification_timeout_seconds + 3600)
                 if standard
-                else Duration.seconds(30)
+                else Duration.seconds(WORKFLOW_TIMEOUT_SECONDS)
             ),
             tracing_enabled=True,
             # The execution input carries the password: history must never hold data.

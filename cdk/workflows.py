@@ -33,6 +33,7 @@ from constructs import Construct
 
 from .audit import AuditOwner, AuditTrail
 from .events import publish
+from .resilience import unavailable
 
 #: The error of every client-error ``Fail`` state. Namespaced so that nothing else can raise it:
 #: an uncaught botocore ``ClientError`` in a step also reaches Step Functions as "ClientError".
@@ -206,6 +207,7 @@ def register_definition(
             scope,
             "ValidateRegistration",
             lambda_function=steps.validate_registration,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             # Replaces the whole state: the raw request body is not carried further.
             result_path="$",
@@ -217,6 +219,7 @@ def register_definition(
         scope,
         "HashPassword",
         lambda_function=steps.hash_password,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {"password": sfn.JsonPath.string_at("$.registration.password")}
@@ -318,6 +321,7 @@ def register_definition(
         scope,
         "IssueTokens",
         lambda_function=steps.issue_tokens,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -361,6 +365,24 @@ def register_definition(
             },
         )
         return stored.next(unverified_user).next(_respond(scope, "RespondCreated", 201))
+    # A fault that outlives IssueTokens' retries would leave an account the client was told
+    # nothing about (503): the user item is taken back, so the client's retry registers again.
+    undo_store_user = tasks.DynamoDeleteItem(
+        scope,
+        "UndoStoreUser",
+        comment="Takes back the account this execution stored; then 503 with Retry-After.",
+        table=table,
+        key=_user_key("$.account.email"),
+        condition_expression="#user_id = :user_id",
+        expression_attribute_names={"#user_id": "user_id"},
+        expression_attribute_values={
+            ":user_id": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.string_at("$.account.id")
+            )
+        },
+        result_path=sfn.JsonPath.DISCARD,
+    ).next(unavailable(scope))
+    issue_tokens.add_catch(undo_store_user, errors=["States.ALL"], result_path="$.failure")
     return stored.next(issue_tokens).next(_respond(scope, "RespondCreated", 201))
 
 
@@ -384,6 +406,7 @@ def login_definition(
             scope,
             "ValidateLogin",
             lambda_function=steps.validate_login,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -402,6 +425,7 @@ def login_definition(
         scope,
         "VerifyPassword",
         lambda_function=steps.verify_password,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -438,6 +462,7 @@ def login_definition(
         scope,
         "IssueTokens",
         lambda_function=steps.issue_tokens,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -534,7 +559,8 @@ def _request_context() -> dict[str, str]:
 def refresh_definition(
     scope: Construct, table: dynamodb.ITable, steps: StepFunctions
 ) -> sfn.IChainable:
-    """validate → spend the presented token (rotation, reuse detection) → issue a pair → 200."""
+    """validate → rotate (spend the presented token and store its successor in one transaction,
+    reuse detection, replay within the grace window) → audit → 200 with the pair."""
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
     validate = _catch_step_errors(
@@ -542,6 +568,7 @@ def refresh_definition(
             scope,
             "ValidateRefresh",
             lambda_function=steps.validate_refresh,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -552,10 +579,12 @@ def refresh_definition(
         scope,
         "RotateRefreshToken",
         comment=(
-            "Spends the token with a conditional write; a spent token revokes its family "
-            "(the step writes that audit record: only it knows whose family it was)."
+            "Spends the token and stores its successor in one transaction, then signs the "
+            "access token; a replay within the grace window gets the current token again; "
+            "reuse revokes the family (the step writes that audit record)."
         ),
         lambda_function=steps.rotate_refresh_token,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -585,33 +614,21 @@ def refresh_definition(
         errors=["InvalidGrant", "RefreshTokenReused"],
         result_path="$.failure",
     )
-    issue_tokens = tasks.LambdaInvoke(
-        scope,
-        "IssueTokens",
-        lambda_function=steps.issue_tokens,
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "user": sfn.JsonPath.object_at("$.user"),
-                "family_id": sfn.JsonPath.string_at("$.family_id"),
-                "context": sfn.JsonPath.object_at("$.context"),
-            }
-        ),
-        result_path="$",
-    )
     refreshed = audit.record(
         "AuditRefreshed", action="refresh", outcome="success", owner=AuditOwner.user("$.user.id")
     )
-    return (
-        validate.next(rotate)
-        .next(issue_tokens)
-        .next(refreshed)
-        .next(_respond(scope, "RespondOk", 200))
-    )
+    return validate.next(rotate).next(refreshed).next(_respond(scope, "RespondOk", 200))
 
 
-def _deny_access_token(scope: Construct, table: dynamodb.ITable) -> sfn.IChainable:
-    """Puts the caller's access token on the denylist until its own expiry → 204."""
+def _deny_access_token(
+    scope: Construct, table: dynamodb.ITable, *, best_effort: bool = False
+) -> sfn.IChainable:
+    """Puts the caller's access token on the denylist until its own expiry → 204.
+
+    ``best_effort``: a denylist write that fails still answers 204 (for a deleted account,
+    whose tokens the authorizer refuses anyway: a 503 would make the client retry a deletion
+    that already happened).
+    """
     deny = tasks.DynamoPutItem(
         scope,
         "DenyAccessToken",
@@ -629,9 +646,10 @@ def _deny_access_token(scope: Construct, table: dynamodb.ITable) -> sfn.IChainab
         },
         result_path=sfn.JsonPath.DISCARD,
     )
-    return deny.next(
-        sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
-    )
+    no_content = sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
+    if best_effort:
+        deny.add_catch(no_content, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    return deny.next(no_content)
 
 
 def logout_definition(
@@ -645,6 +663,7 @@ def logout_definition(
             scope,
             "ValidateLogout",
             lambda_function=steps.validate_logout,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
             result_path="$",
         ),
@@ -656,6 +675,7 @@ def logout_definition(
         "EndSessions",
         comment="One write per family; the stream clean-up removes the family's tokens.",
         lambda_function=steps.end_sessions,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         result_path="$.ended",
     )
@@ -679,6 +699,7 @@ def disable_user_definition(
         scope,
         "DisableUser",
         lambda_function=steps.disable_user,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {
@@ -732,6 +753,7 @@ def delete_account_definition(
         scope,
         "DeleteAccount",
         lambda_function=steps.delete_account,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {"caller": sfn.JsonPath.object_at("$.caller"), "context": _request_context()}
@@ -766,7 +788,7 @@ def delete_account_definition(
                 user_id_path="$.deleted.user.id",
             )
         )
-    return served.next(_deny_access_token(scope, table))
+    return served.next(_deny_access_token(scope, table, best_effort=True))
 
 
 def list_sessions_definition(
@@ -777,6 +799,7 @@ def list_sessions_definition(
         scope,
         "ListSessions",
         lambda_function=steps.list_sessions,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {"caller": sfn.JsonPath.object_at("$.caller"), "context": _request_context()}
@@ -797,6 +820,7 @@ def end_session_definition(
         "EndSession",
         comment="Revokes the family; the stream clean-up removes its refresh tokens.",
         lambda_function=steps.end_session,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
             {

@@ -70,6 +70,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+from localcloud import consistency, faults
+
 from . import iam
 
 _applied = False
@@ -106,6 +108,7 @@ def apply() -> None:
 
         interpreter.apply()  # JSONPath cache, shared programs, batched logs (interpreter.py)
         _patch_cloudformation_mock_methods()
+        _install_resilience_hooks()
         # EventBridge targets, idempotent StartExecution and the SES mailbox: their own modules.
         from . import events, mail
 
@@ -170,6 +173,9 @@ def invoke_in_process(function: Any, event: Any) -> tuple[str, bool, str]:
     if isinstance(event, str | bytes):
         event = json.loads(event or "{}")
     context = LambdaContext(function)
+    injected = faults.lambda_fault(function.function_name, event)  # off unless a test asks
+    if injected is not None:
+        return json.dumps({**injected, "requestId": context.aws_request_id}), True, ""
     try:
         apply_function_environment(dict(function.environment_vars or {}))
         handler = resolve_handler(function.handler)
@@ -193,6 +199,15 @@ def _patch_in_process_lambda() -> None:
         return invoke_in_process(self, event)
 
     LambdaFunction._invoke_lambda = _invoke_lambda
+
+
+def _install_resilience_hooks() -> None:
+    """Fault injection (localcloud/faults.py), AWS's Lambda Task error names, and reads that
+    take the writes' lock (localcloud/consistency.py)."""
+    faults.install()
+    faults.patch_lambda_task_errors()
+    consistency.emulate_index_lag()  # off unless STEPAUTH_INDEX_LAG_SECONDS or a test sets it
+    consistency.serialize_reads(DYNAMODB_WRITE_LOCK)
 
 
 # 2. StartSyncExecution ----------------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""Step: spend a refresh token ({"refresh": {"token_hash"}, "context", "executionId"?} -> user +
-family).
+"""Step: the whole refresh ({"refresh": {"token_hash"}, "context", "executionId"?} -> API body).
 
-Raises InvalidGrant, or RefreshTokenReused after revoking the family (both HTTP 401
-invalid_grant; a Catch must name both errors). Reuse is audited here (action ``refresh``,
-outcome ``reuse_detected``, under the family's user) and counted (metric
-``RefreshTokenReused``): only this step knows whose family was revoked.
+Spends the presented token and stores its successor in one transaction, then answers the token
+pair (the same body as IssueTokens). A replay within the grace window answers the family's
+current token again. Raises InvalidGrant, or RefreshTokenReused after this call revoked the
+family (both HTTP 400 invalid_grant; a Catch must name both errors), or RotationConflict
+(transient: retried). Reuse is audited here (action ``refresh``, outcome ``reuse_detected``,
+under the family's user) and counted (metric ``RefreshTokenReused``): only this step knows whose
+family was revoked, and only the call that revoked it reports it, so a reuse is recorded once.
 """
 
 from __future__ import annotations
@@ -18,9 +20,18 @@ from steps.core.config import get_config
 from steps.core.errors import RefreshTokenReused
 from steps.core.logs import step_log
 from steps.core.observability import REFRESH_TOKEN_REUSED, count
+from steps.core.refresh_key import load_refresh_key
 from steps.core.refresh_rotation import spend_refresh_token
 from steps.core.session_requests import parse_refresh_state
+from steps.core.signing_keys import load_signing_keys
 from steps.core.table import Table, default_table
+from steps.core.tokens import (
+    SessionContext,
+    TokenUser,
+    family_grant,
+    issue_access_token,
+    token_response,
+)
 
 
 def audit_reuse(
@@ -53,13 +64,21 @@ def audit_reuse(
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("rotate_refresh_token", event) as log:
         token_hash, request_context = parse_refresh_state(event)
+        config = get_config()
+        # Keys first: a missing key fails the request before anything is spent.
+        key_set, refresh_key = load_signing_keys(), load_refresh_key()
         table, now = default_table(), system_clock.now()
+        asked = SessionContext.from_state(request_context)
         try:
             grant = spend_refresh_token(
                 table,
                 token_hash,
                 now=now,
-                reuse_grace_seconds=get_config().refresh_reuse_grace_seconds,
+                reuse_grace_seconds=config.refresh_reuse_grace_seconds,
+                key=refresh_key,
+                # The family's client and scopes, narrowed to what the request asks (RFC 6749
+                # section 6): checked before the token is spent.
+                grant_for_family=lambda item: family_grant(item, asked, config),
             )
         except RefreshTokenReused as reused:
             count(REFRESH_TOKEN_REUSED)
@@ -76,5 +95,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 family_id=reused.family_id,
             )
             raise
-        log.succeeded(user_id=grant.user["id"])
-        return {"user": grant.user, "family_id": grant.family_id, "context": request_context}
+        user = TokenUser.from_state(grant.user)
+        access_token, _ = issue_access_token(
+            user.id,
+            user.roles,
+            key_set=key_set,
+            clock=system_clock,
+            config=config,
+            client=grant.family_grant.client,
+            scopes=grant.family_grant.scopes,
+        )
+        log.succeeded(user_id=user.id, replayed="yes" if grant.replayed else "no")
+        return token_response(user, access_token, grant.refresh_token, config=config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 
@@ -79,3 +80,14 @@ EVENT_DELIVERIES: list[Any] = []
 
 def event_recorder(event: Any, context: Any) -> None:
     EVENT_DELIVERIES.append(event)
+
+
+# The time-out test's function: holds its invocation until the test releases it.
+HOLD = threading.Event()
+HELD_CALLS: list[str] = []
+
+
+def hold(event: Any, context: Any) -> dict[str, bool]:
+    HELD_CALLS.append(context.function_name)
+    HOLD.wait(timeout=30)
+    return {"held": True}

@@ -338,7 +338,13 @@ def test_no_secret_reaches_a_history_a_log_or_an_error(api, aws, local_cloud, ca
         refreshed = api.post_json(
             "/v1/token/refresh", {"refresh_token": logged_in.json()["refresh_token"]}
         )
-        reused = api.post_json(
+        replayed = api.post_json(  # within the grace window: the same pair again
+            "/v1/token/refresh", {"refresh_token": logged_in.json()["refresh_token"]}
+        )
+        rotated = api.post_json(
+            "/v1/token/refresh", {"refresh_token": refreshed.json()["refresh_token"]}
+        )
+        reused = api.post_json(  # an ancestor now: reuse, the family is revoked
             "/v1/token/refresh", {"refresh_token": logged_in.json()["refresh_token"]}
         )
         logged_out = api.call(
@@ -359,10 +365,12 @@ def test_no_secret_reaches_a_history_a_log_or_an_error(api, aws, local_cloud, ca
         failed.status,
         weak.status,
         refreshed.status,
+        replayed.status,
+        rotated.status,
         reused.status,
         logged_out.status,
     )
-    assert statuses == (201, 200, 401, 400, 200, 400, 204)
+    assert statuses == (201, 200, 401, 400, 200, 200, 200, 400, 204)
 
     (user,) = user_items(aws, local_cloud, email)
     secrets_manager = aws.client("secretsmanager")
@@ -380,6 +388,10 @@ def test_no_secret_reaches_a_history_a_log_or_an_error(api, aws, local_cloud, ca
         "refresh token (register)": registered.json()["refresh_token"],
         "refresh token (login)": logged_in.json()["refresh_token"],
         "refresh token (refresh)": refreshed.json()["refresh_token"],
+        "refresh token (second refresh)": rotated.json()["refresh_token"],
+        "refresh key": secrets_manager.get_secret_value(
+            SecretId=f"{local_cloud.settings.stack_name}/refresh-token-key"
+        )["SecretString"],
         **{f"private key {k['kid']}": k["d"] for k in key_set["keys"]},
     }
 

@@ -76,8 +76,11 @@ def test_refresh_reuse_and_logout_are_audited(api: Api, table: Table) -> None:
     user_id = session["user"]["id"]
     first = session["refresh_token"]
     refreshed = api.post_json("/v1/token/refresh", {"refresh_token": first})
+    # The successor is spent too: the first token is now an ancestor, and its replay is reuse.
+    second_refresh = refreshed.json()["refresh_token"]
+    rotated = api.post_json("/v1/token/refresh", {"refresh_token": second_refresh})
     reused = api.post_json("/v1/token/refresh", {"refresh_token": first})
-    assert (refreshed.status, reused.status) == (200, 400)
+    assert (refreshed.status, rotated.status, reused.status) == (200, 200, 400)
     second = api.login(session["user"]["email"]).json()
     logged_out = api.call("POST", "/v1/logout", "{}", bearer(second["access_token"]))
     assert logged_out.status == 204
@@ -85,15 +88,16 @@ def test_refresh_reuse_and_logout_are_audited(api: Api, table: Table) -> None:
     assert outcomes(records) == [
         ("register", "success"),
         ("refresh", "success"),
+        ("refresh", "success"),
         ("refresh", "reuse_detected"),
         ("login", "success"),
         ("logout", "success"),
     ]
-    reuse = records[2]
+    reuse = records[3]
     assert reuse.request_id == request_id(reused) and reuse.source_ip == "127.0.0.1"
     assert reuse.execution_id and reuse.execution_id.split(":")[7] == request_id(reused)
     assert reuse.detail and reuse.detail.startswith("session ") and "revoked" in reuse.detail
-    assert records[4].request_id == request_id(logged_out)
+    assert records[5].request_id == request_id(logged_out)
     everything = json.dumps([r.to_json() for r in records])
     assert first not in everything and refreshed.json()["refresh_token"] not in everything
 

@@ -4,7 +4,9 @@ SigningKeysReady writes the first signing keys, and a FAILED answer fails the st
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 from typing import Any
 
 import boto3
@@ -12,6 +14,7 @@ import boto3
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import ACCOUNT_ID, _wait_for_stack
 from steps.core.signing_keys import parse_key_set
+from steps.core.table import Table, public_keys_key
 
 
 def _clients(cloud: LocalCloud) -> tuple[Any, Any]:
@@ -69,3 +72,71 @@ def test_a_failed_custom_resource_fails_the_stack(local_cloud: LocalCloud) -> No
         assert described["StackStatus"] == "CREATE_FAILED"
     finally:
         cloudformation.delete_stack(StackName="failing-keys")
+
+
+class _ResponseCatcher(http.server.BaseHTTPRequestHandler):
+    """CloudFormation's pre-signed response URL, as the custom resource's Lambda sees it."""
+
+    answers: list[dict[str, Any]] = []
+
+    def do_PUT(self) -> None:  # noqa: N802 - http.server's naming
+        length = int(self.headers.get("Content-Length") or 0)
+        self.answers.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_the_initialiser_replaces_a_placeholder_under_its_own_least_privilege_role(
+    local_cloud: LocalCloud,
+) -> None:
+    """The deploy runs the initialiser before IAM is enforced; this invokes it again as
+    CloudFormation would, as its role under the template's policy, on a placeholder secret:
+    every grant it holds (read and write the secret, read and write the public keys) is used
+    and suffices. The original keys are put back afterwards (tokens of other tests stay valid).
+    """
+    session = boto3.Session(region_name=local_cloud.settings.region)
+    secrets = session.client("secretsmanager")
+    table = Table(session.client("dynamodb"), local_cloud.stack.outputs["TableName"])
+    secret_arn = local_cloud.stack.outputs["SigningKeysSecretArn"]
+    original_secret = secrets.get_secret_value(SecretId=secret_arn)["SecretString"]
+    original_public = table.get(public_keys_key(), consistent=True)
+    (function_name,) = [
+        name
+        for logical_id, name in local_cloud.stack.physical_ids.items()
+        if local_cloud.stack.template["Resources"][logical_id]["Type"] == "AWS::Lambda::Function"
+        and local_cloud.stack.template["Resources"][logical_id]["Properties"].get("Handler")
+        == "steps.init_signing_keys.handler"
+    ]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ResponseCatcher)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _ResponseCatcher.answers.clear()
+    try:
+        secrets.put_secret_value(SecretId=secret_arn, SecretString='{"placeholder": true}')
+        table.delete(public_keys_key())
+        event = {
+            "RequestType": "Update",
+            "ResponseURL": f"http://127.0.0.1:{server.server_address[1]}/answer",
+            "StackId": "stack",
+            "RequestId": "request",
+            "LogicalResourceId": "SigningKeysReady",
+            "PhysicalResourceId": "SigningKeysReady-keys",
+            "ResourceProperties": {
+                "SecretArn": secret_arn,
+                "TableName": local_cloud.stack.outputs["TableName"],
+                "Algorithm": local_cloud.stack.outputs["TokenSigningAlgorithm"],
+            },
+        }
+        session.client("lambda").invoke(FunctionName=function_name, Payload=json.dumps(event))
+        (answer,) = _ResponseCatcher.answers
+        assert answer["Status"] == "SUCCESS", answer
+        fresh = parse_key_set(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])
+        assert fresh.active.kid == answer["Data"]["ActiveKid"]
+        assert table.get(public_keys_key(), consistent=True) is not None
+    finally:
+        server.shutdown()
+        secrets.put_secret_value(SecretId=secret_arn, SecretString=original_secret)
+        if original_public is not None:
+            table.put(original_public)

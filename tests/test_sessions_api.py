@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import threading
 import time
 
 import boto3
@@ -64,14 +63,20 @@ def test_refresh_rotates_and_a_reused_token_revokes_the_family(api: Api) -> None
     assert second["user"] == session["user"]
     assert me(api, second["access_token"]).status == 200
 
-    reused = refresh(api, first)
+    # Presented again at once (a lost response): the family's current token again.
+    replayed = refresh(api, first)
+    assert replayed.status == 200, replayed.body
+    assert replayed.json()["refresh_token"] == second["refresh_token"]
+    third = refresh(api, second["refresh_token"]).json()
+
+    reused = refresh(api, first)  # an ancestor: its successor is spent too
     assert reused.status == 400
     assert reused.json() == {
         "error": "invalid_grant",
         "error_description": "The refresh token is invalid, expired or revoked.",
     }
     # The reuse revoked the family: the newest token of the family is refused too.
-    assert refresh(api, second["refresh_token"]).status == 400
+    assert refresh(api, third["refresh_token"]).status == 400
 
 
 def test_unknown_and_malformed_refresh_tokens(api: Api) -> None:
@@ -79,23 +84,6 @@ def test_unknown_and_malformed_refresh_tokens(api: Api) -> None:
     bad = api.post_json("/v1/token/refresh", {"refresh_token": 12})
     assert bad.status == 400 and bad.json()["error"] == "invalid_request"
     assert api.post_json("/v1/token/refresh", {}).status == 400
-
-
-def test_ten_concurrent_refreshes_with_one_token_yield_one_success(api: Api) -> None:
-    _, session = signed_up(api)
-    statuses: list[int] = []
-    barrier = threading.Barrier(10)
-
-    def attempt() -> None:
-        barrier.wait()
-        statuses.append(refresh(api, session["refresh_token"]).status)
-
-    threads = [threading.Thread(target=attempt) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(statuses) == [200] + [400] * 9
 
 
 # -- logout -----------------------------------------------------------------------------------

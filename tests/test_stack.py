@@ -418,24 +418,40 @@ def test_logout_denies_the_access_token_until_it_expires(template: dict) -> None
     assert states[deny["Next"]]["Parameters"]["statusCode"] == 204
 
 
-def signing_keys_secret_id(template: dict) -> str:
-    """The signing keys' secret (the lifecycle's code key is another secret)."""
-    return next(
-        k
-        for k, v in resources(template, "AWS::SecretsManager::Secret").items()
-        if v["Properties"]["Name"] == "stepauth/signing-keys"
-    )
-
-
-def test_only_the_token_issuer_reads_the_private_keys(template: dict) -> None:
-    """... and the deploy-time initialiser that writes the first key set."""
-    secret_id = signing_keys_secret_id(template)
+def _secret_readers(template: dict, secret_id: str) -> list[str]:
     readers = []
     for policy in resources(template, "AWS::IAM::Policy").values():
         document = json.dumps(policy["Properties"]["PolicyDocument"])
         if "secretsmanager:GetSecretValue" in document and secret_id in document:
             readers += [r["Ref"] for r in policy["Properties"]["Roles"]]
-    assert sorted(r.split("ServiceRole")[0] for r in readers) == ["InitSigningKeys", "IssueTokens"]
+    return sorted(readers)
+
+
+def _secret_named(template: dict, suffix: str) -> str:
+    (secret_id,) = [
+        logical_id
+        for logical_id, secret in resources(template, "AWS::SecretsManager::Secret").items()
+        if secret["Properties"]["Name"].endswith(suffix)
+    ]
+    return secret_id
+
+
+def test_only_the_token_issuers_read_the_private_keys(template: dict) -> None:
+    """... and the deploy-time initialiser that writes the first key set."""
+    readers = _secret_readers(template, _secret_named(template, "/signing-keys"))
+    assert sorted(r.split("ServiceRole")[0] for r in readers) == [
+        "InitSigningKeys",
+        "IssueTokens",
+        "RotateRefreshToken",
+    ]
+
+
+def test_only_the_refresh_step_reads_the_refresh_key(template: dict) -> None:
+    secret_id = _secret_named(template, "/refresh-token-key")
+    generated = resources(template, "AWS::SecretsManager::Secret")[secret_id]["Properties"]
+    assert generated["GenerateSecretString"]["PasswordLength"] >= 32
+    readers = _secret_readers(template, secret_id)
+    assert len(readers) == 1 and readers[0].startswith("RotateRefreshTokenServiceRole")
 
 
 def test_the_deploy_writes_the_first_signing_keys(template: dict) -> None:
@@ -446,7 +462,8 @@ def test_the_deploy_writes_the_first_signing_keys(template: dict) -> None:
     # Invoked only once its role, policy and log group exist.
     assert any(d.startswith("InitSigningKeysLogs") for d in ready["DependsOn"])
     assert any(d.startswith("InitSigningKeysServiceRole") for d in ready["DependsOn"])
-    assert ready["Properties"]["SecretArn"] == {"Ref": signing_keys_secret_id(template)}
+    secret_id = _secret_named(template, "/signing-keys")
+    assert ready["Properties"]["SecretArn"] == {"Ref": secret_id}
 
 
 def test_each_function_bundles_only_what_its_handler_imports() -> None:
@@ -474,7 +491,7 @@ def test_each_function_bundles_only_what_its_handler_imports() -> None:
         "steps.validate_registration": STEP_REQUIREMENTS,
         "steps.validate_login": STEP_REQUIREMENTS,
         "steps.validate_refresh": STEP_REQUIREMENTS,
-        "steps.rotate_refresh_token": STEP_REQUIREMENTS,
+        "steps.rotate_refresh_token": TOKEN_STEP_REQUIREMENTS,
         "steps.validate_logout": STEP_REQUIREMENTS,
         "steps.end_sessions": STEP_REQUIREMENTS,
         "steps.disable_user": STEP_REQUIREMENTS,

@@ -80,8 +80,7 @@ def _flatten(value: Any) -> str:
         )
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         return "getatt-" + "-".join(value["Fn::GetAtt"])
-    if isinstance(value, dict) and "Fn::If" in value:
-        # The issuer URL (IssuerUrlGiven): the parameter's branch, as the local cloud deploys it.
+    if isinstance(value, dict) and "Fn::If" in value:  # a parameter given: its first branch
         _condition, when_true, _when_false = value["Fn::If"]
         return _flatten(when_true)
     raise AssertionError(f"unexpected intrinsic in a mapping template: {value}")

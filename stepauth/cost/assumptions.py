@@ -76,15 +76,12 @@ STEP_TABLE_OPERATIONS: dict[tuple[str, str], RequestUnits] = {
     # IssueTokens starting a family (Register, Login): one TransactWriteItems putting the family
     # and the token item (2 items x 2 WRU) plus both items' gsi1 copies (2 WRU).
     ("*", "steps.issue_tokens.handler"): RequestUnits(write=6),
-    # IssueTokens in Refresh (a rotation): strongly consistent GetItem of the family (1 RRU) and
-    # one TransactWriteItems: Put of the new token + Update of the family (2 x 2 WRU) plus their
-    # gsi1 copies (2 WRU).
-    ("Refresh", "steps.issue_tokens.handler"): RequestUnits(read=1, write=6),
     # ValidateRefresh: hashes the presented token; no table access.
     ("*", "steps.validate_refresh.handler"): RequestUnits(),
     # RotateRefreshToken: strongly consistent GetItem of the token, the family and the user
-    # (3 RRU) and the conditional UpdateItem spending the token (1 WRU + 1 gsi1 copy).
-    ("*", "steps.rotate_refresh_token.handler"): RequestUnits(read=3, write=2),
+    # (3 RRU) and one TransactWriteItems: spend the token, put its successor, update the family
+    # (3 items x 2 WRU) plus their gsi1 copies (3 WRU).
+    ("*", "steps.rotate_refresh_token.handler"): RequestUnits(read=3, write=9),
     # ValidateLogout: checks the request; no table access.
     ("*", "steps.validate_logout.handler"): RequestUnits(),
     # EndSessions (one refresh token given): GetItem of the token (1 RRU) and the UpdateItem
@@ -153,6 +150,8 @@ class PeriodicRead:
 PERIODIC_READS: dict[str, PeriodicRead] = {
     # IssueTokens re-reads the private key set (GetSecretValue) every 300 s.
     "steps.issue_tokens.handler": PeriodicRead("secretsmanager", 300.0, 1.0),
+    # RotateRefreshToken re-reads the private key set and the refresh key every 300 s.
+    "steps.rotate_refresh_token.handler": PeriodicRead("secretsmanager", 300.0, 2.0),
     # The authorizer re-reads the public keys item (strongly consistent GetItem) every 300 s.
     "authorizer.handler.handler": PeriodicRead("dynamodb", 300.0, 1.0),
 }

@@ -20,6 +20,7 @@ from typing import Any
 ENV_VARS: dict[str, str] = {
     "table_name": "TABLE_NAME",
     "signing_keys_secret_id": "SIGNING_KEYS_SECRET_ID",
+    "refresh_token_key_secret_id": "REFRESH_TOKEN_KEY_SECRET_ID",
     "token_issuer": "TOKEN_ISSUER",
     "token_audience": "TOKEN_AUDIENCE",
     "token_signing_algorithm": "TOKEN_SIGNING_ALGORITHM",
@@ -100,6 +101,8 @@ class Config:
 
     table_name: str = ""
     signing_keys_secret_id: str = ""
+    #: The secret holding the HMAC key that derives refresh tokens (the refresh step's only).
+    refresh_token_key_secret_id: str = ""
     token_issuer: str = "stepauth"  # noqa: S105 - an issuer name, not a secret
     token_audience: str = "stepauth-api"  # noqa: S105 - an audience, not a secret
     #: Algorithm of new signing keys: ES256 (API Gateway's JWT authorizers accept it) or Ed25519.
@@ -115,9 +118,10 @@ class Config:
     password_max_length: int = 128
     service_name: str = "stepauth"
     max_body_bytes: int = 16_384
-    #: Seconds after a refresh token was spent during which presenting it again is refused
-    #: without revoking its family (a client retrying a lost response). 0: any reuse revokes.
-    refresh_reuse_grace_seconds: int = 0
+    #: Seconds after a refresh token was spent during which presenting it again answers the
+    #: family's current token again (two tabs, a lost response), revoking nothing. 0: any
+    #: second presentation is reuse and revokes the family.
+    refresh_reuse_grace_seconds: int = 10
     #: Days an audit record is kept (its TTL) before DynamoDB deletes it.
     audit_retention_days: int = 400
     #: Failed logins allowed before the account locks (Cognito's shape: the 5th failure locks
@@ -195,6 +199,11 @@ class Config:
     def required_signing_keys_secret_id(self) -> str:
         """The signing key secret id; raises ValueError when it is not set."""
         return _required("signing_keys_secret_id", self.signing_keys_secret_id)
+
+    @property
+    def required_refresh_token_key_secret_id(self) -> str:
+        """The refresh key secret id; raises ValueError when it is not set."""
+        return _required("refresh_token_key_secret_id", self.refresh_token_key_secret_id)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:

@@ -1,24 +1,43 @@
 """Refresh token rotation with reuse detection: the one place where a refresh token is spent.
 
-Every refresh token is single-use. Spending one is a conditional update (``status`` from
-``active`` to ``spent``), so of several concurrent refreshes with the same token exactly one
-wins. Presenting a spent token again is reuse (RFC 9700 section 4.14.2): a stolen token and its
-legitimate twin cannot be told apart, so the whole family is revoked and both parties must log
-in again. An optional grace period (REFRESH_REUSE_GRACE_SECONDS, default 0) refuses a token
-spent only moments ago without revoking its family, for clients that retry a refresh whose
-response they lost.
+Every refresh token is single-use. Spending one and storing its successor are ONE DynamoDB
+transaction: the presented token goes from ``active`` to ``spent`` (conditional), the next token
+is put (only if new) and the family's ``last_used_at`` moves (only while the family is active,
+owned and unexpired). A failure anywhere before that commit leaves the presented token current;
+after it, a retry of the same request is a replay (below), never theft.
 
+The successor is not random: it is ``HMAC-SHA256(refresh key, sha256(presented token))``, so
+the step can compute the family's current token again from the presented one without storing
+anything in clear. The key is a secret only the refresh step reads (see :mod:`refresh_key`).
+
+Presenting a spent token again:
+
+* within ``reuse_grace_seconds`` of its spend, while its successor is still the family's current
+  (active) token, is a replay (two tabs, a lost response, a retried request): the answer is the
+  same successor again, and nothing is written or revoked;
+* otherwise (outside the window, or an older ancestor whose successor was spent too) it is reuse
+  (RFC 9700 section 4.14.2): a stolen token and its legitimate twin cannot be told apart, so the
+  whole family is revoked, by one conditional write. Only the caller whose write revoked it gets
+  :class:`RefreshTokenReused` (one audit record, one metric); the others get InvalidGrant.
+
+``reuse_grace_seconds = 0`` keeps the strict behaviour: any second presentation is reuse.
 Expiry is checked here on every read: TTL deletes late.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from steps.core.errors import InvalidGrant, RefreshTokenReused
+from steps.core.refresh_tokens import hash_refresh_token
 from steps.core.sessions import revoke_family
 from steps.core.table import (
+    PK,
     STATUS_ACTIVE,
     STATUS_SPENT,
     RefreshFamilyRecord,
@@ -27,59 +46,65 @@ from steps.core.table import (
     family_key,
     refresh_family_from_item,
     refresh_token_from_item,
+    refresh_token_item,
     refresh_token_key,
     user_from_item,
     user_key,
 )
 
+#: Shortest refresh key accepted (bytes): HMAC-SHA256 wants at least its output size.
+REFRESH_KEY_MIN_BYTES = 32
+#: Transactions tried when a concurrent writer (not a condition) cancels ours.
+_COMMIT_ATTEMPTS = 3
+
+
+class RotationConflict(Exception):
+    """The rotation's transaction kept conflicting with concurrent writes (transient: the
+    workflow retries the step; nothing was written)."""
+
 
 @dataclass(frozen=True)
 class RotationGrant:
-    """What a successful refresh hands to IssueTokens."""
+    """What a successful refresh answers with (besides a fresh access token)."""
 
     #: ``{"id", "email", "roles", "created_at"}``, read fresh from the user item.
     user: dict[str, Any]
     family_id: str
+    #: The family's current refresh token: the new successor, or the same one again (replay).
+    refresh_token: str
+    #: True when this answer repeats an earlier rotation (a replay within the grace window).
+    replayed: bool = False
+    #: What ``grant_for_family`` answered for the family (its client and scopes), checked
+    #: before anything was spent.
+    family_grant: Any = None
+
+
+def derive_successor_token(token_hash: str, key: bytes) -> str:
+    """The refresh token that follows the token stored under ``token_hash``.
+
+    Same shape as a random token (43 url-safe characters, 256 bits); unpredictable without the
+    key, even for someone who has read the table.
+    """
+    if len(key) < REFRESH_KEY_MIN_BYTES:
+        raise ValueError("The refresh key is too short.")
+    digest = hmac.new(key, token_hash.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def _load_token(table: Table, token_hash: str) -> RefreshTokenRecord | None:
     return refresh_token_from_item(table.get(refresh_token_key(token_hash), consistent=True))
 
 
-def _load_usable_family(table: Table, token: RefreshTokenRecord, now: float) -> RefreshFamilyRecord:
-    family = refresh_family_from_item(table.get(family_key(token.family_id), consistent=True))
-    if family is None or not family.is_usable(now) or family.user_id != token.user_id:
+def _load_usable_family(
+    table: Table, token: RefreshTokenRecord, now: float
+) -> tuple[RefreshFamilyRecord, Mapping[str, Any]]:
+    item = table.get(family_key(token.family_id), consistent=True)
+    family = refresh_family_from_item(item)
+    if item is None or family is None or not family.is_usable(now):
         raise InvalidGrant
-    return family
-
-
-def _refuse_spent(
-    table: Table, token: RefreshTokenRecord, *, now: float, reuse_grace_seconds: int
-) -> RefreshTokenReused | InvalidGrant:
-    """The error for presenting a spent token; revokes the family unless within the grace."""
-    # A spent_at slightly ahead of ``now`` (clock skew between Lambdas) counts as "just now".
-    if (
-        reuse_grace_seconds > 0
-        and token.spent_at is not None
-        and now - token.spent_at <= reuse_grace_seconds
-    ):
-        return InvalidGrant()
-    revoke_family(table, token.family_id, reason="reuse", now=now)
-    return RefreshTokenReused(user_id=token.user_id, family_id=token.family_id)
-
-
-def _mark_spent(table: Table, token_hash: str, now: int) -> bool:
-    return table.update_if(
-        refresh_token_key(token_hash),
-        update="SET #status = :spent, #spent_at = :now",
-        condition="#status = :active",
-        names={"#status": "status", "#spent_at": "spent_at"},
-        values={
-            ":spent": {"S": STATUS_SPENT},
-            ":active": {"S": STATUS_ACTIVE},
-            ":now": {"N": str(now)},
-        },
-    )
+    if family.user_id != token.user_id:
+        raise InvalidGrant
+    return family, item
 
 
 def _active_user(table: Table, family: RefreshFamilyRecord) -> dict[str, Any]:
@@ -95,26 +120,145 @@ def _active_user(table: Table, family: RefreshFamilyRecord) -> dict[str, Any]:
     }
 
 
-def spend_refresh_token(
-    table: Table, token_hash: str, *, now: float, reuse_grace_seconds: int
-) -> RotationGrant:
-    """Spend the refresh token stored under ``token_hash``; return who gets the next pair.
+def _commit_rotation(
+    table: Table, token: RefreshTokenRecord, successor_hash: str, now: int
+) -> bool:
+    """Spend ``token`` and store its successor in one transaction; False when cancelled."""
+    successor = RefreshTokenRecord(
+        token_hash=successor_hash,
+        family_id=token.family_id,
+        user_id=token.user_id,
+        issued_at=now,
+        expires_at=token.expires_at,  # the family's absolute expiry: rotation never extends it
+    )
+    return table.transact(
+        [
+            {
+                "Update": {
+                    "Key": refresh_token_key(token.token_hash),
+                    "UpdateExpression": "SET #status = :spent, #spent_at = :now",
+                    "ConditionExpression": "#status = :active",
+                    "ExpressionAttributeNames": {"#status": "status", "#spent_at": "spent_at"},
+                    "ExpressionAttributeValues": {
+                        ":spent": {"S": STATUS_SPENT},
+                        ":active": {"S": STATUS_ACTIVE},
+                        ":now": {"N": str(now)},
+                    },
+                }
+            },
+            {
+                "Put": {
+                    "Item": refresh_token_item(successor),
+                    "ConditionExpression": f"attribute_not_exists({PK})",
+                }
+            },
+            {
+                "Update": {
+                    "Key": family_key(token.family_id),
+                    "UpdateExpression": "SET #last_used_at = :now",
+                    "ConditionExpression": (
+                        "attribute_exists(#pk) AND #status = :active AND #user_id = :user_id "
+                        "AND #expires_at > :now"
+                    ),
+                    "ExpressionAttributeNames": {
+                        "#pk": PK,
+                        "#status": "status",
+                        "#last_used_at": "last_used_at",
+                        "#user_id": "user_id",
+                        "#expires_at": "expires_at",
+                    },
+                    "ExpressionAttributeValues": {
+                        ":now": {"N": str(now)},
+                        ":active": {"S": STATUS_ACTIVE},
+                        ":user_id": {"S": token.user_id},
+                    },
+                }
+            },
+        ]
+    )
 
-    Raises InvalidGrant when the token or its family is missing, expired or revoked, when the
-    token was spent within the grace period, or when the user is gone or not active; raises
-    RefreshTokenReused (an InvalidGrant) after revoking the family when a spent token comes
-    back, including when a concurrent refresh with the same token won the race.
+
+def _answer_spent(
+    table: Table,
+    token: RefreshTokenRecord,
+    *,
+    user: dict[str, Any],
+    key: bytes,
+    now: float,
+    reuse_grace_seconds: int,
+    family_grant: Any,
+) -> RotationGrant:
+    """A spent token presented again: a replay within the grace window, else reuse."""
+    successor = derive_successor_token(token.token_hash, key)
+    # A spent_at slightly ahead of ``now`` (clock skew between Lambdas) counts as "just now".
+    if (
+        reuse_grace_seconds > 0
+        and token.spent_at is not None
+        and now - token.spent_at <= reuse_grace_seconds
+    ):
+        current = _load_token(table, hash_refresh_token(successor))
+        if (
+            current is not None
+            and not current.is_spent
+            and not current.is_expired(now)
+            and current.family_id == token.family_id
+        ):
+            return RotationGrant(
+                user=user,
+                family_id=token.family_id,
+                refresh_token=successor,
+                replayed=True,
+                family_grant=family_grant,
+            )
+    if revoke_family(table, token.family_id, reason="reuse", now=now):
+        raise RefreshTokenReused(user_id=token.user_id, family_id=token.family_id)
+    raise InvalidGrant  # already revoked, by a concurrent reuse or before
+
+
+def spend_refresh_token(
+    table: Table,
+    token_hash: str,
+    *,
+    now: float,
+    reuse_grace_seconds: int,
+    key: bytes,
+    grant_for_family: Callable[[Mapping[str, Any]], Any] | None = None,
+) -> RotationGrant:
+    """Spend the refresh token stored under ``token_hash``; return the family's next token.
+
+    ``grant_for_family`` checks the request against the family's item (its client and scopes)
+    before anything is spent; an InvalidGrant it raises leaves the token current.
+
+    Raises InvalidGrant when the token or its family is missing, expired or revoked, or when the
+    user is gone or not active; RefreshTokenReused (an InvalidGrant) after this call revoked the
+    family of a reused token; RotationConflict when concurrent writes kept cancelling the
+    transaction (nothing written: a retry is safe).
     """
-    token = _load_token(table, token_hash)
-    if token is None or token.is_expired(now):
-        raise InvalidGrant
-    family = _load_usable_family(table, token, now)
-    if token.is_spent:
-        raise _refuse_spent(table, token, now=now, reuse_grace_seconds=reuse_grace_seconds)
-    if not _mark_spent(table, token_hash, int(now)):
-        # Someone spent it between our read and our write: a concurrent use of one token.
-        current = _load_token(table, token_hash)
-        if current is None or not current.is_spent:
+    for _ in range(_COMMIT_ATTEMPTS):
+        token = _load_token(table, token_hash)
+        if token is None or token.is_expired(now):
             raise InvalidGrant
-        raise _refuse_spent(table, current, now=now, reuse_grace_seconds=reuse_grace_seconds)
-    return RotationGrant(user=_active_user(table, family), family_id=family.family_id)
+        family, family_item = _load_usable_family(table, token, now)
+        user = _active_user(table, family)
+        family_grant = grant_for_family(family_item) if grant_for_family else None
+        if token.is_spent:
+            return _answer_spent(
+                table,
+                token,
+                user=user,
+                key=key,
+                now=now,
+                reuse_grace_seconds=reuse_grace_seconds,
+                family_grant=family_grant,
+            )
+        successor = derive_successor_token(token_hash, key)
+        if _commit_rotation(table, token, hash_refresh_token(successor), int(now)):
+            return RotationGrant(
+                user=user,
+                family_id=family.family_id,
+                refresh_token=successor,
+                family_grant=family_grant,
+            )
+        # Cancelled: a concurrent refresh spent the token, the family was revoked, or two
+        # transactions collided. Read again and answer from what is there now.
+    raise RotationConflict("The refresh could not be committed; retry.")

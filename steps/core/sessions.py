@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 from steps.core.errors import SessionNotFound, UserNotFound
@@ -252,14 +254,34 @@ def _plausible_user_id(user_id: Any) -> bool:
     )
 
 
-def find_user_by_id(table: Table, user_id: str) -> UserRecord | None:
-    """The user with this id (through gsi1, eventually consistent), or None."""
+#: Waits before asking gsi1 again for a user it did not show (seconds): an account registered
+#: a moment ago may not be in the index yet ("within a fraction of a second" on AWS).
+INDEX_LAG_WAITS = (0.1, 0.2, 0.4)
+
+
+def find_user_by_id(
+    table: Table,
+    user_id: str,
+    *,
+    lag_waits: tuple[float, ...] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> UserRecord | None:
+    """The user with this id (through gsi1, eventually consistent), or None.
+
+    The caller holds a token or names an id that exists: a miss right after the account was
+    written is most likely index lag, so the index is asked again after each of ``lag_waits``
+    before the answer is None (``lag_waits`` defaults to :data:`INDEX_LAG_WAITS`).
+    """
     if not _plausible_user_id(user_id):
         return None
-    for item in table.query_gsi1(user_id_partition(user_id), sk_equals=USER_SK):
-        user = user_from_item(item)
-        if user is not None and user.user_id == user_id:
-            return user
+    waits = INDEX_LAG_WAITS if lag_waits is None else lag_waits
+    for wait in (*waits, None):
+        for item in table.query_gsi1(user_id_partition(user_id), sk_equals=USER_SK):
+            user = user_from_item(item)
+            if user is not None and user.user_id == user_id:
+                return user
+        if wait is not None:
+            sleep(wait)
     return None
 
 

@@ -7,9 +7,9 @@ URL), ``aud`` and ``client_id`` (the client's), ``sub, iat, exp, jti, roles`` an
 its SHA-256 hex digest is stored, with its family id, user id and absolute expiry.
 
 A login or registration starts a new refresh family (family item and first token written in one
-transaction); a refresh (``family_id`` given, after :mod:`steps.core.refresh_rotation` spent the
-presented token) adds the next token to the family. Every token of a family expires with the
-family: rotation never extends its absolute lifetime.
+transaction); a refresh continues it in :mod:`steps.core.refresh_rotation` (spend and successor
+in one transaction). Every token of a family expires with the family: rotation never extends its
+absolute lifetime.
 """
 
 from __future__ import annotations
@@ -33,13 +33,9 @@ from steps.core.signing_keys import (
 )
 from steps.core.table import (
     DEFAULT_ROLES,
-    FAMILY_PREFIX,
-    PK,
     RefreshFamilyRecord,
     RefreshTokenRecord,
     Table,
-    family_key,
-    refresh_family_from_item,
     refresh_family_item,
     refresh_token_item,
 )
@@ -261,7 +257,7 @@ class Grant:
         return {"client_id": {"S": self.client.client_id}, "scope": {"S": " ".join(self.scopes)}}
 
 
-def _family_grant(item: Mapping[str, Any], context: SessionContext, config: Config) -> Grant:
+def family_grant(item: Mapping[str, Any], context: SessionContext, config: Config) -> Grant:
     """The grant of a refresh: the family's, narrowed to the asked scopes (RFC 6749 §6).
 
     A family written before grants existed is the default client's with all its scopes.
@@ -314,67 +310,6 @@ def _start_family(
     table.put_all_new([family_item, refresh_token_item(token)])
 
 
-def _family_item(table: Table, family_id: str) -> Mapping[str, Any]:
-    """The family's item; InvalidGrant when it is gone."""
-    item = table.get(family_key(family_id))
-    if not item:
-        raise InvalidGrant
-    return item
-
-
-def _continue_family(
-    table: Table, user: TokenUser, token_hash: str, *, family_id: str, now: int
-) -> None:
-    """Add the next token to a family (a rotation); InvalidGrant when the family is gone.
-
-    The spend of the presented token decides who wins a race: the winner always gets its pair.
-    If a concurrent replay revoked the family in between, the new token joins the revoked family
-    and is refused at its first use, as the rest of the family is; the access token lives out its
-    short lifetime. Refusing the winner too would leave ten concurrent refreshes with no winner.
-    """
-    family = refresh_family_from_item(table.get(family_key(family_id)))
-    if family is None or family.is_expired(now) or family.user_id != user.id:
-        raise InvalidGrant
-    token = RefreshTokenRecord(
-        token_hash=token_hash,
-        family_id=family_id,
-        user_id=user.id,
-        issued_at=now,
-        expires_at=family.expires_at,
-    )
-    written = table.transact(
-        [
-            {
-                "Put": {
-                    "Item": refresh_token_item(token),
-                    "ConditionExpression": f"attribute_not_exists({PK})",
-                }
-            },
-            {
-                "Update": {
-                    "Key": family_key(family_id),
-                    "UpdateExpression": "SET #last_used_at = :now",
-                    "ConditionExpression": (
-                        "attribute_exists(#pk) AND #user_id = :user_id AND #expires_at > :now"
-                    ),
-                    "ExpressionAttributeNames": {
-                        "#pk": PK,
-                        "#last_used_at": "last_used_at",
-                        "#user_id": "user_id",
-                        "#expires_at": "expires_at",
-                    },
-                    "ExpressionAttributeValues": {
-                        ":now": {"N": str(now)},
-                        ":user_id": {"S": user.id},
-                    },
-                }
-            },
-        ]
-    )
-    if not written:
-        raise InvalidGrant
-
-
 def issue_tokens(
     user: TokenUser,
     *,
@@ -382,22 +317,16 @@ def issue_tokens(
     table: Table,
     clock: Clock,
     config: Config,
-    family_id: str | None = None,
     context: SessionContext | None = None,
 ) -> dict[str, Any]:
-    """Issue an access token and a refresh token; return the API response body.
+    """Issue an access token and a refresh token that starts a new family; return the API body.
 
-    Without ``family_id`` a new refresh family starts (family item and token item written in one
-    transaction, each only if new), with ``context`` recorded on the family. With ``family_id``
-    (a rotation) the token joins that family with the family's absolute expiry and the family's
-    ``last_used_at`` is updated; InvalidGrant when the family is missing, revoked or expired.
-    Only the refresh token's hash is stored.
+    The family item and the token item are written in one transaction, each only if new, with
+    ``context`` recorded on the family. Only the refresh token's hash is stored. (A refresh
+    continues a family in :mod:`steps.core.refresh_rotation` instead.)
     """
     context = context or SessionContext()
-    if family_id is None:
-        grant = Grant.requested(context, config)
-    else:
-        grant = _family_grant(_family_item(table, family_id), context, config)
+    grant = Grant.requested(context, config)
     access_token, claims = issue_access_token(
         user.id,
         user.roles,
@@ -410,10 +339,14 @@ def issue_tokens(
     refresh_token = new_refresh_token()
     token_hash = hash_refresh_token(refresh_token)
     now = claims["iat"]
-    if family_id is None:
-        _start_family(table, user, token_hash, now=now, config=config, context=context, grant=grant)
-    else:
-        _continue_family(table, user, token_hash, family_id=family_id, now=now)
+    _start_family(table, user, token_hash, now=now, config=config, context=context, grant=grant)
+    return token_response(user, access_token, refresh_token, config=config)
+
+
+def token_response(
+    user: TokenUser, access_token: str, refresh_token: str, *, config: Config
+) -> dict[str, Any]:
+    """The API body of a token pair (login, registration and refresh alike)."""
     return {
         "user": {"id": user.id, "email": user.email, "created_at": user.created_at},
         "access_token": access_token,
@@ -423,25 +356,11 @@ def issue_tokens(
     }
 
 
-def _family_id_from_state(value: Any) -> str | None:
-    if value is None:
-        return None
-    if (
-        not isinstance(value, str)
-        or not value
-        or len(value) > 128
-        or not value.isprintable()
-        or value.startswith(FAMILY_PREFIX)
-    ):
-        raise ValueError("The step input family_id must be a family id string.")
-    return value
-
-
 def issue_tokens_for_state(
     event: Any, *, key_set: SigningKeySet, table: Table, clock: Clock, config: Config
 ) -> dict[str, Any]:
-    """``{"user": {"id", "email", "created_at", "roles"?, ...}, "family_id"?, "context"?}``
-    -> API body (a new family without ``family_id``, a rotation with it)."""
+    """``{"user": {"id", "email", "created_at", "roles"?, ...}, "context"?}`` -> API body (a new
+    family)."""
     if not isinstance(event, Mapping):
         raise ValueError("The step input must be an object.")
     user = TokenUser.from_state(event.get("user"))
@@ -451,6 +370,5 @@ def issue_tokens_for_state(
         table=table,
         clock=clock,
         config=config,
-        family_id=_family_id_from_state(event.get("family_id")),
         context=SessionContext.from_state(event.get("context")),
     )

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from steps.core import aws, signing_keys
+from steps.core import aws, refresh_key, sessions, signing_keys
 from steps.core.config import Config, set_config
 
 TABLE = "stepauth-test"
 SECRET_ID = "stepauth/test/signing-keys"
+REFRESH_KEY_SECRET_ID = "stepauth/test/refresh-token-key"
 
 FAST = {"argon2_memory_kib": 64, "argon2_time_cost": 1, "argon2_parallelism": 1}
 
@@ -28,13 +29,22 @@ def test_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[Config]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    config = Config(table_name=TABLE, signing_keys_secret_id=SECRET_ID, **FAST)
+    config = Config(
+        table_name=TABLE,
+        signing_keys_secret_id=SECRET_ID,
+        refresh_token_key_secret_id=REFRESH_KEY_SECRET_ID,
+        **FAST,
+    )
     set_config(config)
     signing_keys.clear_signing_keys_cache()
+    refresh_key.clear_refresh_key_cache()
     aws.reset_clients()
+    # moto's index is never behind: no waiting for it (tests that need it pass their waits).
+    monkeypatch.setattr(sessions, "INDEX_LAG_WAITS", ())
     yield config
     set_config(None)
     signing_keys.clear_signing_keys_cache()
+    refresh_key.clear_refresh_key_cache()
     aws.reset_clients()
 
 
@@ -140,9 +150,11 @@ def table(dynamodb: Any) -> Any:
 
 @pytest.fixture
 def initialised(table: Any, secrets: Any) -> str:
-    """Signing keys in the secret and their public JWKS in the table; the active kid."""
+    """Signing keys in the secret and their public JWKS in the table, and a refresh key; the
+    active kid."""
     from steps.core.keyset_admin import initialise_signing_keys
 
+    secrets.create_secret(Name=REFRESH_KEY_SECRET_ID, SecretString="r" * 64)
     return initialise_signing_keys(secrets, SECRET_ID, table)
 
 

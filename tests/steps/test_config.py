@@ -95,7 +95,7 @@ def test_environment_is_re_read_when_it_changes(monkeypatch):
 
 
 def test_refresh_reuse_grace():
-    assert Config.from_env({}).refresh_reuse_grace_seconds == 0
+    assert Config.from_env({}).refresh_reuse_grace_seconds == 10
     assert (
         Config.from_env({"REFRESH_REUSE_GRACE_SECONDS": "300"}).refresh_reuse_grace_seconds == 300
     )

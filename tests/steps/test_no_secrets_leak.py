@@ -22,10 +22,11 @@ from steps.core.passwords import default_hasher
 from steps.core.table import Table, UserRecord, user_item
 from steps.core.tokens import hash_refresh_token
 
-from .conftest import SECRET_ID, TABLE, api_event
+from .conftest import REFRESH_KEY_SECRET_ID, SECRET_ID, TABLE, api_event
 
 PASSWORD = "Marmalade Xylophone 77 Quokka"
 EMAIL = "carol@example.com"
+REFRESH_KEY_SECRET = "refresh-key-" + "q" * 52
 
 
 def _fragments(*secrets):
@@ -54,6 +55,7 @@ def _run(handler, event):
 def world(dynamodb, secrets):
     table = Table.from_client(dynamodb, TABLE)
     initialise_signing_keys(secrets, SECRET_ID, table)
+    secrets.create_secret(Name=REFRESH_KEY_SECRET_ID, SecretString=REFRESH_KEY_SECRET)
     private = json.loads(secrets.get_secret_value(SecretId=SECRET_ID)["SecretString"])
     password_hash = default_hasher().hash(PASSWORD)
     record = UserRecord(
@@ -140,6 +142,7 @@ def test_handlers_leak_nothing(world, log_output, caplog, capfd):
         ),
     ]
     secrets = [PASSWORD, weak, long_password, world["hash"], world["d"], *world["refresh"]]
+    secrets.append(REFRESH_KEY_SECRET)
     secrets += world["access"] + [hash_refresh_token(t) for t in world["refresh"]]
     errors = []
     outputs = []

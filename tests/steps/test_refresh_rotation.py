@@ -3,11 +3,12 @@ import threading
 import pytest
 
 from steps.core.errors import InvalidGrant, RefreshTokenReused
-from steps.core.refresh_rotation import RotationGrant
+from steps.core.refresh_rotation import RotationGrant, derive_successor_token, spend_refresh_token
+from steps.core.refresh_tokens import hash_refresh_token
 from steps.core.sessions import revoke_family
 from steps.core.table import Table, family_key, user_key
 
-from .sessions_world import NOW, AtomicCalls
+from .sessions_world import NOW, REFRESH_KEY, AtomicCalls
 
 
 def test_refresh_rotates_within_the_family(world):
@@ -25,7 +26,11 @@ def test_refresh_rotates_within_the_family(world):
             "created_at": "2025-01-01T00:00:00Z",
         },
         family_id=family_id,
+        refresh_token=derive_successor_token(
+            hash_refresh_token(first["refresh_token"]), REFRESH_KEY
+        ),
     )
+    assert world.token(grant.refresh_token).status == "active"
     spent = world.token(first["refresh_token"])
     assert spent.status == "spent" and spent.spent_at == NOW + 3600
 
@@ -140,23 +145,60 @@ def test_deleted_or_replaced_user_is_refused(world):
         world.spend(second["refresh_token"])
 
 
-def test_grace_refuses_without_revoking_then_reuse_revokes(world):
+def test_a_replay_within_the_grace_answers_the_current_token_again(world):
     alice = world.add_user()
     first = world.login(alice)
     second = world.refresh(first["refresh_token"], grace=10)
     world.clock.advance(10)
-    with pytest.raises(InvalidGrant) as info:
-        world.spend(first["refresh_token"], grace=10)
-    assert type(info.value) is InvalidGrant  # not reuse: a retry within the window
+    replay = world.spend(first["refresh_token"], grace=10)
+    assert replay.replayed and replay.refresh_token == second["refresh_token"]
     assert world.family_of(first["refresh_token"]).status == "active"
+    assert world.token(second["refresh_token"]).status == "active"  # nothing spent again
     third = world.refresh(second["refresh_token"], grace=10)  # the family still works
 
-    world.clock.advance(1)  # 11 s after it was spent
+    # An older ancestor (its successor is spent too) is reuse, even within the window.
     with pytest.raises(RefreshTokenReused):
         world.spend(first["refresh_token"], grace=10)
     assert world.family_of(first["refresh_token"]).revoked_reason == "reuse"
     with pytest.raises(InvalidGrant):
         world.spend(third["refresh_token"], grace=10)
+
+
+def test_a_replay_after_the_grace_is_reuse_and_revokes_once(world):
+    alice = world.add_user()
+    first = world.login(alice)
+    world.refresh(first["refresh_token"], grace=10)
+    world.clock.advance(11)  # 11 s after it was spent
+    with pytest.raises(RefreshTokenReused):
+        world.spend(first["refresh_token"], grace=10)
+    assert world.family_of(first["refresh_token"]).revoked_reason == "reuse"
+    # The family is revoked once: a second replay is refused without a second revocation.
+    with pytest.raises(InvalidGrant) as again:
+        world.spend(first["refresh_token"], grace=10)
+    assert type(again.value) is InvalidGrant
+
+
+def test_a_replay_under_another_key_is_reuse(world):
+    alice = world.add_user()
+    first = world.login(alice)
+    world.refresh(first["refresh_token"], grace=10)
+    with pytest.raises(RefreshTokenReused):
+        spend_refresh_token(
+            world.table,
+            hash_refresh_token(first["refresh_token"]),
+            now=world.clock.now(),
+            reuse_grace_seconds=10,
+            key=b"another key of at least 32 bytes!",
+        )
+
+
+def test_the_successor_is_keyed_and_shaped_like_a_random_token():
+    parent = hash_refresh_token("t" * 43)
+    child = derive_successor_token(parent, REFRESH_KEY)
+    assert len(child) == 43 and child.replace("-", "").replace("_", "").isalnum()
+    assert child != derive_successor_token(parent, b"x" * 32)
+    with pytest.raises(ValueError):
+        derive_successor_token(parent, b"short")
 
 
 def test_without_grace_an_immediate_reuse_revokes(world):
@@ -192,7 +234,7 @@ def _race(world, token, grace, n=10):
     return results
 
 
-def test_ten_concurrent_refreshes_yield_exactly_one_success(world):
+def test_ten_concurrent_refreshes_without_grace_yield_one_success_and_one_revocation(world):
     alice = world.add_user()
     first = world.login(alice)
     results = _race(world, first["refresh_token"], grace=0)
@@ -200,15 +242,62 @@ def test_ten_concurrent_refreshes_yield_exactly_one_success(world):
     errors = [r for r in results if not isinstance(r, RotationGrant)]
     assert len(grants) == 1 and len(errors) == 9
     assert all(isinstance(e, InvalidGrant) for e in errors), [repr(e) for e in errors]
-    # The concurrent use counts as reuse: the family is revoked, the winner's next step fails.
+    # The concurrent use counts as reuse: the family is revoked, by exactly one of them.
+    assert sum(isinstance(e, RefreshTokenReused) for e in errors) == 1
     assert world.family_of(first["refresh_token"]).revoked_reason == "reuse"
 
 
-def test_concurrent_refreshes_within_grace_do_not_revoke(world):
+def test_ten_concurrent_refreshes_within_grace_all_get_the_same_token(world):
     alice = world.add_user()
     first = world.login(alice)
-    results = _race(world, first["refresh_token"], grace=30)
-    grants = [r for r in results if isinstance(r, RotationGrant)]
-    assert len(grants) == 1
-    assert all(type(r) is InvalidGrant for r in results if r not in grants)
+    results = _race(world, first["refresh_token"], grace=10)
+    assert all(isinstance(r, RotationGrant) for r in results), [repr(r) for r in results]
+    assert len({r.refresh_token for r in results}) == 1
+    assert sum(not r.replayed for r in results) == 1
+    assert world.family_of(first["refresh_token"]).status == "active"
+    assert world.token(results[0].refresh_token).status == "active"
+
+
+def test_a_family_revoked_before_the_commit_leaves_the_token_unspent(world):
+    alice = world.add_user()
+    first = world.login(alice)
+    family_id = world.token(first["refresh_token"]).family_id
+    table = world.table
+
+    class RevokeBetweenReadAndCommit(Table):
+        def transact(self, operations):
+            revoke_family(table, family_id, reason="logout", now=NOW)
+            return super().transact(operations)
+
+    world.table = RevokeBetweenReadAndCommit(table.client, table.name)
+    with pytest.raises(InvalidGrant) as info:
+        world.spend(first["refresh_token"])
+    assert type(info.value) is InvalidGrant
+    world.table = table
+    assert world.token(first["refresh_token"]).status == "active"
+    successor = derive_successor_token(hash_refresh_token(first["refresh_token"]), REFRESH_KEY)
+    assert world.token(successor) is None  # nothing of the rotation was written
+    assert world.family(family_id).revoked_reason == "logout"
+
+
+def test_a_fault_at_the_commit_leaves_the_token_current_and_the_retry_succeeds(world):
+    alice = world.add_user()
+    first = world.login(alice)
+    table = world.table
+
+    class Throttled(Exception):
+        response = {"Error": {"Code": "ThrottlingException"}}
+
+    class ThrottledOnce(Table):
+        def transact(self, operations):
+            raise Throttled
+
+    world.table = ThrottledOnce(table.client, table.name)
+    with pytest.raises(Throttled):
+        world.spend(first["refresh_token"])
+    world.table = table
+    assert world.token(first["refresh_token"]).status == "active"
+    # The client's retry of the same request (strict mode: no grace to hide behind) succeeds.
+    second = world.refresh(first["refresh_token"], grace=0)
+    assert world.token(second["refresh_token"]).status == "active"
     assert world.family_of(first["refresh_token"]).status == "active"

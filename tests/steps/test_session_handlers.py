@@ -78,13 +78,12 @@ def test_validate_refresh_rejects_bad_json():
         validate_refresh.handler(api_event(raw=b"refresh_token=abc"), None)
 
 
-# --- the refresh workflow: validate -> rotate -> issue --------------------------------------
+# --- the refresh workflow: validate -> rotate (spend, successor and access token) -----------
 
 
 def _refresh_workflow(refresh_token):
     validated = validate_refresh.handler(api_event({"refresh_token": refresh_token}), None)
-    rotated = rotate_refresh_token.handler(validated, None)
-    return rotated, issue_tokens.handler(rotated, None)
+    return rotate_refresh_token.handler(validated, None)
 
 
 def test_refresh_workflow_through_the_handlers(initialised, world, log_output):
@@ -96,31 +95,44 @@ def test_refresh_workflow_through_the_handlers(initialised, world, log_output):
         },
         None,
     )
-    rotated, body = _refresh_workflow(login["refresh_token"])
+    body = _refresh_workflow(login["refresh_token"])
     family_id = world.token(login["refresh_token"]).family_id
-    assert rotated == {
-        "user": {
-            "id": "u-1",
-            "email": alice.email,
-            "roles": ["user", "admin"],
-            "created_at": alice.created_at,
-        },
-        "family_id": family_id,
-        "context": CONTEXT,
-    }
     assert set(body) == {"user", "access_token", "token_type", "expires_in", "refresh_token"}
+    assert body["user"] == {"id": "u-1", "email": alice.email, "created_at": alice.created_at}
     assert body["expires_in"] == 900
     assert world.token(body["refresh_token"]).family_id == family_id
+    assert world.token(login["refresh_token"]).status == "spent"
 
-    with pytest.raises(RefreshTokenReused):
+    # Presented again at once (a lost response, a second tab): the same token, a new access token.
+    again = _refresh_workflow(login["refresh_token"])
+    assert again["refresh_token"] == body["refresh_token"]
+    assert again["access_token"] != body["access_token"]
+    newer = _refresh_workflow(body["refresh_token"])
+
+    with pytest.raises(RefreshTokenReused):  # an ancestor: reuse, the family is revoked
         _refresh_workflow(login["refresh_token"])
     with pytest.raises(InvalidGrant):
-        _refresh_workflow(body["refresh_token"])
+        _refresh_workflow(newer["refresh_token"])
     warning = [r for r in log_output.records if r["level"] == "WARNING"]
     assert len(warning) == 1
     assert warning[0]["message"] == "refresh token reuse: family revoked"
     assert (warning[0]["user_id"], warning[0]["family_id"]) == ("u-1", family_id)
-    assert login["refresh_token"] not in log_output.text
+    for token in (login["refresh_token"], body["refresh_token"], newer["refresh_token"]):
+        assert token not in log_output.text
+
+
+def test_refresh_refuses_before_spending_without_a_refresh_key(world, dynamodb, secrets):
+    from steps.core.keyset_admin import initialise_signing_keys
+
+    from .conftest import SECRET_ID
+
+    initialise_signing_keys(secrets, SECRET_ID, world.table)
+    alice = world.add_user()
+    login = world.login(alice)
+    with pytest.raises(Exception) as info:
+        _refresh_workflow(login["refresh_token"])
+    assert not isinstance(info.value, InvalidGrant)  # a server fault: 503 after the retries
+    assert world.token(login["refresh_token"]).status == "active"
 
 
 @pytest.mark.parametrize(
@@ -138,7 +150,7 @@ def test_rotate_rejects_a_garbled_state(event, dynamodb):
         rotate_refresh_token.handler(event, None)
 
 
-def test_rotate_unknown_token(dynamodb):
+def test_rotate_unknown_token(initialised):
     with pytest.raises(InvalidGrant):
         rotate_refresh_token.handler({"refresh": {"token_hash": hash_refresh_token(TOKEN)}}, None)
 

@@ -193,3 +193,21 @@ def test_disable_and_delete_end_the_users_access_tokens(world):
     assert alice and bob
     delete_account(world.table, "u-2", now=NOW + 70)
     assert _refusal(world, iat=NOW + 69, user_id="u-2", now=NOW + 71) == "user_tokens_ended"
+def test_find_user_by_id_asks_the_index_again_while_it_lags(world):
+    world.add_user()
+    queries = []
+    real_query = world.table.query_gsi1
+
+    def lagging_query(*args, **kwargs):
+        queries.append(args)
+        return [] if len(queries) < 3 else real_query(*args, **kwargs)
+
+    world.table.query_gsi1 = lagging_query
+    waited = []
+    found = find_user_by_id(world.table, "u-1", lag_waits=(0.1, 0.2, 0.4), sleep=waited.append)
+    assert found is not None and found.user_id == "u-1"
+    assert waited == [0.1, 0.2] and len(queries) == 3
+    queries.clear()
+    waited.clear()
+    assert find_user_by_id(world.table, "u-9", lag_waits=(0.1, 0.2), sleep=waited.append) is None
+    assert waited == [0.1, 0.2]  # then it gives up

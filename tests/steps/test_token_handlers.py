@@ -63,30 +63,6 @@ def test_issue_tokens_handler_end_to_end(initialised, dynamodb):
     assert (family.user_agent, family.source_ip) == ("pytest", "203.0.113.7")
 
 
-def test_issue_tokens_handler_rotates_within_a_family(initialised, dynamodb):
-    first = issue_tokens.handler(USER_STATE, None)
-    first_record = refresh_token_from_item(
-        dynamodb.get_item(
-            TableName=TABLE, Key=refresh_token_key(hash_refresh_token(first["refresh_token"]))
-        )["Item"]
-    )
-    body = issue_tokens.handler({**USER_STATE, "family_id": first_record.family_id}, None)
-    assert set(body) == set(first) and body["expires_in"] == 900
-    record = refresh_token_from_item(
-        dynamodb.get_item(
-            TableName=TABLE, Key=refresh_token_key(hash_refresh_token(body["refresh_token"]))
-        )["Item"]
-    )
-    assert record.family_id == first_record.family_id
-    assert record.expires_at == first_record.expires_at
-
-
-@pytest.mark.parametrize("family_id", ["", 7, "FAMILY#x", "x" * 200])
-def test_issue_tokens_handler_rejects_a_garbled_family_id(initialised, family_id):
-    with pytest.raises(ValueError):
-        issue_tokens.handler({**USER_STATE, "family_id": family_id}, None)
-
-
 def test_issue_tokens_handler_defaults_roles(initialised):
     state = {"user": {k: v for k, v in USER_STATE["user"].items() if k != "roles"}}
     body = issue_tokens.handler(state, None)

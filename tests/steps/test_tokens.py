@@ -9,8 +9,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from steps.core.clock import ManualClock
 from steps.core.config import Config
-from steps.core.errors import InvalidGrant, InvalidToken
-from steps.core.sessions import revoke_family
+from steps.core.errors import InvalidToken
 from steps.core.signing_keys import (
     SigningKeySet,
     generate_signing_key,
@@ -26,7 +25,6 @@ from steps.core.table import (
     refresh_token_key,
 )
 from steps.core.tokens import (
-    SessionContext,
     TokenUser,
     hash_refresh_token,
     issue_access_token,
@@ -282,89 +280,6 @@ def test_issue_tokens_stores_only_the_refresh_token_hash(dynamodb, key_set, cloc
         table.get(refresh_token_key(hash_refresh_token(second["refresh_token"])))
     )
     assert other.family_id != record.family_id  # a new family per login
-
-
-def _record(table, body):
-    return refresh_token_from_item(
-        table.get(refresh_token_key(hash_refresh_token(body["refresh_token"])))
-    )
-
-
-def test_issue_tokens_keeps_a_given_family(dynamodb, key_set, clock):
-    table = Table(dynamodb, "stepauth-test")
-    user = TokenUser(id="u", email="a@b.de", created_at="t")
-    context = SessionContext(user_agent="curl/8", source_ip="198.51.100.1")
-    first = _record(
-        table,
-        issue_tokens(
-            user, key_set=key_set, table=table, clock=clock, config=CONFIG, context=context
-        ),
-    )
-    clock.advance(3600)
-    body = issue_tokens(
-        user, key_set=key_set, table=table, clock=clock, config=CONFIG, family_id=first.family_id
-    )
-    record = _record(table, body)
-    assert record.family_id == first.family_id
-    assert record.issued_at == NOW + 3600
-    assert record.expires_at == first.expires_at  # rotation never extends the family
-    family = refresh_family_from_item(table.get(family_key(first.family_id)))
-    assert family.last_used_at == NOW + 3600 and family.created_at == NOW
-    assert (family.user_agent, family.source_ip) == ("curl/8", "198.51.100.1")
-
-
-@pytest.mark.parametrize("state", ["missing", "expired", "other-user"])
-def test_issue_tokens_refuses_an_unusable_family(dynamodb, key_set, clock, state):
-    table = Table(dynamodb, "stepauth-test")
-    user = TokenUser(id="u", email="a@b.de", created_at="t")
-    family_id = "nope"
-    if state != "missing":
-        owner = (
-            TokenUser(id="someone", email="s@b.de", created_at="t")
-            if state == "other-user"
-            else user
-        )
-        family_id = _record(
-            table, issue_tokens(owner, key_set=key_set, table=table, clock=clock, config=CONFIG)
-        ).family_id
-    if state == "revoked":
-        assert revoke_family(table, family_id, reason="admin", now=NOW)
-    if state == "expired":
-        clock.advance(CONFIG.refresh_token_ttl_seconds)
-    before = dynamodb.scan(TableName="stepauth-test")["Items"]
-    with pytest.raises(InvalidGrant):
-        issue_tokens(
-            user, key_set=key_set, table=table, clock=clock, config=CONFIG, family_id=family_id
-        )
-    assert dynamodb.scan(TableName="stepauth-test")["Items"] == before  # nothing written
-
-
-def test_a_family_revoked_after_the_spend_still_gets_the_winners_dead_token(
-    dynamodb, key_set, clock
-):
-    """The spend decides the winner; a concurrent revocation makes its new token unusable."""
-    from steps.core.refresh_rotation import spend_refresh_token
-
-    table = Table(dynamodb, "stepauth-test")
-    user = TokenUser(id="u", email="a@b.de", created_at="t")
-    family_id = _record(
-        table, issue_tokens(user, key_set=key_set, table=table, clock=clock, config=CONFIG)
-    ).family_id
-
-    class RevokeBetweenReadAndWrite(Table):
-        def transact(self, operations):
-            revoke_family(table, family_id, reason="reuse", now=NOW)
-            return super().transact(operations)
-
-    racing = RevokeBetweenReadAndWrite(dynamodb, "stepauth-test")
-    body = issue_tokens(
-        user, key_set=key_set, table=racing, clock=clock, config=CONFIG, family_id=family_id
-    )
-    assert body["access_token"] and body["refresh_token"]
-    with pytest.raises(InvalidGrant):
-        spend_refresh_token(
-            table, hash_refresh_token(body["refresh_token"]), now=NOW, reuse_grace_seconds=0
-        )
 
 
 def test_expiry_without_leeway_for_denylist_checkers(key_set, clock):

@@ -1,0 +1,67 @@
+"""The paths that read gsi1 right after a write, with the local cloud's index lag switched on
+(localcloud/consistency.py): on AWS the index trails the table by a fraction of a second."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from localcloud import consistency
+from localcloud.cloud import LocalCloud
+from stepauth.cli import main as stepauth
+from steps.core.table import Table, user_id_partition
+from tests.test_api import Api, new_email
+
+LAG_SECONDS = 0.5  # below find_user_by_id's 0.7 s of waits
+
+
+@pytest.fixture(scope="module")
+def api(local_cloud: LocalCloud) -> Api:
+    return Api(local_cloud)
+
+
+@pytest.fixture(scope="module")
+def table(local_cloud: LocalCloud) -> Table:
+    client = boto3.Session(region_name=local_cloud.settings.region).client("dynamodb")
+    return Table(client, local_cloud.stack.outputs["TableName"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+def test_the_switch_hides_fresh_items_from_the_index_only(api: Api, table: Table) -> None:
+    with consistency.index_lag(60):
+        session = api.register(new_email()).json()
+        user_id = session["user"]["id"]
+        assert list(table.query_gsi1(user_id_partition(user_id), sk_equals="PROFILE")) == []
+        assert api.login(session["user"]["email"]).status == 200  # base-table reads see it
+    assert list(table.query_gsi1(user_id_partition(user_id), sk_equals="PROFILE"))
+
+
+def test_deleting_an_account_right_after_registering_finds_it(api: Api) -> None:
+    with consistency.index_lag(LAG_SECONDS):
+        session = api.register(new_email()).json()
+        deleted = api.call("DELETE", "/v1/me", headers=bearer(session["access_token"]))
+    assert deleted.status == 204, deleted.body
+    assert api.login(session["user"]["email"]).status == 401
+
+
+def test_an_admin_disables_a_user_registered_a_moment_ago(
+    api: Api, local_cloud: LocalCloud
+) -> None:
+    admin_email = new_email()
+    api.register(admin_email)
+    argv = ["users", "grant-role", "--endpoint-url", local_cloud.settings.aws_endpoint]
+    assert stepauth([*argv, admin_email, "admin"]) == 0
+    admin = api.login(admin_email).json()
+    with consistency.index_lag(LAG_SECONDS):
+        target = api.register(new_email()).json()
+        disabled = api.call(
+            "POST",
+            f"/v1/admin/users/{target['user']['id']}/disable",
+            "{}",
+            bearer(admin["access_token"]),
+        )
+    assert disabled.status == 200, disabled.body
+    assert api.login(target["user"]["email"]).status in (401, 403)
