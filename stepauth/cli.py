@@ -167,6 +167,8 @@ _READ_ONLY = {
     ("sessions", "list"),
     ("audit", "*"),
     ("executions", "*"),
+    ("mail", "*"),
+    ("events", "*"),
 }
 
 

@@ -75,9 +75,9 @@ def test_the_exit_codes_are_distinct() -> None:
 
 
 def test_one_time_format_in_tables_and_json() -> None:
-    moment = datetime.datetime(2026, 1, 2, 4, 4, 5, 678_900, tzinfo=datetime.timezone(
-        datetime.timedelta(hours=1)
-    ))
+    moment = datetime.datetime(
+        2026, 1, 2, 4, 4, 5, 678_900, tzinfo=datetime.timezone(datetime.timedelta(hours=1))
+    )
     assert output.utc(moment) == output.iso(moment) == "2026-01-02T03:04:05.678Z"
     parsed = datetime.datetime.fromisoformat(output.utc(moment))
     assert parsed == moment.replace(microsecond=678_000)
@@ -100,3 +100,15 @@ def test_output_json_and_its_alias() -> None:
     with pytest.raises(SystemExit) as refused:
         parser.parse_args(["--json", "--output", "table"])  # one or the other
     assert refused.value.code == 2
+
+
+@pytest.mark.parametrize(
+    "argv", [["mail", "list"], ["mail", "show", "x"], ["events", "tail"], ["events", "tail", "-f"]]
+)
+def test_the_lifecycle_commands_only_read(argv: list[str]) -> None:
+    from stepauth.cli import build_parser, changes_something
+
+    args = build_parser().parse_args(argv)
+    assert not changes_something(args)
+    assert not output.wants_json(args)
+    assert output.wants_json(build_parser().parse_args([*argv, "--output", "json"]))

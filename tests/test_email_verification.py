@@ -23,6 +23,7 @@ import pytest
 
 from localcloud.cloud import USED_GRANTS_FILE_VARIABLE, free_port
 from localcloud.deploy import PROJECT_ROOT
+from stepauth import exits
 from tests.conftest import CHILD_USED_GRANTS
 from tests.test_api import PASSWORD, Api, new_email
 
@@ -349,13 +350,14 @@ def test_operators_read_the_mail_the_events_and_the_standard_executions(
     capsys.readouterr()
     assert main(["mail", "list", "--to", email, "--json", *endpoint]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [m["Id"] for m in listed] == [message["Id"]]
+    assert [m["Id"] for m in listed["messages"]] == [message["Id"]]
     other = new_email()
     server.api.register(other)
     server.wait_for_mail(other)
     assert main(["mail", "list", *endpoint]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert other in lines[0]  # newest first
+    assert lines[0].split() == ["SENT", "ID", "TO", "SUBJECT"]
+    assert other in lines[1]  # newest first
     assert main(["mail", "show", message["Id"], *endpoint]) == 0
     shown = capsys.readouterr().out
     assert f"To:      {email}" in shown and code_in(message) in shown
@@ -367,6 +369,10 @@ def test_operators_read_the_mail_the_events_and_the_standard_executions(
 
     out = _eventually(tail)
     assert "UserRegistered" in out and f"email={email}" in out
+    assert main(["events", "tail", "--output", "json", *endpoint]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert any(e["detail"].get("user_id") == user_id for e in document["events"])
+    assert main(["mail", "show", "no-such-message", *endpoint]) == exits.NOT_FOUND
 
     assert _eventually(lambda: _execution(server, user_id, "RUNNING"))
     assert main(["executions", "list", "--workflow", "email-verification", *endpoint]) == 0
