@@ -442,7 +442,8 @@ class StepAuthStack(Stack):
         table_actions: list[tuple[lambda_.IFunction, tuple[str, ...]]] = [
             # the lockout counters (update, reset) and the user
             (steps.verify_password, ("GetItem", "UpdateItem", "DeleteItem")),
-            (steps.issue_tokens, ("GetItem", "PutItem", "UpdateItem")),
+            # a new family and its first token, written together (puts only)
+            (steps.issue_tokens, ("PutItem",)),
             (steps.rotate_refresh_token, ("GetItem", "PutItem", "UpdateItem")),
             (steps.end_sessions, ("GetItem", "Query", "UpdateItem")),
             (steps.disable_user, ("Query", "UpdateItem")),

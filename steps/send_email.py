@@ -22,17 +22,13 @@ from steps.core.verification import KINDS, MailSettings, issue, take_send_slot
 
 
 def code_key() -> bytes:
-    """The HMAC key of the codes, from the stack's secret (cached per container)."""
-    global _CODE_KEY
-    if _CODE_KEY is None:
-        secret = aws.client("secretsmanager").get_secret_value(
-            SecretId=os.environ["CODE_KEY_SECRET_ID"]
-        )
-        _CODE_KEY = secret["SecretString"].encode()
-    return _CODE_KEY
-
-
-_CODE_KEY: bytes | None = None
+    """The HMAC key of the codes, from the stack's secret, read on each use: four functions
+    read it, each under its own grant, and a shared in-process cache would let the local cloud
+    hide a missing one (one Secrets Manager call per code operation is cheap)."""
+    secret = aws.client("secretsmanager").get_secret_value(
+        SecretId=os.environ["CODE_KEY_SECRET_ID"]
+    )
+    return str(secret["SecretString"]).encode()
 
 
 def send_for_state(

@@ -153,11 +153,11 @@ def test_register_verify_with_the_emailed_code_then_log_in(server: Server) -> No
     assert (again.status, again.json()["error"]) == (400, "code_expired")
 
 
-def _execution(server: Server, name: str, status: str) -> dict[str, Any] | None:
+def _execution(
+    server: Server, name: str, status: str, workflow: str = "EmailVerification"
+) -> dict[str, Any] | None:
     sfn = client(server, "stepfunctions")
-    arn = server.outputs["EmailVerificationStateMachineArn"].replace(
-        ":stateMachine:", ":execution:"
-    )
+    arn = server.outputs[f"{workflow}StateMachineArn"].replace(":stateMachine:", ":execution:")
     try:
         described = sfn.describe_execution(executionArn=f"{arn}:{name}")
     except sfn.exceptions.ExecutionDoesNotExist:
@@ -275,6 +275,44 @@ def test_a_verification_that_times_out_ends_as_configured_with_its_event(server:
     answer = server.api.post_json("/v1/email/verify", {"email": email, "code": late})
     assert (answer.status, answer.json()["error"]) == (400, "code_expired")
     assert server.api.login(email).status == 403
+
+
+@pytest.mark.parametrize("workflow", ["PasswordRecovery", "EmailChange"])
+def test_a_recovery_or_email_change_that_times_out_forgets_its_code(
+    server: Server, workflow: str
+) -> None:
+    """A short timeout carried in the execution input: the wait ends, the code is deleted."""
+    email, session = _verified_account(server)
+    user_id = session["user"]["id"]
+    target = email if workflow == "PasswordRecovery" else new_email()
+    name = f"short-{uuid.uuid4().hex[:8]}"
+    start: dict[str, Any] = {"user_id": user_id, "email": target, "request_id": "test"}
+    if workflow == "EmailChange":
+        start["old_email"] = email
+    client(server, "stepfunctions").start_execution(
+        stateMachineArn=server.outputs[f"{workflow}StateMachineArn"],
+        name=name,
+        input=json.dumps({**start, "timeout_seconds": 1}),
+    )
+    assert _eventually(lambda: _execution(server, name, "SUCCEEDED", workflow), seconds=30)
+    late = code_in(server.wait_for_mail(target, count=2 if target == email else 1))
+    USED_CODES[f"late {workflow} code"] = late
+    if workflow == "PasswordRecovery":
+        answer = server.api.post_json(
+            "/v1/password/reset",
+            {"email": email, "code": late, "new_password": f"late passphrase {uuid.uuid4().hex}"},
+        )
+    else:
+        answer = server.api.call(
+            "POST",
+            "/v1/me/email/verify",
+            json.dumps({"code": late}),
+            {
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {session['access_token']}",
+            },
+        )
+    assert (answer.status, answer.json()["error"]) == (400, "code_expired"), answer.body
 
 
 def test_no_code_link_token_password_or_hash_in_any_history_log_event_or_audit_record(
@@ -425,6 +463,11 @@ def test_forgot_then_reset_with_the_emailed_code_revokes_every_session(server: S
     )
     assert (weak.status, weak.json()["error"]) == (400, "weak_password")
     new_password = f"a brand new passphrase {uuid.uuid4().hex[:6]}"
+    wrong_code = f"{(int(code) + 1) % 1_000_000:06d}"
+    wrong = server.api.post_json(
+        "/v1/password/reset", {"email": email, "code": wrong_code, "new_password": new_password}
+    )
+    assert (wrong.status, wrong.json()["error"]) == (400, "invalid_code")  # counted, not spent
     USED_SECRETS["reset password"] = new_password
     USED_CODES["reset code"] = code
     reset = server.api.post_json(
