@@ -367,7 +367,8 @@ class StepAuthStack(Stack):
         table_actions: list[tuple[lambda_.IFunction, tuple[str, ...]]] = [
             # the lockout counters (update, reset) and the user
             (steps.verify_password, ("GetItem", "UpdateItem", "DeleteItem")),
-            (steps.issue_tokens, ("GetItem", "PutItem", "UpdateItem")),
+            # a new family: its item and its first token, in one transaction
+            (steps.issue_tokens, ("PutItem",)),
             (steps.rotate_refresh_token, ("GetItem", "PutItem", "UpdateItem")),
             (steps.end_sessions, ("GetItem", "Query", "UpdateItem")),
             (steps.disable_user, ("Query", "UpdateItem")),

@@ -130,7 +130,8 @@ def test_any_other_failure_is_a_500_that_reveals_nothing(error: str) -> None:
 
 def test_a_hostile_extended_id_cannot_break_the_500_document() -> None:
     request = RequestData(context={"extendedRequestId": 'x","error":"injected\\'})
-    result = render_response_template(RESPONSE_TEMPLATE, answer("TIMED_OUT"), request)
+    failed = answer("FAILED", error="States.Runtime", cause="detail")
+    result = render_response_template(RESPONSE_TEMPLATE, failed, request)
     assert json.loads(result.body)["error"] == "server_error"
 
 

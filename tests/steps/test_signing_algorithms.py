@@ -23,6 +23,7 @@ from steps.core.signing_keys import (
 from steps.core.tokens import (
     SessionContext,
     TokenUser,
+    family_grant,
     issue_access_token,
     issue_tokens,
     verify_access_token,
@@ -238,24 +239,24 @@ def test_tokens_carry_client_id_audience_and_scope_and_refresh_never_widens(tabl
         "profile",
     )
     # A refresh of the hello family keeps its grant, may narrow it, never widens it.
-    family_id = next(
-        item["family_id"]["S"]
+    family = next(
+        item
         for item in table.client.scan(TableName=table.name)["Items"]
         if item.get("client_id", {}).get("S") == "hello"
     )
-    again = issue_tokens(
-        user, key_set=key_set, table=table, clock=clock, config=config, family_id=family_id
+    kept = family_grant(family, SessionContext(), config)
+    assert (kept.client.client_id, kept.scopes) == ("hello", ("hello.read",))
+    again, _ = issue_access_token(
+        user.id,
+        user.roles,
+        key_set=key_set,
+        clock=clock,
+        config=config,
+        client=kept.client,
+        scopes=kept.scopes,
     )
-    claims = verify_access_token(again["access_token"], key_set=key_set, clock=clock, config=config)
+    claims = verify_access_token(again, key_set=key_set, clock=clock, config=config)
     assert (claims["client_id"], claims["scope"]) == ("hello", "hello.read")
     for context in (SessionContext(scope="hello.write"), SessionContext(client_id="web")):
         with pytest.raises(InvalidGrant):
-            issue_tokens(
-                user,
-                key_set=key_set,
-                table=table,
-                clock=clock,
-                config=config,
-                family_id=family_id,
-                context=context,
-            )
+            family_grant(family, context, config)
