@@ -43,6 +43,7 @@ WORKFLOW_STATUSES = (
     "413",
     "429",
     "500",
+    "503",
 )
 
 # API Gateway's own errors, every default response type of the CDK ResponseType enum, in the
@@ -331,7 +332,9 @@ class StepAuthApi(Construct):
                     ],
                 ),
             ),
-            method_responses=[apigw.MethodResponse(status_code=s) for s in ("200", "401", "500")],
+            method_responses=[
+                apigw.MethodResponse(status_code=s) for s in ("200", "401", "500", "503")
+            ],
             **self._auth(True),
         )
         self.issuer = issuer(self.rest_api)

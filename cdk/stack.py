@@ -442,7 +442,7 @@ class StepAuthStack(Stack):
         table_actions: list[tuple[lambda_.IFunction, tuple[str, ...]]] = [
             # the lockout counters (update, reset) and the user
             (steps.verify_password, ("GetItem", "UpdateItem", "DeleteItem")),
-            # a new family and its first token, written together (puts only)
+            # a new family: its item and its first token, in one transaction
             (steps.issue_tokens, ("PutItem",)),
             (steps.rotate_refresh_token, ("GetItem", "PutItem", "UpdateItem")),
             (steps.end_sessions, ("GetItem", "Query", "UpdateItem")),

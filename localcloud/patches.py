@@ -202,12 +202,11 @@ def _patch_in_process_lambda() -> None:
 
 
 def _install_resilience_hooks() -> None:
-    """Fault injection (localcloud/faults.py), AWS's Lambda Task error names, and reads that
-    take the writes' lock (localcloud/consistency.py)."""
+    """Fault injection (localcloud/faults.py), AWS's Lambda Task error names and the index lag
+    switch (localcloud/consistency.py)."""
     faults.install()
     faults.patch_lambda_task_errors()
     consistency.emulate_index_lag()  # off unless STEPAUTH_INDEX_LAG_SECONDS or a test sets it
-    consistency.serialize_reads(DYNAMODB_WRITE_LOCK)
 
 
 # 2. StartSyncExecution ----------------------------------------------------------------------

@@ -310,11 +310,11 @@ def test_both_audit_writers_store_the_same_user_agent(
     refresh = json.dumps({"refresh_token": session["refresh_token"]})
     rotated = api.call("POST", "/v1/token/refresh", refresh, headers)
     assert rotated.status == 200
-    # Its successor spent too, the first token presented again is reuse (not a replay within
-    # the grace window): the RotateRefreshToken step (the Python writer) records it; the
-    # registration and the refreshes were recorded by the workflows.
     successor = json.dumps({"refresh_token": rotated.json()["refresh_token"]})
     assert api.call("POST", "/v1/token/refresh", successor, headers).status == 200
+    # Presenting an ancestor again (its successor is spent too: no replay) is reuse: the
+    # RotateRefreshToken step (the Python writer) records it; the registration and the
+    # refreshes were recorded by the workflows.
     assert api.call("POST", "/v1/token/refresh", refresh, headers).status == 400
     records = audit_records(aws, local_cloud, session["user"]["id"])
     outcomes = sorted((r["action"], r["outcome"]) for r in records)

@@ -65,3 +65,18 @@ def test_an_admin_disables_a_user_registered_a_moment_ago(
         )
     assert disabled.status == 200, disabled.body
     assert api.login(target["user"]["email"]).status in (401, 403)
+
+
+def test_the_profile_of_an_account_registered_a_moment_ago_is_a_retry_away(api: Api) -> None:
+    """GET /v1/me reads gsi1 directly: while the index trails, a valid token finds no item, and
+    the answer is 503 with Retry-After (never a 401 that would log the client out); once the
+    index has the item, the same request answers the profile."""
+    with consistency.index_lag(60):
+        session = api.register(new_email()).json()
+        early = api.call("GET", "/v1/me", headers=bearer(session["access_token"]))
+        assert early.status == 503, early.body
+        assert early.headers["retry-after"] == "1"
+        assert early.json()["error"] == "temporarily_unavailable"
+    later = api.call("GET", "/v1/me", headers=bearer(session["access_token"]))
+    assert later.status == 200, later.body
+    assert later.json()["id"] == session["user"]["id"]

@@ -1,4 +1,4 @@
-"""Local DynamoDB under concurrent reads and transactions (localcloud/consistency.py)."""
+"""Local DynamoDB under concurrent reads and transactions (localcloud/dynamodb_transactions.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 
 import boto3
 
-from localcloud import consistency, patches
+from localcloud import dynamodb_transactions, patches
 from localcloud.cloud import LocalCloud
 
 
@@ -15,7 +15,7 @@ def test_reads_take_the_writes_lock() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     patches.apply()
-    for name in consistency.DYNAMODB_READS:
+    for name in dynamodb_transactions.DYNAMODB_READS:
         assert hasattr(getattr(DynamoDBBackend, name), "__wrapped__"), name
 
 

@@ -301,3 +301,35 @@ def test_a_fault_at_the_commit_leaves_the_token_current_and_the_retry_succeeds(w
     second = world.refresh(first["refresh_token"], grace=0)
     assert world.token(second["refresh_token"]).status == "active"
     assert world.family_of(first["refresh_token"]).status == "active"
+
+
+def test_a_grant_refused_for_the_family_leaves_the_token_current(world):
+    """The family's client and scopes are checked before the spend: a refresh asking to widen
+    them is refused and the presented token still works."""
+    alice = world.add_user()
+    first = world.login(alice)
+
+    def refuse(_family_item):
+        raise InvalidGrant
+
+    with pytest.raises(InvalidGrant):
+        spend_refresh_token(
+            world.table,
+            hash_refresh_token(first["refresh_token"]),
+            now=world.clock.now(),
+            reuse_grace_seconds=0,
+            key=REFRESH_KEY,
+            grant_for_family=refuse,
+        )
+    assert world.token(first["refresh_token"]).status == "active"
+    seen = []
+    grant = spend_refresh_token(
+        world.table,
+        hash_refresh_token(first["refresh_token"]),
+        now=world.clock.now(),
+        reuse_grace_seconds=0,
+        key=REFRESH_KEY,
+        grant_for_family=lambda item: seen.append(item["family_id"]["S"]) or "granted",
+    )
+    assert grant.family_grant == "granted"
+    assert seen == [world.token(first["refresh_token"]).family_id]
