@@ -235,12 +235,27 @@ def answer_custom_resources_locally(endpoint_url: str) -> None:
     CloudFormationResponse._stepauth_failed_answers = True  # type: ignore[attr-defined]
 
 
+def _settle_early_answers(region: str, stack_name: str) -> None:
+    """moto 5.2.5 completes a stack when a custom resource's answer arrives after the last
+    resource was created; an answer that arrives while later resources are still being created
+    (a big template, a busy machine) is recorded but never completes the stack, which then stays
+    CREATE_IN_PROGRESS for ever. On AWS the stack completes once every resource has: so here,
+    re-check readiness while waiting."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    backend = cloudformation_backends[ACCOUNT_ID][region]
+    for stack in list(backend.stacks.values()):
+        if stack.name == stack_name and stack.status == "CREATE_IN_PROGRESS":
+            stack.verify_readiness()
+
+
 def _wait_for_stack(cloudformation: Any, stack_name: str) -> dict[str, Any]:
     """The stack once it left CREATE_IN_PROGRESS (its custom resources answer on threads)."""
     import time
 
     deadline = time.monotonic() + CUSTOM_RESOURCE_TIMEOUT_SECONDS
     while True:
+        _settle_early_answers(cloudformation.meta.region_name, stack_name)
         described = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
         if described["StackStatus"] != "CREATE_IN_PROGRESS" or time.monotonic() > deadline:
             return dict(described)

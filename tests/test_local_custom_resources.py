@@ -74,6 +74,53 @@ def test_a_failed_custom_resource_fails_the_stack(local_cloud: LocalCloud) -> No
         cloudformation.delete_stack(StackName="failing-keys")
 
 
+def test_an_answer_that_arrived_while_later_resources_were_created_completes_the_stack(
+    local_cloud: LocalCloud,
+) -> None:
+    """moto records such an answer but never completes the stack; the deploy's wait does."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    cloudformation, _ = _clients(local_cloud)
+    template = local_cloud.stack.template
+    (function_id,) = [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and resource["Properties"].get("Handler") == "steps.init_signing_keys.handler"
+    ]
+    original = template["Resources"][function_id]["Properties"]
+    role = local_cloud.stack.physical_ids[original["Role"]["Fn::GetAtt"][0]]
+    silent = {
+        "Resources": {
+            "Silent": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "FunctionName": "silent-custom-resource",
+                    # answers nothing: the test plays the answer that came too early
+                    "Handler": "tests.localcloud_handlers.event_recorder",
+                    "Runtime": original["Runtime"],
+                    "Code": original["Code"],
+                    "Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{role}",
+                },
+            },
+            "Ready": {
+                "Type": "Custom::Anything",
+                "Properties": {"ServiceToken": {"Fn::GetAtt": ["Silent", "Arn"]}},
+            },
+        }
+    }
+    cloudformation.create_stack(StackName="early-answer", TemplateBody=json.dumps(silent))
+    try:
+        backend = cloudformation_backends[ACCOUNT_ID][local_cloud.settings.region]
+        (stack,) = [s for s in backend.stacks.values() if s.name == "early-answer"]
+        assert stack.status == "CREATE_IN_PROGRESS"
+        stack.get_custom_resource("Ready").set_data({})  # recorded, as during the creation
+        assert stack.status == "CREATE_IN_PROGRESS"
+        assert _wait_for_stack(cloudformation, "early-answer")["StackStatus"] == "CREATE_COMPLETE"
+    finally:
+        cloudformation.delete_stack(StackName="early-answer")
+
+
 class _ResponseCatcher(http.server.BaseHTTPRequestHandler):
     """CloudFormation's pre-signed response URL, as the custom resource's Lambda sees it."""
 
