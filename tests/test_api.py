@@ -467,3 +467,20 @@ def test_a_204_leaves_a_kept_alive_connection_usable(api: Api) -> None:
         assert second.status == 200 and json.loads(second.read())["keys"]
     finally:
         connection.close()
+
+
+def test_every_item_the_flows_stored_fits_the_contract(api: Api, aws, local_cloud) -> None:
+    """Runs last in this module: the items the workflows, steps and templates wrote."""
+    from tests.test_contract import assert_items_fit_the_contract
+
+    email = new_email()
+    assert api.register(email).status == 201
+    assert api.login(email, "wrong " + PASSWORD).status == 401  # a lockout count, an audit
+    pages = aws.client("dynamodb").get_paginator("scan").paginate(
+        TableName=local_cloud.stack.outputs["TableName"]
+    )
+    items = [item for page in pages for item in page["Items"]]
+    assert_items_fit_the_contract(
+        items,
+        expected={"user", "refresh_token", "refresh_family", "audit", "lockout", "signing_keys"},
+    )
