@@ -9,23 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
-
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from steps.core.contract.entities import Entity
 
+if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
 Item = dict[str, dict[str, Any]]
 
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
+
+@cache
+def _serializers() -> tuple[TypeSerializer, TypeDeserializer]:
+    # Imported on first use: the authorizer imports the table module and must start without
+    # boto3 (tests/authorizer: test_cold_import_stays_light).
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
 
 
 def to_item(plain: Mapping[str, Any]) -> Item:
     """Attribute-value JSON of a plain mapping (None values are left out)."""
-    return {
-        name: _SERIALIZER.serialize(value) for name, value in plain.items() if value is not None
-    }
+    serializer, _ = _serializers()
+    return {name: serializer.serialize(value) for name, value in plain.items() if value is not None}
 
 
 def _plain(value: Any) -> Any:
@@ -41,14 +48,15 @@ def _plain(value: Any) -> Any:
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """Plain values of an item; ValueError for anything that is not attribute-value JSON."""
     try:
-        return {name: _plain(_DESERIALIZER.deserialize(value)) for name, value in item.items()}
+        _, deserializer = _serializers()
+        return {name: _plain(deserializer.deserialize(value)) for name, value in item.items()}
     except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise ValueError("The item is not DynamoDB attribute-value JSON.") from exc
 
 
 def key(entity: Entity, **fields: Any) -> Item:
-    """An entity's primary key (from its contract templates) as attribute values."""
-    return to_item(entity.key(**fields))
+    """An entity's primary key (from its contract templates) as attribute values (strings)."""
+    return {name: {"S": value} for name, value in entity.key(**fields).items()}
 
 
 def entity_item(entity: Entity, attributes: Mapping[str, Any], **fields: Any) -> Item:
