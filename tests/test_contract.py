@@ -56,7 +56,7 @@ from tests.test_stack import definition_of, resources, state_machines
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _FORMAT = re.compile(r"^States\.Format\('((?:[^'\\]|\\.)*)'")
-_TYPES = {"S": "S", "N": "N", "BOOL": "BOOL", "L": "L"}
+_TYPES = {"S": "S", "N": "N", "BOOL": "BOOL", "L": "L", "SS": "SS"}
 
 
 def _all_states(template: dict) -> dict[str, tuple[str, dict]]:

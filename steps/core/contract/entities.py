@@ -2,7 +2,8 @@
 
 Key templates are text with ``{field}`` placeholders, filled from the item's attributes or
 from key fields given beside them (``Entity.item(attributes, token_hash=...)``). Attribute
-types are DynamoDB's: ``S``, ``N``, ``BOOL`` and ``L`` (here always a list of strings).
+types are DynamoDB's: ``S``, ``N``, ``BOOL``, ``SS`` (a string set) and ``L`` (here always a
+list of strings).
 ``expires_at`` is the table's TTL attribute (epoch seconds); TTL deletes late (typically
 within 48 hours), so every read that cares compares it with the time itself.
 
@@ -27,7 +28,7 @@ TTL_ATTRIBUTE = "expires_at"
 #: The attribute naming an item's entity (on every entity but the two bare counters).
 ENTITY_ATTRIBUTE = "entity"
 
-S, N, BOOL, L = "S", "N", "BOOL", "L"
+S, N, BOOL, L, SS = "S", "N", "BOOL", "L", "SS"
 KEY_ATTRIBUTES = (PK, SK, GSI1PK, GSI1SK)
 
 _FIELD = re.compile(r"\{([a-z_]+)\}")
