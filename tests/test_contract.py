@@ -297,3 +297,26 @@ def assert_items_fit_the_contract(items: list[dict[str, Any]], *, expected: set[
                 wrong[json.dumps(item)[:300]] = entity.problems(item)
     assert not wrong, wrong
     assert found >= expected, expected - found
+
+
+def test_a_workflow_item_off_the_contract_fails_the_synthesis() -> None:
+    from cdk.items import Fixed, state_item, state_key
+
+    account = {
+        "user_id": "$.id",
+        "email": "$.email",
+        "name": "$.name",
+        "password_hash": "$.hash",
+        "roles": Fixed(["user"]),
+        "status": Fixed("active"),
+        "created_at": "$.at",
+    }
+    assert set(state_item(USER, account)) == set(user_item(UserRecord("u", "a@b.de", "h")))
+    with pytest.raises(ValueError, match="no attribute"):
+        state_item(USER, {**account, "nickname": "$.nick"})
+    with pytest.raises(ValueError, match="needs"):
+        state_item(USER, {"user_id": "$.id"})
+    with pytest.raises(ValueError, match="Fixed"):
+        state_item(USER, {**account, "roles": "$.roles"})
+    with pytest.raises(ValueError, match="needs email"):
+        state_key(USER, user_id="$.id")
