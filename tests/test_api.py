@@ -86,16 +86,13 @@ def new_email() -> str:
 
 
 def table_items(aws: boto3.Session, cloud: LocalCloud) -> list[dict[str, Any]]:
-    client = aws.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": cloud.stack.outputs["TableName"]}
-    while True:
-        page = client.scan(**kwargs)
-        deserialize = TypeDeserializer().deserialize
-        items += [{k: deserialize(v) for k, v in item.items()} for item in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    pages = (
+        aws.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=cloud.stack.outputs["TableName"])
+    )
+    deserialize = TypeDeserializer().deserialize
+    return [{k: deserialize(v) for k, v in item.items()} for p in pages for item in p["Items"]]
 
 
 def user_items(aws: boto3.Session, cloud: LocalCloud, email: str) -> list[dict[str, Any]]:
