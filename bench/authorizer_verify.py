@@ -100,7 +100,7 @@ def measure(
 ) -> dict[str, Any]:
     from localcloud.cloud import LocalCloud, LocalCloudSettings
 
-    api = ApiClient(stack.info["host"], stack.info["gateway_port"])
+    api = ApiClient.of(stack.info)
     token = _issue_token(api)
     _, jwks = api.get_json("/.well-known/jwks.json")
     LocalCloud(

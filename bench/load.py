@@ -103,7 +103,7 @@ def run_point(api: ApiClient, clients: int, seconds: float) -> dict[str, Any]:
 
 
 def measure(stack: StackProcess, seconds: float = 8.0) -> dict[str, Any]:
-    api = ApiClient(stack.info["host"], stack.info["gateway_port"], timeout=30.0)
+    api = ApiClient.of(stack.info, timeout=30.0)
     points = [run_point(api, clients, seconds) for clients in CONCURRENCY]
     return {"seconds_per_point": seconds, "points": points}
 
