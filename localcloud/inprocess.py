@@ -16,6 +16,10 @@ service and region (moto's dispatcher would scan its module list on every call),
 skips the WSGI environ, Flask's routing and its response object. A request this route does not
 know (unsigned, or no moto handler matches its path) goes through moto's whole WSGI application.
 
+A Lambda Task goes one step further (:func:`invoke_lambda_task`): the interpreter hands the
+invocation to moto's Lambda backend directly, after the IAM decision and the fault injection a
+client would have run, so no request is serialized, signed or parsed for it.
+
 The handler is installed in botocore's built-in handlers, so every client created in this process
 afterwards has it; it answers only for the endpoints registered by a running local cloud and lets
 every other request go out as usual.
@@ -23,6 +27,7 @@ every other request go out as usual.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -199,6 +204,7 @@ def serve_in_process(host: str, port: int) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     install()
+    install_direct_lambda_tasks()
     app = DomainDispatcherApplication(create_backend_app)
     aliases = {host, "127.0.0.1", "localhost"} if host in ("127.0.0.1", "localhost") else {host}
     with _endpoints_lock:
@@ -214,3 +220,90 @@ def stop_serving(port: int) -> None:
 
 def serves(netloc: str) -> bool:
     return netloc in _endpoints
+
+
+# Lambda Tasks ----------------------------------------------------------------------------------
+
+#: Lambda's limit on a synchronous response payload (moto's LambdaResponse checks the same).
+MAX_RESPONSE_PAYLOAD_BYTES = 6_000_000
+
+
+def invoke_lambda_task(parameters: dict[str, Any], region: str) -> dict[str, Any]:
+    """A Lambda Task's ``lambda:Invoke``, answered by the function's backend on this thread.
+
+    What the call did through a botocore client is done here: IAM's decision for the running
+    principal (the state machine's role) and any injected throttle or internal error, both
+    raised as the ``ClientError`` the client would raise; then moto's Lambda backend runs the
+    function (in-process, as its role). The answer has the fields the interpreter reads from
+    the client's (``StatusCode``, ``FunctionError``, ``Payload``); nothing is serialized, signed
+    or parsed on the way.
+    """
+    from botocore.exceptions import ClientError
+    from botocore.response import StreamingBody
+    from moto.awslambda.models import lambda_backends
+
+    from . import faults, iam
+
+    function_name = str(parameters["FunctionName"])
+    payload = parameters.get("Payload") or b"{}"
+    body = payload.decode("utf-8") if isinstance(payload, bytes) else str(payload)
+    iam.authorize_call("lambda", "Invoke", parameters)
+    fault = faults.service_fault("lambda", "Invoke", function_name, body)
+    if fault is not None:
+        raise ClientError(fault, "Invoke")  # type: ignore[arg-type]
+    account = _account_of(function_name)
+    response_headers: dict[str, str] = {}
+    answer = lambda_backends[account][region].invoke(
+        function_name, parameters.get("Qualifier"), body, {}, response_headers
+    )
+    content = answer.encode("utf-8") if isinstance(answer, str) else bytes(answer or b"")
+    result: dict[str, Any] = {"StatusCode": 200}
+    if len(content) > MAX_RESPONSE_PAYLOAD_BYTES:
+        content = json.dumps(
+            {
+                "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                "(6291556 bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            }
+        ).encode("utf-8")
+        result["FunctionError"] = "Unhandled"
+    elif "x-amz-function-error" in response_headers:
+        result["FunctionError"] = response_headers["x-amz-function-error"]
+    result["Payload"] = StreamingBody(BytesIO(content), len(content))
+    return result
+
+
+def _account_of(function_name: str) -> str:
+    """The account of a function ARN, else of the running principal, else moto's default."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    from . import iam
+
+    if function_name.startswith("arn:") and function_name.count(":") >= 6:
+        return function_name.split(":")[4]
+    principal = iam.current_principal()
+    if principal and principal.count(":") >= 5:
+        return principal.split(":")[4]
+    return DEFAULT_ACCOUNT_ID
+
+
+def install_direct_lambda_tasks() -> None:
+    """Lambda Tasks invoke their function through :func:`invoke_lambda_task` while a local cloud
+    serves this process (moto's interpreter would go through a botocore client otherwise)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = lambda_eval_utils._invoke_lambda_function
+    if getattr(original, "_stepauth_direct", False):
+        return
+
+    def _invoke_lambda_function(
+        parameters: dict[str, Any], region: str, state_credentials: Any
+    ) -> Any:
+        if not _endpoints:
+            return original(parameters, region, state_credentials)
+        invocation = invoke_lambda_task(parameters, region)
+        invocation["Payload"] = lambda_eval_utils._from_payload(invocation["Payload"])
+        return invocation
+
+    _invoke_lambda_function._stepauth_direct = True  # type: ignore[attr-defined]
+    lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function
