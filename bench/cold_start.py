@@ -6,14 +6,14 @@ does a bare ``python -c pass``; all commands are interleaved, run several times,
 are compared: milliseconds above the bare interpreter, and the ratio to it.
 
 From the bundles (the default of ``make bench``): the CDK app is synthesized with its assets
-bundled as for a deployment, and each handler is imported from its function's built asset
-directory (``cdk.out/asset.<hash>``) by a Python of Lambda's version (3.12) started with ``-I
--S``: no site-packages and no project on the path, only the asset, then what the Lambda runtime
-provides (boto3 and its dependencies, e.g. the jmespath Powertools imports; the assets leave them
-out) and the standard library, as in Lambda (``/var/task`` before ``/var/runtime``). Both the wall time and the child's CPU time are recorded; the verdict is on CPU time
-(see ``measure``). A second figure for the authorizer adds what its first request pays on top:
-importing boto3 and creating the DynamoDB client (from the source tree, as boto3 is the
-runtime's).
+bundled as for a deployment, and each handler is imported from its function's built asset directory
+(``cdk.out/asset.<hash>``) by a Python of Lambda's version (3.12) started with ``-I -S``: no site-
+packages and no project on the path, only the asset, then what the Lambda runtime provides (boto3
+and its dependencies, e.g. the jmespath Powertools imports; the assets leave them out) and the
+standard library, as in Lambda (``/var/task`` before ``/var/runtime``). Both the wall time and the
+child's CPU time are recorded; the verdict is on CPU time (see ``measure``). A second figure for
+the authorizer adds what its first request pays on top: importing boto3 and creating the DynamoDB
+client (from the source tree, as boto3 is the runtime's).
 
     python -m bench.cold_start [runs] [--source]
 """
