@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_s"] = time.perf_counter() - began
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     LATEST.write_text(json.dumps(results, indent=1) + "\n")
-    plotted = plot.plot_login(tp, facts)
+    plotted = plot.plot_login(tp, facts, scaling=results.get("scaling"))
 
     lines = ["", "verdicts (figure vs target):"]
     for verdict in results["verdicts"]:
