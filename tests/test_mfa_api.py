@@ -361,6 +361,52 @@ def test_the_stored_secret_is_kms_ciphertext_bound_to_the_account(
         )
 
 
+def _role(prefix: str) -> str:
+    from localcloud import iam
+
+    policy = iam.evaluator()
+    assert policy is not None, "the local cloud enforces IAM"
+    (arn,) = [arn for arn, (logical_id, _) in policy.roles.items() if logical_id.startswith(prefix)]
+    return arn
+
+
+def test_only_the_steps_that_check_codes_may_decrypt(
+    api: Api, aws: boto3.Session, local_cloud: LocalCloud
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from localcloud import iam
+
+    account = enrolled(api)
+    (item,) = [i for i in table_items(aws, local_cloud) if i["pk"] == f"MFA#{account.user_id}"]
+    kms = aws.client("kms")
+    request = {
+        # No KeyId: IAM checks the key the ciphertext names (localcloud/iam.py).
+        "CiphertextBlob": base64.b64decode(item["secret"]),
+        "EncryptionContext": {
+            "stepauth:purpose": "totp-secret",
+            "stepauth:user_id": account.user_id,
+        },
+    }
+    for prefix in (
+        "ConfirmTotpServiceRole",
+        "VerifySecondFactorServiceRole",
+        "VerifyMfaLoginServiceRole",
+    ):
+        with iam.acting_as(_role(prefix)):
+            assert kms.decrypt(**request)["Plaintext"].decode() == account.secret
+    for prefix in (
+        "StartTotpEnrolmentServiceRole",
+        "StartMfaChallengeServiceRole",
+        "ValidateMfaLoginServiceRole",
+        "IssueTokensServiceRole",
+        "VerifyPasswordServiceRole",
+    ):
+        with iam.acting_as(_role(prefix)), pytest.raises(ClientError) as denied:
+            kms.decrypt(**request)
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException", prefix
+
+
 def test_no_mfa_secret_reaches_a_history_a_log_an_event_or_a_record(
     api: Api, aws: boto3.Session, local_cloud: LocalCloud
 ) -> None:
