@@ -361,6 +361,41 @@ def test_the_stored_secret_is_kms_ciphertext_bound_to_the_account(
         )
 
 
+def test_operators_see_and_reset_mfa(
+    api: Api, aws: boto3.Session, local_cloud: LocalCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stepauth.cli import main as stepauth
+
+    def cli(*args: str) -> int:
+        return stepauth([*args[:2], "--endpoint-url", local_cloud.settings.aws_endpoint, *args[2:]])
+
+    account = enrolled(api)
+    capsys.readouterr()
+    assert cli("users", "show", account.email, "--output", "json") == 0
+    assert json.loads(capsys.readouterr().out)["mfa"] == "on"
+    assert cli("users", "reset-mfa", account.email) == 0
+    assert "multi-factor sign-in removed" in capsys.readouterr().out
+    assert cli("users", "show", account.email) == 0
+    assert "multi-factor" in (shown := capsys.readouterr().out) and "off" in shown
+    assert "access_token" in api.login(account.email).json()
+    assert ("mfa_reset", "success") in audit_outcomes(aws, local_cloud, account.user_id)
+    logs = aws.client("logs")
+    group = local_cloud.stack.outputs["EventLogGroup"]
+    deadline = time.monotonic() + 20
+    published: list[dict[str, Any]] = []
+    while not published and time.monotonic() < deadline:  # delivery to the log is asynchronous
+        time.sleep(0.2)
+        published = [
+            json.loads(e["message"])
+            for e in logs.filter_log_events(logGroupName=group).get("events", [])
+            if "MfaReset" in e["message"] and account.user_id in e["message"]
+        ]
+    (event,) = published
+    assert event["detail"]["by"] == "operator"
+    assert cli("users", "reset-mfa", account.email) == 0
+    assert "was not on" in capsys.readouterr().out
+
+
 def _role(prefix: str) -> str:
     from localcloud import iam
 

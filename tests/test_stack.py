@@ -104,6 +104,11 @@ def test_register_and_login_are_express_logged_without_data_and_traced(template:
             "EmailChange",
             "ChangeEmail",
             "ConfirmEmailChange",
+            "MfaEnrol",
+            "MfaConfirm",
+            "MfaDisable",
+            "MfaRecoveryCodes",
+            "LoginMfa",
         )
     }
     for machine in machines.values():
@@ -180,8 +185,9 @@ def test_public_routes_start_sync_executions_with_vtl(template: dict) -> None:
         for m in _methods(template)
         if m["Integration"]["Type"] == "AWS" and "StartSyncExecution" in json.dumps(m)
     ]
-    # 8 sign-in and session routes, 7 of the account lifecycle (tests/test_lifecycle_stack.py)
-    assert len(sync_methods) == 15
+    # 8 sign-in and session routes, 7 of the account lifecycle (tests/test_lifecycle_stack.py),
+    # 5 of multi-factor sign-in (tests/test_mfa_stack.py)
+    assert len(sync_methods) == 20
     for method in sync_methods:
         integration = method["Integration"]
         assert method["HttpMethod"] in ("POST", "DELETE", "GET")

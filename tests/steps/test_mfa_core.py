@@ -282,3 +282,13 @@ def test_the_kms_cipher_round_trips_and_binds_the_ciphertext_to_the_user(aws_moc
         cipher.decrypt(sealed, user_id="u-2")
     with pytest.raises(ValueError, match="MFA_KEY_ARN"):
         KmsSecretCipher(kms, "")
+
+
+def test_deleting_the_account_deletes_its_enrolment(table):
+    from steps.core.sessions import delete_account
+    from steps.core.table import UserRecord, user_item
+
+    table.put(user_item(UserRecord(user_id="u-1", email=USER["email"], password_hash="-")))
+    enrol(table)
+    delete_account(table, "u-1", now=NOW)
+    assert table.get(mfa.totp_key("u-1")) is None
