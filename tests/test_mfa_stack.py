@@ -141,7 +141,7 @@ def test_login_mfa_answers_401_for_a_wrong_code_and_429_when_locked(template: di
     states = definition_of(resource)["States"]
     choice = states["SecondFactorAccepted?"]
     outcomes = {c["StringEquals"]: c["Next"] for c in choice["Choices"]}
-    assert states[outcomes["accepted"]]["Resource"].endswith(":lambda:invoke")
+    assert outcomes["accepted"] == "IssueTokens"
     assert outcomes["locked"].startswith("Audit") and choice["Default"].startswith("Audit")
     assert rejection_status(states, choice["Default"]) == 401
     catch = states["VerifyMfaLogin"]["Catch"][0]

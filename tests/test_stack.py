@@ -393,7 +393,12 @@ def test_protected_routes_use_the_token_authorizer(template: dict) -> None:
     assert props["AuthorizerResultTtlInSeconds"] == 0  # the local context
     for method, fragment in (("POST", "logout"), ("GET", "v1me"), ("POST", "disable")):
         assert _route(template, method, fragment)["AuthorizationType"] == "CUSTOM"
-    for method, fragment in (("POST", "register"), ("POST", "login"), ("POST", "refresh")):
+    for method, fragment in (
+        ("POST", "register"),
+        ("POST", "v1loginPOST"),
+        ("POST", "v1loginmfa"),
+        ("POST", "refresh"),
+    ):
         assert _route(template, method, fragment)["AuthorizationType"] == "NONE"
 
 
