@@ -273,7 +273,7 @@ def test_assertions_library_agrees(cloud_assembly: CloudAssembly) -> None:
     from aws_cdk.assertions import Match, Template
 
     assertions = Template.from_json(cloud_assembly.template())
-    assertions.resource_count_is("AWS::StepFunctions::StateMachine", 18)
+    assertions.resource_count_is("AWS::StepFunctions::StateMachine", 23)
     assertions.all_resources_properties(
         "AWS::StepFunctions::StateMachine",
         {"LoggingConfiguration": Match.object_like({"IncludeExecutionData": False})},
