@@ -622,3 +622,41 @@ def test_a_template_log_group_adopts_the_group_an_early_invocation_created(
     groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
     assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [(name, 7)]
     assert logs.list_tags_log_group(logGroupName=name)["tags"] == {"owner": "stepauth"}
+
+
+def test_a_stack_resource_is_created_once_when_two_threads_look_it_up(
+    local_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A custom resource's answer (another thread) checks readiness while the deploy still
+    creates resources: moto 5.2.5 could create the same resource twice (two KMS keys)."""
+    import threading
+
+    import moto.cloudformation.parsing as parsing
+
+    created: list[str] = []
+    inside = threading.Event()
+    go_on = threading.Event()
+
+    def slow_create(logical_id: str, *_: object, **__: object) -> object:
+        created.append(logical_id)
+        inside.set()
+        go_on.wait(5)  # the other thread asks meanwhile
+        return object()
+
+    monkeypatch.setattr(parsing, "parse_and_create_resource", slow_create)
+    resources = parsing.ResourceMap(
+        "stack-id", "race", {}, {}, "us-east-1", "123456789012",
+        {"Resources": {"Key": {"Type": "AWS::KMS::Key", "Properties": {}}}}, None,
+    )  # fmt: skip
+    found: list[object] = []
+    first = threading.Thread(target=lambda: found.append(resources["Key"]))
+    first.start()
+    assert inside.wait(5)
+    second = threading.Thread(target=lambda: found.append(resources["Key"]))
+    second.start()
+    second.join(0.2)  # it waits for the first creation instead of starting its own
+    go_on.set()
+    first.join(5)
+    second.join(5)
+    assert created == ["Key"]
+    assert len(found) == 2 and found[0] is found[1]
