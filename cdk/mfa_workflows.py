@@ -16,7 +16,9 @@
 Secrets (the TOTP secret, codes, recovery codes, the mfa_token) are created, checked and spent
 only inside Lambdas; they reach the client through the workflow's output, which no history
 records (``includeExecutionData`` is false), and never appear in an error's cause, an audit
-record or an event. Only ConfirmTotp, VerifySecondFactor and VerifyMfaLogin may ``kms:Decrypt``.
+record or an event. Only ConfirmTotp, VerifySecondFactor, VerifyMfaLogin and CheckStepUp (the
+step-up of ChangePassword, ChangeEmail and DeleteAccount: :func:`with_step_up`) may
+``kms:Decrypt``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from .audit import AuditOwner, AuditTrail
 from .bundling import STEP_REQUIREMENTS, python_code
 from .config import StackConfig
 from .events import publish
-from .workflows import ErrorResponses
+from .workflows import CLIENT_ERROR, ErrorResponses, client_error_cause
 
 #: The MFA steps' bundle: TOTP (pyotp) and its QR code (segno), both pure Python.
 MFA_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "pyotp>=2.9", "segno>=1.6")
@@ -60,6 +62,114 @@ class MfaSteps:
     verify_mfa_login: lambda_.IFunction
     issue_tokens: lambda_.IFunction
     verify_password: lambda_.IFunction
+    check_step_up: lambda_.IFunction
+
+
+#: The workflows that change credentials: on an account with MFA they need a recent second
+#: factor (steps/core/mfa_step_up.py), by the audit action their records carry.
+STEP_UP_WORKFLOWS = {
+    "ChangePassword": "change_password",
+    "ChangeEmail": "change_email",
+    "DeleteAccount": "delete_account",
+}
+
+
+def with_step_up(
+    definition: Callable[..., sfn.IChainable], check: lambda_.IFunction, *, action: str
+) -> Callable[..., sfn.IChainable]:
+    """``definition`` behind CheckStepUp: an account without MFA, or a caller whose token came
+    from a recent sign-in with a second factor, goes on at once; else the request's ``code`` or
+    ``recovery_code`` is checked behind the lockout (401 wrong, 429 locked); none: 403
+    ``mfa_required``."""
+
+    def build(scope: Construct, table: dynamodb.ITable, shared: object) -> sfn.IChainable:
+        then = definition(scope, table, shared)
+        audit = AuditTrail(scope, table)
+        step_up = _invoke(
+            scope,
+            "CheckStepUp",
+            check,
+            comment="A recent second factor on an account with MFA (kms:Decrypt for a code).",
+            payload={
+                "request": sfn.JsonPath.object_at("$.request"),
+                "caller": sfn.JsonPath.object_at("$.caller"),
+            },
+            result_path="$.stepUp",
+        )
+        step_up.add_catch(
+            sfn.Fail(
+                scope,
+                "RejectSecondFactorRequired",
+                error=CLIENT_ERROR,
+                cause=client_error_cause(
+                    403,
+                    "mfa_required",
+                    "This change needs a recent second factor: send 'code' (or 'recovery_code') "
+                    "with the request, or sign in again with your authenticator app.",
+                ),
+            ),
+            errors=["SecondFactorRequired"],
+            result_path="$.failure",
+        )
+        step_up.add_catch(
+            audit.record(
+                "AuditStepUpFailure",
+                action=action,
+                outcome="second_factor_failure",
+                owner=AuditOwner.user("$.caller.userId"),
+            ).next(
+                sfn.Fail(
+                    scope,
+                    "RejectStepUpCode",
+                    error=CLIENT_ERROR,
+                    cause=client_error_cause(401, "invalid_code", WRONG_CODE),
+                )
+            ),
+            errors=["MfaCodeRejected"],
+            result_path="$.failure",
+        )
+        step_up.add_catch(
+            sfn.Fail(
+                scope,
+                "RejectStepUpUnknownAccount",
+                error=CLIENT_ERROR,
+                cause=client_error_cause(401, "invalid_token", INVALID_TOKEN),
+            ),
+            errors=["InvalidToken"],
+            result_path="$.failure",
+        )
+        locked = audit.record(
+            "AuditStepUpLocked",
+            action=action,
+            outcome="locked",
+            owner=AuditOwner.user("$.caller.userId"),
+        ).next(
+            sfn.Pass(
+                scope,
+                "RespondStepUpLocked",
+                parameters={
+                    "response": {
+                        "statusCode": 429,
+                        "headers": {"Retry-After.$": "$.stepUp.retry_after"},
+                        "body.$": "States.JsonToString($.stepUp.problem)",
+                    }
+                },
+            ).next(
+                sfn.Fail(
+                    scope,
+                    "StepUpLocked",
+                    error=CLIENT_ERROR,
+                    cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.response")),
+                )
+            )
+        )
+        return step_up.next(
+            sfn.Choice(scope, "StepUpLocked?")
+            .when(sfn.Condition.boolean_equals("$.stepUp.locked", True), locked)
+            .otherwise(then)
+        )
+
+    return build
 
 
 def _invoke(
@@ -537,6 +647,7 @@ class MultiFactor(Construct):
             verify_mfa_login=mfa_function("VerifyMfaLogin", "verify_mfa_login", key=True),
             issue_tokens=issue_tokens,
             verify_password=verify_password,
+            check_step_up=mfa_function("CheckStepUp", "check_step_up", key=True),
         )
         # Least privilege (as the stack's other steps): each function may do to the table only
         # what its code does; a gsi1 Query is the caller's account by id.
@@ -550,6 +661,8 @@ class MultiFactor(Construct):
             (steps.start_mfa_challenge, ("PutItem",)),
             # the challenge (read, count, spend), the lockout, the enrolment
             (steps.verify_mfa_login, ("GetItem", "UpdateItem", "DeleteItem")),
+            # the enrolment, the caller's email by id (gsi1), the lockout, the last step
+            (steps.check_step_up, ("GetItem", "Query", "UpdateItem", "DeleteItem")),
         ]
         for grantee, actions in table_actions:
             table.grant(grantee, *(f"dynamodb:{action}" for action in actions))
@@ -557,7 +670,12 @@ class MultiFactor(Construct):
         steps.start_totp_enrolment.add_to_role_policy(
             iam.PolicyStatement(actions=["kms:Encrypt"], resources=[self.key.key_arn])
         )
-        for decrypter in (steps.confirm_totp, steps.verify_second_factor, steps.verify_mfa_login):
+        for decrypter in (
+            steps.confirm_totp,
+            steps.verify_second_factor,
+            steps.verify_mfa_login,
+            steps.check_step_up,
+        ):
             decrypter.add_to_role_policy(
                 iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.key.key_arn])
             )

@@ -38,7 +38,7 @@ from .cleanup import add_stream_cleanup
 from .config import StackConfig
 from .events import LifecycleEvents
 from .lifecycle_workflows import EmailVerification
-from .mfa_workflows import MultiFactor
+from .mfa_workflows import STEP_UP_WORKFLOWS, MultiFactor, with_step_up
 from .nag import acknowledge_findings
 from .observability import Observability
 from .resilience import TASK_RETRY, WORKFLOW_TIMEOUT_SECONDS, RetryPolicy, make_resilient
@@ -135,6 +135,14 @@ class StepAuthStack(Stack):
             issue_tokens=self.steps.issue_tokens,
             verify_password=self.steps.verify_password,
         )
+        check_step_up = self.multi_factor.steps.check_step_up
+
+        def workflow(name: str, definition: Any, **options: Any) -> sfn.StateMachine:
+            """A workflow; one that changes credentials needs a recent second factor first."""
+            if name in STEP_UP_WORKFLOWS:
+                definition = with_step_up(definition, check_step_up, action=STEP_UP_WORKFLOWS[name])
+            return self._workflow(name, definition, **options)
+
         self.workflows = {
             "Register": self._workflow(
                 "Register",
@@ -159,7 +167,7 @@ class StepAuthStack(Stack):
             "DisableUser": self._workflow(
                 "DisableUser", functools.partial(disable_user_definition, bus=bus)
             ),
-            "DeleteAccount": self._workflow(
+            "DeleteAccount": workflow(
                 "DeleteAccount", functools.partial(delete_account_definition, bus=bus)
             ),
             "ListSessions": self._workflow("ListSessions", list_sessions_definition),
@@ -176,7 +184,7 @@ class StepAuthStack(Stack):
             issue_tokens=self.steps.issue_tokens,
             hash_password=self.steps.hash_password,
             verify_password=self.steps.verify_password,
-            workflow=self._workflow,
+            workflow=workflow,
         )
         self.workflows["EmailVerification"] = self.email_verification.machine
         self.workflows["VerifyEmail"] = self.email_verification.verify

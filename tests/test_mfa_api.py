@@ -98,8 +98,8 @@ def enrolled(api: Api) -> Account:
     return account
 
 
-def challenged(api: Api, account: Account) -> str:
-    answer = api.login(account.email)
+def challenged(api: Api, account: Account, password: str = PASSWORD) -> str:
+    answer = api.login(account.email, password)
     assert answer.status == 200, answer.body
     body = answer.json()
     assert body["mfa_required"] is True
@@ -332,6 +332,48 @@ def test_new_recovery_codes_need_a_code_and_replace_the_old(api: Api) -> None:
     assert new.status == 200, new.body
 
 
+# -- step-up -----------------------------------------------------------------------------------
+
+
+def test_credential_changes_need_a_recent_second_factor(
+    api: Api, aws: boto3.Session, local_cloud: LocalCloud
+) -> None:
+    account = enrolled(api)  # its token came from a password sign-in (registration)
+    change = {"current_password": PASSWORD, "new_password": PASSWORD + " and more"}
+    needed = call(api, "POST", "/v1/password", account.access_token, change)
+    assert (needed.status, needed.json()["error"]) == (403, "mfa_required")
+    email_change = {"new_email": new_email(), "password": PASSWORD}
+    needed = call(api, "POST", "/v1/me/email", account.access_token, email_change)
+    assert (needed.status, needed.json()["error"]) == (403, "mfa_required")
+    needed = call(api, "DELETE", "/v1/me", account.access_token)
+    assert (needed.status, needed.json()["error"]) == (403, "mfa_required")
+    wrong = call(api, "POST", "/v1/password", account.access_token, {**change, "code": "123456"})
+    assert (wrong.status, wrong.json()["error"]) == (401, "invalid_code")
+    assert ("change_password", "second_factor_failure") in audit_outcomes(
+        aws, local_cloud, account.user_id
+    )
+    changed = call(
+        api, "POST", "/v1/password", account.access_token, {**change, "code": account.next_code()}
+    )
+    assert changed.status == 200, changed.body
+    assert lockout_failures(aws, local_cloud, account.email) == 0  # the right code cleared it
+    # A token from a sign-in with a second factor a moment ago needs no code.
+    signed_in = answer_challenge(
+        api,
+        challenged(api, account, PASSWORD + " and more"),
+        recovery_code=account.recovery_codes[0],
+    )
+    assert signed_in.status == 200, signed_in.body
+    deleted = call(api, "DELETE", "/v1/me", signed_in.json()["access_token"])
+    assert deleted.status == 204, deleted.body
+
+
+def test_accounts_without_mfa_change_credentials_as_before(api: Api) -> None:
+    account = registered(api)
+    deleted = call(api, "DELETE", "/v1/me", account.access_token)
+    assert deleted.status == 204, deleted.body
+
+
 # -- at rest and in the records ---------------------------------------------------------------
 
 
@@ -427,6 +469,7 @@ def test_only_the_steps_that_check_codes_may_decrypt(
         "ConfirmTotpServiceRole",
         "VerifySecondFactorServiceRole",
         "VerifyMfaLoginServiceRole",
+        "CheckStepUpServiceRole",
     ):
         with iam.acting_as(_role(prefix)):
             assert kms.decrypt(**request)["Plaintext"].decode() == account.secret

@@ -55,6 +55,7 @@ def test_only_the_steps_that_check_codes_may_decrypt_and_only_enrolment_encrypts
         role_of("ConfirmTotp"),
         role_of("VerifySecondFactor"),
         role_of("VerifyMfaLogin"),
+        role_of("CheckStepUp"),
     }
 
 
@@ -72,6 +73,13 @@ def test_mfa_steps_touch_the_table_only_as_their_code_does(template: dict) -> No
         "ReplaceRecoveryCodes": {"dynamodb:UpdateItem"},
         "StartMfaChallenge": {"dynamodb:PutItem"},
         "ValidateMfaLogin": set(),
+        "CheckStepUp": {
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "kms:Decrypt",
+        },
         "VerifyMfaLogin": {
             "dynamodb:GetItem",
             "dynamodb:UpdateItem",
@@ -147,3 +155,16 @@ def test_login_mfa_answers_401_for_a_wrong_code_and_429_when_locked(template: di
     catch = states["VerifyMfaLogin"]["Catch"][0]
     assert catch["ErrorEquals"] == ["MfaChallengeInvalid"]
     assert rejection_status(states, catch["Next"]) == 401
+
+
+def test_credential_changes_need_a_recent_second_factor_first(template: dict) -> None:
+    for name in ("ChangePassword", "ChangeEmail", "DeleteAccount"):
+        _, resource = machine(template, name)
+        states = definition_of(resource)["States"]
+        assert states["BodyWithinLimit?"]["Default"] == "CheckStepUp", name
+        catches = {c["ErrorEquals"][0]: c["Next"] for c in states["CheckStepUp"]["Catch"]}
+        assert rejection_status(states, catches["SecondFactorRequired"]) == 403
+        assert rejection_status(states, catches["MfaCodeRejected"]) == 401
+        assert catches["MfaCodeRejected"].startswith("Audit")
+        assert states["StepUpLocked?"]["Choices"][0]["Next"] == "AuditStepUpLocked"
+    assert "CheckStepUp" not in json.dumps(definition_of(machine(template, "Login")[1]))

@@ -29,7 +29,7 @@ PROOF_REQUIRED = (
 )
 
 
-def _optional_body(event: Any) -> dict[str, Any]:
+def optional_body(event: Any) -> dict[str, Any]:
     request = event.get("request") if isinstance(event, Mapping) else None
     if isinstance(request, Mapping) and request.get("body") in (None, ""):
         request_context(event)  # still checks the envelope
@@ -49,7 +49,7 @@ def caller_account(event: Any, table: Table) -> UserRecord:
 
 def enrolment_request(event: Any, *, table: Table) -> dict[str, Any]:
     """``POST /v1/mfa/totp`` (no body, or ``{}``) → the caller."""
-    if _optional_body(event):
+    if optional_body(event):
         raise InvalidRequest("The request body must be empty or {}.")
     user = caller_account(event, table)
     return {"user_id": user.user_id, "email": user.email, "context": request_context(event)}
@@ -73,7 +73,7 @@ def proof_request(event: Any, *, table: Table, password_allowed: bool) -> dict[s
     """``DELETE /v1/mfa/totp {code | recovery_code | password}`` and ``POST
     /v1/mfa/recovery-codes {code}`` → ``{"change": {"user_id", "email", "method"}, "answer" |
     "password", "context"}``."""
-    body = _optional_body(event)
+    body = optional_body(event)
     allowed = {"code", "recovery_code", "password"} if password_allowed else {"code"}
     if len(body) != 1 or not set(body) <= allowed:
         raise InvalidRequest(PROOF_REQUIRED if password_allowed else CODE_REQUIRED)

@@ -292,3 +292,39 @@ def test_deleting_the_account_deletes_its_enrolment(table):
     enrol(table)
     delete_account(table, "u-1", now=NOW)
     assert table.get(mfa.totp_key("u-1")) is None
+
+
+def test_a_recent_sign_in_with_a_second_factor_is_a_step_up():
+    from steps.core.mfa_step_up import STEP_UP_MAX_AGE_SECONDS, recent_second_factor
+
+    fresh = {"userId": "u-1", "amr": "pwd otp", "authTime": str(int(NOW) - 10)}
+    assert recent_second_factor(fresh, now=NOW)
+    assert recent_second_factor({**fresh, "amr": "pwd rcode"}, now=NOW)
+    assert not recent_second_factor({**fresh, "amr": "pwd"}, now=NOW)
+    assert not recent_second_factor({**fresh, "authTime": "0"}, now=NOW)
+    assert not recent_second_factor({**fresh, "authTime": "soon"}, now=NOW)
+    old = {**fresh, "authTime": str(int(NOW) - STEP_UP_MAX_AGE_SECONDS - 1)}
+    assert not recent_second_factor(old, now=NOW)
+
+
+def test_the_step_up_asks_only_accounts_with_mfa(table):
+    from steps.core.config import Config
+    from steps.core.mfa_step_up import SecondFactorRequired, check_step_up
+    from steps.core.table import UserRecord, user_item
+
+    table.put(user_item(UserRecord(user_id="u-1", email=USER["email"], password_hash="-")))
+    event = {"request": {"body": ""}, "caller": {"userId": "u-1", "amr": "", "authTime": "0"}}
+    cipher = PlainCipher()
+    assert check_step_up(table, cipher, event, now=NOW, config=Config())["step_up"] == "not_needed"
+    secret, _ = enrol(table)
+    with pytest.raises(SecondFactorRequired):
+        check_step_up(table, cipher, event, now=NOW, config=Config())
+    body = base64.b64encode(b'{"code": "%s"}' % rfc6238(secret, NOW + 30).encode()).decode()
+    with_code = {**event, "request": {"body": body}}
+    assert check_step_up(table, cipher, with_code, now=NOW, config=Config()) == {
+        "locked": False,
+        "amr": "otp",
+        "step_up": "code",
+    }
+    with pytest.raises(mfa.MfaCodeRejected):  # the same code again
+        check_step_up(table, cipher, with_code, now=NOW, config=Config())
