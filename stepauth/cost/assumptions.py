@@ -143,6 +143,9 @@ STEP_TABLE_OPERATIONS: dict[tuple[str, str], RequestUnits] = {
     # VerifyMfaLogin: GetItem of the challenge, the lockout count and the enrolment (3 RRU), the
     # UpdateItem of the last step (1 WRU), the challenge DeleteItem (1 WRU).
     ("*", "steps.verify_mfa_login.handler"): RequestUnits(read=3, write=2),
+    # CheckStepUp (change password or email, delete account): GetItem of the enrolment (1 RRU);
+    # an account without MFA goes on at once.
+    ("*", "steps.check_step_up.handler"): RequestUnits(read=1),
     # StorePassword (one family): the user UpdateItem (1 WRU + 1 gsi1 copy), a gsi1 Query of
     # the families (0.5 RRU) and the family UpdateItem (1 WRU + 1 gsi1 copy).
     ("*", "steps.store_password.handler"): RequestUnits(read=0.5, write=4),
