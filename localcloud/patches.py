@@ -110,7 +110,6 @@ def apply() -> None:
 
         interpreter.apply()  # JSONPath cache, shared programs, batched logs (interpreter.py)
         _patch_cloudformation_mock_methods()
-        _patch_cloudformation_resource_creation_once()
         _install_resilience_hooks()
         # EventBridge targets, idempotent StartExecution and the SES mailbox: their own modules.
         from . import events, mail
@@ -1080,33 +1079,3 @@ def _patch_cloudformation_mock_methods() -> None:
     Method.create_from_cloudformation_json = classmethod(  # type: ignore[method-assign,assignment]
         create_from_cloudformation_json
     )
-
-
-def _patch_cloudformation_resource_creation_once() -> None:
-    """moto 5.2.5 creates a stack's resources lazily, on first lookup (``ResourceMap``'s
-    ``__getitem__`` calls the resource's factory and stores the result), with no lock. A custom
-    resource's answer arrives on another thread and checks readiness by looking up every
-    resource: while the deploy is still creating them (a big template on a busy machine), both
-    threads can create the same resource. A named resource then clashes; an unnamed one (the
-    KMS key) exists twice, and the template's references disagree about which is the stack's
-    (the functions got one key, the roles' policies the other). One lock per map makes each
-    resource be created once, as CloudFormation does."""
-    import threading
-
-    from moto.cloudformation.parsing import ResourceMap
-
-    if getattr(ResourceMap, "_stepauth_creation_lock", False):
-        return
-    original = ResourceMap.__getitem__
-    guard = threading.Lock()
-
-    def __getitem__(self: Any, key: str) -> Any:  # noqa: N807 - the dict protocol's name
-        lock = self.__dict__.get("_stepauth_lock")
-        if lock is None:
-            with guard:
-                lock = self.__dict__.setdefault("_stepauth_lock", threading.RLock())
-        with lock:  # re-entrant: creating a resource looks up the ones it references
-            return original(self, key)
-
-    ResourceMap.__getitem__ = __getitem__  # type: ignore[method-assign]
-    ResourceMap._stepauth_creation_lock = True  # type: ignore[attr-defined]
