@@ -373,6 +373,43 @@ SEND_LIMIT = Entity(
     doc="emails sent to one address in one epoch hour (one conditional ADD per send)",
 )
 
+MFA_TOTP = Entity(
+    "mfa_totp",
+    pk="MFA#{user_id}",
+    sk="TOTP",
+    attributes={
+        "user_id": S,
+        "status": S,  # "pending" | "active"
+        "secret": S,  # base64 of the KMS ciphertext of the base32 secret
+        "created_at": N,
+        "enabled_at": N,
+        "last_step": N,  # the last accepted TOTP time step (replay)
+        "recovery_codes": SS,  # SHA-256 of each unused code
+        "expires_at": N,
+    },
+    required=("user_id", "status", "secret", "created_at"),
+    ttl="a pending enrolment only: started + 15 minutes",
+    doc="a user's TOTP enrolment and recovery codes (secret encrypted, codes hashed)",
+)
+MFA_CHALLENGE = Entity(
+    "mfa_challenge",
+    pk="MFACHALLENGE#{token_hash}",
+    sk="CHALLENGE",
+    attributes={
+        "user_id": S,
+        "email": S,
+        "user": S,  # JSON of the user the tokens will be issued to
+        "client_id": S,
+        "scope": S,
+        "auth_time": N,
+        "answers": N,
+        "expires_at": N,
+    },
+    required=("user_id", "email", "user", "auth_time", "answers", "expires_at"),
+    ttl="the password step + 5 minutes",
+    doc="a sign-in waiting for its second factor, by the SHA-256 of its mfa_token",
+)
+
 ENTITIES: tuple[Entity, ...] = (
     USER,
     REFRESH_TOKEN,
@@ -386,6 +423,8 @@ ENTITIES: tuple[Entity, ...] = (
     VERIFICATION,
     VERIFICATION_LINK,
     SEND_LIMIT,
+    MFA_TOTP,
+    MFA_CHALLENGE,
 )
 BY_NAME: dict[str, Entity] = {entity.name: entity for entity in ENTITIES}
 

@@ -77,6 +77,53 @@ SESSION_NOT_FOUND = ErrorSpec("SessionNotFound", 404, "not_found", "No such sess
 INVALID_CODE = ErrorSpec("InvalidCode", 400, "invalid_code")
 CODE_EXPIRED = ErrorSpec("CodeExpired", 400, "code_expired")
 
+# -- multi-factor sign-in (steps/core/mfa.py, mfa_step_up.py; cdk/mfa_workflows.py) ------------
+MFA_CODE_REJECTED = ErrorSpec(
+    "MfaCodeRejected",
+    401,
+    "invalid_code",
+    "The code is incorrect or was already used.",
+    fixed=True,
+)
+#: A wrong code while confirming an enrolment: the caller is signed in, so 400, not 401.
+WRONG_ENROLMENT_CODE = replace(MFA_CODE_REJECTED, name="WrongEnrolmentCode", status=400)
+MFA_CHALLENGE_INVALID = ErrorSpec(
+    "MfaChallengeInvalid",
+    401,
+    "invalid_mfa_token",
+    "The sign-in challenge is invalid, expired or spent; log in again.",
+    fixed=True,
+)
+MFA_ALREADY_ENABLED = ErrorSpec(
+    "MfaAlreadyEnabled",
+    409,
+    "mfa_already_enabled",
+    "Multi-factor sign-in is already on; turn it off first to enrol again.",
+    fixed=True,
+)
+MFA_NOT_ENABLED = ErrorSpec(
+    "MfaNotEnabled",
+    409,
+    "mfa_not_enabled",
+    "Multi-factor sign-in is not on for this account.",
+    fixed=True,
+)
+ENROLMENT_NOT_STARTED = ErrorSpec(
+    "EnrolmentNotStarted",
+    409,
+    "mfa_enrolment_not_started",
+    "There is no enrolment to confirm (or it expired); start one with POST /v1/mfa/totp.",
+    fixed=True,
+)
+SECOND_FACTOR_REQUIRED = ErrorSpec(
+    "SecondFactorRequired",
+    403,
+    "mfa_required",
+    "This change needs a recent second factor: send 'code' (or 'recovery_code') with the "
+    "request, or sign in again with your authenticator app.",
+    fixed=True,
+)
+
 # -- answered by the workflows' Fail states and the templates -----------------------------------
 BODY_TOO_LARGE = ErrorSpec("BodyTooLarge", 413, "invalid_request", "The request body is too large.")
 EMAIL_NOT_VERIFIED = ErrorSpec(
@@ -174,6 +221,13 @@ CLIENT_ERRORS: dict[str, ErrorSpec] = {
         SESSION_NOT_FOUND,
         INVALID_CODE,
         CODE_EXPIRED,
+        MFA_CODE_REJECTED,
+        WRONG_ENROLMENT_CODE,
+        MFA_CHALLENGE_INVALID,
+        MFA_ALREADY_ENABLED,
+        MFA_NOT_ENABLED,
+        ENROLMENT_NOT_STARTED,
+        SECOND_FACTOR_REQUIRED,
         BODY_TOO_LARGE,
         EMAIL_NOT_VERIFIED,
         WRONG_CURRENT_PASSWORD,
