@@ -138,7 +138,9 @@ class StepAuthStack(Stack):
                     login_definition, bus=bus, email_verification=config.email_verification
                 ),
             ),
-            "Refresh": self._workflow("Refresh", refresh_definition),
+            "Refresh": self._workflow(
+                "Refresh", functools.partial(refresh_definition, bus=bus)
+            ),
             "Logout": self._workflow("Logout", logout_definition),
             "DisableUser": self._workflow(
                 "DisableUser", functools.partial(disable_user_definition, bus=bus)

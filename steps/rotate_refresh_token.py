@@ -2,11 +2,15 @@
 
 Spends the presented token and stores its successor in one transaction, then answers the token
 pair (the same body as IssueTokens). A replay within the grace window answers the family's
-current token again. Raises InvalidGrant, or RefreshTokenReused after this call revoked the
-family (both HTTP 400 invalid_grant; a Catch must name both errors), or RotationConflict
-(transient: retried). Reuse is audited here (action ``refresh``, outcome ``reuse_detected``,
-under the family's user) and counted (metric ``RefreshTokenReused``): only this step knows whose
-family was revoked, and only the call that revoked it reports it, so a reuse is recorded once.
+current token again. Raises InvalidGrant (HTTP 400 invalid_grant) or RotationConflict
+(transient: retried).
+
+A reuse that this call detected (it revoked the family) is not raised but answered
+``{"reuse": {"user_id", "session_id"}}`` (ids only, never a token or hash): the workflow
+publishes ``RefreshTokenReuseDetected`` from it, then answers 400 invalid_grant. Reuse is
+audited here (action ``refresh``, outcome ``reuse_detected``, under the family's user) and
+counted (metric ``RefreshTokenReused``): only this step knows whose family was revoked, and only
+the call that revoked it reports it, so a reuse is recorded once.
 """
 
 from __future__ import annotations
@@ -61,6 +65,11 @@ def audit_reuse(
     )
 
 
+def reuse_outcome(reused: RefreshTokenReused) -> dict[str, Any]:
+    """What the workflow publishes of a detected reuse: whose session was revoked."""
+    return {"reuse": {"user_id": reused.user_id, "session_id": reused.family_id}}
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("rotate_refresh_token", event) as log:
         token_hash, request_context = parse_refresh_state(event)
@@ -94,7 +103,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 user_id=reused.user_id,
                 family_id=reused.family_id,
             )
-            raise
+            return reuse_outcome(reused)
         user = TokenUser.from_state(grant.user)
         access_token, _ = issue_access_token(
             user.id,
