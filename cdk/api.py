@@ -162,12 +162,13 @@ _CALLER_PRELUDE = "\n".join(
         ("callerUserId", "principalId"),
         ("callerJti", "jti"),
         ("callerExp", "exp"),
+        ("callerSid", "sid"),  # "" for a token without a session
     )
 )
 # Extra fields of the execution input, as they appear inside the escaped "input" string.
 _CALLER_INPUT = (
     ',\\"caller\\":{\\"userId\\":\\"$callerUserId\\",'
-    '\\"jti\\":\\"$callerJti\\",\\"exp\\":\\"$callerExp\\"}'
+    '\\"jti\\":\\"$callerJti\\",\\"exp\\":\\"$callerExp\\",\\"sid\\":\\"$callerSid\\"}'
 )
 
 
@@ -444,6 +445,8 @@ def issuer_metadata(issuer: str, config: StackConfig) -> str:
             "exp",
             "jti",
             "roles",
+            "sid",
+            "email_verified",
         ],
         "stepauth_endpoints": {
             "register": f"{marker}/v1/register",

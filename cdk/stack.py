@@ -451,7 +451,8 @@ class StepAuthStack(Stack):
             (steps.disable_user, ("Query", "UpdateItem")),
             (steps.delete_account, ("Query", "UpdateItem", "DeleteItem")),
             (steps.end_session, ("UpdateItem",)),
-            (steps.list_sessions, ("Query",)),
+            # the sessions (gsi1) and the caller's own, read consistently
+            (steps.list_sessions, ("Query", "GetItem")),
             (self.publish_jwks, ("GetItem",)),
             # the public keys; the denylist and the "tokens valid after" marker, read together
             (self.authorizer, ("GetItem", "BatchGetItem")),

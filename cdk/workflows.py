@@ -331,6 +331,8 @@ def register_definition(
                     "email": sfn.JsonPath.string_at("$.account.email"),
                     "roles": sfn.JsonPath.list_at("$.account.roles"),
                     "created_at": sfn.JsonPath.string_at("$.account.created_at"),
+                    # As StoreUser wrote it: the access token's email_verified claim.
+                    **({} if email_verification == "off" else {"email_verified": False}),
                 },
                 "context": sfn.JsonPath.object_at("$.context"),
             }

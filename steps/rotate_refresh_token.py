@@ -113,6 +113,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             config=config,
             client=grant.family_grant.client,
             scopes=grant.family_grant.scopes,
+            session_id=grant.family_id,
+            email_verified=user.email_verified,
         )
         log.succeeded(user_id=user.id, replayed="yes" if grant.replayed else "no")
         return token_response(user, access_token, grant.refresh_token, config=config)

@@ -67,7 +67,8 @@ class RotationConflict(Exception):
 class RotationGrant:
     """What a successful refresh answers with (besides a fresh access token)."""
 
-    #: ``{"id", "email", "roles", "created_at"}``, read fresh from the user item.
+    #: ``{"id", "email", "roles", "created_at", "email_verified"?}``, read fresh from the user
+    #: item (``email_verified`` when stored).
     user: dict[str, Any]
     family_id: str
     #: The family's current refresh token: the new successor, or the same one again (replay).
@@ -112,12 +113,15 @@ def _active_user(table: Table, family: RefreshFamilyRecord) -> dict[str, Any]:
     # The id check refuses a family whose account was deleted and registered again.
     if user is None or not user.is_active or user.user_id != family.user_id:
         raise InvalidGrant
-    return {
+    described: dict[str, Any] = {
         "id": user.user_id,
         "email": user.email,
         "roles": list(user.roles),
         "created_at": user.created_at,
     }
+    if user.email_verified is not None:
+        described["email_verified"] = user.email_verified
+    return described
 
 
 def _commit_rotation(

@@ -109,32 +109,49 @@ def revoke_all_families(table: Table, user_id: str, *, reason: str, now: float) 
     return revoked
 
 
-def active_sessions(table: Table, user_id: str, *, now: float) -> list[RefreshFamilyRecord]:
+def active_sessions(
+    table: Table, user_id: str, *, now: float, current_session_id: str | None = None
+) -> list[RefreshFamilyRecord]:
     """The user's sessions that are active and unexpired at ``now``, most recently used first.
 
     Expiry is checked here, not left to TTL: a family past its ``expires_at`` that TTL has not
-    deleted yet is not a session any more. Read through gsi1 (eventually consistent).
+    deleted yet is not a session any more. Read through gsi1 (eventually consistent), except
+    ``current_session_id`` (the caller's own session, its token's ``sid``): that family is read
+    with a consistent GetItem, so the session the caller is using is listed (as it is now) even
+    while the index trails the login or the refresh that wrote it.
     """
-    sessions = []
+    sessions: dict[str, RefreshFamilyRecord] = {}
     for item in table.query_gsi1(user_id_partition(user_id), sk_prefix=FAMILY_PREFIX):
         family = refresh_family_from_item(item)
         if family is not None and family.user_id == user_id and family.is_usable(now):
-            sessions.append(family)
-    return sorted(sessions, key=lambda f: (-f.last_used_at, f.family_id))
+            sessions[family.family_id] = family
+    if current_session_id is not None and _plausible_family_id(current_session_id):
+        current = refresh_family_from_item(table.get(family_key(current_session_id)))
+        if current is not None and current.user_id == user_id and current.is_usable(now):
+            sessions[current.family_id] = current
+        else:  # revoked or expired since the index was written: the table is the truth
+            sessions.pop(current_session_id, None)
+    return sorted(sessions.values(), key=lambda f: (-f.last_used_at, f.family_id))
 
 
 def _iso_seconds(epoch: int) -> str:
     return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def describe_session(family: RefreshFamilyRecord) -> dict[str, str]:
-    """What ``GET /v1/sessions`` shows of one session: never a token, hash or IP address."""
+def describe_session(
+    family: RefreshFamilyRecord, *, current_session_id: str | None = None
+) -> dict[str, Any]:
+    """What ``GET /v1/sessions`` shows of one session: never a token, hash or IP address.
+
+    ``current``: whether it is the session of the caller's access token (its ``sid``).
+    """
     return {
         "id": family.family_id,
         "created_at": _iso_seconds(family.created_at),
         "last_used_at": _iso_seconds(family.last_used_at),
         "expires_at": _iso_seconds(family.expires_at),
         "user_agent": family.user_agent,
+        "current": family.family_id == current_session_id,
     }
 
 

@@ -179,6 +179,8 @@ class UserRecord:
     roles: tuple[str, ...] = DEFAULT_ROLES
     status: str = STATUS_ACTIVE
     created_at: str = ""
+    #: None when not stored (registered under ``email_verification=off``).
+    email_verified: bool | None = None
 
     @property
     def is_active(self) -> bool:
@@ -257,7 +259,15 @@ def user_from_item(item: Mapping[str, Any] | None) -> UserRecord | None:
         roles=_get_string_list(item, "roles", DEFAULT_ROLES),
         status=_get_s(item, "status", STATUS_ACTIVE),
         created_at=_get_s(item, "created_at", ""),
+        email_verified=_get_optional_bool(item, "email_verified"),
     )
+
+
+def _get_optional_bool(item: Mapping[str, Any], name: str) -> bool | None:
+    value = item.get(name)
+    if isinstance(value, Mapping) and isinstance(value.get("BOOL"), bool):
+        return bool(value["BOOL"])
+    return None
 
 
 @dataclass(frozen=True)

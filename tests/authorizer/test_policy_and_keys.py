@@ -75,6 +75,9 @@ def test_allow_response_context_is_flat():
     response = allow_response(claims, "arn:aws:execute-api:r:1:api/s/GET/x")
     assert response["context"] == {"sub": "u", "roles": "user,admin", "jti": "j", "exp": 5}
     assert response["principalId"] == "u"
+    # A token issued with a session names it: the session list marks it current.
+    with_session = allow_response({**claims, "sid": "f-1"}, "arn:aws:execute-api:r:1:api/s/GET/x")
+    assert with_session["context"]["sid"] == "f-1"
 
 
 @pytest.mark.parametrize(

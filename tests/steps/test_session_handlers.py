@@ -348,3 +348,37 @@ def test_disable_user_garbled_state(world, event):
     with pytest.raises(ValueError):
         disable_user.handler(event, None)
     assert world.table.get(user_key("alice@example.com"))["status"] == {"S": "active"}
+
+
+def _claims(access_token: str) -> dict:
+    import jwt
+
+    return jwt.decode(access_token, options={"verify_signature": False})
+
+
+@pytest.mark.parametrize("stored", [None, False, True])
+def test_access_tokens_name_their_session_and_the_stored_verification(
+    initialised, world, stored
+) -> None:
+    """``sid`` is the refresh family at login and after every refresh; ``email_verified`` is the
+    account's stored state (no claim where none is stored: email_verification=off)."""
+    alice = world.add_user()
+    if stored is not None:
+        world.table.client.update_item(
+            TableName=world.table.name,
+            Key=user_key(alice.email),
+            UpdateExpression="SET email_verified = :v",
+            ExpressionAttributeValues={":v": {"BOOL": stored}},
+        )
+    user = {"id": "u-1", "email": alice.email, "created_at": alice.created_at}
+    if stored is not None:
+        user["email_verified"] = stored  # as the login and register workflows pass it on
+    login = issue_tokens.handler({"user": user, "context": CONTEXT}, None)
+    family_id = world.token(login["refresh_token"]).family_id
+    refreshed = _refresh_workflow(login["refresh_token"])
+    replayed = _refresh_workflow(login["refresh_token"])  # within the grace window
+    for body in (login, refreshed, replayed):
+        claims = _claims(body["access_token"])
+        assert claims["sid"] == family_id
+        assert claims.get("email_verified") is stored
+        assert "email_verified" not in body["user"]  # the API body is unchanged
