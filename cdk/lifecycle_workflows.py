@@ -36,7 +36,7 @@ from constructs import Construct
 from .audit import AuditOwner, AuditTrail
 from .config import StackConfig
 from .events import SOURCE, publish
-from .resilience import TIGHT_RETRY
+from .resilience import TIGHT_RETRY, commit_deadline
 from .workflows import ErrorResponses
 
 KIND = "verify_email"
@@ -262,6 +262,7 @@ def verify_email_definition(
             {
                 "user": sfn.JsonPath.object_at("$.user"),
                 "context": sfn.JsonPath.object_at("$.context"),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$",
@@ -615,6 +616,7 @@ def change_password_definition(
             {
                 "user": sfn.JsonPath.object_at("$.user"),
                 "context": sfn.JsonPath.object_at("$.context"),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$.tokens",

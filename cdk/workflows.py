@@ -33,7 +33,7 @@ from constructs import Construct
 
 from .audit import AuditOwner, AuditTrail
 from .events import publish
-from .resilience import unavailable
+from .resilience import commit_deadline, unavailable
 
 #: The error of every client-error ``Fail`` state. Namespaced so that nothing else can raise it:
 #: an uncaught botocore ``ClientError`` in a step also reaches Step Functions as "ClientError".
@@ -335,6 +335,7 @@ def register_definition(
                     **({} if email_verification == "off" else {"email_verified": False}),
                 },
                 "context": sfn.JsonPath.object_at("$.context"),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$",
@@ -483,6 +484,7 @@ def login_definition(
             {
                 "user": sfn.JsonPath.object_at("$.verified.user"),
                 "context": sfn.JsonPath.object_at("$.context"),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$",
@@ -612,6 +614,7 @@ def refresh_definition(
                 "refresh": sfn.JsonPath.object_at("$.refresh"),
                 "context": sfn.JsonPath.object_at("$.context"),
                 "executionId": sfn.JsonPath.string_at("$$.Execution.Id"),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$",

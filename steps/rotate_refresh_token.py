@@ -21,6 +21,7 @@ from typing import Any
 from steps.core.audit import write_audit
 from steps.core.clock import system_clock
 from steps.core.config import get_config
+from steps.core.deadline import commit_deadline
 from steps.core.errors import RefreshTokenReused
 from steps.core.logs import step_log
 from steps.core.observability import REFRESH_TOKEN_REUSED, count
@@ -88,6 +89,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 # The family's client and scopes, narrowed to what the request asks (RFC 6749
                 # section 6): checked before the token is spent.
                 grant_for_family=lambda item: family_grant(item, asked, config),
+                commit_by=commit_deadline(event.get("deadline")),
             )
         except RefreshTokenReused as reused:
             count(REFRESH_TOKEN_REUSED)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
@@ -80,3 +82,25 @@ def test_the_profile_of_an_account_registered_a_moment_ago_is_a_retry_away(api: 
     later = api.call("GET", "/v1/me", headers=bearer(session["access_token"]))
     assert later.status == 200, later.body
     assert later.json()["id"] == session["user"]["id"]
+
+
+def test_the_session_in_use_is_listed_while_the_index_trails(api: Api) -> None:
+    """The access token's sid names its session; the list reads it with a consistent GetItem,
+    so the session in use is listed (marked current) though gsi1 has none of the user's items."""
+    with consistency.index_lag(60):
+        session = api.register(new_email()).json()
+        listed = api.call("GET", "/v1/sessions", headers=bearer(session["access_token"]))
+        assert listed.status == 200, listed.body
+        (current,) = listed.json()["sessions"]
+        assert current["current"] is True
+        refreshed = api.post_json("/v1/token/refresh", {"refresh_token": session["refresh_token"]})
+        again = api.call("GET", "/v1/sessions", headers=bearer(refreshed.json()["access_token"]))
+        assert [(s["id"], s["current"]) for s in again.json()["sessions"]] == [
+            (current["id"], True)
+        ]
+        logout = json.dumps({"refresh_token": refreshed.json()["refresh_token"]})
+        ended = api.call("POST", "/v1/logout", logout, bearer(refreshed.json()["access_token"]))
+        assert ended.status == 204
+    second = api.login(session["user"]["email"]).json()
+    listed = api.call("GET", "/v1/sessions", headers=bearer(second["access_token"]))
+    assert [s["current"] for s in listed.json()["sessions"]] == [True]  # the ended one is gone

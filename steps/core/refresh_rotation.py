@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from steps.core.deadline import check_deadline
 from steps.core.errors import InvalidGrant, RefreshTokenReused
 from steps.core.refresh_tokens import hash_refresh_token
 from steps.core.sessions import revoke_family
@@ -227,6 +228,7 @@ def spend_refresh_token(
     reuse_grace_seconds: int,
     key: bytes,
     grant_for_family: Callable[[Mapping[str, Any]], Any] | None = None,
+    commit_by: float | None = None,
 ) -> RotationGrant:
     """Spend the refresh token stored under ``token_hash``; return the family's next token.
 
@@ -234,7 +236,8 @@ def spend_refresh_token(
     before anything is spent; an InvalidGrant it raises leaves the token current.
 
     Raises InvalidGrant when the token or its family is missing, expired or revoked, or when the
-    user is gone or not active; RefreshTokenReused (an InvalidGrant) after this call revoked the
+    user is gone or not active; DeadlinePassed (nothing spent) when ``now`` is past ``commit_by``,
+    the workflow's deadline; RefreshTokenReused (an InvalidGrant) after this call revoked the
     family of a reused token; RotationConflict when concurrent writes kept cancelling the
     transaction (nothing written: a retry is safe).
     """
@@ -256,6 +259,9 @@ def spend_refresh_token(
                 family_grant=family_grant,
             )
         successor = derive_successor_token(token_hash, key)
+        # The client stops waiting at the workflow's time-out: spending its token after that
+        # would make its retry look like reuse.
+        check_deadline(commit_by, now)
         if _commit_rotation(table, token, hash_refresh_token(successor), int(now)):
             return RotationGrant(
                 user=user,

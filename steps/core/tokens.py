@@ -23,6 +23,7 @@ from typing import Any
 
 from steps.core.clock import Clock
 from steps.core.config import Client, Config
+from steps.core.deadline import check_deadline, commit_deadline
 from steps.core.errors import InvalidGrant, InvalidToken
 from steps.core.refresh_tokens import hash_refresh_token, new_refresh_token
 from steps.core.signing_keys import (
@@ -337,12 +338,14 @@ def issue_tokens(
     clock: Clock,
     config: Config,
     context: SessionContext | None = None,
+    commit_by: float | None = None,
 ) -> dict[str, Any]:
     """Issue an access token and a refresh token that starts a new family; return the API body.
 
     The family item and the token item are written in one transaction, each only if new, with
     ``context`` recorded on the family. Only the refresh token's hash is stored. (A refresh
-    continues a family in :mod:`steps.core.refresh_rotation` instead.)
+    continues a family in :mod:`steps.core.refresh_rotation` instead.) Past ``commit_by`` (the
+    workflow's deadline) nothing is written: DeadlinePassed.
     """
     context = context or SessionContext()
     grant = Grant.requested(context, config)
@@ -360,6 +363,7 @@ def issue_tokens(
     )
     refresh_token = new_refresh_token()
     token_hash = hash_refresh_token(refresh_token)
+    check_deadline(commit_by, clock.now())
     _start_family(
         table,
         user,
@@ -389,8 +393,8 @@ def token_response(
 def issue_tokens_for_state(
     event: Any, *, key_set: SigningKeySet, table: Table, clock: Clock, config: Config
 ) -> dict[str, Any]:
-    """``{"user": {"id", "email", "created_at", "roles"?, ...}, "context"?}`` -> API body (a new
-    family)."""
+    """``{"user": {"id", "email", "created_at", "roles"?, ...}, "context"?, "deadline"?}`` -> API
+    body (a new family; nothing written past the deadline, see :mod:`steps.core.deadline`)."""
     if not isinstance(event, Mapping):
         raise ValueError("The step input must be an object.")
     user = TokenUser.from_state(event.get("user"))
@@ -401,4 +405,5 @@ def issue_tokens_for_state(
         clock=clock,
         config=config,
         context=SessionContext.from_state(event.get("context")),
+        commit_by=commit_deadline(event.get("deadline")),
     )

@@ -382,3 +382,37 @@ def test_access_tokens_name_their_session_and_the_stored_verification(
         assert claims["sid"] == family_id
         assert claims.get("email_verified") is stored
         assert "email_verified" not in body["user"]  # the API body is unchanged
+
+
+def _deadline(world, *, seconds_ago: float, within: float = 20) -> dict:
+    import datetime
+
+    started = datetime.datetime.fromtimestamp(world.clock.now() - seconds_ago, tz=datetime.UTC)
+    # As Step Functions writes $$.Execution.StartTime: milliseconds, "Z".
+    text = started.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return {"startedAt": text, "withinSeconds": within}
+
+
+def test_a_step_past_the_workflows_deadline_commits_nothing(initialised, world) -> None:
+    """The client got 503 at the workflow's time-out: a step still running then must not
+    create a session (IssueTokens) or spend the token the client still holds (rotation)."""
+    from steps.core.deadline import DeadlinePassed
+
+    alice = world.add_user()
+    user = {"id": "u-1", "email": alice.email, "created_at": alice.created_at}
+    late = _deadline(world, seconds_ago=21)
+    with pytest.raises(DeadlinePassed):
+        issue_tokens.handler({"user": user, "context": CONTEXT, "deadline": late}, None)
+    items = world.table.client.scan(TableName=world.table.name)["Items"]
+    assert [i for i in items if i["entity"]["S"] in ("refresh_family", "refresh_token")] == []
+    in_time = _deadline(world, seconds_ago=19)
+    login = issue_tokens.handler({"user": user, "context": CONTEXT, "deadline": in_time}, None)
+
+    validated = validate_refresh.handler(api_event({"refresh_token": login["refresh_token"]}), None)
+    with pytest.raises(DeadlinePassed):
+        rotate_refresh_token.handler({**validated, "deadline": late}, None)
+    assert world.token(login["refresh_token"]).status == "active"  # still the client's
+    body = rotate_refresh_token.handler({**validated, "deadline": in_time}, None)
+    assert world.token(body["refresh_token"]).status == "active"
+    with pytest.raises(ValueError):  # a garbled deadline is a server fault, never ignored
+        rotate_refresh_token.handler({**validated, "deadline": {"startedAt": 1}}, None)
