@@ -1085,7 +1085,8 @@ class EmailVerification(Construct):
             # the hash (with a reset's code spent: Delete); every refresh family of the user
             # (gsi1) revoked
             (steps.store_password, ("Query", "UpdateItem", "DeleteItem")),
-            (steps.validate_password_change, ("Query",)),
+            # the caller's session and user (GetItem), else the user by id (gsi1)
+            (steps.validate_password_change, ("GetItem", "Query")),
             (steps.validate_email_change, ("Query", "GetItem")),
         ]
         for grantee, actions in table_actions:

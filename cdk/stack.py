@@ -449,7 +449,8 @@ class StepAuthStack(Stack):
             (steps.rotate_refresh_token, ("GetItem", "PutItem", "UpdateItem")),
             (steps.end_sessions, ("GetItem", "Query", "UpdateItem")),
             (steps.disable_user, ("Query", "UpdateItem")),
-            (steps.delete_account, ("Query", "UpdateItem", "DeleteItem")),
+            # the caller's session and user (GetItem), else the user by id (gsi1)
+            (steps.delete_account, ("GetItem", "Query", "UpdateItem", "DeleteItem")),
             (steps.end_session, ("UpdateItem",)),
             # the sessions (gsi1) and the caller's own, read consistently
             (steps.list_sessions, ("Query", "GetItem")),

@@ -12,9 +12,10 @@ from localcloud import consistency
 from localcloud.cloud import LocalCloud
 from stepauth.cli import main as stepauth
 from steps.core.table import Table, user_id_partition
-from tests.test_api import Api, new_email
+from tests.test_api import PASSWORD, Api, new_email
 
 LAG_SECONDS = 0.5  # below find_user_by_id's 0.7 s of waits
+NEW_PASSWORD = "a new and rather long passphrase"  # noqa: S105 - a test password
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,21 @@ def test_the_session_in_use_is_listed_while_the_index_trails(api: Api) -> None:
     second = api.login(session["user"]["email"]).json()
     listed = api.call("GET", "/v1/sessions", headers=bearer(second["access_token"]))
     assert [s["current"] for s in listed.json()["sessions"]] == [True]  # the ended one is gone
+
+
+def test_the_caller_is_found_through_its_session_while_the_index_trails(api: Api) -> None:
+    """Routes that act on the caller's own account read it through the token's session (sid:
+    the family names the email): no index read, so a lag longer than find_user_by_id's waits
+    does not turn them into errors."""
+    with consistency.index_lag(60):
+        session = api.register(new_email()).json()
+        changed = api.call(
+            "POST",
+            "/v1/password",
+            json.dumps({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+            bearer(session["access_token"]),
+        )
+        assert changed.status == 200, changed.body
+        deleted = api.call("DELETE", "/v1/me", headers=bearer(changed.json()["access_token"]))
+        assert deleted.status == 204, deleted.body
+    assert api.login(session["user"]["email"], NEW_PASSWORD).status == 401

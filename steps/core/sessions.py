@@ -280,10 +280,15 @@ def find_user_by_id(
     table: Table,
     user_id: str,
     *,
+    session_id: str | None = None,
     lag_waits: tuple[float, ...] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> UserRecord | None:
     """The user with this id (through gsi1, eventually consistent), or None.
+
+    ``session_id`` (the caller's token's ``sid``): its family names the account's email, so
+    the user is read with two consistent GetItems, whatever the index shows; when that does not
+    find this user (an email changed since the session started) the index is asked.
 
     The caller holds a token or names an id that exists: a miss right after the account was
     written is most likely index lag, so the index is asked again after each of ``lag_waits``
@@ -291,6 +296,12 @@ def find_user_by_id(
     """
     if not _plausible_user_id(user_id):
         return None
+    if session_id is not None and _plausible_family_id(session_id):
+        family = refresh_family_from_item(table.get(family_key(session_id)))
+        if family is not None and family.user_id == user_id:
+            user = user_from_item(table.get(user_key(family.email)))
+            if user is not None and user.user_id == user_id:
+                return user
     waits = INDEX_LAG_WAITS if lag_waits is None else lag_waits
     for wait in (*waits, None):
         for item in table.query_gsi1(user_id_partition(user_id), sk_equals=USER_SK):
@@ -336,13 +347,16 @@ def disable_user(table: Table, user_id: str, *, now: float) -> UserRecord:
     return dataclasses.replace(user, status=STATUS_DISABLED)
 
 
-def delete_account(table: Table, user_id: str, *, now: float) -> UserRecord:
+def delete_account(
+    table: Table, user_id: str, *, now: float, session_id: str | None = None
+) -> UserRecord:
     """Delete a user's account: every session revoked first, then the user item.
 
-    Raises UserNotFound when there is no such user. The email is free for a new registration
+    ``session_id``: the caller's session (see :func:`find_user_by_id`). Raises UserNotFound
+    when there is no such user. The email is free for a new registration
     afterwards; the refresh families stay (revoked) until the stream clean-up or TTL removes them.
     """
-    user = find_user_by_id(table, user_id)
+    user = find_user_by_id(table, user_id, session_id=session_id)
     if user is None:
         raise UserNotFound
     end_access_tokens(table, user_id, now=now)
