@@ -446,7 +446,8 @@ class StepAuthStack(Stack):
             (steps.verify_password, ("GetItem", "UpdateItem", "DeleteItem")),
             # a new family: its item and its first token, in one transaction
             (steps.issue_tokens, ("PutItem",)),
-            (steps.rotate_refresh_token, ("GetItem", "PutItem", "UpdateItem")),
+            # the token, then its family and user together (BatchGetItem); the rotation
+            (steps.rotate_refresh_token, ("GetItem", "BatchGetItem", "PutItem", "UpdateItem")),
             (steps.end_sessions, ("GetItem", "Query", "UpdateItem")),
             (steps.disable_user, ("Query", "UpdateItem")),
             # the caller's session and user (GetItem), else the user by id (gsi1)

@@ -327,7 +327,8 @@ def _start_family(
         expires_at=family.expires_at,
     )
     family_item = {**refresh_family_item(family), **grant.attributes()}
-    table.put_all_new([family_item, refresh_token_item(token)])
+    # The token names the account's email: a refresh reads the family and user in one call.
+    table.put_all_new([family_item, {**refresh_token_item(token), "email": {"S": user.email}}])
 
 
 def issue_tokens(
