@@ -13,6 +13,7 @@ compensation, if any, runs first), so the client's retry starts from a clean sta
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,7 +46,12 @@ def commit_deadline(data: Any) -> float | None:
     return moment.timestamp() + within
 
 
-def check_deadline(deadline: float | None, now: float) -> None:
-    """Raise DeadlinePassed when ``now`` is past ``deadline`` (None: no deadline)."""
-    if deadline is not None and now > deadline:
+def check_deadline(deadline: float | None, now: float | None = None) -> None:
+    """Raise DeadlinePassed when ``now`` is past ``deadline`` (None: no deadline).
+
+    ``now`` defaults to the wall clock: the deadline is elapsed time on Step Functions' clock,
+    not the clock that decides expiry (which tests move forward by days).
+    """
+    moment = time.time() if now is None else now
+    if deadline is not None and moment > deadline:
         raise DeadlinePassed

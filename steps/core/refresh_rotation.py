@@ -314,7 +314,7 @@ def spend_refresh_token(
         successor = derive_successor_token(token_hash, key)
         # The client stops waiting at the workflow's time-out: spending its token after that
         # would make its retry look like reuse.
-        check_deadline(commit_by, now)
+        check_deadline(commit_by)
         if _commit_rotation(
             table, token, hash_refresh_token(successor), int(now), email=family.email
         ):

@@ -364,7 +364,7 @@ def issue_tokens(
     )
     refresh_token = new_refresh_token()
     token_hash = hash_refresh_token(refresh_token)
-    check_deadline(commit_by, clock.now())
+    check_deadline(commit_by)
     _start_family(
         table,
         user,

@@ -387,7 +387,8 @@ def test_access_tokens_name_their_session_and_the_stored_verification(
 def _deadline(world, *, seconds_ago: float, within: float = 20) -> dict:
     import datetime
 
-    started = datetime.datetime.fromtimestamp(world.clock.now() - seconds_ago, tz=datetime.UTC)
+    # Against the wall clock, as Step Functions' StartTime (the clock of expiry may be moved).
+    started = datetime.datetime.fromtimestamp(time.time() - seconds_ago, tz=datetime.UTC)
     # As Step Functions writes $$.Execution.StartTime: milliseconds, "Z".
     text = started.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return {"startedAt": text, "withinSeconds": within}
@@ -416,3 +417,18 @@ def test_a_step_past_the_workflows_deadline_commits_nothing(initialised, world) 
     assert world.token(body["refresh_token"]).status == "active"
     with pytest.raises(ValueError):  # a garbled deadline is a server fault, never ignored
         rotate_refresh_token.handler({**validated, "deadline": {"startedAt": 1}}, None)
+
+
+def test_the_deadline_is_elapsed_time_not_the_clock_of_expiry() -> None:
+    from steps.core.deadline import DeadlinePassed, check_deadline, commit_deadline
+
+    deadline = commit_deadline({"startedAt": "2026-12-01T10:00:00.000Z", "withinSeconds": 20})
+    assert deadline == 1_796_119_220.0
+    check_deadline(deadline, now=deadline)  # at the deadline: still in time
+    with pytest.raises(DeadlinePassed):
+        check_deadline(deadline, now=deadline + 0.001)
+    check_deadline(None, now=deadline + 1e9)  # no deadline: a step called outside a workflow
+    check_deadline(time.time() + 60)  # the wall clock by default
+    for garbled in ("x", {"startedAt": "2026-12-01T10:00:00Z"}, {"withinSeconds": 5}):
+        with pytest.raises(ValueError):
+            commit_deadline(garbled)
