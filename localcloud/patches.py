@@ -104,7 +104,9 @@ def apply() -> None:
         _patch_stream_shards()
         _patch_workflow_logs()
         _patch_principals()
-        from . import interpreter
+        from . import interpreter, logs
+
+        logs.apply()  # a template's log group adopts one a Lambda invocation made first
 
         interpreter.apply()  # JSONPath cache, shared programs, batched logs (interpreter.py)
         _patch_cloudformation_mock_methods()
