@@ -51,8 +51,27 @@ def sfn_fault(operation: str) -> Fault:
     return lambda times, ctx: FaultRule("states", operation, "throttle", times=times)
 
 
+@dataclass
+class AfterTheStep(FaultRule):
+    """A rule whose first matching call passes: the validate step reads the caller's user item
+    (through its session) just before the FindUser Task reads it again, and the fault is meant
+    for the Task."""
+
+    passes: int = 1
+
+    def take(self, service: str, operation: str, function: str, params: str) -> bool:
+        if self.passes and self._selects(service, operation, function, params):
+            self.passes -= 1
+            return False
+        return super().take(service, operation, function, params)
+
+
 AUDIT = dynamodb_fault("PutItem", lambda ctx: "AUDIT#")
-FIND_USER = dynamodb_fault("GetItem", lambda ctx: f"USER#{ctx['email']}")
+
+
+def FIND_USER(times: int, ctx: dict[str, Any]) -> FaultRule:  # noqa: N802 - a Fault like the others
+    email = ctx["email"]
+    return AfterTheStep("dynamodb", "GetItem", "throttle", times=times, match=f"USER#{email}")
 
 
 class Mailbox:
