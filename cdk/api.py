@@ -162,13 +162,16 @@ _CALLER_PRELUDE = "\n".join(
         ("callerUserId", "principalId"),
         ("callerJti", "jti"),
         ("callerExp", "exp"),
+        ("callerAmr", "amr"),
+        ("callerAuthTime", "authTime"),
         ("callerSid", "sid"),  # "" for a token without a session
     )
 )
 # Extra fields of the execution input, as they appear inside the escaped "input" string.
 _CALLER_INPUT = (
     ',\\"caller\\":{\\"userId\\":\\"$callerUserId\\",'
-    '\\"jti\\":\\"$callerJti\\",\\"exp\\":\\"$callerExp\\",\\"sid\\":\\"$callerSid\\"}'
+    '\\"jti\\":\\"$callerJti\\",\\"exp\\":\\"$callerExp\\",'
+    '\\"amr\\":\\"$callerAmr\\",\\"authTime\\":\\"$callerAuthTime\\",\\"sid\\":\\"$callerSid\\"}'
 )
 
 

@@ -427,6 +427,22 @@ def _function_arn(name: str, region: str, account: str) -> str:
     return _arn("lambda", region, account, f"function:{name.split(':')[0]}")
 
 
+def _kms_key_arn(params: dict[str, Any], region: str, account: str) -> str:
+    """The key a KMS call uses: its ``KeyId`` (an ARN or an id), else, for a ``Decrypt`` that
+    names none, the key recorded in the ciphertext (AWS reads it from the blob's metadata; moto's
+    blob starts with the key id). IAM checks the key's ARN either way."""
+    key = str(params.get("KeyId") or "")
+    if not key:
+        blob = params.get("CiphertextBlob")
+        try:
+            from moto.kms.utils import _deserialize_ciphertext_blob
+
+            key = _deserialize_ciphertext_blob(bytes(blob)).key_id  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - not a moto ciphertext: IAM checks an unknown key
+            return _arn("kms", region, account, "key/unknown")
+    return key if key.startswith("arn:") else _arn("kms", region, account, f"key/{key}")
+
+
 def _ses_identity_arn(from_address: str, region: str, account: str) -> str:
     """SES v2 SendEmail is authorised on the sending identity: the address when it is itself a
     verified identity, else its domain (SES's own precedence)."""
@@ -469,10 +485,8 @@ def authorization_requests(
     if service == "sesv2" and operation == "SendEmail" and params.get("FromEmailAddress"):
         identity = _ses_identity_arn(str(params["FromEmailAddress"]), region, account)
         return [("ses:SendEmail", identity)]
-    if service == "kms" and "KeyId" in params:
-        key = str(params["KeyId"])
-        arn = key if key.startswith("arn:") else _arn("kms", region, account, f"key/{key}")
-        return [(f"kms:{operation}", arn)]
+    if service == "kms" and ("KeyId" in params or "CiphertextBlob" in params):
+        return [(f"kms:{operation}", _kms_key_arn(params, region, account))]
     prefix = {"sesv2": "ses", "cloudwatch": "cloudwatch", "logs": "logs"}.get(service, service)
     return [(f"{prefix}:{operation}", "*")]
 
@@ -518,13 +532,17 @@ def check(role_arn: str, requests: Iterable[tuple[str, str]]) -> None:
         _evaluator.authorize(role_arn, requests)
 
 
-def _before_parameter_build(params: dict[str, Any], model: Any, **_: Any) -> None:
+def authorize_call(service: str, operation: str, params: dict[str, Any]) -> None:
+    """IAM's decision on one call made now by the running code (botocore's service and
+    operation names); ``ClientError`` with ``AccessDeniedException`` when it is refused.
+
+    Every botocore client runs this before building a request; code that reaches a service
+    without a client (``localcloud/inprocess.py``'s Lambda Tasks) runs it itself."""
     role_arn = _principal.get()
     if role_arn is None or _evaluator is None:
         return
-    service = model.service_model.service_name
     region, account = _region_and_account(role_arn)
-    requests = authorization_requests(service, model.name, params, region, account)
+    requests = authorization_requests(service, operation, params, region, account)
     try:
         _evaluator.authorize(role_arn, requests)
     except AccessDenied as denied:
@@ -536,8 +554,12 @@ def _before_parameter_build(params: dict[str, Any], model: Any, **_: Any) -> Non
                 "Error": {"Code": "AccessDeniedException", "Message": str(denied)},
                 "ResponseMetadata": {"HTTPStatusCode": 400},
             },
-            model.name,
+            operation,
         ) from None
+
+
+def _before_parameter_build(params: dict[str, Any], model: Any, **_: Any) -> None:
+    authorize_call(model.service_model.service_name, model.name, params)
 
 
 def _region_and_account(role_arn: str) -> tuple[str, str]:

@@ -106,6 +106,7 @@ def issue_access_token(
     scopes: Sequence[str] | None = None,
     session_id: str | None = None,
     email_verified: bool | None = None,
+    authentication: Authentication | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Sign an access token with the active key; return the token and its claims.
 
@@ -113,6 +114,7 @@ def issue_access_token(
     ``scopes`` (default: all of the client's) become the space-separated ``scope`` claim;
     ``session_id`` (the refresh family) the ``sid`` claim; ``email_verified``, when known, the
     claim of that name.
+    ``authentication`` (a sign-in with a second factor) adds ``amr``, ``acr`` and ``auth_time``.
     """
     client = client or config.clients[0]
     granted = list(client.scopes if scopes is None else scopes)
@@ -133,6 +135,8 @@ def issue_access_token(
         claims["sid"] = session_id
     if email_verified is not None:
         claims["email_verified"] = email_verified
+    if authentication is not None:
+        claims.update(authentication.claims())
     token = sign_compact({"typ": ACCESS_TOKEN_TYPE}, claims, key_set.active)
     return token, claims
 
@@ -224,6 +228,36 @@ def check_claims(
         raise InvalidToken(INVALID_MESSAGE)
     if now >= exp + exp_leeway:
         raise InvalidToken(EXPIRED_MESSAGE)
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """How the user signed in, when more than a password (RFC 8176 ``amr``, OIDC ``acr`` and
+    ``auth_time``): steps/core/mfa_signin.py."""
+
+    amr: tuple[str, ...]
+    acr: str
+    auth_time: int
+
+    @classmethod
+    def from_state(cls, data: Any) -> Authentication | None:
+        """``{"amr": [...], "acr", "auth_time"}`` from a state input, or None when absent."""
+        if data is None:
+            return None
+        amr = data.get("amr") if isinstance(data, Mapping) else None
+        acr, auth_time = (data.get("acr"), data.get("auth_time")) if amr is not None else (0, 0)
+        if (
+            not isinstance(amr, list)
+            or not amr
+            or not all(isinstance(m, str) and m for m in amr)
+            or not isinstance(acr, str)
+            or not _is_int(auth_time)
+        ):
+            raise ValueError("The step input authentication must be {amr, acr, auth_time}.")
+        return cls(tuple(amr), acr, auth_time)
+
+    def claims(self) -> dict[str, Any]:
+        return {"amr": list(self.amr), "acr": self.acr, "auth_time": self.auth_time}
 
 
 @dataclass(frozen=True)
@@ -340,6 +374,7 @@ def issue_tokens(
     config: Config,
     context: SessionContext | None = None,
     commit_by: float | None = None,
+    authentication: Authentication | None = None,
 ) -> dict[str, Any]:
     """Issue an access token and a refresh token that starts a new family; return the API body.
 
@@ -361,6 +396,7 @@ def issue_tokens(
         scopes=grant.scopes,
         session_id=family_id,
         email_verified=user.email_verified,
+        authentication=authentication,
     )
     refresh_token = new_refresh_token()
     token_hash = hash_refresh_token(refresh_token)
@@ -394,8 +430,9 @@ def token_response(
 def issue_tokens_for_state(
     event: Any, *, key_set: SigningKeySet, table: Table, clock: Clock, config: Config
 ) -> dict[str, Any]:
-    """``{"user": {"id", "email", "created_at", "roles"?, ...}, "context"?, "deadline"?}`` -> API
-    body (a new family; nothing written past the deadline, see :mod:`steps.core.deadline`)."""
+    """``{"user": {"id", "email", "created_at", "roles"?, ...}, "context"?, "authentication"?,
+    "deadline"?}`` -> API body (a new family; nothing written past the deadline, see
+    :mod:`steps.core.deadline`)."""
     if not isinstance(event, Mapping):
         raise ValueError("The step input must be an object.")
     user = TokenUser.from_state(event.get("user"))
@@ -407,4 +444,5 @@ def issue_tokens_for_state(
         config=config,
         context=SessionContext.from_state(event.get("context")),
         commit_by=commit_deadline(event.get("deadline")),
+        authentication=Authentication.from_state(event.get("authentication")),
     )

@@ -73,11 +73,21 @@ def test_policy_documents():
 def test_allow_response_context_is_flat():
     claims = {"sub": "u", "roles": ["user", "admin"], "jti": "j", "exp": 5, "iat": 1}
     response = allow_response(claims, "arn:aws:execute-api:r:1:api/s/GET/x")
-    assert response["context"] == {"sub": "u", "roles": "user,admin", "jti": "j", "exp": 5}
+    assert response["context"] == {
+        "sub": "u",
+        "roles": "user,admin",
+        "jti": "j",
+        "exp": 5,
+        "amr": "",
+        "authTime": 0,
+    }
     assert response["principalId"] == "u"
     # A token issued with a session names it: the session list marks it current.
     with_session = allow_response({**claims, "sid": "f-1"}, "arn:aws:execute-api:r:1:api/s/GET/x")
     assert with_session["context"]["sid"] == "f-1"
+    mfa = {**claims, "amr": ["pwd", "otp", "x y", 3], "auth_time": 4}
+    context = allow_response(mfa, "arn:aws:execute-api:r:1:api/s/GET/x")["context"]
+    assert (context["amr"], context["authTime"]) == ("pwd otp", 4)
 
 
 @pytest.mark.parametrize(
@@ -177,10 +187,11 @@ def test_empty_key_set():
 
 
 def test_cold_import_stays_light():
-    """boto3 and Powertools are not imported with the authorizer (boto3 comes on first use)."""
+    """boto3 and Powertools are not imported with the authorizer (boto3 comes on first use), nor
+    PyJWT: tokens are verified with ``cryptography`` directly (issue 17 point 5)."""
     code = (
         "import sys, authorizer.handler; "
-        "print(sorted(m for m in ('boto3', 'botocore', 'aws_lambda_powertools', 'argon2') "
+        "print(sorted(m for m in ('boto3', 'botocore', 'aws_lambda_powertools', 'argon2', 'jwt') "
         "if m in sys.modules))"
     )
     result = subprocess.run(
