@@ -19,7 +19,7 @@ def delete_account_for_state(event: Any, *, table: Table, now: float) -> dict[st
     if not isinstance(event, Mapping):
         raise ValueError("The step input must be an object.")
     caller = parse_caller(event.get("caller"))
-    user = delete_account(table, caller["userId"], now=now)
+    user = delete_account(table, caller["userId"], now=now, session_id=caller.get("sid"))
     return {"user": {"id": user.user_id}}
 
 
