@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from localcloud.patches import filter_criteria_matches, pattern_matches
+from localcloud.awslambda import filter_criteria_matches, pattern_matches
 from steps.core.audit import audit_item
 from steps.core.cleanup import receipt_item
 from steps.core.lockout import lockout_key
