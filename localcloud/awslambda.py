@@ -7,8 +7,9 @@ event source mappings honour FilterCriteria.
    the function's execution role, for IAM (``localcloud/iam.py``).
 2. FilterCriteria are applied to stream records as Lambda applies them (moto ignores them):
    :func:`filter_criteria_matches` evaluates the mapping's patterns (OR-ed) against the
-   Lambda-shaped record, with the comparison operators Lambda event filtering supports. The
-   poller in ``localcloud/streams.py`` calls it.
+   Lambda-shaped record with moto's own EventBridge matcher (the same grammar), after refusing
+   the operators and malformed comparisons Lambda refuses. The poller in
+   ``localcloud/streams.py`` calls it.
 
 ``apply()`` installs 1 (``patches.apply`` calls it). Tests: ``tests/test_localcloud_patches.py``,
 ``tests/test_filter_criteria.py``.
@@ -121,114 +122,79 @@ def _patch_in_process_lambda() -> None:
 
 # 2. FilterCriteria ---------------------------------------------------------------------------
 
-_NUMERIC_OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    "=": lambda a, b: a == b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
+#: The comparison operators Lambda event filtering offers (moto's matcher also knows EventBridge's
+#: ``wildcard`` and ``cidr``, which Lambda refuses).
+_LAMBDA_OPERATORS = frozenset(
+    {"prefix", "suffix", "equals-ignore-case", "anything-but", "numeric", "exists"}
+)
+_NUMERIC_OPERATORS = frozenset({"=", "<", "<=", ">", ">="})
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _numeric_matches(spec: Any, value: Any) -> bool:
-    if not isinstance(spec, list) or len(spec) % 2 or not spec:
-        raise ValueError(f"numeric needs operator/value pairs, got {spec!r}")
-    if not _is_number(value):
-        return False
-    for operator, bound in zip(spec[::2], spec[1::2], strict=True):
-        if operator not in _NUMERIC_OPERATORS or not _is_number(bound):
-            raise ValueError(f"unsupported numeric comparison {operator!r} {bound!r}")
-        if not _NUMERIC_OPERATORS[operator](value, bound):
-            return False
-    return True
+def _check_operator(operator: str, spec: Any) -> None:
+    """Refuse what AWS refuses when the mapping is created (moto's parser only checks that
+    every value is an object or a non-empty list, and would match malformed operators)."""
+    if operator not in _LAMBDA_OPERATORS:
+        raise ValueError(f"unsupported filter operator {operator!r}")
+    if operator == "exists" and not isinstance(spec, bool):
+        raise ValueError("exists takes true or false")
+    if operator == "numeric":
+        pairs = spec if isinstance(spec, list) and spec and len(spec) % 2 == 0 else None
+        if pairs is None or any(
+            op not in _NUMERIC_OPERATORS or not _is_number(bound)
+            for op, bound in zip(pairs[::2], pairs[1::2], strict=True)
+        ):
+            raise ValueError(f"numeric needs operator/value pairs, got {spec!r}")
+    if operator in ("prefix", "suffix", "equals-ignore-case"):
+        if isinstance(spec, dict) and operator != "equals-ignore-case":
+            _check_comparison(spec)
+            spec = spec.get("equals-ignore-case")
+        if not isinstance(spec, str):
+            raise ValueError(f"{operator} needs a string, got {spec!r}")
+    if operator == "anything-but" and isinstance(spec, dict):
+        _check_comparison(spec)
+        if set(spec) - {"prefix", "suffix", "equals-ignore-case"}:
+            raise ValueError(f"unsupported anything-but operator {spec!r}")
 
 
-def _string_matches(operator: str, spec: Any, value: Any) -> bool:
-    """prefix / suffix / equals-ignore-case, each optionally ``{"equals-ignore-case": x}``."""
-    fold = False
-    if isinstance(spec, dict) and set(spec) == {"equals-ignore-case"}:
-        fold, spec = True, spec["equals-ignore-case"]
-    if not isinstance(spec, str):
-        raise ValueError(f"{operator} needs a string, got {spec!r}")
-    if not isinstance(value, str):
-        return False
-    if fold:
-        spec, value = spec.casefold(), value.casefold()
-    if operator == "prefix":
-        return value.startswith(spec)
-    if operator == "suffix":
-        return value.endswith(spec)
-    return value.casefold() == spec.casefold()
-
-
-def _equals(expected: Any, value: Any) -> bool:
-    if _is_number(expected) and _is_number(value):
-        return bool(expected == value)
-    return type(expected) is type(value) and expected == value
-
-
-def _anything_but(spec: Any, value: Any) -> bool:
-    if isinstance(spec, dict):
-        if len(spec) != 1:
-            raise ValueError(f"anything-but takes one operator, got {spec!r}")
-        ((operator, inner),) = spec.items()
-        if operator not in ("prefix", "suffix", "equals-ignore-case"):
-            raise ValueError(f"unsupported anything-but operator {operator!r}")
-        return isinstance(value, str) and not _string_matches(operator, inner, value)
-    excluded = spec if isinstance(spec, list) else [spec]
-    return not any(_equals(item, value) for item in excluded)
-
-
-def _condition_matches(condition: Any, value: Any) -> bool:
-    """One entry of a rule's list against one (non-array) value."""
-    if not isinstance(condition, dict):
-        return _equals(condition, value)
+def _check_comparison(condition: dict[str, Any]) -> None:
     if len(condition) != 1:
         raise ValueError(f"a comparison takes one operator, got {condition!r}")
     ((operator, spec),) = condition.items()
-    if operator in ("prefix", "suffix", "equals-ignore-case"):
-        return _string_matches(operator, spec, value)
-    if operator == "anything-but":
-        return _anything_but(spec, value)
-    if operator == "numeric":
-        return _numeric_matches(spec, value)
-    raise ValueError(f"unsupported filter operator {operator!r}")
+    _check_operator(operator, spec)
 
 
-def _rule_matches(rule: list[Any], present: bool, value: Any) -> bool:
-    """A leaf rule (a list of alternatives) against a field: any alternative may match."""
-    values = value if isinstance(value, list) else [value]
-    for condition in rule:
-        if isinstance(condition, dict) and set(condition) == {"exists"}:
-            if not isinstance(condition["exists"], bool):
-                raise ValueError("exists takes true or false")
-            if condition["exists"] == (present and value != []):
-                return True
-        elif present and any(_condition_matches(condition, v) for v in values):
-            return True
-    return False
+def _check_pattern(pattern: Any) -> None:
+    if not isinstance(pattern, dict):
+        raise ValueError(f"a filter pattern must be an object, got {pattern!r}")
+    for rule in pattern.values():
+        if isinstance(rule, dict):
+            _check_pattern(rule)
+        elif isinstance(rule, list) and rule:
+            for condition in rule:
+                if isinstance(condition, dict):
+                    _check_comparison(condition)
+        else:
+            raise ValueError(f"a filter rule must be an object or a list, got {rule!r}")
+
+
+@lru_cache(maxsize=64)
+def _event_pattern(raw: str) -> Any:
+    """A mapping's pattern, checked and parsed once; matched by moto's EventBridge matcher
+    (``moto.events.models.EventPattern``), which implements Lambda's filter grammar."""
+    from moto.events.models import EventPattern
+
+    pattern = json.loads(raw)
+    _check_pattern(pattern)
+    return EventPattern(raw, pattern)
 
 
 def pattern_matches(pattern: Any, data: Any) -> bool:
     """One filter pattern against a record: every field the pattern names must match."""
-    if not isinstance(pattern, dict):
-        raise ValueError(f"a filter pattern must be an object, got {pattern!r}")
-    for key, rule in pattern.items():
-        present = isinstance(data, dict) and key in data
-        value = data.get(key) if present else None
-        if isinstance(rule, dict):
-            if not present or not pattern_matches(rule, value):
-                return False
-        elif isinstance(rule, list):
-            if not _rule_matches(rule, present, value):
-                return False
-        else:
-            raise ValueError(f"a filter rule must be an object or a list, got {rule!r}")
-    return True
+    return bool(_event_pattern(json.dumps(pattern)).matches_event(data))
 
 
 def filter_criteria_matches(criteria: dict[str, Any] | None, record: dict[str, Any]) -> bool:
@@ -241,4 +207,4 @@ def filter_criteria_matches(criteria: dict[str, Any] | None, record: dict[str, A
     filters = (criteria or {}).get("Filters") or []
     if not filters:
         return True
-    return any(pattern_matches(json.loads(f["Pattern"]), record) for f in filters)
+    return any(bool(_event_pattern(f["Pattern"]).matches_event(record)) for f in filters)
