@@ -129,7 +129,7 @@ class LogOutput:
 
 @pytest.fixture
 def log_output() -> Iterator[LogOutput]:
-    from steps.core.logs import logger
+    from steps.core.observability import logger
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
