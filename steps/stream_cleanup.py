@@ -1,7 +1,8 @@
 """Lambda: the table's stream clean-up (DynamoDB stream event -> partial batch response).
 
 Fed by an event source mapping with FilterCriteria, ReportBatchItemFailures, bisect-on-error,
-a retry limit and an SQS on-failure destination (``cdk/cleanup.py``). The work is in
+a retry limit and an SQS on-failure destination (``cdk/cleanup.py``); the event is read with
+Powertools' ``DynamoDBStreamEvent`` data class. The work is in
 :mod:`steps.core.cleanup`; here are the glue, one log line per record (safe facts: the task,
 ids and counts, never a key, hash or token) and the metrics (EMF, namespace ``stepauth``).
 """
@@ -9,6 +10,8 @@ ids and counts, never a key, hash or token) and the metrics (EMF, namespace ``st
 from __future__ import annotations
 
 from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBStreamEvent
 
 from steps.core.cleanup import RecordOutcome, process_records, records_of
 from steps.core.clock import system_clock
@@ -29,7 +32,10 @@ def log_outcome(outcome: RecordOutcome) -> None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("stream_cleanup", event) as log, invocation_metrics() as metrics:
         response, outcomes = process_records(
-            records_of(event), table=default_table(), clock=system_clock, metrics=metrics
+            records_of(DynamoDBStreamEvent(event)),
+            table=default_table(),
+            clock=system_clock,
+            metrics=metrics,
         )
         for outcome in outcomes:
             log_outcome(outcome)
