@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import json
 import secrets
 import time
@@ -504,14 +505,48 @@ def verify_compact(
     return claims
 
 
-# -- the private key set, cached ---------------------------------------------------------------
+# -- the private key set, cached (Powertools Parameters) ---------------------------------------
 
-_cache: tuple[str, float, SigningKeySet] | None = None
+
+def _secrets_provider_class() -> type:
+    """Powertools' ``SecretsProvider`` with its cache on the caller's clock: the tests drive
+    expiry with a manual clock instead of waiting (Powertools reads ``datetime.now()``)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from aws_lambda_powertools.utilities.parameters.base import ExpirableValue
+
+    class ClockedSecretsProvider(SecretsProvider):
+        clock: Clock = system_clock
+
+        def _clock_time(self, offset: float = 0.0) -> datetime.datetime:
+            return datetime.datetime.fromtimestamp(self.clock.now() + offset, tz=datetime.UTC)
+
+        def has_not_expired_in_cache(self, key: tuple) -> bool:
+            cached = self.store.get(key)
+            return cached is not None and cached.ttl > self._clock_time()
+
+        def add_to_cache(self, key: tuple, value: Any, max_age: int) -> None:
+            if max_age > 0:
+                self.store[key] = ExpirableValue(value, self._clock_time(max_age))
+
+    return ClockedSecretsProvider
+
+
+#: The secret's provider (and the client it was built with) and the last key set parsed.
+_provider: tuple[Any, Any] | None = None
+_parsed: tuple[str, SigningKeySet] | None = None
 
 
 def clear_signing_keys_cache() -> None:
-    global _cache
-    _cache = None
+    global _provider, _parsed
+    _provider = None
+    _parsed = None
+
+
+def _secrets_provider(secrets_client: Any) -> Any:
+    global _provider
+    if _provider is None or _provider[0] is not secrets_client:
+        _provider = (secrets_client, _secrets_provider_class()(boto3_client=secrets_client))
+    return _provider[1]
 
 
 def load_signing_keys(
@@ -523,32 +558,37 @@ def load_signing_keys(
 ) -> SigningKeySet:
     """Fetch and parse the key set from SIGNING_KEYS_SECRET_ID, cached for ``max_age`` seconds.
 
-    A missing, empty or invalid secret raises SigningKeysUnavailable (and is not cached, so an
-    initialised secret is picked up on the next call). Other AWS errors propagate.
+    The secret string is fetched and cached by Powertools Parameters (through the caller's or
+    the service's boto3 client, so the in-process local cloud is reached as by every call); the
+    key set parsed from it is reused while the string is the same. A missing, empty or invalid
+    secret raises SigningKeysUnavailable (and is not cached, so an initialised secret is picked
+    up on the next call). Other AWS errors propagate.
     """
-    global _cache
+    global _parsed
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
     secret_id = (config or get_config()).required_signing_keys_secret_id
-    now = clock.now()
-    if _cache is not None:
-        cached_id, fetched_at, key_set = _cache
-        if cached_id == secret_id and 0 <= now - fetched_at < max_age:
-            return key_set
     if secrets_client is None:
         from steps.core.aws import client
 
-        secrets_client = client("secretsmanager")
-    secret_string = _fetch_secret_string(secrets_client, secret_id)
-    key_set = parse_key_set(secret_string)
-    _cache = (secret_id, now, key_set)
-    return key_set
-
-
-def _fetch_secret_string(secrets_client: Any, secret_id: str) -> str | None:
+        secrets_client = client("secretsmanager")  # cached: the provider and its cache stay
+    provider = _secrets_provider(secrets_client)
+    provider.clock = clock
     try:
-        response = secrets_client.get_secret_value(SecretId=secret_id)
-    except Exception as exc:
-        if error_code(exc) == "ResourceNotFoundException":
+        value = provider.get(secret_id, max_age=int(max_age))
+    except GetParameterError as exc:
+        cause = exc.__context__ or exc  # Powertools wraps the client's error in its own
+        if error_code(cause) == "ResourceNotFoundException":
             raise SigningKeysUnavailable(NOT_INITIALISED) from None
+        raise cause from None
+    secret_string = value if isinstance(value, str) else None
+    if _parsed is not None and secret_string is not None and _parsed[0] == secret_string:
+        return _parsed[1]
+    try:
+        key_set = parse_key_set(secret_string)
+    except SigningKeysUnavailable:
+        provider.clear_cache()
         raise
-    value = response.get("SecretString")
-    return value if isinstance(value, str) else None
+    if secret_string is not None:
+        _parsed = (secret_string, key_set)
+    return key_set
