@@ -152,7 +152,7 @@ def table(dynamodb: Any) -> Any:
 def initialised(table: Any, secrets: Any) -> str:
     """Signing keys in the secret and their public JWKS in the table, and a refresh key; the
     active kid."""
-    from steps.core.keyset_admin import initialise_signing_keys
+    from steps.core.signing_keys import initialise_signing_keys
 
     secrets.create_secret(Name=REFRESH_KEY_SECRET_ID, SecretString="r" * 64)
     return initialise_signing_keys(secrets, SECRET_ID, table)
