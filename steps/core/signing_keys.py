@@ -9,6 +9,11 @@ One module for the keys of every algorithm stepauth signs or verifies with:
 * ``EdDSA`` (Ed25519 keys written before RFC 9864): verify only, so tokens signed before an
   upgrade keep verifying until they expire; new keys are never made with it.
 
+Private JWKs are read with PyJWT's ``PyJWK`` and written by its algorithms' ``to_jwk``. Public
+keys, signing and verification use ``cryptography`` directly: the authorizer verifies with this
+module and must not import PyJWT at cold start, and PyJWT cannot name Ed25519 (only ``EdDSA``).
+``PyJWKSet`` is not used: it skips the keys it cannot read, where one bad key must void the set.
+
 A key set may hold keys of several algorithms (a switch of ``token_signing_algorithm`` keeps
 the retired keys). Verification takes the algorithm from the key found by ``kid`` and requires
 the token header to name that same algorithm: the header alone never chooses it.
@@ -52,8 +57,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
-    NoEncryption,
-    PrivateFormat,
     PublicFormat,
 )
 
@@ -248,25 +251,11 @@ def generate_signing_key(
 ) -> dict[str, Any]:
     """A new private JWK of ``algorithm``, stamped with ``created_at`` (default: now)."""
     check_algorithm(algorithm)
-    jwk: dict[str, Any]
-    if algorithm == ES256:
-        private_ec = ec.generate_private_key(_P256)
-        numbers = private_ec.private_numbers()
-        jwk = {
-            "kty": "EC",
-            "crv": "P-256",
-            "x": b64url(numbers.public_numbers.x.to_bytes(_ES256_PART, "big")),
-            "y": b64url(numbers.public_numbers.y.to_bytes(_ES256_PART, "big")),
-            "d": b64url(numbers.private_value.to_bytes(_ES256_PART, "big")),
-        }
-    else:
-        private = Ed25519PrivateKey.generate()
-        jwk = {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": b64url(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
-            "d": b64url(private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())),
-        }
+    # cryptography makes the key (PyJWT has no key generation); PyJWT writes its JWK.
+    private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey = (
+        ec.generate_private_key(_P256) if algorithm == ES256 else Ed25519PrivateKey.generate()
+    )
+    jwk = _pyjwt_algorithm(algorithm).to_jwk(private, as_dict=True)
     return {
         **jwk,
         "kid": kid or default_kid(),
@@ -334,6 +323,45 @@ def _public_part(jwk: Any, where: str) -> tuple[PublicKey, dict[str, str]]:
     return key, key.jwk()
 
 
+#: PyJWT 2.15 knows Ed25519 only by the polymorphic name EdDSA (RFC 9864's name is ours).
+_PYJWT_ALGORITHMS = {ES256: "ES256", ED25519: "EdDSA", LEGACY_EDDSA: "EdDSA"}
+
+
+def _pyjwt_algorithm(alg: str) -> Any:
+    from jwt.algorithms import get_default_algorithms
+
+    return get_default_algorithms()[_PYJWT_ALGORITHMS[alg]]
+
+
+def _private_key(jwk: Mapping[str, Any], alg: str) -> Any:
+    """The private key of a JWK, read by PyJWT's ``PyJWK``; ValueError when it is not one.
+
+    PyJWT's own errors quote the JWK (its ``d`` among it): they are replaced, never passed on.
+    """
+    from jwt import PyJWK
+
+    fields = {name: jwk[name] for name in ("kty", "crv", "x", "y", "d") if name in jwk}
+    try:
+        key = PyJWK(fields, algorithm=_PYJWT_ALGORITHMS[alg]).key
+    except Exception:  # noqa: BLE001 - PyJWKError, InvalidKeyError, ValueError …
+        raise ValueError("not a private key") from None
+    if not isinstance(key, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError("not a private key")
+    return key
+
+
+def _same_public_key(
+    one: Ed25519PublicKey | ec.EllipticCurvePublicKey,
+    other: Ed25519PublicKey | ec.EllipticCurvePublicKey,
+) -> bool:
+    raw = (Encoding.Raw, PublicFormat.Raw)
+    if isinstance(one, Ed25519PublicKey) and isinstance(other, Ed25519PublicKey):
+        return one.public_bytes(*raw) == other.public_bytes(*raw)
+    if isinstance(one, ec.EllipticCurvePublicKey) and isinstance(other, ec.EllipticCurvePublicKey):
+        return one.public_numbers() == other.public_numbers()
+    return False
+
+
 def _parse_private(jwk: Any, position: int) -> SigningKey:
     where = f"key {position}"
     try:
@@ -341,26 +369,12 @@ def _parse_private(jwk: Any, position: int) -> SigningKey:
     except ValueError as error:
         raise _invalid(str(error)) from None
     try:
-        d = b64url_decode(jwk.get("d"))
+        b64url_decode(jwk.get("d"))  # strict: PyJWT's decoder skips characters it does not know
+        private = _private_key(jwk, public.alg)
     except ValueError:
         raise _invalid(f"{where} has a malformed d value") from None
-    private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey
-    if isinstance(public.public_key, Ed25519PublicKey):
-        if len(d) != 32:
-            raise _invalid(f"{where} has a malformed d value")
-        private = Ed25519PrivateKey.from_private_bytes(d)
-        matches = private.public_key().public_bytes(
-            Encoding.Raw, PublicFormat.Raw
-        ) == public.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    else:
-        if len(d) != _ES256_PART:
-            raise _invalid(f"{where} has a malformed d value")
-        try:
-            private = ec.derive_private_key(int.from_bytes(d, "big"), _P256)
-        except ValueError:
-            raise _invalid(f"{where} has a malformed d value") from None
-        matches = private.public_key().public_numbers() == public.public_key.public_numbers()
-    if not matches:
+    # PyJWK reads an OKP key from d alone and never compares it with x: checked here.
+    if not _same_public_key(private.public_key(), public.public_key):
         raise _invalid(f"{where} has a public part that does not match its private part")
     times = {}
     for name in ("created_at", "retired_at"):
