@@ -10,6 +10,7 @@ once per process. Each AWS service's gaps are closed in a module of their own:
   deletions' identity (``localcloud/streams.py`` delivers and sweeps,
   ``localcloud/dynamodb_transactions.py`` undoes cancelled transactions).
 * ``localcloud/cloudformation.py``: state machines, table TTL, secrets, MOCK methods.
+* ``localcloud/logs.py``: a template's log group adopts the one a Lambda invocation made first.
 * ``localcloud/events.py``: EventBridge targets, idempotent StartExecution, SDK parameters;
   ``localcloud/mail.py``: the SES mailbox.
 * ``localcloud/faults.py`` and ``localcloud/consistency.py``: fault injection and index lag for
@@ -41,6 +42,7 @@ def apply() -> None:
             dynamodb,
             events,
             interpreter,
+            logs,
             mail,
             stepfunctions,
             stepfunctions_logs,
@@ -51,6 +53,7 @@ def apply() -> None:
         cloudformation.apply()
         dynamodb.apply()
         stepfunctions_logs.apply()
+        logs.apply()  # a template's log group adopts one a Lambda invocation made first
         interpreter.apply()  # JSONPath cache, shared programs, batched logs (interpreter.py)
         _install_resilience_hooks()
         events.apply()

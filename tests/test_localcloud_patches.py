@@ -596,3 +596,32 @@ def test_each_definition_is_parsed_once_and_its_executions_share_the_program(
     second = worker._get_evaluation_entrypoint()
     assert first is second  # no Map or Parallel: executions share the program
     assert first is stepfunctions.parsed_program(json.dumps(definition))
+
+
+def test_a_template_log_group_adopts_the_group_an_early_invocation_created(
+    aws: boto3.Session,
+) -> None:
+    # moto's Lambda makes /aws/lambda/<name> at its first invocation; the stack's own group,
+    # created later (the custom resource runs during the deploy), used to fail the deploy.
+    logs = aws.client("logs")
+    name = "/aws/lambda/adopted-early"
+    logs.create_log_group(logGroupName=name)
+    template = {
+        "Resources": {
+            "Logs": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {
+                    "LogGroupName": name,
+                    "RetentionInDays": 7,
+                    "Tags": [{"Key": "owner", "Value": "stepauth"}],
+                },
+            }
+        }
+    }
+    cloudformation = aws.client("cloudformation")
+    cloudformation.create_stack(StackName="log-group-adoption", TemplateBody=json.dumps(template))
+    stack = cloudformation.describe_stacks(StackName="log-group-adoption")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    groups = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [(name, 7)]
+    assert logs.list_tags_log_group(logGroupName=name)["tags"] == {"owner": "stepauth"}
