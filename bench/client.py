@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
+import time
+import urllib.request
 from typing import Any
 
 USER_AGENT = "stepauth-bench/1"
 
 
 class ApiClient:
-    def __init__(self, host: str, port: int, timeout: float = 60.0) -> None:
+    def __init__(
+        self, host: str, port: int, timeout: float = 60.0, *, aws_endpoint: str | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
+        #: The local cloud's AWS endpoint, whose ``/_aws/ses`` mailbox holds verification codes.
+        self.aws_endpoint = aws_endpoint
         self._local = threading.local()
+
+    @classmethod
+    def of(cls, info: dict[str, Any], timeout: float = 60.0) -> ApiClient:
+        """A client of the stack a ``StackProcess`` started (its ``info``)."""
+        return cls(
+            info["host"], info["gateway_port"], timeout, aws_endpoint=info.get("aws_endpoint")
+        )
 
     def _connection(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)
@@ -63,11 +77,43 @@ class ApiClient:
         return status, json.loads(body) if body else None
 
 
+MAIL_WAIT_SECONDS = 60.0
+_CODE = re.compile(r"code is (\d{6})")
+
+
+def emailed_code(api: ApiClient, email: str) -> str:
+    """The verification code the local cloud mailed to ``email`` (waits for the message)."""
+    if api.aws_endpoint is None:
+        raise RuntimeError("the bench user must verify its email, and no mailbox is known")
+    deadline = time.monotonic() + MAIL_WAIT_SECONDS
+    while True:
+        with urllib.request.urlopen(f"{api.aws_endpoint}/_aws/ses") as answer:  # noqa: S310
+            messages = json.loads(answer.read())["messages"]
+        for message in messages:
+            if email in message["Destination"].get("ToAddresses", []):
+                match = _CODE.search(message["Body"]["text_part"])
+                if match:
+                    return match.group(1)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no verification code was mailed to {email}")
+        time.sleep(0.1)
+
+
 def signed_up(api: ApiClient, email: str, password: str) -> dict[str, Any]:
-    """Registers ``email`` and returns a token pair (``uniform_registration`` answers 202 with
-    no tokens: then a login gets them)."""
+    """Registers ``email`` and returns a token pair.
+
+    With email verification required (the default) the registration answers 201 without tokens:
+    the emailed code is read from the local mailbox and verified, which signs the user in. With
+    ``uniform_registration`` (202, no tokens) a login gets them.
+    """
     status, body = api.post_json("/v1/register", {"email": email, "password": password})
+    if status == 201 and "refresh_token" in body:
+        return body
     if status == 201:
+        code = emailed_code(api, email)
+        status, body = api.post_json("/v1/email/verify", {"email": email, "code": code})
+        if status != 200:
+            raise RuntimeError(f"verifying a bench user's email failed: {status} {body}")
         return body
     if status != 202:
         raise RuntimeError(f"registering a bench user failed: {status} {body}")

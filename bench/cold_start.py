@@ -6,14 +6,14 @@ does a bare ``python -c pass``; all commands are interleaved, run several times,
 are compared: milliseconds above the bare interpreter, and the ratio to it.
 
 From the bundles (the default of ``make bench``): the CDK app is synthesized with its assets
-bundled as for a deployment, and each handler is imported from its function's built asset
-directory (``cdk.out/asset.<hash>``) by a Python of Lambda's version (3.12) started with ``-I
--S``: no site-packages and no project on the path, only the asset and the standard library, as in
-Lambda. boto3, which the runtime provides and the assets leave out, is not imported at init by any
-handler. Both the wall time and the child's CPU time are recorded; the verdict is on CPU time
-(see ``measure``). A second figure for the authorizer adds what its first request pays on top:
-importing boto3 and creating the DynamoDB client (from the source tree, as boto3 is the
-runtime's).
+bundled as for a deployment, and each handler is imported from its function's built asset directory
+(``cdk.out/asset.<hash>``) by a Python of Lambda's version (3.12) started with ``-I -S``: no site-
+packages and no project on the path, only the asset, then what the Lambda runtime provides (boto3
+and its dependencies, e.g. the jmespath Powertools imports; the assets leave them out) and the
+standard library, as in Lambda (``/var/task`` before ``/var/runtime``). Both the wall time and the
+child's CPU time are recorded; the verdict is on CPU time (see ``measure``). A second figure for
+the authorizer adds what its first request pays on top: importing boto3 and creating the DynamoDB
+client (from the source tree, as boto3 is the runtime's).
 
     python -m bench.cold_start [runs] [--source]
 """
@@ -135,8 +135,41 @@ def handler_assets(template: dict[str, Any], assembly_dir: Path) -> dict[str, Pa
     return assets
 
 
-def bundle_import_code(handler: str, asset: Path) -> str:
-    return f"import sys; sys.path.insert(0, {str(asset)!r}); {import_code(handler)}"
+#: What the Lambda Python 3.12 runtime provides beside the standard library (boto3 & co.).
+LAMBDA_RUNTIME_DIR = ROOT / ".build" / "bench-lambda-runtime"
+
+
+def lambda_runtime_packages(directory: Path = LAMBDA_RUNTIME_DIR) -> Path:
+    """boto3 and its dependencies for Lambda's platform (installed once, as tests/test_bundles)."""
+    if not (directory / "boto3").is_dir():
+        subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--implementation",
+                "cp",
+                "--python-version",
+                "3.12",
+                "--only-binary=:all:",
+                "--target",
+                str(directory),
+                "boto3",
+            ],
+            check=True,
+        )
+    return directory
+
+
+def bundle_import_code(handler: str, asset: Path, runtime: Path | None = None) -> str:
+    """Import ``handler``'s module with the asset first on the path, then the runtime's packages."""
+    paths = [str(asset), *([str(runtime)] if runtime is not None else [])]
+    return f"import sys; sys.path[:0] = {paths!r}; {import_code(handler)}"
 
 
 def run_once(code: str, python: str | None = None, isolated: bool = False) -> tuple[float, float]:
@@ -182,7 +215,8 @@ def measure(template: dict[str, Any], runs: int = 9, bundles: Path | None = None
         if missing:
             raise RuntimeError(f"no built asset for {missing} in {bundles}")
         python: str | None = lambda_python()
-        codes = [BASELINE, *(bundle_import_code(h, assets[h]) for h in handlers)]
+        runtime = lambda_runtime_packages()
+        codes = [BASELINE, *(bundle_import_code(h, assets[h], runtime) for h in handlers)]
         bare, *imports = samples_of(codes, runs, python, isolated=True)
     else:
         python = None

@@ -30,7 +30,7 @@ def _timed(api: ApiClient, email: str) -> tuple[float, int, Any]:
 
 
 def measure(stack: StackProcess, rounds: int = 40) -> dict[str, Any]:
-    api = ApiClient(stack.info["host"], stack.info["gateway_port"])
+    api = ApiClient.of(stack.info)
     accounts = []
     for _ in range((rounds + FREE_FAILURES - 1) // FREE_FAILURES):
         email = f"bench-enum-{uuid.uuid4().hex[:12]}@example.com"

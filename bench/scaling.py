@@ -108,7 +108,7 @@ def measure(
     second: int = 2000,
 ) -> dict[str, Any]:
     table = stack.info["outputs"]["TableName"]
-    api = ApiClient(stack.info["host"], stack.info["gateway_port"])
+    api = ApiClient.of(stack.info)
     sessions = Sessions(api, 1)
     for _ in range(5):  # warm every handler and connection
         sessions.login(0)

@@ -115,6 +115,9 @@ def authorizer_table(results: dict[str, Any]) -> list[str]:
         f"| {a['claims_only_rate']['median']:.0f} | {a['claims_only_us']['median']:.1f} "
         f"| {_ratio(a['claims_only_ratio_wall'])} |",
         "",
+        f"The denylist read (a boto3 GetItem over HTTP to the stack process) costs the caller "
+        f"{a.get('denylist_read_cpu_ms', {}).get('median', float('nan')):.2f} ms of CPU per call.",
+        "",
         f"Per CPU-second of the calling process (the table server's CPU excluded) the handler's "
         f"ratio is {a['ratio_per_cpu']['median']:.3f}.",
     ]
@@ -129,7 +132,7 @@ def overhead_table(results: dict[str, Any]) -> list[str]:
         ("per execution, fixed", o["per_execution_fixed_ms"]),
         ("per Pass state", o["per_pass_state_ms"]),
         ("per Lambda Task state", o["per_task_state_ms"]),
-        ("ASL parse of the Login definition (every execution)", hot.get("login_definition", 0)),
+        ("ASL parse of the Login definition (once per definition)", hot.get("login_definition", 0)),
         ("boto3 client creation (what the per-Task cache saves)", hot["boto3_client_creation"]),
     ]
     rows += [
@@ -148,6 +151,39 @@ def overhead_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def load_table(results: dict[str, Any]) -> list[str]:
+    load = results["load"]
+    lines = [
+        "| clients | seconds | requests | req/s | p50 ms | p99 ms | 5xx | 503 |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in load["points"]:
+        lines.append(
+            f"| {p['clients']} | {p.get('seconds', load['seconds_per_point']):.0f} "
+            f"| {p['requests']} | {p['throughput_per_s']:.1f} | {p['p50_ms']:.0f} "
+            f"| {p['p99_ms']:.0f} | {p['status_5xx']} | {p['status_503']} |"
+        )
+    return lines
+
+
+def scaling_table(results: dict[str, Any]) -> list[str]:
+    from bench.plot import _median_ms
+
+    size, memory = results["scaling"]["size"], results["scaling"]["memory"]
+    return [
+        "| figure | small | large | ratio | target |",
+        "|---|---:|---:|---:|---|",
+        f"| stack CPU per login (median of repeats) "
+        f"| {_median_ms(size['cpu_ms_per_login_small']):.1f} ms at {size['items_small']} items "
+        f"| {_median_ms(size['cpu_ms_per_login_large']):.1f} ms at "
+        f"{size['items_large']} items | **{size['ratio']:.2f}** | <= {size['target']} |",
+        f"| stack RSS | {memory['rss_mib_first']:.0f} MiB after {memory['logins_first']} logins "
+        f"({memory['items_first']} items) | {memory['rss_mib_second']:.0f} MiB after "
+        f"{memory['logins_second']} logins ({memory['items_second']} items) "
+        f"| **{memory['ratio']:.2f}** | <= {memory['target']} |",
+    ]
+
+
 def verdict_table(results: dict[str, Any]) -> list[str]:
     lines = ["| what | figure | target | verdict |", "|---|---:|---|---|"]
     for v in verdicts(results):  # recomputed: the current verdict rules on the stored figures
@@ -164,6 +200,8 @@ def render(results: dict[str, Any]) -> str:
         ("Login", login_table(results)),
         ("Refresh", refresh_table(results)),
         ("Authorizer", authorizer_table(results)),
+        ("Load", load_table(results) if "load" in results else ["(not run)"]),
+        ("Scaling", scaling_table(results) if "scaling" in results else ["(not run)"]),
         ("Local-cloud overhead", overhead_table(results)),
         ("Step durations (warm, one client)", step_table(results)),
         ("Cold start", cold_start_table(results)),

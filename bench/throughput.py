@@ -192,7 +192,7 @@ def measure(
     floor_seconds: float = 2.5,
     repeats: int = 3,
 ) -> dict[str, Any]:
-    api = ApiClient(stack.info["host"], stack.info["gateway_port"])
+    api = ApiClient.of(stack.info)
     params = argon2_params(template)
     hasher = PasswordHasher(params)
     password_hash = hasher.hash(PASSWORD)
@@ -320,7 +320,7 @@ def report(result: dict[str, Any]) -> list[str]:
 def measure_other_steps(stack: StackProcess, count: int = 5) -> dict[str, Any]:
     """Registration, logout, account deletion and the JWKS route, one at a time, so that every
     step handler on those paths (and the authorizer) gets measured durations too."""
-    api = ApiClient(stack.info["host"], stack.info["gateway_port"])
+    api = ApiClient.of(stack.info)
     stack.stats()
     failures = 0
     for _ in range(count):

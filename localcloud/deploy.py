@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,6 +234,31 @@ def answer_custom_resources_locally(endpoint_url: str) -> None:
 
     CloudFormationResponse.process_cfn_response = process_cfn_response  # type: ignore[method-assign]
     CloudFormationResponse._stepauth_failed_answers = True  # type: ignore[attr-defined]
+    _serialize_stack_creation()
+
+
+#: Held while moto creates a stack's resources or checks whether they are all created.
+_STACK_CREATION_LOCK = threading.RLock()
+
+
+def _serialize_stack_creation() -> None:
+    """moto 5.2.5 checks a stack's readiness when a custom resource answers (on the answering
+    thread) by walking its resource map, and walking it creates every resource not created yet:
+    an answer that arrives while ``create_stack`` is still creating resources created some of
+    them twice (``ResourceAlreadyExistsException`` for a log group, ``ResourceExistsException``
+    for a secret, and a failed deploy). Creation and the readiness check take turns here."""
+    from moto.cloudformation.models import Stack
+
+    def serialized(original: Any) -> Any:
+        def method(self: Any) -> Any:
+            with _STACK_CREATION_LOCK:
+                return original(self)
+
+        method.__wrapped__ = original  # type: ignore[attr-defined]
+        return method
+
+    Stack.create_resources = serialized(Stack.create_resources)  # type: ignore[method-assign]
+    Stack.verify_readiness = serialized(Stack.verify_readiness)  # type: ignore[method-assign]
 
 
 def _settle_early_answers(region: str, stack_name: str) -> None:

@@ -140,6 +140,22 @@ def _pick(
     return None
 
 
+def service_fault(
+    service: str, operation: str, function: str, params: str
+) -> dict[str, Any] | None:
+    """The parsed error response of a throttle or internal error injected into this call."""
+    if not _rules:
+        return None
+    rule = _pick(service, operation, function, params, ("throttle", "internal"))
+    if rule is None:
+        return None
+    code = rule.error_code()
+    return {
+        "Error": {"Code": code, "Message": f"Injected fault ({code})."},
+        "ResponseMetadata": {"HTTPStatusCode": _STATUS[rule.kind], "RequestId": "injected-fault"},
+    }
+
+
 def _before_call(model: Any, params: Any, **_: Any) -> Any:
     if not _rules:
         return None
@@ -153,15 +169,10 @@ def _before_call(model: Any, params: Any, **_: Any) -> Any:
     function = (
         unquote(path.split("/functions/", 1)[1].split("/", 1)[0]) if "/functions/" in path else ""
     )
-    rule = _pick(service, model.name, function, text, ("throttle", "internal"))
-    if rule is None:
+    parsed = service_fault(service, model.name, function, text)
+    if parsed is None:
         return None
-    code = rule.error_code()
-    status = _STATUS[rule.kind]
-    parsed = {
-        "Error": {"Code": code, "Message": f"Injected fault ({code})."},
-        "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "injected-fault"},
-    }
+    status = parsed["ResponseMetadata"]["HTTPStatusCode"]
     return AWSResponse("http://injected-fault", status, {}, None), parsed
 
 

@@ -518,13 +518,17 @@ def check(role_arn: str, requests: Iterable[tuple[str, str]]) -> None:
         _evaluator.authorize(role_arn, requests)
 
 
-def _before_parameter_build(params: dict[str, Any], model: Any, **_: Any) -> None:
+def authorize_call(service: str, operation: str, params: dict[str, Any]) -> None:
+    """IAM's decision on one call made now by the running code (botocore's service and
+    operation names); ``ClientError`` with ``AccessDeniedException`` when it is refused.
+
+    Every botocore client runs this before building a request; code that reaches a service
+    without a client (``localcloud/inprocess.py``'s Lambda Tasks) runs it itself."""
     role_arn = _principal.get()
     if role_arn is None or _evaluator is None:
         return
-    service = model.service_model.service_name
     region, account = _region_and_account(role_arn)
-    requests = authorization_requests(service, model.name, params, region, account)
+    requests = authorization_requests(service, operation, params, region, account)
     try:
         _evaluator.authorize(role_arn, requests)
     except AccessDenied as denied:
@@ -536,8 +540,12 @@ def _before_parameter_build(params: dict[str, Any], model: Any, **_: Any) -> Non
                 "Error": {"Code": "AccessDeniedException", "Message": str(denied)},
                 "ResponseMetadata": {"HTTPStatusCode": 400},
             },
-            model.name,
+            operation,
         ) from None
+
+
+def _before_parameter_build(params: dict[str, Any], model: Any, **_: Any) -> None:
+    authorize_call(model.service_model.service_name, model.name, params)
 
 
 def _region_and_account(role_arn: str) -> tuple[str, str]:

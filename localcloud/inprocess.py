@@ -10,6 +10,16 @@ parameter validation, serialization, signing, and every ``before-call`` hook (fa
 per-principal checks), so a call behaves as it did over HTTP. Clients outside the process still
 reach moto's server on its port.
 
+A signed request is handed to the moto response handler its path names, as moto's own in-memory
+mode (``mock_aws``) does: the service is found from the signature's credential scope once per
+service and region (moto's dispatcher would scan its module list on every call), and the request
+skips the WSGI environ, Flask's routing and its response object. A request this route does not
+know (unsigned, or no moto handler matches its path) goes through moto's whole WSGI application.
+
+A Lambda Task goes one step further (:func:`invoke_lambda_task`): the interpreter hands the
+invocation to moto's Lambda backend directly, after the IAM decision and the fault injection a
+client would have run, so no request is serialized, signed or parsed for it.
+
 The handler is installed in botocore's built-in handlers, so every client created in this process
 afterwards has it; it answers only for the endpoints registered by a running local cloud and lets
 every other request go out as usual.
@@ -17,12 +27,19 @@ every other request go out as usual.
 
 from __future__ import annotations
 
+import json
+import re
 import threading
+from collections.abc import Callable
 from io import BytesIO
 from typing import Any
 from urllib.parse import urlsplit
 
 _endpoints: dict[str, Any] = {}  # "host:port" → moto's WSGI application
+#: (signing service, region, X-Amz-Target prefix, first path segment) → moto backend name.
+_backend_names: dict[tuple[str, str, str, str], str | None] = {}
+#: moto backend name → its (path pattern, handler) pairs, in moto's order.
+_routes: dict[str, list[tuple[re.Pattern[str], Callable[..., Any]]]] = {}
 _endpoints_lock = threading.Lock()
 _installed = False
 
@@ -53,8 +70,87 @@ def _body(body: Any) -> bytes:
     return body.encode("utf-8") if isinstance(body, str) else bytes(body)
 
 
+def _backend_name(app: Any, request: Any, path: str) -> str | None:
+    """The moto backend a signed request is for, as moto's WSGI dispatcher finds it (cached)."""
+    authorization = _text(request.headers.get("Authorization", ""))
+    try:
+        scope = authorization.split(",")[0].split()[1].split("/")
+        region, service = scope[2], scope[3]
+    except IndexError:
+        return None  # unsigned, or not SigV4: moto's dispatcher handles those
+    target = _text(request.headers.get("X-Amz-Target", ""))
+    key = (service, region, target.split(".", 1)[0], path.split("/", 2)[1] if "/" in path else "")
+    if key not in _backend_names:
+        environ = {
+            "HTTP_AUTHORIZATION": authorization,
+            "HTTP_X_AMZ_TARGET": target,
+            "PATH_INFO": path,
+            "HTTP_HOST": urlsplit(request.url).netloc,
+        }
+        with app.lock:
+            host = app.infer_service_region_host(environ, path)
+            found = app.get_backend_for_host(host)
+        _backend_names[key] = found if isinstance(found, str) else None
+    return _backend_names[key]
+
+
+def _routes_of(backend_name: str) -> list[tuple[re.Pattern[str], Callable[..., Any]]]:
+    """The path patterns of a moto backend and their handlers (what its Flask app routes)."""
+    routes = _routes.get(backend_name)
+    if routes is None:
+        from moto import backends
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.base_backend import BackendDict
+
+        backend_dict = backends.get_backend(backend_name)  # type: ignore[call-overload]
+        if isinstance(backend_dict, BackendDict):
+            regions = backend_dict[DEFAULT_ACCOUNT_ID]
+            backend = regions["us-east-1" if "us-east-1" in regions else "aws"]
+        else:
+            backend = backend_dict["global"]
+        routes = [(re.compile(path), handler) for path, handler in backend.url_paths.items()]
+        _routes[backend_name] = routes
+    return routes
+
+
+def _answer_directly(app: Any, request: Any) -> Any:
+    """moto's answer from the handler the request's path names; None when there is none."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.exceptions import ClientError
+    from moto.core.request import normalize_request
+    from werkzeug.exceptions import HTTPException
+
+    path = urlsplit(request.url).path or "/"
+    backend_name = _backend_name(app, request, path)
+    if backend_name is None:
+        return None
+    handler = next((h for pattern, h in _routes_of(backend_name) if pattern.match(path)), None)
+    if handler is None:
+        return None
+    moto_request = normalize_request(request)
+    try:
+        result = handler(moto_request, moto_request.raw_url, moto_request.headers)
+    except HTTPException as error:
+        result = error.code, dict(error.get_headers()), error.get_body()
+    except ClientError as error:  # as moto's Flask view answers one
+        result = 400, {}, error.response["Error"]["Message"]
+    status, headers, content = result if len(result) == 3 else (200, {}, result)
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    response_headers = {name: _text(value) for name, value in dict(headers).items()}
+    return AWSResponse(request.url, int(status), response_headers, _RawBody(content or b""))
+
+
 def answer(app: Any, request: Any) -> Any:
     """moto's answer to a botocore ``AWSPreparedRequest``, as a botocore ``AWSResponse``."""
+    direct = _answer_directly(app, request)
+    if direct is not None:
+        return direct
+    return answer_through_wsgi(app, request)
+
+
+def answer_through_wsgi(app: Any, request: Any) -> Any:
+    """moto's answer through its whole WSGI application (any request moto's server takes)."""
     from botocore.awsrequest import AWSResponse
     from werkzeug.test import EnvironBuilder, run_wsgi_app
 
@@ -108,6 +204,7 @@ def serve_in_process(host: str, port: int) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     install()
+    install_direct_lambda_tasks()
     app = DomainDispatcherApplication(create_backend_app)
     aliases = {host, "127.0.0.1", "localhost"} if host in ("127.0.0.1", "localhost") else {host}
     with _endpoints_lock:
@@ -123,3 +220,90 @@ def stop_serving(port: int) -> None:
 
 def serves(netloc: str) -> bool:
     return netloc in _endpoints
+
+
+# Lambda Tasks ----------------------------------------------------------------------------------
+
+#: Lambda's limit on a synchronous response payload (moto's LambdaResponse checks the same).
+MAX_RESPONSE_PAYLOAD_BYTES = 6_000_000
+
+
+def invoke_lambda_task(parameters: dict[str, Any], region: str) -> dict[str, Any]:
+    """A Lambda Task's ``lambda:Invoke``, answered by the function's backend on this thread.
+
+    What the call did through a botocore client is done here: IAM's decision for the running
+    principal (the state machine's role) and any injected throttle or internal error, both
+    raised as the ``ClientError`` the client would raise; then moto's Lambda backend runs the
+    function (in-process, as its role). The answer has the fields the interpreter reads from
+    the client's (``StatusCode``, ``FunctionError``, ``Payload``); nothing is serialized, signed
+    or parsed on the way.
+    """
+    from botocore.exceptions import ClientError
+    from botocore.response import StreamingBody
+    from moto.awslambda.models import lambda_backends
+
+    from . import faults, iam
+
+    function_name = str(parameters["FunctionName"])
+    payload = parameters.get("Payload") or b"{}"
+    body = payload.decode("utf-8") if isinstance(payload, bytes) else str(payload)
+    iam.authorize_call("lambda", "Invoke", parameters)
+    fault = faults.service_fault("lambda", "Invoke", function_name, body)
+    if fault is not None:
+        raise ClientError(fault, "Invoke")  # type: ignore[arg-type]
+    account = _account_of(function_name)
+    response_headers: dict[str, str] = {}
+    answer = lambda_backends[account][region].invoke(
+        function_name, parameters.get("Qualifier"), body, {}, response_headers
+    )
+    content = answer.encode("utf-8") if isinstance(answer, str) else bytes(answer or b"")
+    result: dict[str, Any] = {"StatusCode": 200}
+    if len(content) > MAX_RESPONSE_PAYLOAD_BYTES:
+        content = json.dumps(
+            {
+                "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                "(6291556 bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            }
+        ).encode("utf-8")
+        result["FunctionError"] = "Unhandled"
+    elif "x-amz-function-error" in response_headers:
+        result["FunctionError"] = response_headers["x-amz-function-error"]
+    result["Payload"] = StreamingBody(BytesIO(content), len(content))
+    return result
+
+
+def _account_of(function_name: str) -> str:
+    """The account of a function ARN, else of the running principal, else moto's default."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    from . import iam
+
+    if function_name.startswith("arn:") and function_name.count(":") >= 6:
+        return function_name.split(":")[4]
+    principal = iam.current_principal()
+    if principal and principal.count(":") >= 5:
+        return principal.split(":")[4]
+    return DEFAULT_ACCOUNT_ID
+
+
+def install_direct_lambda_tasks() -> None:
+    """Lambda Tasks invoke their function through :func:`invoke_lambda_task` while a local cloud
+    serves this process (moto's interpreter would go through a botocore client otherwise)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = lambda_eval_utils._invoke_lambda_function
+    if getattr(original, "_stepauth_direct", False):
+        return
+
+    def _invoke_lambda_function(
+        parameters: dict[str, Any], region: str, state_credentials: Any
+    ) -> Any:
+        if not _endpoints:
+            return original(parameters, region, state_credentials)
+        invocation = invoke_lambda_task(parameters, region)
+        invocation["Payload"] = lambda_eval_utils._from_payload(invocation["Payload"])
+        return invocation
+
+    _invoke_lambda_function._stepauth_direct = True  # type: ignore[attr-defined]
+    lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function

@@ -7,9 +7,11 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import uuid
 from typing import Any
 
 import boto3
+import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import ACCOUNT_ID, _wait_for_stack
@@ -119,6 +121,76 @@ def test_an_answer_that_arrived_while_later_resources_were_created_completes_the
         assert _wait_for_stack(cloudformation, "early-answer")["StackStatus"] == "CREATE_COMPLETE"
     finally:
         cloudformation.delete_stack(StackName="early-answer")
+
+
+def test_an_answer_during_the_creation_waits_for_it_and_creates_nothing_twice(
+    local_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto checks a stack's readiness when the answer arrives, by walking its resource map,
+    which creates any resource not created yet: an answer arriving while the resources after
+    the custom resource were still being created made them twice (a failed deploy)."""
+    from moto.cloudformation import parsing
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    answered = threading.Event()
+    process_answer = CloudFormationResponse.process_cfn_response
+
+    def noting_the_answer(self: Any) -> Any:
+        answered.set()
+        return process_answer(self)
+
+    create = parsing.parse_and_create_resource
+    created: list[str] = []
+
+    def create_after_the_answer(logical_id: str, *args: Any, **kwargs: Any) -> Any:
+        if logical_id == "Late":
+            assert answered.wait(timeout=60), "the custom resource never answered"
+            created.append(logical_id)
+        return create(logical_id, *args, **kwargs)
+
+    monkeypatch.setattr(CloudFormationResponse, "process_cfn_response", noting_the_answer)
+    monkeypatch.setattr(parsing, "parse_and_create_resource", create_after_the_answer)
+    cloudformation, _ = _clients(local_cloud)
+    template = local_cloud.stack.template
+    (function_id,) = [
+        logical_id
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and resource["Properties"].get("Handler") == "steps.init_signing_keys.handler"
+    ]
+    original = template["Resources"][function_id]["Properties"]
+    role = local_cloud.stack.physical_ids[original["Role"]["Fn::GetAtt"][0]]
+    group = f"/test/answered-early-{uuid.uuid4().hex[:8]}"
+    racing = {
+        "Resources": {
+            "Answering": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "FunctionName": f"answering-{uuid.uuid4().hex[:8]}",
+                    "Handler": "tests.localcloud_handlers.custom_resource_success",
+                    "Runtime": original["Runtime"],
+                    "Code": original["Code"],
+                    "Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{role}",
+                },
+            },
+            "Ready": {
+                "Type": "Custom::Anything",
+                "Properties": {"ServiceToken": {"Fn::GetAtt": ["Answering", "Arn"]}},
+            },
+            "Late": {
+                "Type": "AWS::Logs::LogGroup",
+                "DependsOn": "Ready",
+                "Properties": {"LogGroupName": group},
+            },
+        }
+    }
+    cloudformation.create_stack(StackName="answered-early", TemplateBody=json.dumps(racing))
+    try:
+        described = _wait_for_stack(cloudformation, "answered-early")
+        assert described["StackStatus"] == "CREATE_COMPLETE", described.get("StackStatusReason")
+        assert created == ["Late"]
+    finally:
+        cloudformation.delete_stack(StackName="answered-early")
 
 
 class _ResponseCatcher(http.server.BaseHTTPRequestHandler):

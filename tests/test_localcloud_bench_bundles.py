@@ -46,3 +46,21 @@ def test_each_handler_maps_to_the_asset_directory_cdk_built(tmp_path: Path) -> N
     )
     assert code.endswith("import steps.issue_tokens")
     assert repr(str(tmp_path / "asset.bbb")) in code
+
+
+def test_the_runtime_packages_come_after_the_asset_as_on_lambda(tmp_path: Path) -> None:
+    """/var/task before /var/runtime: the asset's modules win, boto3 & co. come from the runtime."""
+    import subprocess
+    import sys
+
+    asset, runtime = tmp_path / "asset", tmp_path / "runtime"
+    for folder, origin in ((asset, "asset"), (runtime, "runtime")):
+        (folder / "probe").mkdir(parents=True)
+        (folder / "probe" / "__init__.py").write_text(f"ORIGIN = {origin!r}\n")
+    (runtime / "jmespath_stand_in.py").write_text("ORIGIN = 'runtime'\n")
+    code = cold_start.bundle_import_code("probe.handler", asset, runtime)
+    code += "; import jmespath_stand_in; print(probe.ORIGIN, jmespath_stand_in.ORIGIN)"
+    answer = subprocess.run(  # noqa: S603 - this interpreter, our code
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert answer.stdout.split() == ["asset", "runtime"]

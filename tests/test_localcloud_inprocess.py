@@ -115,3 +115,68 @@ def test_clients_outside_the_process_still_use_the_server(
     assert served_over_http.count == 1
     assert inprocess.serves(f"127.0.0.1:{local_cloud.settings.aws_port}")
     assert not inprocess.serves("dynamodb.us-east-1.amazonaws.com")
+
+
+def _function_and_roles(local_cloud: LocalCloud, handler: str) -> tuple[str, str, str]:
+    """A stack function's ARN, a state machine role allowed to invoke it, and one that is not."""
+    from localcloud import iam
+
+    stack = local_cloud.stack
+    assert stack is not None
+    (function_id,) = [
+        logical_id
+        for logical_id, resource in stack.template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and resource["Properties"].get("Handler") == handler
+    ]
+    arn = str(stack.resolve({"Fn::GetAtt": [function_id, "Arn"]}))
+    evaluator = iam.evaluator()
+    assert evaluator is not None
+    allowed = [
+        role
+        for role in evaluator.roles
+        if evaluator.decide(role, "lambda:InvokeFunction", arn).allowed
+    ]
+    refused = [
+        role
+        for role in evaluator.roles
+        if not evaluator.decide(role, "lambda:InvokeFunction", arn).allowed
+    ]
+    return arn, allowed[0], refused[0]
+
+
+def test_a_lambda_task_invokes_its_function_without_a_client_and_under_iam(
+    local_cloud: LocalCloud, served_over_http: _Requests
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from localcloud import faults, iam
+
+    arn, allowed, refused = _function_and_roles(local_cloud, "steps.validate_refresh.handler")
+    event = {"body": {"refresh_token": 7}, "request_id": "r-1"}
+    parameters = {"FunctionName": arn, "Payload": json.dumps(event).encode()}
+    with iam.acting_as(allowed):
+        answer = inprocess.invoke_lambda_task(dict(parameters), local_cloud.settings.region)
+    assert answer["StatusCode"] == 200
+    assert json.loads(answer["Payload"].read())  # the handler's own answer, as JSON
+    with iam.acting_as(refused), pytest.raises(ClientError) as denied:
+        inprocess.invoke_lambda_task(dict(parameters), local_cloud.settings.region)
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    rule = faults.FaultRule("lambda", "Invoke", "throttle", function="ValidateRefresh")
+    with iam.acting_as(allowed), faults.inject(rule), pytest.raises(ClientError) as throttled:
+        inprocess.invoke_lambda_task(dict(parameters), local_cloud.settings.region)
+    assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert served_over_http.count == 0
+
+
+def test_a_lambda_task_reports_the_function_error_as_the_client_did(
+    local_cloud: LocalCloud,
+) -> None:
+    from localcloud import iam
+
+    arn, allowed, _ = _function_and_roles(local_cloud, "steps.validate_refresh.handler")
+    parameters = {"FunctionName": arn, "Payload": b"[1, 2]"}  # not an event
+    with iam.acting_as(allowed):
+        answer = inprocess.invoke_lambda_task(parameters, local_cloud.settings.region)
+    assert answer["FunctionError"] == "Handled"
+    assert "errorType" in json.loads(answer["Payload"].read())

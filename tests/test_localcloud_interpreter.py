@@ -146,3 +146,31 @@ def test_response_method_names_are_listed_once_per_class() -> None:
     names = interpreter.method_names_of(DynamoHandler)
     assert {"get_item", "transact_write_items"} <= names
     assert interpreter.method_names_of(DynamoHandler) is names
+
+
+def test_state_values_are_copied_as_independently_as_deepcopy_copies_them() -> None:
+    import copy
+    import datetime
+
+    moment = datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC)
+    value = {"a": [1, 2.5, {"b": None, "c": True}], "d": "text", "when": moment}
+    copied = interpreter.copy_json_value(value)
+    assert copied == copy.deepcopy(value) == value
+    copied["a"][2]["b"] = "changed"
+    copied["a"].append(3)
+    assert value == {"a": [1, 2.5, {"b": None, "c": True}], "d": "text", "when": moment}
+
+
+def test_a_workflow_that_changes_its_input_leaves_earlier_values_alone(aws: boto3.Session) -> None:
+    """The interpreter reads the same input in several states; each read is its own copy."""
+    definition = {
+        "StartAt": "Keep",
+        "States": {
+            "Keep": {"Type": "Pass", "ResultPath": "$.kept", "Next": "Change"},
+            "Change": {"Type": "Pass", "Result": "changed", "ResultPath": "$.kept.v", "End": True},
+        },
+    }
+    arn = _machine(aws, definition)
+    answer = _sfn(aws).start_sync_execution(stateMachineArn=arn, input='{"v": "original"}')
+    assert answer["status"] == "SUCCEEDED", answer
+    assert json.loads(answer["output"]) == {"v": "original", "kept": {"v": "changed"}}

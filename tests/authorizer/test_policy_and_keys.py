@@ -174,10 +174,11 @@ def test_empty_key_set():
 
 
 def test_cold_import_stays_light():
-    """boto3 and Powertools are not imported with the authorizer (boto3 comes on first use)."""
+    """boto3 and Powertools are not imported with the authorizer (boto3 comes on first use), nor
+    PyJWT: tokens are verified with ``cryptography`` directly (issue 17 point 5)."""
     code = (
         "import sys, authorizer.handler; "
-        "print(sorted(m for m in ('boto3', 'botocore', 'aws_lambda_powertools', 'argon2') "
+        "print(sorted(m for m in ('boto3', 'botocore', 'aws_lambda_powertools', 'argon2', 'jwt') "
         "if m in sys.modules))"
     )
     result = subprocess.run(
