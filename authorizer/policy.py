@@ -73,12 +73,21 @@ def policy_document(stage: StageArn, roles: Sequence[str]) -> dict[str, Any]:
 
 
 def allow_response(claims: dict[str, Any], method_arn: Any) -> dict[str, Any]:
-    """The authorizer answer for verified claims (``sub``, ``roles``, ``jti``, ``exp``).
+    """The authorizer answer for verified claims (``sub``, ``roles``, ``jti``, ``exp``, and
+    ``amr``/``auth_time`` after a sign-in with a second factor: the MFA step-up reads them).
 
-    Context values must be strings, numbers or booleans: the roles are comma-joined.
+    Context values must be strings, numbers or booleans: the roles are comma-joined, the
+    ``amr`` values space-joined; ``authTime`` is 0 when the token has none.
     """
     sub: str = claims["sub"]
     roles = [role for role in claims.get("roles", []) if isinstance(role, str)]
+    amr = claims.get("amr")
+    methods = (
+        [m for m in amr if isinstance(m, str) and m.isalnum()] if isinstance(amr, list) else []
+    )
+    auth_time = claims.get("auth_time")
+    if not isinstance(auth_time, int) or isinstance(auth_time, bool):
+        auth_time = 0
     return {
         "principalId": sub,
         "policyDocument": policy_document(StageArn.from_method_arn(method_arn), roles),
@@ -87,6 +96,8 @@ def allow_response(claims: dict[str, Any], method_arn: Any) -> dict[str, Any]:
             "roles": ",".join(roles),
             "jti": claims["jti"],
             "exp": claims["exp"],
+            "amr": " ".join(methods),
+            "authTime": auth_time,
         },
     }
 

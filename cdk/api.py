@@ -162,12 +162,15 @@ _CALLER_PRELUDE = "\n".join(
         ("callerUserId", "principalId"),
         ("callerJti", "jti"),
         ("callerExp", "exp"),
+        ("callerAmr", "amr"),
+        ("callerAuthTime", "authTime"),
     )
 )
 # Extra fields of the execution input, as they appear inside the escaped "input" string.
 _CALLER_INPUT = (
     ',\\"caller\\":{\\"userId\\":\\"$callerUserId\\",'
-    '\\"jti\\":\\"$callerJti\\",\\"exp\\":\\"$callerExp\\"}'
+    '\\"jti\\":\\"$callerJti\\",\\"exp\\":\\"$callerExp\\",'
+    '\\"amr\\":\\"$callerAmr\\",\\"authTime\\":\\"$callerAuthTime\\"}'
 )
 
 

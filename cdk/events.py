@@ -38,6 +38,9 @@ EVENT_NAMES = {
     "UserDeleted": "The user deleted their account.",
     "AccountLocked": "A login was refused by the lockout after repeated wrong passwords.",
     "RefreshTokenReuseDetected": "A spent refresh token was presented; its family was revoked.",
+    "MfaEnabled": "The user confirmed a TOTP enrolment: sign-in now needs a second factor.",
+    "MfaDisabled": "The user turned multi-factor sign-in off (with a code or the password).",
+    "MfaReset": "An operator removed the account's multi-factor sign-in.",
 }
 
 _REQUEST_ID = "$$.Execution.Input.request.requestId"

@@ -38,6 +38,7 @@ from .cleanup import add_stream_cleanup
 from .config import StackConfig
 from .events import LifecycleEvents
 from .lifecycle_workflows import EmailVerification
+from .mfa_workflows import STEP_UP_WORKFLOWS, MultiFactor, with_step_up
 from .nag import acknowledge_findings
 from .observability import Observability
 from .resilience import TASK_RETRY, WORKFLOW_TIMEOUT_SECONDS, RetryPolicy, make_resilient
@@ -122,6 +123,26 @@ class StepAuthStack(Stack):
             retention=_retention(config.log_retention_days),
         )
         bus = self.lifecycle_events.bus
+        # Multi-factor sign-in (cdk/mfa_workflows.py): the KMS key, the steps, the workflows.
+        self.multi_factor = MultiFactor(
+            self,
+            "MultiFactor",
+            config=config,
+            table=self.table,
+            bus=bus,
+            function=self._function,
+            workflow=self._workflow,
+            issue_tokens=self.steps.issue_tokens,
+            verify_password=self.steps.verify_password,
+        )
+        check_step_up = self.multi_factor.steps.check_step_up
+
+        def workflow(name: str, definition: Any, **options: Any) -> sfn.StateMachine:
+            """A workflow; one that changes credentials needs a recent second factor first."""
+            if name in STEP_UP_WORKFLOWS:
+                definition = with_step_up(definition, check_step_up, action=STEP_UP_WORKFLOWS[name])
+            return self._workflow(name, definition, **options)
+
         self.workflows = {
             "Register": self._workflow(
                 "Register",
@@ -135,7 +156,10 @@ class StepAuthStack(Stack):
             "Login": self._workflow(
                 "Login",
                 functools.partial(
-                    login_definition, bus=bus, email_verification=config.email_verification
+                    login_definition,
+                    bus=bus,
+                    email_verification=config.email_verification,
+                    start_mfa_challenge=self.multi_factor.steps.start_mfa_challenge,
                 ),
             ),
             "Refresh": self._workflow("Refresh", refresh_definition),
@@ -143,7 +167,7 @@ class StepAuthStack(Stack):
             "DisableUser": self._workflow(
                 "DisableUser", functools.partial(disable_user_definition, bus=bus)
             ),
-            "DeleteAccount": self._workflow(
+            "DeleteAccount": workflow(
                 "DeleteAccount", functools.partial(delete_account_definition, bus=bus)
             ),
             "ListSessions": self._workflow("ListSessions", list_sessions_definition),
@@ -160,7 +184,7 @@ class StepAuthStack(Stack):
             issue_tokens=self.steps.issue_tokens,
             hash_password=self.steps.hash_password,
             verify_password=self.steps.verify_password,
-            workflow=self._workflow,
+            workflow=workflow,
         )
         self.workflows["EmailVerification"] = self.email_verification.machine
         self.workflows["VerifyEmail"] = self.email_verification.verify
@@ -172,6 +196,7 @@ class StepAuthStack(Stack):
         self.workflows["EmailChange"] = self.email_verification.email_change
         self.workflows["ChangeEmail"] = self.email_verification.change_email
         self.workflows["ConfirmEmailChange"] = self.email_verification.confirm_email_change
+        self.workflows.update(self.multi_factor.workflows)
         # The issuer URL: the IssuerUrl parameter when given (a custom domain; the local cloud
         # passes its gateway's URL), else the stage URL. Built from the RestApi's id and the
         # literal stage name, not from the Stage resource: the functions that sign tokens are
@@ -221,6 +246,15 @@ class StepAuthStack(Stack):
                     "me/email/verify", self.workflows["ConfirmEmailChange"], protected=True
                 ),
                 WorkflowRoute("token/refresh", self.workflows["Refresh"]),
+                WorkflowRoute("login/mfa", self.workflows["LoginMfa"]),
+                WorkflowRoute("mfa/totp", self.workflows["MfaEnrol"], protected=True),
+                WorkflowRoute(
+                    "mfa/totp", self.workflows["MfaDisable"], protected=True, method="DELETE"
+                ),
+                WorkflowRoute("mfa/totp/confirm", self.workflows["MfaConfirm"], protected=True),
+                WorkflowRoute(
+                    "mfa/recovery-codes", self.workflows["MfaRecoveryCodes"], protected=True
+                ),
                 WorkflowRoute("logout", self.workflows["Logout"], protected=True),
                 WorkflowRoute(
                     "admin/users/{id}/disable",

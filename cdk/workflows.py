@@ -393,11 +393,14 @@ def login_definition(
     *,
     bus: events.IEventBus | None = None,
     email_verification: str = "off",
+    start_mfa_challenge: lambda_.IFunction | None = None,
 ) -> sfn.IChainable:
     """validate → get the user → verify the password → issue tokens → audit → 200.
 
     Every outcome is audited: under the user id when the email has an account, else under the
-    email (so failed logins for unknown emails can be found too).
+    email (so failed logins for unknown emails can be found too). ``start_mfa_challenge``: an
+    account with MFA gets 200 ``{"mfa_required": true, "mfa_token", ...}`` and no tokens after
+    the password step; ``POST /v1/login/mfa`` finishes the sign-in (cdk/mfa_workflows.py).
     """
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
@@ -509,6 +512,47 @@ def login_definition(
             )
         )
     ).next(_respond(scope, "RespondOk", 200))
+    if start_mfa_challenge is not None:
+        challenge = tasks.LambdaInvoke(
+            scope,
+            "StartMfaChallenge",
+            comment="A short-lived, single-use mfa_token (stored as a hash) instead of tokens.",
+            lambda_function=start_mfa_challenge,
+            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
+            payload_response_only=True,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "user": sfn.JsonPath.object_at("$.verified.user"),
+                    "context": sfn.JsonPath.object_at("$.context"),
+                }
+            ),
+            result_path="$.challenge",
+        )
+        mfa_required = challenge.next(
+            audit.record(
+                "AuditLoginMfaRequired",
+                action="login",
+                outcome="mfa_required",
+                owner=AuditOwner.user("$.verified.user.id"),
+            )
+        ).next(
+            sfn.Pass(
+                scope,
+                "RespondMfaRequired",
+                parameters={"statusCode": 200, "body.$": "States.JsonToString($.challenge)"},
+            )
+        )
+        unlocked = (
+            sfn.Choice(scope, "MfaRequired?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.verified.mfa"),
+                    sfn.Condition.boolean_equals("$.verified.mfa", True),
+                ),
+                mfa_required,
+            )
+            .otherwise(unlocked)
+        )
     if email_verification == "required":
         # After the password check, so a wrong password never learns the account's state.
         unverified = audit.record(

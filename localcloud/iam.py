@@ -427,6 +427,22 @@ def _function_arn(name: str, region: str, account: str) -> str:
     return _arn("lambda", region, account, f"function:{name.split(':')[0]}")
 
 
+def _kms_key_arn(params: dict[str, Any], region: str, account: str) -> str:
+    """The key a KMS call uses: its ``KeyId`` (an ARN or an id), else, for a ``Decrypt`` that
+    names none, the key recorded in the ciphertext (AWS reads it from the blob's metadata; moto's
+    blob starts with the key id). IAM checks the key's ARN either way."""
+    key = str(params.get("KeyId") or "")
+    if not key:
+        blob = params.get("CiphertextBlob")
+        try:
+            from moto.kms.utils import _deserialize_ciphertext_blob
+
+            key = _deserialize_ciphertext_blob(bytes(blob)).key_id  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - not a moto ciphertext: IAM checks an unknown key
+            return _arn("kms", region, account, "key/unknown")
+    return key if key.startswith("arn:") else _arn("kms", region, account, f"key/{key}")
+
+
 def _ses_identity_arn(from_address: str, region: str, account: str) -> str:
     """SES v2 SendEmail is authorised on the sending identity: the address when it is itself a
     verified identity, else its domain (SES's own precedence)."""
@@ -469,10 +485,8 @@ def authorization_requests(
     if service == "sesv2" and operation == "SendEmail" and params.get("FromEmailAddress"):
         identity = _ses_identity_arn(str(params["FromEmailAddress"]), region, account)
         return [("ses:SendEmail", identity)]
-    if service == "kms" and "KeyId" in params:
-        key = str(params["KeyId"])
-        arn = key if key.startswith("arn:") else _arn("kms", region, account, f"key/{key}")
-        return [(f"kms:{operation}", arn)]
+    if service == "kms" and ("KeyId" in params or "CiphertextBlob" in params):
+        return [(f"kms:{operation}", _kms_key_arn(params, region, account))]
     prefix = {"sesv2": "ses", "cloudwatch": "cloudwatch", "logs": "logs"}.get(service, service)
     return [(f"{prefix}:{operation}", "*")]
 

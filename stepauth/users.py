@@ -1,4 +1,5 @@
-"""``stepauth users list|show|disable|enable|delete``: account administration for operators.
+"""``stepauth users list|show|disable|enable|delete|reset-mfa``: account administration for
+operators.
 
 The same rules as the admin API (``steps/core/sessions.py``): disabling a user or deleting an
 account revokes every session at once (refresh is refused from then on; access tokens already
@@ -7,16 +8,22 @@ stay revoked. Each change is written to the audit trail as done by an operator.
 
 ``users list`` is a Scan of the whole table (paginated, users only, never the password hash):
 an operator's tool, not something to run in a loop.
+
+``users reset-mfa`` removes an account's multi-factor sign-in (a user who lost both the app and
+the recovery codes): the enrolment is deleted, the removal audited as done by an operator, and
+``MfaReset`` published on the stack's bus.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from steps.core.audit import write_audit
+from steps.core.mfa import mfa_enabled, remove_mfa
 from steps.core.sessions import active_sessions, delete_account, disable_user
 from steps.core.table import Table, UserRecord, user_from_item
 from steps.core.user_admin import enable_user
@@ -71,7 +78,9 @@ def scan_users(table: Table, *, page_size: int = 200) -> Iterator[UserRecord]:
         params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _user_json(user: UserRecord, sessions: int | None = None) -> dict[str, Any]:
+def _user_json(
+    user: UserRecord, sessions: int | None = None, mfa: bool | None = None
+) -> dict[str, Any]:
     document: dict[str, Any] = {
         "id": user.user_id,
         "email": user.email,
@@ -82,6 +91,8 @@ def _user_json(user: UserRecord, sessions: int | None = None) -> dict[str, Any]:
     }
     if sessions is not None:
         document["active_sessions"] = sessions
+    if mfa is not None:
+        document["mfa"] = "on" if mfa else "off"
     return document
 
 
@@ -117,8 +128,9 @@ def show_user(args: argparse.Namespace, target: Target) -> int:
     table = target.table()
     user = require_user(table, args.user)
     sessions = len(active_sessions(table, user.user_id, now=time.time()))
+    mfa = mfa_enabled(table, user.user_id)
     if output.wants_json(args):
-        output.json_document(_user_json(user, sessions))
+        output.json_document(_user_json(user, sessions, mfa))
         return 0
     output.fields(
         [
@@ -129,6 +141,7 @@ def show_user(args: argparse.Namespace, target: Target) -> int:
             ("status", user.status),
             ("created", user.created_at),
             ("active sessions", sessions),
+            ("multi-factor", "on (TOTP)" if mfa else "off"),
         ]
     )
     return 0
@@ -162,12 +175,48 @@ def delete(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+def reset_mfa(args: argparse.Namespace, target: Target) -> int:
+    table = target.table()
+    user = require_user(table, args.user)
+    if not remove_mfa(table, user_id=user.user_id):
+        print(f"{user.email} ({user.user_id}): multi-factor sign-in was not on; nothing changed")
+        return 0
+    record_operator_action(table, "mfa_reset", user.user_id, "by an operator (stepauth CLI)")
+    _publish_mfa_reset(target, user.user_id)
+    print(f"{user.email} ({user.user_id}): multi-factor sign-in removed; password only now")
+    return 0
+
+
+def _publish_mfa_reset(target: Target, user_id: str) -> None:
+    """``MfaReset`` on the stack's bus (events/schemas/MfaReset.json); the request id is the
+    CLI's own, an operator's action has no API request."""
+    from datetime import UTC, datetime
+
+    detail = {
+        "version": "1",
+        "user_id": user_id,
+        "request_id": f"stepauth-cli-{int(time.time() * 1000)}",
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "by": "operator",
+    }
+    target.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": target.output("EventBusName"),
+                "Source": "stepauth",
+                "DetailType": "MfaReset",
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )
+
+
 def add_user_commands(
     users: Any,
     aws_options: Callable[[argparse.ArgumentParser], None],
     with_target: Callable[[Command], Callable[..., int]],
 ) -> None:
-    """Adds list, show, disable, enable and delete to ``stepauth users``."""
+    """Adds list, show, disable, enable, delete and reset-mfa to ``stepauth users``."""
     listing = users.add_parser(
         "list",
         help="every user (a paginated table Scan)",
@@ -185,6 +234,7 @@ def add_user_commands(
         ("disable", disable, "disable a user and revoke every session (as the admin API does)"),
         ("enable", enable, "make a disabled user active again"),
         ("delete", delete, "delete an account and revoke every session (needs --yes)"),
+        ("reset-mfa", reset_mfa, "remove a user's multi-factor sign-in (audited, MfaReset)"),
     ):
         parser = users.add_parser(
             name,

@@ -18,12 +18,14 @@ from steps.core.observability import step_log
 from steps.core.sessions import find_user_by_id
 from steps.core.table import Table, default_table, user_key
 
+STEP_UP_FIELDS = {"code", "recovery_code"}
 FIELDS = {"new_email", "password"}
 
 
 def validate_for_state(event: Any, *, table: Table) -> dict[str, Any]:
     body = read_json_body(event)
-    if set(body) != FIELDS or not isinstance(body["password"], str):
+    # A second factor for the step-up (steps/core/mfa_step_up.py) may come along.
+    if set(body) - STEP_UP_FIELDS != FIELDS or not isinstance(body["password"], str):
         raise InvalidRequest("Send 'new_email' and 'password'.")
     new_email = normalise_email(body["new_email"], field="new_email")
     caller = event.get("caller") if isinstance(event, Mapping) else None

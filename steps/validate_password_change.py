@@ -18,12 +18,14 @@ from steps.core.password_policy import check_password_policy, context_words_for
 from steps.core.sessions import find_user_by_id
 from steps.core.table import Table, default_table
 
+STEP_UP_FIELDS = {"code", "recovery_code"}
 FIELDS = {"current_password", "new_password"}
 
 
 def validate_for_state(event: Any, *, table: Table) -> dict[str, Any]:
     body = read_json_body(event)
-    if set(body) != FIELDS or not all(isinstance(body[f], str) for f in FIELDS):
+    # A second factor for the step-up (steps/core/mfa_step_up.py) may come along.
+    if set(body) - STEP_UP_FIELDS != FIELDS or not all(isinstance(body[f], str) for f in FIELDS):
         raise InvalidRequest("Send 'current_password' and 'new_password' (strings).")
     caller = event.get("caller") if isinstance(event, Mapping) else None
     user_id = caller.get("userId") if isinstance(caller, Mapping) else None

@@ -1,6 +1,7 @@
 """Step: verify a login password against the stored user, behind the lockout.
 
-``{"email", "password", "found"}`` -> ``{"user", "locked": false}`` or
+``{"email", "password", "found"}`` -> ``{"user", "locked": false, "mfa"}`` (``mfa``: the
+account signs in with a second factor next) or
 ``{"locked": true, "retry_after", "problem"}``; raises InvalidCredentials. Counts each
 outcome (metrics ``LoginSucceeded``, ``LoginFailed``, ``LoginLocked``); the workflow writes
 the audit record.
@@ -14,6 +15,7 @@ from steps.core.clock import system_clock
 from steps.core.config import get_config
 from steps.core.credentials import guarded_login
 from steps.core.errors import InvalidCredentials
+from steps.core.mfa import mfa_enabled
 from steps.core.observability import LOGIN_FAILED, LOGIN_LOCKED, LOGIN_SUCCEEDED, count, step_log
 from steps.core.passwords import default_hasher
 from steps.core.table import default_table
@@ -21,13 +23,15 @@ from steps.core.table import default_table
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("verify_password", event) as log:
+        table = default_table()
         try:
             result = guarded_login(
                 event,
                 hasher=default_hasher(),
-                table=default_table(),
+                table=table,
                 now=system_clock.now(),
                 config=get_config(),
+                has_second_factor=lambda user_id: mfa_enabled(table, user_id),
             )
         except InvalidCredentials:
             count(LOGIN_FAILED)

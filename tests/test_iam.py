@@ -148,6 +148,16 @@ def test_other_services_resolve_their_resource_arns() -> None:
     assert requests("sqs", "SendMessage", {"QueueUrl": url}) == [
         ("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:failures")
     ]
+    key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert requests("kms", "Encrypt", {"KeyId": key, "Plaintext": b"x"}) == [("kms:Encrypt", key)]
+    assert requests("kms", "Decrypt", {"KeyId": key.rsplit("/", 1)[1]}) == [("kms:Decrypt", key)]
+    from moto.kms.utils import Ciphertext, _serialize_ciphertext_blob
+
+    blob = _serialize_ciphertext_blob(
+        Ciphertext(key_id=key.rsplit("/", 1)[1], iv=b"i" * 12, ciphertext=b"c", tag=b"t" * 16)
+    )
+    # A Decrypt that names no key is checked against the key the ciphertext was made with.
+    assert requests("kms", "Decrypt", {"CiphertextBlob": blob}) == [("kms:Decrypt", key)]
     stream = f"{TABLE}/stream/2026-01-01T00:00:00.000"
     assert requests("dynamodbstreams", "GetRecords", {"StreamArn": stream}) == [
         ("dynamodb:GetRecords", stream)

@@ -37,6 +37,12 @@ WORKFLOWS = (
     "ChangePassword",
     "ChangeEmail",
     "ConfirmEmailChange",
+    # multi-factor sign-in (cdk/mfa_workflows.py)
+    "MfaEnrol",
+    "MfaConfirm",
+    "MfaDisable",
+    "MfaRecoveryCodes",
+    "LoginMfa",
 )
 #: The STANDARD workflows wait for a person: their time-out is the wait's, not the gateway's.
 STANDARD_WORKFLOWS = ("EmailVerification", "PasswordRecovery", "EmailChange")

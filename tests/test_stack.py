@@ -104,6 +104,11 @@ def test_register_and_login_are_express_logged_without_data_and_traced(template:
             "EmailChange",
             "ChangeEmail",
             "ConfirmEmailChange",
+            "MfaEnrol",
+            "MfaConfirm",
+            "MfaDisable",
+            "MfaRecoveryCodes",
+            "LoginMfa",
         )
     }
     for machine in machines.values():
@@ -180,8 +185,9 @@ def test_public_routes_start_sync_executions_with_vtl(template: dict) -> None:
         for m in _methods(template)
         if m["Integration"]["Type"] == "AWS" and "StartSyncExecution" in json.dumps(m)
     ]
-    # 8 sign-in and session routes, 7 of the account lifecycle (tests/test_lifecycle_stack.py)
-    assert len(sync_methods) == 15
+    # 8 sign-in and session routes, 7 of the account lifecycle (tests/test_lifecycle_stack.py),
+    # 5 of multi-factor sign-in (tests/test_mfa_stack.py)
+    assert len(sync_methods) == 20
     for method in sync_methods:
         integration = method["Integration"]
         assert method["HttpMethod"] in ("POST", "DELETE", "GET")
@@ -267,7 +273,7 @@ def test_assertions_library_agrees(cloud_assembly: CloudAssembly) -> None:
     from aws_cdk.assertions import Match, Template
 
     assertions = Template.from_json(cloud_assembly.template())
-    assertions.resource_count_is("AWS::StepFunctions::StateMachine", 18)
+    assertions.resource_count_is("AWS::StepFunctions::StateMachine", 23)
     assertions.all_resources_properties(
         "AWS::StepFunctions::StateMachine",
         {"LoggingConfiguration": Match.object_like({"IncludeExecutionData": False})},
@@ -387,7 +393,12 @@ def test_protected_routes_use_the_token_authorizer(template: dict) -> None:
     assert props["AuthorizerResultTtlInSeconds"] == 0  # the local context
     for method, fragment in (("POST", "logout"), ("GET", "v1me"), ("POST", "disable")):
         assert _route(template, method, fragment)["AuthorizationType"] == "CUSTOM"
-    for method, fragment in (("POST", "register"), ("POST", "login"), ("POST", "refresh")):
+    for method, fragment in (
+        ("POST", "register"),
+        ("POST", "v1loginPOST"),
+        ("POST", "v1loginmfa"),
+        ("POST", "refresh"),
+    ):
         assert _route(template, method, fragment)["AuthorizationType"] == "NONE"
 
 

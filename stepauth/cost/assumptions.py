@@ -71,8 +71,9 @@ STEP_TABLE_OPERATIONS: dict[tuple[str, str], RequestUnits] = {
     ("*", "steps.validate_login.handler"): RequestUnits(),
     # HashPassword: argon2id only.
     ("*", "steps.hash_password.handler"): RequestUnits(),
-    # VerifyPassword: argon2id against the item FindUser read; no table access.
-    ("*", "steps.verify_password.handler"): RequestUnits(),
+    # VerifyPassword: argon2id against the item FindUser read; after a right password, a
+    # strongly consistent GetItem of the account's MFA enrolment (1 RRU).
+    ("*", "steps.verify_password.handler"): RequestUnits(read=1),
     # IssueTokens starting a family (Register, Login): one TransactWriteItems putting the family
     # and the token item (2 items x 2 WRU) plus both items' gsi1 copies (2 WRU).
     ("*", "steps.issue_tokens.handler"): RequestUnits(write=6),
@@ -123,6 +124,28 @@ STEP_TABLE_OPERATIONS: dict[tuple[str, str], RequestUnits] = {
     ("*", "steps.request_password_reset.handler"): RequestUnits(read=1),
     # CheckReset: GetItem of the user and of the pending item (2 RRU), the DeleteItem (1 WRU).
     ("*", "steps.check_reset.handler"): RequestUnits(read=2, write=1),
+    # -- multi-factor sign-in (cdk/mfa_workflows.py); items without gsi1 keys --
+    # StartTotpEnrolment: the caller by id (gsi1 Query, 0.5 RRU), the enrolment UpdateItem.
+    ("*", "steps.start_totp_enrolment.handler"): RequestUnits(read=0.5, write=1),
+    # ConfirmTotp: the caller (0.5 RRU), GetItem of the enrolment (1 RRU), its UpdateItem.
+    ("*", "steps.confirm_totp.handler"): RequestUnits(read=1.5, write=1),
+    # ValidateMfaProof: the caller by id (0.5 RRU).
+    ("*", "steps.validate_mfa_proof.handler"): RequestUnits(read=0.5),
+    # VerifySecondFactor: GetItem of the lockout count and the enrolment (2 RRU), the UpdateItem
+    # of the last step or the spent recovery code (1 WRU).
+    ("*", "steps.verify_second_factor.handler"): RequestUnits(read=2, write=1),
+    # ReplaceRecoveryCodes: one UpdateItem.
+    ("*", "steps.replace_recovery_codes.handler"): RequestUnits(write=1),
+    # StartMfaChallenge: the challenge PutItem.
+    ("*", "steps.start_mfa_challenge.handler"): RequestUnits(write=1),
+    # ValidateMfaLogin: hashes the mfa_token; no table access.
+    ("*", "steps.validate_mfa_login.handler"): RequestUnits(),
+    # VerifyMfaLogin: GetItem of the challenge, the lockout count and the enrolment (3 RRU), the
+    # UpdateItem of the last step (1 WRU), the challenge DeleteItem (1 WRU).
+    ("*", "steps.verify_mfa_login.handler"): RequestUnits(read=3, write=2),
+    # CheckStepUp (change password or email, delete account): GetItem of the enrolment (1 RRU);
+    # an account without MFA goes on at once.
+    ("*", "steps.check_step_up.handler"): RequestUnits(read=1),
     # StorePassword (one family): the user UpdateItem (1 WRU + 1 gsi1 copy), a gsi1 Query of
     # the families (0.5 RRU) and the family UpdateItem (1 WRU + 1 gsi1 copy).
     ("*", "steps.store_password.handler"): RequestUnits(read=0.5, write=4),

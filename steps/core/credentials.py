@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from steps.core.config import Config
@@ -85,13 +85,23 @@ def _locked(retry_after: int) -> dict[str, Any]:
 
 
 def guarded_login(
-    event: Any, *, hasher: Hasher, table: Table, now: float, config: Config
+    event: Any,
+    *,
+    hasher: Hasher,
+    table: Table,
+    now: float,
+    config: Config,
+    has_second_factor: Callable[[str], bool] | None = None,
 ) -> dict[str, Any]:
     """``{"email", "password", "found"}`` -> the verified user, a lock, or InvalidCredentials.
 
     A locked email is refused before any password check, even the right one (the same for
     known and unknown emails). A failure is counted atomically; a success clears the count and
     re-hashes the password when the stored hash's parameters are older than the configured ones.
+
+    ``has_second_factor(user_id)``: when it says the account has MFA, the result says so
+    (``"mfa": true``) and the count is not cleared: only a right second factor clears it, so
+    wrong codes after a right password add up to the same lockout (steps/core/mfa_signin.py).
     """
     email = _email_from_state(event)
     previous = failed_logins(table, email, now=now, config=config)
@@ -102,7 +112,8 @@ def guarded_login(
     except InvalidCredentials:
         record_failure(table, email, now=now, config=config)
         raise
-    if previous is not None:
+    mfa = has_second_factor is not None and has_second_factor(result["user"]["id"])
+    if previous is not None and not mfa:
         clear_failures(table, email)
     if result.pop("needs_rehash"):
         stored = user_from_item(event["found"]["Item"])
@@ -110,6 +121,8 @@ def guarded_login(
         upgrade_password_hash(
             table, email, old=stored.password_hash, new=hasher.hash(_password_from_state(event))
         )
+    if has_second_factor is not None:
+        result["mfa"] = mfa
     return {**result, "locked": False}
 
 

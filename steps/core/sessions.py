@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from steps.core.errors import SessionNotFound, UserNotFound
+from steps.core.mfa import totp_key
 from steps.core.table import (
     FAMILY_PREFIX,
     PK,
@@ -338,4 +339,6 @@ def delete_account(table: Table, user_id: str, *, now: float) -> UserRecord:
     )
     if not deleted:  # deleted (or replaced by another account) since the lookup
         raise UserNotFound
+    # Its multi-factor enrolment (the encrypted TOTP secret, the recovery code hashes) too.
+    table.delete(totp_key(user_id))
     return user

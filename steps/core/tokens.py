@@ -93,11 +93,13 @@ def issue_access_token(
     config: Config,
     client: Client | None = None,
     scopes: Sequence[str] | None = None,
+    authentication: Authentication | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Sign an access token with the active key; return the token and its claims.
 
     ``client`` (default: the configured default client) gives ``client_id`` and ``aud``;
-    ``scopes`` (default: all of the client's) become the space-separated ``scope`` claim.
+    ``scopes`` (default: all of the client's) become the space-separated ``scope`` claim;
+    ``authentication`` (a sign-in with a second factor) adds ``amr``, ``acr`` and ``auth_time``.
     """
     client = client or config.clients[0]
     granted = list(client.scopes if scopes is None else scopes)
@@ -114,6 +116,8 @@ def issue_access_token(
     }
     if granted:
         claims["scope"] = " ".join(granted)
+    if authentication is not None:
+        claims.update(authentication.claims())
     token = sign_compact({"typ": ACCESS_TOKEN_TYPE}, claims, key_set.active)
     return token, claims
 
@@ -205,6 +209,36 @@ def check_claims(
         raise InvalidToken(INVALID_MESSAGE)
     if now >= exp + exp_leeway:
         raise InvalidToken(EXPIRED_MESSAGE)
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """How the user signed in, when more than a password (RFC 8176 ``amr``, OIDC ``acr`` and
+    ``auth_time``): steps/core/mfa_signin.py."""
+
+    amr: tuple[str, ...]
+    acr: str
+    auth_time: int
+
+    @classmethod
+    def from_state(cls, data: Any) -> Authentication | None:
+        """``{"amr": [...], "acr", "auth_time"}`` from a state input, or None when absent."""
+        if data is None:
+            return None
+        amr = data.get("amr") if isinstance(data, Mapping) else None
+        acr, auth_time = (data.get("acr"), data.get("auth_time")) if amr is not None else (0, 0)
+        if (
+            not isinstance(amr, list)
+            or not amr
+            or not all(isinstance(m, str) and m for m in amr)
+            or not isinstance(acr, str)
+            or not _is_int(auth_time)
+        ):
+            raise ValueError("The step input authentication must be {amr, acr, auth_time}.")
+        return cls(tuple(amr), acr, auth_time)
+
+    def claims(self) -> dict[str, Any]:
+        return {"amr": list(self.amr), "acr": self.acr, "auth_time": self.auth_time}
 
 
 @dataclass(frozen=True)
@@ -318,6 +352,7 @@ def issue_tokens(
     clock: Clock,
     config: Config,
     context: SessionContext | None = None,
+    authentication: Authentication | None = None,
 ) -> dict[str, Any]:
     """Issue an access token and a refresh token that starts a new family; return the API body.
 
@@ -335,6 +370,7 @@ def issue_tokens(
         config=config,
         client=grant.client,
         scopes=grant.scopes,
+        authentication=authentication,
     )
     refresh_token = new_refresh_token()
     token_hash = hash_refresh_token(refresh_token)
@@ -359,8 +395,8 @@ def token_response(
 def issue_tokens_for_state(
     event: Any, *, key_set: SigningKeySet, table: Table, clock: Clock, config: Config
 ) -> dict[str, Any]:
-    """``{"user": {"id", "email", "created_at", "roles"?, ...}, "context"?}`` -> API body (a new
-    family)."""
+    """``{"user": {"id", "email", "created_at", "roles"?, ...}, "context"?, "authentication"?}``
+    -> API body (a new family)."""
     if not isinstance(event, Mapping):
         raise ValueError("The step input must be an object.")
     user = TokenUser.from_state(event.get("user"))
@@ -371,4 +407,5 @@ def issue_tokens_for_state(
         clock=clock,
         config=config,
         context=SessionContext.from_state(event.get("context")),
+        authentication=Authentication.from_state(event.get("authentication")),
     )

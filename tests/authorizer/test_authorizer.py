@@ -105,7 +105,14 @@ def test_valid_user_token_gets_allow_and_deny_admin(gate, minter):
                 },
             ],
         },
-        "context": {"sub": "u-1", "roles": "user", "jti": claims["jti"], "exp": claims["exp"]},
+        "context": {
+            "sub": "u-1",
+            "roles": "user",
+            "jti": claims["jti"],
+            "exp": claims["exp"],
+            "amr": "",
+            "authTime": 0,
+        },
     }
     assert all(isinstance(v, str | int) for v in response["context"].values())
 

@@ -73,8 +73,18 @@ def test_policy_documents():
 def test_allow_response_context_is_flat():
     claims = {"sub": "u", "roles": ["user", "admin"], "jti": "j", "exp": 5, "iat": 1}
     response = allow_response(claims, "arn:aws:execute-api:r:1:api/s/GET/x")
-    assert response["context"] == {"sub": "u", "roles": "user,admin", "jti": "j", "exp": 5}
+    assert response["context"] == {
+        "sub": "u",
+        "roles": "user,admin",
+        "jti": "j",
+        "exp": 5,
+        "amr": "",
+        "authTime": 0,
+    }
     assert response["principalId"] == "u"
+    mfa = {**claims, "amr": ["pwd", "otp", "x y", 3], "auth_time": 4}
+    context = allow_response(mfa, "arn:aws:execute-api:r:1:api/s/GET/x")["context"]
+    assert (context["amr"], context["authTime"]) == ("pwd otp", 4)
 
 
 @pytest.mark.parametrize(

@@ -78,6 +78,7 @@ def test_verify_success_returns_the_user_without_hash(dynamodb):
             "created_at": "2025-01-01T00:00:00Z",
         },
         "locked": False,
+        "mfa": False,
     }
     assert "$argon2" not in str(result)
 
