@@ -179,7 +179,7 @@ def _start_state_machine(rule: Any, target: dict[str, Any], payload: str) -> Non
 def _invoke_function(target: dict[str, Any], payload: str) -> None:
     from moto.awslambda.models import lambda_backends
 
-    from .patches import invoke_in_process
+    from .awslambda import invoke_in_process
 
     arn = target["Arn"]
     account, region = arn.split(":")[4], arn.split(":")[3]

@@ -16,7 +16,7 @@ from steps.core.api_request import read_json_body, request_context
 from steps.core.clock import system_clock
 from steps.core.contract.errors import CODE_SPENT
 from steps.core.errors import EmailTaken, InvalidRequest
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.sessions import find_user_by_id
 from steps.core.table import Table, default_table, user_key
 from steps.core.verification import (

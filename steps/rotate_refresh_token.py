@@ -23,8 +23,7 @@ from steps.core.clock import system_clock
 from steps.core.config import get_config
 from steps.core.deadline import commit_deadline
 from steps.core.errors import RefreshTokenReused
-from steps.core.logs import step_log
-from steps.core.observability import REFRESH_TOKEN_REUSED, count
+from steps.core.observability import REFRESH_TOKEN_REUSED, count, step_log
 from steps.core.refresh_key import load_refresh_key
 from steps.core.refresh_rotation import spend_refresh_token
 from steps.core.session_requests import parse_refresh_state

@@ -13,7 +13,7 @@ from typing import Any
 
 from steps.core.clock import system_clock
 from steps.core.contract.errors import CODE_SPENT
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.sessions import end_access_tokens, revoke_all_families
 from steps.core.table import Table, default_table, user_key
 from steps.core.verification import CodeExpired, spend_operation

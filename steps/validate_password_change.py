@@ -13,7 +13,7 @@ from typing import Any
 
 from steps.core.api_request import read_json_body, request_context
 from steps.core.errors import InvalidRequest, InvalidToken, WeakPassword
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.password_policy import check_password_policy, context_words_for
 from steps.core.sessions import find_user_by_id
 from steps.core.table import Table, default_table

@@ -28,6 +28,9 @@ from stepauth import exits
 from tests.conftest import CHILD_USED_GRANTS
 from tests.test_api import PASSWORD, Api, new_email
 
+# Every test here runs against a `stepauth local` of its own (a child process): the cloud layer.
+pytestmark = pytest.mark.cloud
+
 # Passwords and codes used by the flows below, for the final scan of everything they left.
 USED_SECRETS: dict[str, str] = {}
 USED_CODES: dict[str, str] = {}

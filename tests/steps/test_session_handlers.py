@@ -124,7 +124,7 @@ def test_refresh_workflow_through_the_handlers(initialised, world, log_output):
 
 
 def test_refresh_refuses_before_spending_without_a_refresh_key(world, dynamodb, secrets):
-    from steps.core.keyset_admin import initialise_signing_keys
+    from steps.core.signing_keys import initialise_signing_keys
 
     from .conftest import SECRET_ID
 

@@ -193,6 +193,8 @@ def test_disable_and_delete_end_the_users_access_tokens(world):
     assert alice and bob
     delete_account(world.table, "u-2", now=NOW + 70)
     assert _refusal(world, iat=NOW + 69, user_id="u-2", now=NOW + 71) == "user_tokens_ended"
+
+
 def test_find_user_by_id_asks_the_index_again_while_it_lags(world):
     world.add_user()
     queries = []
