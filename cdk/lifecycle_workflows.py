@@ -1028,7 +1028,8 @@ class EmailVerification(Construct):
             (steps.send_email, ("GetItem", "PutItem", "UpdateItem")),
             # the user, the pending code (wrong attempts, spent), email_verified
             (steps.verify_email, ("GetItem", "UpdateItem", "DeleteItem")),
-            (steps.check_reset, ("GetItem", "UpdateItem", "DeleteItem")),
+            # the user, the pending code (wrong attempts); StorePassword spends it
+            (steps.check_reset, ("GetItem", "UpdateItem")),
             # the user by id (gsi1), the pending code, the move: Put new key + Delete old key
             (
                 steps.confirm_email_change,

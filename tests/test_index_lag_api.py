@@ -123,3 +123,31 @@ def test_the_caller_is_found_through_its_session_while_the_index_trails(api: Api
         deleted = api.call("DELETE", "/v1/me", headers=bearer(changed.json()["access_token"]))
         assert deleted.status == 204, deleted.body
     assert api.login(session["user"]["email"], NEW_PASSWORD).status == 401
+
+
+def test_a_token_from_before_an_email_change_still_finds_its_account(
+    local_cloud: LocalCloud,
+) -> None:
+    # The session names the old email, so the account is found through the index instead: a
+    # second email change (request and confirmation) and a password change with the same token.
+    from tests.test_fault_matrix_lifecycle_api import Mailbox
+
+    api, mailbox = Api(local_cloud), Mailbox(local_cloud)
+    first = new_email()
+    token = api.register(first).json()["access_token"]
+
+    def change_email(new: str) -> None:
+        body = json.dumps({"new_email": new, "password": PASSWORD})
+        assert api.call("POST", "/v1/me/email", body, bearer(token)).status == 202
+        code = json.dumps({"code": mailbox.code(new)})
+        confirmed = api.call("POST", "/v1/me/email/verify", code, bearer(token))
+        assert confirmed.status == 200, confirmed.body
+
+    second, third = new_email(), new_email()
+    change_email(second)
+    change_email(third)  # the session's family still says `first`
+    assert api.login(third).status == 200
+    change = json.dumps({"current_password": PASSWORD, "new_password": NEW_PASSWORD})
+    changed = api.call("POST", "/v1/password", change, bearer(token))
+    assert changed.status in (200, 204), changed.body
+    assert api.login(third, NEW_PASSWORD).status == 200
