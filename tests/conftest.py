@@ -33,6 +33,7 @@ STACK_VARIANTS: dict[str, dict[str, Any]] = {
     "stack-x": {"stack_name": "x"},
     "stack-other-stack": {"stack_name": "other-stack"},
     "uniform-registration": {"uniform_registration": "true"},
+    "mfa-required": {"mfa": "required", "email_verification": "optional"},
     "nag": {"nag": "true"},  # last: its synthesis is the one expected to fail when a finding
 }
 _WANTS_VARIANTS = pytest.StashKey[bool]()
