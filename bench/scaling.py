@@ -77,16 +77,8 @@ def fill(stack: StackProcess, table: str, count: int) -> None:
 
 
 def item_count(stack: StackProcess, table: str) -> int:
-    client = _dynamodb(stack)
-    count, start = 0, None
-    while True:
-        page = client.scan(
-            TableName=table, Select="COUNT", **({"ExclusiveStartKey": start} if start else {})
-        )
-        count += page["Count"]
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return count
+    pages = _dynamodb(stack).get_paginator("scan").paginate(TableName=table, Select="COUNT")
+    return sum(page["Count"] for page in pages)
 
 
 def cpu_per_login_ms(stack: StackProcess, sessions: Sessions, logins: int) -> float:

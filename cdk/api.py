@@ -21,8 +21,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from steps.core import user_agent
+from steps.core.contract import errors as contract
+from steps.core.contract.entities import GSI1_NAME, GSI1PK, GSI1SK, USER, KeyTemplate
+from steps.core.contract.errors import ErrorSpec
+from steps.core.table.layout import STATUS_ACTIVE
 
 from .config import StackConfig
+from .resilience import UNAVAILABLE_ERROR
+from .workflows import CLIENT_ERROR
 
 TEMPLATES = Path(__file__).resolve().parent / "mapping_templates"
 STAGE_NAME = "live"
@@ -47,82 +53,30 @@ WORKFLOW_STATUSES = (
 )
 
 # API Gateway's own errors, every default response type of the CDK ResponseType enum, in the
-# contract's error shape instead of API Gateway's {"message": …}: (status, error, description).
-# A status of None keeps the status API Gateway chose (the two DEFAULT_* families).
-_GATEWAY_ERRORS = {
-    apigw.ResponseType.ACCESS_DENIED: (
-        "403",
-        "insufficient_scope",
-        "The access token does not grant this operation.",
-    ),
-    apigw.ResponseType.API_CONFIGURATION_ERROR: (
-        "500",
-        "server_error",
-        "The request could not be completed.",
-    ),
-    apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR: (
-        "500",
-        "server_error",
-        "The request could not be completed.",
-    ),
-    apigw.ResponseType.AUTHORIZER_FAILURE: (
-        "500",
-        "server_error",
-        "The request could not be completed.",
-    ),
-    apigw.ResponseType.BAD_REQUEST_PARAMETERS: (
-        "400",
-        "invalid_request",
-        "A required request parameter is missing or invalid.",
-    ),
-    apigw.ResponseType.BAD_REQUEST_BODY: (
-        "400",
-        "invalid_request",
-        "The request body is invalid.",
-    ),
-    apigw.ResponseType.EXPIRED_TOKEN: (
-        "403",
-        "access_denied",
-        "The request signature has expired.",
-    ),
-    apigw.ResponseType.INVALID_SIGNATURE: (
-        "403",
-        "access_denied",
-        "The request signature is invalid.",
-    ),
-    apigw.ResponseType.INTEGRATION_FAILURE: (
-        "504",
-        "temporarily_unavailable",
-        "The request could not be completed in time; retry later.",
-    ),
-    apigw.ResponseType.INTEGRATION_TIMEOUT: (
-        "504",
-        "temporarily_unavailable",
-        "The request could not be completed in time; retry later.",
-    ),
-    apigw.ResponseType.INVALID_API_KEY: ("403", "access_denied", "The API key is invalid."),
-    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: ("404", "not_found", "No such route."),
-    apigw.ResponseType.QUOTA_EXCEEDED: ("429", "slow_down", "Too many requests; retry later."),
-    apigw.ResponseType.REQUEST_TOO_LARGE: (
-        "413",
-        "invalid_request",
-        "The request body is too large.",
-    ),
-    apigw.ResponseType.RESOURCE_NOT_FOUND: ("404", "not_found", "No such route."),
-    apigw.ResponseType.THROTTLED: ("429", "slow_down", "Too many requests; retry later."),
-    apigw.ResponseType.UNAUTHORIZED: (
-        "401",
-        "invalid_token",
-        "The access token is missing, invalid, expired or revoked.",
-    ),
-    apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: (
-        "415",
-        "invalid_request",
-        "Content-Type must be application/json.",
-    ),
-    apigw.ResponseType.WAF_FILTERED: ("403", "access_denied", "The request was refused."),
-    apigw.ResponseType.DEFAULT_4_XX: (None, "invalid_request", "The request was rejected."),
-    apigw.ResponseType.DEFAULT_5_XX: (None, "server_error", "The request could not be completed."),
+# contract's error shape instead of API Gateway's {"message": …}. A spec without a status keeps
+# the status API Gateway chose (the two DEFAULT_* families).
+_GATEWAY_ERRORS: dict[apigw.ResponseType, ErrorSpec] = {
+    apigw.ResponseType.ACCESS_DENIED: contract.INSUFFICIENT_SCOPE,
+    apigw.ResponseType.API_CONFIGURATION_ERROR: contract.SERVER_ERROR,
+    apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR: contract.SERVER_ERROR,
+    apigw.ResponseType.AUTHORIZER_FAILURE: contract.SERVER_ERROR,
+    apigw.ResponseType.BAD_REQUEST_PARAMETERS: contract.BAD_REQUEST_PARAMETERS,
+    apigw.ResponseType.BAD_REQUEST_BODY: contract.BAD_REQUEST_BODY,
+    apigw.ResponseType.EXPIRED_TOKEN: contract.SIGNATURE_EXPIRED,
+    apigw.ResponseType.INVALID_SIGNATURE: contract.SIGNATURE_INVALID,
+    apigw.ResponseType.INTEGRATION_FAILURE: contract.GATEWAY_TIMEOUT,
+    apigw.ResponseType.INTEGRATION_TIMEOUT: contract.GATEWAY_TIMEOUT,
+    apigw.ResponseType.INVALID_API_KEY: contract.API_KEY_INVALID,
+    apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN: contract.NO_SUCH_ROUTE,
+    apigw.ResponseType.QUOTA_EXCEEDED: contract.SLOW_DOWN,
+    apigw.ResponseType.REQUEST_TOO_LARGE: contract.BODY_TOO_LARGE,
+    apigw.ResponseType.RESOURCE_NOT_FOUND: contract.NO_SUCH_ROUTE,
+    apigw.ResponseType.THROTTLED: contract.SLOW_DOWN,
+    apigw.ResponseType.UNAUTHORIZED: contract.INVALID_TOKEN,
+    apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE: contract.UNSUPPORTED_MEDIA_TYPE,
+    apigw.ResponseType.WAF_FILTERED: contract.REQUEST_REFUSED,
+    apigw.ResponseType.DEFAULT_4_XX: contract.REJECTED,
+    apigw.ResponseType.DEFAULT_5_XX: contract.GATEWAY_SERVER_ERROR,
 }
 
 # Content types whose body is handed to a workflow. curl's default for -d is form-encoded;
@@ -130,8 +84,36 @@ _GATEWAY_ERRORS = {
 _ACCEPTED_CONTENT_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 
-def _template(name: str) -> str:
-    return (TEMPLATES / name).read_text()
+def template_constants() -> dict[str, str]:
+    """What the VTL files' ``${NAME}`` placeholders stand for: the contract's keys and errors,
+    so that no template restates a key layout or an error text."""
+    return {
+        "GSI1_NAME": GSI1_NAME,
+        "GSI1PK": GSI1PK,
+        "GSI1SK": GSI1SK,
+        # The authorizer's principal, escaped into $userId by the template.
+        "USER_ID_PARTITION": KeyTemplate(USER.gsi1pk or "").format({"user_id": "$userId"}),
+        "USER_GSI1SK": USER.gsi1sk or "",
+        "STATUS_ACTIVE": STATUS_ACTIVE,
+        "CLIENT_ERROR": CLIENT_ERROR,
+        "UNAVAILABLE_ERROR": UNAVAILABLE_ERROR,
+        "TEMPORARILY_UNAVAILABLE": contract.TEMPORARILY_UNAVAILABLE.body_text(),
+        "INVALID_TOKEN": contract.INVALID_TOKEN.body_text(),
+        "INVALID_TOKEN_CODE": contract.INVALID_TOKEN.code,
+        "SERVER_ERROR_CODE": contract.SERVER_ERROR.code,
+        "SERVER_ERROR_DESCRIPTION": contract.SERVER_ERROR.describe(),
+    }
+
+
+def mapping_template(name: str) -> str:
+    """A VTL file of ``cdk/mapping_templates/`` with the contract's constants filled in."""
+    text = (TEMPLATES / name).read_text()
+    for placeholder, value in template_constants().items():
+        text = text.replace(f"${{{placeholder}}}", value)
+    return text
+
+
+_template = mapping_template
 
 
 @dataclass(frozen=True)
@@ -271,20 +253,17 @@ class StepAuthApi(Construct):
                 data_trace_enabled=False,
             ),
         )
-        for response_type, (status, code, description) in _GATEWAY_ERRORS.items():
+        for response_type, spec in _GATEWAY_ERRORS.items():
+            status = None if spec.status is None else str(spec.status)
             headers = (
-                {"WWW-Authenticate": f"'Bearer error=\"{code}\"'"} if status == "401" else None
+                {"WWW-Authenticate": f"'Bearer error=\"{spec.code}\"'"} if status == "401" else None
             )
             self.rest_api.add_gateway_response(
                 f"GatewayResponse{response_type.response_type}",
                 type=response_type,
                 status_code=status,
                 response_headers=headers,
-                templates={
-                    "application/json": (
-                        f'{{"error":"{code}","error_description":"{description}"}}'
-                    )
-                },
+                templates={"application/json": spec.body_text()},
             )
         # API Gateway caches the authorizer's answer per token for this long: it is the bound
         # on how late a revoked access token is still accepted (see README).
@@ -470,9 +449,5 @@ def issuer_metadata(issuer: str, config: StackConfig) -> str:
 _REFUSED_BY_SERVICE = apigw.IntegrationResponse(
     selection_pattern="[45]\\d{2}",
     status_code="500",
-    response_templates={
-        "application/json": (
-            '{"error":"server_error","error_description":"The request could not be completed."}'
-        )
-    },
+    response_templates={"application/json": contract.SERVER_ERROR.body_text()},
 )

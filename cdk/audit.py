@@ -3,7 +3,7 @@
 Each outcome path of a workflow (a login that succeeded, failed or was refused by the lockout, a
 registration, a refresh, a logout …) passes through one audit state before it answers, so the
 record is visible in the workflow and costs one direct service call, no Lambda. The item has the
-layout of :mod:`steps.core.audit` (``steps/core/table.py`` documents it):
+layout of the contract's ``audit`` entity (``steps/core/contract/entities.py``):
 
 * ``pk``: ``AUDIT#USER#<user id>`` when the account is known, ``AUDIT#EMAIL#<normalised email>``
   when it is not (a failed login for an unknown email, a registration for a taken one), and
@@ -30,43 +30,37 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-ANONYMOUS = "anonymous"
+from steps.core.audit import ANONYMOUS, OWNER_EMAIL, OWNER_USER
+from steps.core.contract.entities import AUDIT
+
+from .items import Fixed, Value, state_item
+
 _START = "$$.Execution.StartTime"
 _REQUEST = "$$.Execution.Input.request"
-
-
-def _s(value: str) -> tasks.DynamoAttributeValue:
-    return tasks.DynamoAttributeValue.from_string(value)
-
-
-def _at(path: str) -> str:
-    return sfn.JsonPath.string_at(path)
 
 
 @dataclass(frozen=True)
 class AuditOwner:
     """Whose history a record belongs to: a user id, a normalised email, or nobody."""
 
-    partition: str  # "USER" or "EMAIL"
+    partition: str  # OWNER_USER or OWNER_EMAIL
     path: str | None  # JSONPath of the id or email in the state; None: anonymous
     attribute: str  # the item attribute that repeats it ("user_id" or "email")
 
     @classmethod
     def user(cls, path: str) -> AuditOwner:
-        return cls("USER", path, "user_id")
+        return cls(OWNER_USER, path, "user_id")
 
     @classmethod
     def email(cls, path: str) -> AuditOwner:
-        return cls("EMAIL", path, "email")
+        return cls(OWNER_EMAIL, path, "email")
 
     @classmethod
     def anonymous(cls) -> AuditOwner:
-        return cls("USER", None, "user_id")
+        return cls(OWNER_USER, None, "user_id")
 
-    def key(self) -> str:
-        if self.path is None:
-            return f"AUDIT#{self.partition}#{ANONYMOUS}"
-        return sfn.JsonPath.format(f"AUDIT#{self.partition}#{{}}", _at(self.path))
+    def value(self) -> Value:
+        return Fixed(ANONYMOUS) if self.path is None else self.path
 
 
 class AuditTrail:
@@ -89,27 +83,31 @@ class AuditTrail:
 
         ``detail`` is a fixed text or a ``JsonPath.format`` of ids (never client text).
         """
-        day = sfn.JsonPath.array_get_item(sfn.JsonPath.string_split(_at(_START), "T"), 0)
-        item = {
-            "pk": _s(owner.key()),
-            "sk": _s(sfn.JsonPath.format("{}#{}", _at(_START), _at("$$.Execution.Name"))),
-            "entity": _s("audit"),
-            "action": _s(action),
-            "outcome": _s(outcome),
-            "at": tasks.DynamoAttributeValue.number_from_string(_at(f"{_REQUEST}.receivedAt")),
-            "expires_at": tasks.DynamoAttributeValue.number_from_string(
-                _at(f"{_REQUEST}.auditExpiresAt")
-            ),
-            "gsi1pk": _s(sfn.JsonPath.format("AUDIT#{}", day)),
-            "gsi1sk": _s(sfn.JsonPath.format(f"{{}}#{action}#{outcome}", _at(_START))),
-            "source_ip": _s(_at(f"{_REQUEST}.sourceIp")),
-            "user_agent": _s(_at(f"{_REQUEST}.userAgent")),
-            "request_id": _s(_at(f"{_REQUEST}.requestId")),
-            "execution_id": _s(_at("$$.Execution.Id")),
+        day = sfn.JsonPath.array_get_item(
+            sfn.JsonPath.string_split(sfn.JsonPath.string_at(_START), "T"), 0
+        )
+        attributes: dict[str, Value] = {
+            "action": Fixed(action),
+            "outcome": Fixed(outcome),
+            "at": f"{_REQUEST}.receivedAt",
+            "expires_at": f"{_REQUEST}.auditExpiresAt",
+            "source_ip": f"{_REQUEST}.sourceIp",
+            "user_agent": f"{_REQUEST}.userAgent",
+            "request_id": f"{_REQUEST}.requestId",
+            "execution_id": "$$.Execution.Id",
+            owner.attribute: owner.value(),
         }
-        item[owner.attribute] = _s(ANONYMOUS if owner.path is None else _at(owner.path))
         if detail is not None:
-            item["detail"] = _s(detail)
+            attributes["detail"] = detail if detail.startswith("$") else Fixed(detail)
+        item = state_item(
+            AUDIT,
+            attributes,
+            owner_kind=Fixed(owner.partition),
+            owner=owner.value(),
+            at_iso=_START,
+            unique="$$.Execution.Name",
+            day=day,
+        )
         return tasks.DynamoPutItem(
             self._scope,
             state_id,

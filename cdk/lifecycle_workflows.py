@@ -33,15 +33,19 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from steps.core.contract import errors as contract
+from steps.core.contract.entities import USER, VERIFICATION
+
 from .audit import AuditOwner, AuditTrail
 from .config import StackConfig
 from .events import SOURCE, publish
+from .items import Fixed, state_key
 from .resilience import TIGHT_RETRY
 from .workflows import ErrorResponses
 
 KIND = "verify_email"
 
-# Errors of the verification steps (their status and code are in workflows._STEP_ERRORS).
+# Errors of the verification steps (their status and code: steps/core/contract/errors.py).
 VERIFICATION_ERRORS = ("InvalidRequest", "PayloadTooLarge", "InvalidCode", "CodeExpired")
 
 
@@ -106,12 +110,7 @@ def _forget_pending(scope: Construct, table: dynamodb.ITable, kind: str) -> sfn.
         "ForgetPendingCode",
         comment="The expired code and its wait are gone; a late code is refused.",
         table=table,
-        key={
-            "pk": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.format(f"VERIFY#{kind}#{{}}", sfn.JsonPath.string_at("$.user_id"))
-            ),
-            "sk": tasks.DynamoAttributeValue.from_string("PENDING"),
-        },
+        key=state_key(VERIFICATION, kind=Fixed(kind), user_id="$.user_id"),
         condition_expression="execution_id = :me",
         expression_attribute_values={
             ":me": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$$.Execution.Id"))
@@ -165,12 +164,7 @@ def email_verification_definition(
             "RemoveUnverifiedAccount",
             comment="Only while still unverified and still this user's (the email may be reused).",
             table=table,
-            key={
-                "pk": tasks.DynamoAttributeValue.from_string(
-                    sfn.JsonPath.format("USER#{}", sfn.JsonPath.string_at("$.email"))
-                ),
-                "sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
-            },
+            key=state_key(USER, email="$.email"),
             condition_expression="user_id = :uid AND email_verified = :no",
             expression_attribute_values={
                 ":uid": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.user_id")),
@@ -431,12 +425,7 @@ def reset_password_definition(
     )
     # The account went away (or changed hands) between the check and the write.
     store.add_catch(
-        errors.fixed(
-            "RejectAccountGone",
-            400,
-            "code_expired",
-            "The code has expired or was already used; request a new one.",
-        ),
+        errors.fixed("RejectAccountGone", contract.CODE_SPENT),
         errors=["CodeExpired"],
         result_path="$.failure",
     )
@@ -507,23 +496,13 @@ def change_password_definition(
         ("InvalidRequest", "PayloadTooLarge", "WeakPassword"),
         errors,
     )
-    gone = errors.fixed(
-        "RejectUnknownAccount",
-        401,
-        "invalid_token",
-        "The access token is missing, invalid, expired or revoked.",
-    )
+    gone = errors.fixed("RejectUnknownAccount", contract.INVALID_TOKEN)
     validate.add_catch(gone, errors=["InvalidToken"], result_path="$.failure")
     find_user = tasks.DynamoGetItem(
         scope,
         "FindUser",
         table=table,
-        key={
-            "pk": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.format("USER#{}", sfn.JsonPath.string_at("$.change.email"))
-            ),
-            "sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
-        },
+        key=state_key(USER, email="$.change.email"),
         consistent_read=True,
         result_path="$.found",
     )
@@ -549,14 +528,7 @@ def change_password_definition(
             action="change_password",
             outcome="failure",
             owner=AuditOwner.user("$.found.Item.user_id.S"),
-        ).next(
-            errors.fixed(
-                "RejectWrongPassword",
-                401,
-                "invalid_credentials",
-                "The current password is incorrect.",
-            )
-        ),
+        ).next(errors.fixed("RejectWrongPassword", contract.WRONG_CURRENT_PASSWORD)),
         errors=["InvalidCredentials"],
         result_path="$.failure",
     )
@@ -754,19 +726,12 @@ def change_email_definition(
         errors,
     )
     validate.add_catch(
-        errors.fixed(
-            "RejectEmailTaken", 409, "email_taken", "An account with this email already exists."
-        ),
+        errors.fixed("RejectEmailTaken", contract.EMAIL_TAKEN),
         errors=["EmailTaken"],
         result_path="$.failure",
     )
     validate.add_catch(
-        errors.fixed(
-            "RejectUnknownAccount",
-            401,
-            "invalid_token",
-            "The access token is missing, invalid, expired or revoked.",
-        ),
+        errors.fixed("RejectUnknownAccount", contract.INVALID_TOKEN),
         errors=["InvalidToken"],
         result_path="$.failure",
     )
@@ -774,12 +739,7 @@ def change_email_definition(
         scope,
         "FindUser",
         table=table,
-        key={
-            "pk": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.format("USER#{}", sfn.JsonPath.string_at("$.change.email"))
-            ),
-            "sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
-        },
+        key=state_key(USER, email="$.change.email"),
         consistent_read=True,
         result_path="$.found",
     )
@@ -804,11 +764,7 @@ def change_email_definition(
             action="change_email",
             outcome="failure",
             owner=AuditOwner.user("$.user_id"),
-        ).next(
-            errors.fixed(
-                "RejectWrongPassword", 401, "invalid_credentials", "The password is incorrect."
-            )
-        ),
+        ).next(errors.fixed("RejectWrongPassword", contract.WRONG_PASSWORD)),
         errors=["InvalidCredentials"],
         result_path="$.failure",
     )
@@ -891,9 +847,7 @@ def confirm_email_change_definition(
         errors,
     )
     confirm.add_catch(
-        errors.fixed(
-            "RejectEmailTaken", 409, "email_taken", "An account with this email already exists."
-        ),
+        errors.fixed("RejectEmailTaken", contract.EMAIL_TAKEN),
         errors=["EmailTaken"],
         result_path="$.failure",
     )

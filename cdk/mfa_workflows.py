@@ -37,17 +37,18 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from steps.core.contract import errors as contract
+from steps.core.contract.entities import MFA_TOTP, USER
+
 from .audit import AuditOwner, AuditTrail
 from .bundling import STEP_REQUIREMENTS, python_code
 from .config import StackConfig
 from .events import publish
-from .workflows import CLIENT_ERROR, ErrorResponses, client_error_cause
+from .items import state_key
+from .workflows import CLIENT_ERROR, ErrorResponses, spec_cause
 
 #: The MFA steps' bundle: TOTP (pyotp) and its QR code (segno), both pure Python.
 MFA_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "pyotp>=2.9", "segno>=1.6")
-
-INVALID_TOKEN = "The access token is missing, invalid, expired or revoked."  # noqa: S105
-WRONG_CODE = "The code is incorrect or was already used."
 
 
 @dataclass(frozen=True)
@@ -101,12 +102,7 @@ def with_step_up(
                 scope,
                 "RejectSecondFactorRequired",
                 error=CLIENT_ERROR,
-                cause=client_error_cause(
-                    403,
-                    "mfa_required",
-                    "This change needs a recent second factor: send 'code' (or 'recovery_code') "
-                    "with the request, or sign in again with your authenticator app.",
-                ),
+                cause=spec_cause(contract.SECOND_FACTOR_REQUIRED),
             ),
             errors=["SecondFactorRequired"],
             result_path="$.failure",
@@ -122,7 +118,7 @@ def with_step_up(
                     scope,
                     "RejectStepUpCode",
                     error=CLIENT_ERROR,
-                    cause=client_error_cause(401, "invalid_code", WRONG_CODE),
+                    cause=spec_cause(contract.MFA_CODE_REJECTED),
                 )
             ),
             errors=["MfaCodeRejected"],
@@ -133,7 +129,7 @@ def with_step_up(
                 scope,
                 "RejectStepUpUnknownAccount",
                 error=CLIENT_ERROR,
-                cause=client_error_cause(401, "invalid_token", INVALID_TOKEN),
+                cause=spec_cause(contract.INVALID_TOKEN),
             ),
             errors=["InvalidToken"],
             result_path="$.failure",
@@ -197,28 +193,18 @@ def _catch_request_errors(task: tasks.LambdaInvoke, errors: ErrorResponses) -> N
     for name in ("InvalidRequest", "PayloadTooLarge"):
         task.add_catch(errors.from_step(name), errors=[name], result_path="$.failure")
     task.add_catch(
-        errors.fixed("RejectUnknownAccount", 401, "invalid_token", INVALID_TOKEN),
+        errors.fixed("RejectUnknownAccount", contract.INVALID_TOKEN),
         errors=["InvalidToken"],
         result_path="$.failure",
     )
 
 
 def _already_on(errors: ErrorResponses) -> sfn.Fail:
-    return errors.fixed(
-        "RejectMfaAlreadyEnabled",
-        409,
-        "mfa_already_enabled",
-        "Multi-factor sign-in is already on; turn it off first to enrol again.",
-    )
+    return errors.fixed("RejectMfaAlreadyEnabled", contract.MFA_ALREADY_ENABLED)
 
 
 def _not_on(errors: ErrorResponses) -> sfn.Fail:
-    return errors.fixed(
-        "RejectMfaNotEnabled",
-        409,
-        "mfa_not_enabled",
-        "Multi-factor sign-in is not on for this account.",
-    )
+    return errors.fixed("RejectMfaNotEnabled", contract.MFA_NOT_ENABLED)
 
 
 def _respond_locked(errors: ErrorResponses, path: str = "$.verified") -> sfn.IChainable:
@@ -287,17 +273,12 @@ def confirm_definition(
             action="mfa_confirm",
             outcome="failure",
             owner=AuditOwner.user("$.caller.userId"),
-        ).next(errors.fixed("RejectWrongCode", 400, "invalid_code", WRONG_CODE)),
+        ).next(errors.fixed("RejectWrongCode", contract.WRONG_ENROLMENT_CODE)),
         errors=["MfaCodeRejected"],
         result_path="$.failure",
     )
     confirm.add_catch(
-        errors.fixed(
-            "RejectNoEnrolment",
-            409,
-            "mfa_enrolment_not_started",
-            "There is no enrolment to confirm (or it expired); start one with POST /v1/mfa/totp.",
-        ),
+        errors.fixed("RejectNoEnrolment", contract.ENROLMENT_NOT_STARTED),
         errors=["EnrolmentNotStarted"],
         result_path="$.failure",
     )
@@ -348,7 +329,7 @@ def _second_factor(
             action=action,
             outcome="failure",
             owner=AuditOwner.user("$.change.user_id"),
-        ).next(errors.fixed("RejectWrongCode", 401, "invalid_code", WRONG_CODE)),
+        ).next(errors.fixed("RejectWrongCode", contract.MFA_CODE_REJECTED)),
         errors=["MfaCodeRejected"],
         result_path="$.failure",
     )
@@ -392,12 +373,7 @@ def disable_definition(
         scope,
         "FindUser",
         table=table,
-        key={
-            "pk": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.format("USER#{}", sfn.JsonPath.string_at("$.change.email"))
-            ),
-            "sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
-        },
+        key=state_key(USER, email="$.change.email"),
         consistent_read=True,
         result_path="$.found",
     )
@@ -419,11 +395,7 @@ def disable_definition(
             action="mfa_disable",
             outcome="failure",
             owner=AuditOwner.user("$.change.user_id"),
-        ).next(
-            errors.fixed(
-                "RejectWrongPassword", 401, "invalid_credentials", "The password is incorrect."
-            )
-        ),
+        ).next(errors.fixed("RejectWrongPassword", contract.WRONG_PASSWORD)),
         errors=["InvalidCredentials"],
         result_path="$.failure",
     )
@@ -438,12 +410,7 @@ def disable_definition(
         "RemoveMfa",
         comment="The enrolment, its secret and its recovery codes go in one conditional delete.",
         table=table,
-        key={
-            "pk": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.format("MFA#{}", sfn.JsonPath.string_at("$.change.user_id"))
-            ),
-            "sk": tasks.DynamoAttributeValue.from_string("TOTP"),
-        },
+        key=state_key(MFA_TOTP, user_id="$.change.user_id"),
         condition_expression="attribute_exists(pk)",
         result_path=sfn.JsonPath.DISCARD,
     )
@@ -549,14 +516,7 @@ def login_mfa_definition(
             action="login_mfa",
             outcome="invalid_challenge",
             owner=AuditOwner.anonymous(),
-        ).next(
-            errors.fixed(
-                "RejectInvalidChallenge",
-                401,
-                "invalid_mfa_token",
-                "The sign-in challenge is invalid, expired or spent; log in again.",
-            )
-        ),
+        ).next(errors.fixed("RejectInvalidChallenge", contract.MFA_CHALLENGE_INVALID)),
         errors=["MfaChallengeInvalid"],
         result_path="$.failure",
     )
@@ -589,7 +549,7 @@ def login_mfa_definition(
         action="login_mfa",
         outcome="failure",
         owner=AuditOwner.user("$.verified.user_id"),
-    ).next(errors.fixed("RejectWrongCode", 401, "invalid_code", WRONG_CODE))
+    ).next(errors.fixed("RejectWrongCode", contract.MFA_CODE_REJECTED))
     return validate.next(verify).next(
         sfn.Choice(scope, "SecondFactorAccepted?")
         .when(sfn.Condition.string_equals("$.verified.outcome", "accepted"), accepted)

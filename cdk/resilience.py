@@ -30,6 +30,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from steps.core.contract.errors import TEMPORARILY_UNAVAILABLE
+
 #: API Gateway's integration time-out for a REST API (not adjustable upwards by default).
 GATEWAY_TIMEOUT_SECONDS = 29
 #: Each EXPRESS workflow's TimeoutSeconds: below the gateway's, with room for the mapping.
@@ -101,13 +103,7 @@ PUBLISH_RETRY = RetryPolicy(max_attempts=1)
 
 def unavailable_cause() -> str:
     """The cause of :data:`UNAVAILABLE_STATE`: the 503 response document as JSON text."""
-    body = json.dumps(
-        {
-            "error": "temporarily_unavailable",
-            "error_description": "The service is temporarily unavailable; retry shortly.",
-        },
-        separators=(",", ":"),
-    )
+    body = TEMPORARILY_UNAVAILABLE.body_text()
     return json.dumps(
         {"statusCode": 503, "headers": {"Retry-After": str(RETRY_AFTER_SECONDS)}, "body": body},
         separators=(",", ":"),

@@ -31,27 +31,22 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from steps.core.mfa_enrollment import DESCRIPTION as ENROLLMENT_DESCRIPTION
-from steps.core.mfa_enrollment import ERROR as ENROLLMENT_ERROR
+from steps.core.contract import errors as contract
+from steps.core.contract.entities import DENIED_TOKEN, PK, USER
+from steps.core.contract.errors import CLIENT_ERRORS, ErrorSpec
 from steps.core.mfa_enrollment import PURPOSE as ENROLLMENT_PURPOSE
+from steps.core.table.layout import DEFAULT_ROLES, STATUS_ACTIVE
 
 from .audit import AuditOwner, AuditTrail
 from .events import publish
+from .items import Fixed, state_item, state_key
 from .resilience import unavailable
 
 #: The error of every client-error ``Fail`` state. Namespaced so that nothing else can raise it:
 #: an uncaught botocore ``ClientError`` in a step also reaches Step Functions as "ClientError".
 CLIENT_ERROR = "stepauth.ClientError"
-
-# Errors raised by the steps whose message is the description shown to the client.
-_STEP_ERRORS = {
-    "InvalidRequest": (400, "invalid_request"),
-    "PayloadTooLarge": (413, "invalid_request"),
-    "WeakPassword": (400, "weak_password"),
-    # email verification (cdk/lifecycle_workflows.py)
-    "InvalidCode": (400, "invalid_code"),
-    "CodeExpired": (400, "code_expired"),
-}
+#: The role of a new account.
+(DEFAULT_ROLE,) = DEFAULT_ROLES
 
 
 @dataclass(frozen=True)
@@ -77,6 +72,13 @@ def client_error_cause(status: int, code: str, description: str) -> str:
     """The cause of a fixed rejection: the response document as JSON text."""
     body = json.dumps({"error": code, "error_description": description}, separators=(",", ":"))
     return json.dumps({"statusCode": status, "body": body}, separators=(",", ":"))
+
+
+def spec_cause(spec: ErrorSpec) -> str:
+    """The cause of a rejection with a contract error's fixed description."""
+    if spec.status is None:
+        raise ValueError(f"{spec.name} has no status of its own.")
+    return client_error_cause(spec.status, spec.code, spec.describe())
 
 
 class ErrorResponses:
@@ -113,33 +115,27 @@ class ErrorResponses:
         ).next(respond)
 
     def from_step(self, error_name: str) -> sfn.IChainable:
-        status, code = _STEP_ERRORS[error_name]
+        """The step's error (the contract's spec of that name) with the step's message."""
+        spec = CLIENT_ERRORS[error_name]
         return sfn.Pass(
             self._scope,
             f"Reject{error_name}",
             parameters={
-                "statusCode": status,
-                "error": code,
+                "statusCode": spec.status,
+                "error": spec.code,
                 "cause.$": "States.StringToJson($.failure.Cause)",
             },
         ).next(self._describe)
 
-    def fixed(self, state_id: str, status: int, code: str, description: str) -> sfn.Fail:
-        return sfn.Fail(
-            self._scope,
-            state_id,
-            error=CLIENT_ERROR,
-            cause=client_error_cause(status, code, description),
-        )
+    def fixed(self, state_id: str, spec: ErrorSpec) -> sfn.Fail:
+        """A rejection with the contract's fixed description of ``spec``."""
+        return sfn.Fail(self._scope, state_id, error=CLIENT_ERROR, cause=spec_cause(spec))
 
     def respond(self, state_id: str, response: dict[str, object]) -> sfn.IChainable:
         """A rejection whose response is built from the state (``Pass`` parameters)."""
         return sfn.Pass(self._scope, state_id, parameters={"response": response}).next(
             self._rejected
         )
-
-
-BODY_TOO_LARGE = "The request body is too large."
 
 
 def refuse_oversized_body(scope: Construct, definition: sfn.IChainable) -> sfn.IChainable:
@@ -157,7 +153,7 @@ def refuse_oversized_body(scope: Construct, definition: sfn.IChainable) -> sfn.I
                 scope,
                 "RejectBodyTooLarge",
                 error=CLIENT_ERROR,
-                cause=client_error_cause(413, "invalid_request", BODY_TOO_LARGE),
+                cause=spec_cause(contract.BODY_TOO_LARGE),
             ),
         )
         .otherwise(definition)
@@ -181,12 +177,7 @@ def _respond(scope: Construct, state_id: str, status: int) -> sfn.Pass:
 
 
 def _user_key(email_path: str) -> dict[str, tasks.DynamoAttributeValue]:
-    return {
-        "pk": tasks.DynamoAttributeValue.from_string(
-            sfn.JsonPath.format("USER#{}", sfn.JsonPath.string_at(email_path))
-        ),
-        "sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
-    }
+    return state_key(USER, email=email_path)
 
 
 def register_definition(
@@ -242,7 +233,7 @@ def register_definition(
                 "name.$": "$.registration.name",
                 "password_hash.$": "$.hashed.password_hash",
                 "created_at.$": "$$.Execution.StartTime",
-                "roles": ["user"],
+                "roles": [DEFAULT_ROLE],
             },
             "context.$": "$.context",
         },
@@ -251,40 +242,21 @@ def register_definition(
         scope,
         "StoreUser",
         table=table,
-        item={
-            **_user_key("$.account.email"),
-            "entity": tasks.DynamoAttributeValue.from_string("user"),
-            "user_id": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.string_at("$.account.id")
-            ),
-            "email": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.string_at("$.account.email")
-            ),
-            "name": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.string_at("$.account.name")
-            ),
-            "password_hash": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.string_at("$.account.password_hash")
-            ),
-            "roles": tasks.DynamoAttributeValue.from_list(
-                [tasks.DynamoAttributeValue.from_string("user")]
-            ),
-            "status": tasks.DynamoAttributeValue.from_string("active"),
-            "created_at": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.string_at("$.account.created_at")
-            ),
-            "gsi1pk": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.format("USERID#{}", sfn.JsonPath.string_at("$.account.id"))
-            ),
-            "gsi1sk": tasks.DynamoAttributeValue.from_string("PROFILE"),
-            **(
-                {}
-                if email_verification == "off"
-                else {"email_verified": tasks.DynamoAttributeValue.from_boolean(False)}
-            ),
-        },
+        item=state_item(
+            USER,
+            {
+                "user_id": "$.account.id",
+                "email": "$.account.email",
+                "name": "$.account.name",
+                "password_hash": "$.account.password_hash",
+                "roles": Fixed([DEFAULT_ROLE]),
+                "status": Fixed(STATUS_ACTIVE),
+                "created_at": "$.account.created_at",
+                **({} if email_verification == "off" else {"email_verified": Fixed(False)}),
+            },
+        ),
         # One account per email: the condition is what makes registration race-free.
-        condition_expression="attribute_not_exists(pk)",
+        condition_expression=f"attribute_not_exists({PK})",
         result_path=sfn.JsonPath.DISCARD,
     )
     accepted = sfn.Pass(
@@ -306,13 +278,7 @@ def register_definition(
         outcome="email_taken",
         owner=AuditOwner.email("$.account.email"),
     )
-    taken.next(
-        accepted
-        if uniform
-        else errors.fixed(
-            "RejectEmailTaken", 409, "email_taken", "An account with this email already exists."
-        )
-    )
+    taken.next(accepted if uniform else errors.fixed("RejectEmailTaken", contract.EMAIL_TAKEN))
     store_user.add_catch(
         taken, errors=["DynamoDB.ConditionalCheckFailedException"], result_path="$.failure"
     )
@@ -460,12 +426,7 @@ def login_definition(
         audit.by_account(
             "AuditLoginFailure",
             outcome="failure",
-            then=errors.fixed(
-                "RejectInvalidCredentials",
-                401,
-                "invalid_credentials",
-                "The email or password is incorrect.",
-            ),
+            then=errors.fixed("RejectInvalidCredentials", contract.INVALID_CREDENTIALS),
             **account,
         ),
         errors=["InvalidCredentials"],
@@ -572,15 +533,7 @@ def login_definition(
             action="login",
             outcome="email_not_verified",
             owner=AuditOwner.user("$.found.Item.user_id.S"),
-        ).next(
-            errors.fixed(
-                "RejectEmailNotVerified",
-                403,
-                "email_not_verified",
-                "Verify the email address first: use the emailed code or link "
-                "(POST /v1/email/verify/resend sends a new one).",
-            )
-        )
+        ).next(errors.fixed("RejectEmailNotVerified", contract.EMAIL_NOT_VERIFIED))
         unlocked = (
             sfn.Choice(scope, "EmailVerified?")
             .when(
@@ -625,8 +578,8 @@ def _refuse_without_mfa(
         scope,
         "DescribeMfaEnrollmentRequired",
         parameters={
-            "error": ENROLLMENT_ERROR,
-            "error_description": ENROLLMENT_DESCRIPTION,
+            "error": contract.MFA_ENROLLMENT_REQUIRED.code,
+            "error_description": contract.MFA_ENROLLMENT_REQUIRED.describe(),
             "enrollment_token.$": "$.enrollment.enrollment_token",
             "expires_in.$": "$.enrollment.expires_in",
         },
@@ -702,12 +655,7 @@ def refresh_definition(
     )
     # Unknown, expired, revoked and reused tokens get one answer.
     # 400, not 401: RFC 6749 5.2 (the client presented a bad grant, not bad credentials).
-    invalid_grant = errors.fixed(
-        "RejectInvalidGrant",
-        400,
-        "invalid_grant",
-        "The refresh token is invalid, expired or revoked.",
-    )
+    invalid_grant = errors.fixed("RejectInvalidGrant", contract.INVALID_GRANT)
     audit_failure = audit.record(
         "AuditRefreshFailure", action="refresh", outcome="failure", owner=AuditOwner.anonymous()
     ).next(invalid_grant)
@@ -739,16 +687,11 @@ def _deny_access_token(
         "DenyAccessToken",
         comment="The access token stays refused until its own expiry (the item's TTL).",
         table=table,
-        item={
-            "pk": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.format("DENY#{}", sfn.JsonPath.string_at("$.caller.jti"))
-            ),
-            "sk": tasks.DynamoAttributeValue.from_string("JTI"),
-            "entity": tasks.DynamoAttributeValue.from_string("denied_token"),
-            "expires_at": tasks.DynamoAttributeValue.number_from_string(
-                sfn.JsonPath.format("{}", sfn.JsonPath.string_at("$.caller.exp"))
-            ),
-        },
+        item=state_item(
+            DENIED_TOKEN,
+            {"expires_at": sfn.JsonPath.format("{}", sfn.JsonPath.string_at("$.caller.exp"))},
+            jti="$.caller.jti",
+        ),
         result_path=sfn.JsonPath.DISCARD,
     )
     no_content = sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
@@ -816,7 +759,7 @@ def disable_user_definition(
         result_path="$",
     )
     disable.add_catch(
-        errors.fixed("RejectUnknownUser", 404, "not_found", "No such user."),
+        errors.fixed("RejectUnknownUser", contract.USER_NOT_FOUND),
         errors=["UserNotFound"],
         result_path="$.failure",
     )
@@ -867,12 +810,7 @@ def delete_account_definition(
     )
     # Already gone: the token names an account that does not exist.
     delete.add_catch(
-        errors.fixed(
-            "RejectUnknownAccount",
-            401,
-            "invalid_token",
-            "The access token is missing, invalid, expired or revoked.",
-        ),
+        errors.fixed("RejectUnknownAccount", contract.INVALID_TOKEN),
         errors=["UserNotFound"],
         result_path="$.failure",
     )
@@ -937,7 +875,7 @@ def end_session_definition(
         result_path="$.ended",
     )
     end_session.add_catch(
-        errors.fixed("RejectUnknownSession", 404, "not_found", "No such session."),
+        errors.fixed("RejectUnknownSession", contract.SESSION_NOT_FOUND),
         errors=["SessionNotFound"],
         result_path="$.failure",
     )

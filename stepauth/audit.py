@@ -1,6 +1,6 @@
 """``stepauth audit user|recent|export``: who did what, when, from where.
 
-Records are read with Query only, never a Scan (layout in ``steps/core/table.py``):
+Records are read with Query only, never a Scan (the contract's ``audit`` entity):
 
 * one person's history: partition ``AUDIT#USER#<user id>`` and, for attempts that named an
   email without an account (or a taken email), ``AUDIT#EMAIL#<normalised email>``; the sort key
@@ -20,8 +20,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from steps.core.audit import AUDIT_PREFIX, iso_millis
-from steps.core.table import GSI1_NAME, Table
+from steps.core.audit import (
+    OWNER_EMAIL,
+    OWNER_USER,
+    audit_partition,
+    day_partition,
+    iso_millis,
+)
+from steps.core.table import GSI1_NAME, GSI1PK, GSI1SK, PK, SK, Table
 
 from . import output
 from .accounts import resolve_account
@@ -34,15 +40,11 @@ ANONYMOUS = "anonymous"
 
 
 def user_partition(user_id: str) -> str:
-    return f"{AUDIT_PREFIX}USER#{user_id}"
+    return audit_partition(OWNER_USER, user_id)
 
 
 def email_partition(email: str) -> str:
-    return f"{AUDIT_PREFIX}EMAIL#{email}"
-
-
-def day_partition(day: datetime.date) -> str:
-    return f"{AUDIT_PREFIX}{day.isoformat()}"
+    return audit_partition(OWNER_EMAIL, email)
 
 
 @dataclass(frozen=True)
@@ -106,29 +108,13 @@ class AuditRecord:
         return {k: v for k, v in document.items() if v is not None}
 
 
-def _query(table: Table, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    params = {"TableName": table.name, **params}
-    while True:
-        page = table.client.query(**params)
-        yield from page.get("Items", [])
-        if not page.get("LastEvaluatedKey"):
-            return
-        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
 def partition_records(table: Table, partition: str, since: datetime.datetime) -> list[AuditRecord]:
     """One partition's records from ``since`` on, oldest first (a Query on the table)."""
-    items = _query(
-        table,
-        {
-            "KeyConditionExpression": "#pk = :pk AND #sk >= :since",
-            "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk"},
-            "ExpressionAttributeValues": {
-                ":pk": {"S": partition},
-                ":since": {"S": iso_millis(since.timestamp())},
-            },
-            "ConsistentRead": True,
-        },
+    items = table.query(
+        "#pk = :pk AND #sk >= :since",
+        names={"#pk": PK, "#sk": SK},
+        values={":pk": {"S": partition}, ":since": {"S": iso_millis(since.timestamp())}},
+        consistent=True,
     )
     return [AuditRecord.from_item(item) for item in items]
 
@@ -155,7 +141,7 @@ def recent_records(
     """Everyone's records from ``since`` to ``until``, oldest first: one gsi1 Query per day."""
     day = since.astimezone(datetime.UTC).date()
     last = until.astimezone(datetime.UTC).date()
-    names = {"#pk": "gsi1pk", "#sk": "gsi1sk"}
+    names = {"#pk": GSI1PK, "#sk": GSI1SK}
     values: dict[str, Any] = {":since": {"S": iso_millis(since.timestamp())}}
     filters = []
     for name, value in (("action", action), ("outcome", outcome)):
@@ -164,15 +150,14 @@ def recent_records(
             values[f":{name}"] = {"S": value}
             filters.append(f"#{name} = :{name}")
     while day <= last:
-        params: dict[str, Any] = {
-            "IndexName": GSI1_NAME,
-            "KeyConditionExpression": "#pk = :pk AND #sk >= :since",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {**values, ":pk": {"S": day_partition(day)}},
-        }
-        if filters:
-            params["FilterExpression"] = " AND ".join(filters)
-        yield from (AuditRecord.from_item(item) for item in _query(table, params))
+        items = table.query(
+            "#pk = :pk AND #sk >= :since",
+            names=names,
+            values={**values, ":pk": {"S": day_partition(day)}},
+            index=GSI1_NAME,
+            where=" AND ".join(filters) or None,
+        )
+        yield from (AuditRecord.from_item(item) for item in items)
         day += datetime.timedelta(days=1)
 
 

@@ -88,17 +88,10 @@ def _mail_show(args: argparse.Namespace, target: Target) -> int:
 
 def event_lines(logs: Any, group: str, start_ms: int) -> Iterator[tuple[int, dict[str, Any]]]:
     """(timestamp, event) of every logged event since ``start_ms``, oldest first."""
-    token: str | None = None
-    while True:
-        request: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
-        if token:
-            request["nextToken"] = token
-        page = logs.filter_log_events(**request)
+    pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group, startTime=start_ms)
+    for page in pages:
         for entry in page.get("events", []):
             yield entry["timestamp"], json.loads(entry["message"])
-        token = page.get("nextToken")
-        if not token:
-            return
 
 
 def format_event(event: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from steps.core.audit import write_audit
+from steps.core.contract.entities import ENTITY_ATTRIBUTE, USER
 from steps.core.mfa import mfa_enabled, remove_mfa
 from steps.core.sessions import active_sessions, delete_account, disable_user
 from steps.core.table import Table, UserRecord, user_from_item
@@ -37,7 +38,7 @@ Command = Callable[[argparse.Namespace, Target], int]
 
 #: The user agent of audit records written by the command line.
 OPERATOR = "stepauth-cli"
-#: Everything a user item holds but the password hash (all by placeholder: some are reserved).
+#: Everything a user item holds but the password hash (read by placeholder: some are reserved).
 _USER_ATTRIBUTES = ("user_id", "email", "name", "roles", "status", "created_at")
 
 
@@ -55,27 +56,18 @@ def record_operator_action(table: Table, action: str, user_id: str, detail: str)
 
 def scan_users(table: Table, *, page_size: int = 200) -> Iterator[UserRecord]:
     """Every user item, page by page (a Scan filtered on the entity; no hash is read)."""
-    params: dict[str, Any] = {
-        "TableName": table.name,
-        "FilterExpression": "#entity = :user",
-        "ProjectionExpression": ", ".join(f"#{name}" for name in _USER_ATTRIBUTES),
-        "ExpressionAttributeNames": {
-            "#entity": "entity",
-            **{f"#{name}": name for name in _USER_ATTRIBUTES},
-        },
-        "ExpressionAttributeValues": {":user": {"S": "user"}},
-        "Limit": page_size,
-    }
-    while True:
-        page = table.client.scan(**params)
-        for item in page.get("Items", []):
-            # The hash is never read; the record type wants one, so it gets a stand-in.
-            user = user_from_item({**item, "password_hash": {"S": "-"}})
-            if user is not None:
-                yield user
-        if not page.get("LastEvaluatedKey"):
-            return
-        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = table.scan(
+        where="#entity = :user",
+        names={"#entity": ENTITY_ATTRIBUTE},
+        values={":user": {"S": USER.name}},
+        attributes=_USER_ATTRIBUTES,
+        page_size=page_size,
+    )
+    for item in items:
+        # The hash is never read; the record type wants one, so it gets a stand-in.
+        user = user_from_item({**item, "password_hash": {"S": "-"}})
+        if user is not None:
+            yield user
 
 
 def _user_json(

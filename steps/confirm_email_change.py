@@ -14,6 +14,7 @@ from typing import Any
 
 from steps.core.api_request import read_json_body, request_context
 from steps.core.clock import system_clock
+from steps.core.contract.errors import CODE_SPENT
 from steps.core.errors import EmailTaken, InvalidRequest
 from steps.core.logs import step_log
 from steps.core.sessions import find_user_by_id
@@ -30,7 +31,7 @@ from steps.send_email import code_key
 KIND = "change_email"
 _CODE = re.compile(rf"\d{{{CODE_DIGITS}}}")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,100}")
-_EXPIRED = "The code has expired or was already used; request a new one."
+_EXPIRED = CODE_SPENT.description
 
 
 def confirm_for_state(

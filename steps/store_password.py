@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from steps.core.clock import system_clock
+from steps.core.contract.errors import CODE_SPENT
 from steps.core.logs import step_log
 from steps.core.sessions import end_access_tokens, revoke_all_families
 from steps.core.table import Table, default_table, user_key
@@ -32,7 +33,7 @@ def store_for_state(event: Any, *, table: Table, now: float) -> dict[str, int]:
         },
     )
     if not stored:
-        raise CodeExpired("The code has expired or was already used; request a new one.")
+        raise CodeExpired(CODE_SPENT.description)
     # A reset (emailed code) or a change (signed in); the caller of a change gets a new pair.
     reason = "password_changed" if event.get("reason") == "password_changed" else "password_reset"
     revoked = revoke_all_families(table, user_id, reason=reason, now=now)

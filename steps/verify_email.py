@@ -14,6 +14,7 @@ from typing import Any
 
 from steps.core.api_request import read_json_body, request_context
 from steps.core.clock import system_clock
+from steps.core.contract.errors import CODE_SPENT, LINK_SPENT
 from steps.core.emails import normalise_email
 from steps.core.errors import InvalidRequest
 from steps.core.logs import step_log
@@ -43,7 +44,7 @@ def verify_for_state(
             raise InvalidRequest("The field 'token' must be the token from the emailed link.")
         kind, checked = check_link(table, token=token, now=now)
         if kind != KIND:
-            raise CodeExpired("The link has expired or was already used; request a new one.")
+            raise CodeExpired(LINK_SPENT.description)
     elif set(body) == {"email", "code"}:
         email = normalise_email(body["email"])
         code = body["code"]
@@ -51,7 +52,7 @@ def verify_for_state(
             raise InvalidRequest(f"The field 'code' must be the {CODE_DIGITS}-digit emailed code.")
         user = user_from_item(table.get(user_key(email)))
         if user is None:
-            raise CodeExpired("The code has expired or was already used; request a new one.")
+            raise CodeExpired(CODE_SPENT.description)
         checked = check_code(
             table, key, kind=KIND, user_id=user.user_id, code=code, now=now, settings=settings
         )
@@ -72,7 +73,7 @@ def verify_for_state(
     )
     user = user_from_item(table.get(user_key(checked.email)))
     if not marked or user is None:
-        raise CodeExpired("The code has expired or was already used; request a new one.")
+        raise CodeExpired(CODE_SPENT.description)
     return {
         "user": {
             "id": user.user_id,

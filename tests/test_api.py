@@ -86,16 +86,13 @@ def new_email() -> str:
 
 
 def table_items(aws: boto3.Session, cloud: LocalCloud) -> list[dict[str, Any]]:
-    client = aws.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"TableName": cloud.stack.outputs["TableName"]}
-    while True:
-        page = client.scan(**kwargs)
-        deserialize = TypeDeserializer().deserialize
-        items += [{k: deserialize(v) for k, v in item.items()} for item in page["Items"]]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    pages = (
+        aws.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=cloud.stack.outputs["TableName"])
+    )
+    deserialize = TypeDeserializer().deserialize
+    return [{k: deserialize(v) for k, v in item.items()} for p in pages for item in p["Items"]]
 
 
 def user_items(aws: boto3.Session, cloud: LocalCloud, email: str) -> list[dict[str, Any]]:
@@ -467,3 +464,20 @@ def test_a_204_leaves_a_kept_alive_connection_usable(api: Api) -> None:
         assert second.status == 200 and json.loads(second.read())["keys"]
     finally:
         connection.close()
+
+
+def test_every_item_the_flows_stored_fits_the_contract(api: Api, aws, local_cloud) -> None:
+    """Runs last in this module: the items the workflows, steps and templates wrote."""
+    from tests.test_contract import assert_items_fit_the_contract
+
+    email = new_email()
+    assert api.register(email).status == 201
+    assert api.login(email, "wrong " + PASSWORD).status == 401  # a lockout count, an audit
+    pages = aws.client("dynamodb").get_paginator("scan").paginate(
+        TableName=local_cloud.stack.outputs["TableName"]
+    )
+    items = [item for page in pages for item in page["Items"]]
+    assert_items_fit_the_contract(
+        items,
+        expected={"user", "refresh_token", "refresh_family", "audit", "lockout", "signing_keys"},
+    )

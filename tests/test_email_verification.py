@@ -633,3 +633,18 @@ def test_the_recovery_change_and_email_change_flows_left_no_secret_anywhere(
         for what, code in USED_CODES.items():
             assert not contains_code(text, code), f"{what} found in {where}"
         assert "$argon2" not in text or where == "table", f"a password hash in {where}"
+
+
+def test_every_item_the_lifecycle_flows_stored_fits_the_contract(server: Server) -> None:
+    """Runs last: the codes, links, send counters, users and audit records of the flows above."""
+    from tests.test_contract import assert_items_fit_the_contract
+
+    pages = (
+        client(server, "dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=server.outputs["TableName"])
+    )
+    assert_items_fit_the_contract(
+        [item for page in pages for item in page["Items"]],
+        expected={"user", "verification", "verification_link", "send_limit", "audit"},
+    )

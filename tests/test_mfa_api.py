@@ -515,3 +515,17 @@ def test_no_mfa_secret_reaches_a_history_a_log_an_event_or_a_record(
     assert "MfaEnabled" in everything and "login_mfa" in everything
     leaked = [name for name, value in SEEN.items() if value in everything]
     assert leaked == []
+
+
+def test_every_mfa_item_the_flows_stored_fits_the_contract(aws, local_cloud) -> None:
+    """Runs last in this module: the enrolments and challenges the MFA flows wrote."""
+    from tests.test_contract import assert_items_fit_the_contract
+
+    pages = (
+        aws.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=local_cloud.stack.outputs["TableName"])
+    )
+    assert_items_fit_the_contract(
+        [item for page in pages for item in page["Items"]], expected={"mfa_totp", "user"}
+    )

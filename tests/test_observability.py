@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cdk.api import WorkflowRoute, sync_execution_template
+from cdk.api import WorkflowRoute, mapping_template, sync_execution_template
 from cdk.observability import SERVER_FAULT_METRIC, SERVER_FAULT_PATTERN
 from cdk.workflows import CLIENT_ERROR, client_error_cause
 from localcloud.cloud import LocalCloud
@@ -23,7 +23,7 @@ from steps.core.logs import step_log
 from tests.test_api import Api, new_email
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-RESPONSE_TEMPLATE = (PROJECT_ROOT / "cdk/mapping_templates/execution_result.vtl").read_text()
+RESPONSE_TEMPLATE = mapping_template("execution_result.vtl")
 REQUEST = RequestData(
     context={
         "requestId": "client-chosen",

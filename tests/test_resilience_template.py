@@ -212,13 +212,10 @@ def test_a_registration_that_cannot_issue_tokens_takes_the_account_back(template
 
 
 def _render(status: str, **fields: str):
-    from pathlib import Path
-
+    from cdk.api import mapping_template
     from localcloud.mapping_templates import RequestData, render_response_template
 
-    template = (
-        Path(__file__).resolve().parent.parent / "cdk/mapping_templates/execution_result.vtl"
-    ).read_text()
+    template = mapping_template("execution_result.vtl")
     answer = json.dumps(
         {"executionArn": "arn:aws:states:r:1:express:X:req-7:u", "status": status, **fields}
     )

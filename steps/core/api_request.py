@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from steps.core.config import get_config
+from steps.core.contract.errors import BODY_TOO_LARGE
 from steps.core.errors import InvalidRequest, PayloadTooLarge
 from steps.core.user_agent import sanitize_user_agent
 
@@ -35,7 +36,7 @@ REQUEST_ID_MAX = 128
 UNREADABLE = (
     "The request could not be read; send a JSON object with Content-Type: application/json."
 )
-TOO_LARGE = "The request body is too large."
+TOO_LARGE = BODY_TOO_LARGE.describe()
 NOT_JSON = "The request body is not valid JSON."
 NOT_UTF8 = "The request body must be UTF-8 encoded JSON."
 WRONG_TYPE = "The request body must be JSON; send it with Content-Type: application/json."

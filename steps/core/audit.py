@@ -1,6 +1,6 @@
 """Audit records: who did what, when, from where. Never a password, a hash or a token.
 
-One item per record (see :mod:`steps.core.table`): partition ``AUDIT#USER#<user id>`` so a
+One item per record (the contract's ``audit`` entity): partition ``AUDIT#USER#<user id>`` so a
 user's history is one query (``AUDIT#EMAIL#<email>`` for attempts naming an email that has no
 account; the workflows write those, see ``cdk/audit.py``), sort key ``<ISO-8601 UTC with
 ms>#<uuid4 hex>`` so it reads in time order and two records of one millisecond never collide.
@@ -26,26 +26,40 @@ from typing import Any
 from steps.core.config import get_config
 from steps.core.user_agent import REDACTED, looks_secret, sanitize_user_agent
 
-__all__ = ["REDACTED", "audit_item", "iso_millis", "looks_secret", "write_audit"]
-from steps.core.table import (
-    AUDIT_PREFIX,
-    ENTITY_AUDIT,
-    GSI1PK,
-    GSI1SK,
-    PK,
-    SK,
-    TTL_ATTRIBUTE,
-    Item,
-    Table,
-)
+__all__ = [
+    "OWNER_EMAIL",
+    "OWNER_USER",
+    "REDACTED",
+    "audit_item",
+    "audit_partition",
+    "day_partition",
+    "iso_millis",
+    "looks_secret",
+    "write_audit",
+]
+from steps.core.contract.entities import AUDIT, KeyTemplate
+from steps.core.table import TTL_ATTRIBUTE, Item, Table, entity_item
 
 ANONYMOUS = "anonymous"
+#: The audit partitions' owner kinds: a user id, or an email without an account.
+OWNER_USER = "USER"
+OWNER_EMAIL = "EMAIL"
 SECONDS_PER_DAY = 86_400
 
 _WORD = re.compile(r"[a-z][a-z0-9_]{0,63}")
 #: Longest free-text field kept (user agents are cut, not refused).
 TEXT_MAX = 512
 ID_MAX = 256
+
+
+def audit_partition(owner_kind: str, owner: str) -> str:
+    """The partition of one owner's records (``OWNER_USER`` id or ``OWNER_EMAIL`` email)."""
+    return KeyTemplate(AUDIT.pk).format({"owner_kind": owner_kind, "owner": owner})
+
+
+def day_partition(day: datetime.date) -> str:
+    """The gsi1 partition of one UTC day's records."""
+    return KeyTemplate(AUDIT.gsi1pk or "").format({"day": day.isoformat()})
 
 
 def iso_millis(at: float) -> str:
@@ -97,18 +111,11 @@ def audit_item(
     if days < 1:
         raise ValueError("Audit records must be kept at least one day.")
     iso = iso_millis(at)
-    item: Item = {
-        PK: {"S": f"{AUDIT_PREFIX}USER#{owner or ANONYMOUS}"},
-        SK: {"S": f"{iso}#{uuid.uuid4().hex}"},
-        "entity": {"S": ENTITY_AUDIT},
-        "action": {"S": action},
-        "outcome": {"S": outcome},
-        "at": {"N": str(int(at))},
-        TTL_ATTRIBUTE: {"N": str(int(at) + days * SECONDS_PER_DAY)},
-        GSI1PK: {"S": f"{AUDIT_PREFIX}{iso[:10]}"},
-        GSI1SK: {"S": f"{iso}#{action}#{outcome}"},
-    }
-    optional = {
+    attributes: dict[str, Any] = {
+        "action": action,
+        "outcome": outcome,
+        "at": int(at),
+        TTL_ATTRIBUTE: int(at) + days * SECONDS_PER_DAY,
         "user_id": owner,
         "source_ip": _text("source_ip", source_ip, 64),
         # The one user-agent rule, shared with the API's request template.
@@ -117,7 +124,15 @@ def audit_item(
         "execution_id": _text("execution_id", execution_id, 2048),
         "detail": _text("detail", detail, TEXT_MAX),
     }
-    item.update({name: {"S": value} for name, value in optional.items() if value is not None})
+    item = entity_item(
+        AUDIT,
+        attributes,
+        owner_kind=OWNER_USER,
+        owner=owner or ANONYMOUS,
+        at_iso=iso,
+        unique=uuid.uuid4().hex,
+        day=iso[:10],
+    )
     return item
 
 

@@ -38,16 +38,14 @@ from typing import Any, Protocol
 
 from steps.core.audit import audit_item
 from steps.core.clock import Clock
+from steps.core.contract.entities import RECEIPT
 from steps.core.sessions import revoke_all_families
 from steps.core.table import (
     DENY_PREFIX,
-    ENTITY_RECEIPT,
     ENTITY_REFRESH_FAMILY,
     ENTITY_REFRESH_TOKEN,
     ENTITY_USER,
     PK,
-    RECEIPT_PREFIX,
-    RECEIPT_SK,
     REFRESH_PREFIX,
     SK,
     STATUS_ACTIVE,
@@ -56,6 +54,7 @@ from steps.core.table import (
     TTL_ATTRIBUTE,
     Item,
     Table,
+    entity_item,
     user_id_partition,
 )
 
@@ -230,12 +229,9 @@ def remove_family_tokens(table: Table, user_id: str, family_id: str) -> int:
 
 def receipt_item(what: str, subject: str, *, now: float) -> Item:
     """The receipt of a clean-up side effect done once for ``subject``."""
-    return {
-        PK: {"S": f"{RECEIPT_PREFIX}{what}#{subject}"},
-        SK: {"S": RECEIPT_SK},
-        "entity": {"S": ENTITY_RECEIPT},
-        TTL_ATTRIBUTE: {"N": str(int(now) + RECEIPT_TTL_SECONDS)},
-    }
+    return entity_item(
+        RECEIPT, {TTL_ATTRIBUTE: int(now) + RECEIPT_TTL_SECONDS}, what=what, subject=subject
+    )
 
 
 def record_session_expired(table: Table, task: CleanupTask, *, now: float) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from steps.core.config import Config
+from steps.core.contract.errors import ACCOUNT_LOCKED
 from steps.core.errors import InvalidCredentials
 from steps.core.lockout import clear_failures, failed_logins, record_failure
 from steps.core.passwords import Hasher
@@ -75,12 +76,7 @@ def _locked(retry_after: int) -> dict[str, Any]:
     return {
         "locked": True,
         "retry_after": str(retry_after),
-        "problem": {
-            "error": "account_locked",
-            "error_description": (
-                f"Too many failed sign-in attempts. Try again in {retry_after} seconds."
-            ),
-        },
+        "problem": ACCOUNT_LOCKED.body(retry_after=retry_after),
     }
 
 

@@ -1,24 +1,46 @@
 """Errors raised by the step handlers.
 
 The class NAME of an exception is the Step Functions error name (the Lambda runtime reports it
-as ``errorType``); the state machines Catch on it. ``str(error)`` becomes the
-``error_description`` shown to the API client, so every message is a plain English sentence and
-never contains a password, a hash or a token.
+as ``errorType``); the state machines Catch on it. Status, code and any fixed description come
+from the contract's spec of the same name (:mod:`steps.core.contract.errors`): a ClientError
+subclass without a spec fails at import. ``str(error)`` becomes the ``error_description`` shown
+to the API client, so every message is a plain English sentence and never contains a password,
+a hash or a token.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
+
+from steps.core.contract.errors import CLIENT_ERRORS, INVALID_REQUEST, ErrorSpec
 
 
 class ClientError(Exception):
     """A request the client must change; maps to an HTTP 4xx response."""
 
-    status: int = 400
-    code: str = "invalid_request"
+    spec: ClassVar[ErrorSpec] = INVALID_REQUEST
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "invalid_request"
+    #: The description when the raiser gives none ("" when the spec has none).
+    MESSAGE: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = CLIENT_ERRORS.get(cls.__name__)
+        if spec is None or spec.status is None:
+            raise TypeError(f"{cls.__name__} has no spec in steps/core/contract/errors.py.")
+        cls.spec, cls.status, cls.code = spec, spec.status, spec.code
+        cls.MESSAGE = spec.description or ""
+
+    def __init__(self, message: str | None = None) -> None:
+        # A fixed description: the client learns nothing about which cause it was.
+        if self.spec.fixed or message is None:
+            message = self.MESSAGE
+        super().__init__(message)
 
 
 class InvalidRequest(ClientError):
-    status = 400
-    code = "invalid_request"
+    pass
 
 
 class PayloadTooLarge(InvalidRequest):
@@ -28,33 +50,21 @@ class PayloadTooLarge(InvalidRequest):
     own error name, "PayloadTooLarge".
     """
 
-    status = 413
-    code = "invalid_request"
-
 
 class WeakPassword(ClientError):
-    status = 400
-    code = "weak_password"
+    pass
 
 
 class InvalidCredentials(ClientError):
-    status = 401
-    code = "invalid_credentials"
-    MESSAGE = "The email or password is incorrect."
-
-    def __init__(self, message: str | None = None) -> None:
-        # One fixed message: unknown user, wrong password and disabled account look the same.
-        super().__init__(self.MESSAGE)
+    pass
 
 
 class EmailTaken(ClientError):
-    status = 409
-    code = "email_taken"
+    pass
 
 
 class InvalidToken(ClientError):
-    status = 401
-    code = "invalid_token"
+    pass
 
 
 class SigningKeysUnavailable(Exception):
@@ -62,17 +72,7 @@ class SigningKeysUnavailable(Exception):
 
 
 class InvalidGrant(ClientError):
-    """A refresh token that is unknown, expired, spent, revoked, or whose user is disabled.
-
-    One fixed message for every cause: the client learns nothing about which one it was.
-    """
-
-    status = 400  # RFC 6749 5.2
-    code = "invalid_grant"
-    MESSAGE = "The refresh token is invalid, expired or revoked."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(self.MESSAGE)
+    """A refresh token that is unknown, expired, spent, revoked, or whose user is disabled."""
 
 
 class RefreshTokenReused(InvalidGrant):
@@ -92,12 +92,7 @@ class RefreshTokenReused(InvalidGrant):
 
 
 class UserNotFound(ClientError):
-    status = 404
-    code = "not_found"
-    MESSAGE = "No such user."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(self.MESSAGE)
+    pass
 
 
 class SessionNotFound(ClientError):
@@ -106,9 +101,10 @@ class SessionNotFound(ClientError):
     One answer for every cause: the caller learns nothing about other users' sessions.
     """
 
-    status = 404
-    code = "not_found"
-    MESSAGE = "No such session."
 
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(self.MESSAGE)
+class InvalidCode(ClientError):
+    """A wrong emailed code (counted toward the limit)."""
+
+
+class CodeExpired(ClientError):
+    """No usable code: expired, spent, unknown, or too many wrong tries."""

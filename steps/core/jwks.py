@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from steps.core.signing_keys import NOT_INITIALISED
+from steps.core.contract.errors import SIGNING_KEYS_NOT_INITIALISED
 
 CACHE_CONTROL = "public, max-age=300"
 
@@ -28,7 +28,5 @@ def unavailable_response() -> dict[str, Any]:
             "Cache-Control": "no-store",
             "Retry-After": "30",
         },
-        "body": json.dumps(
-            {"error": "temporarily_unavailable", "error_description": NOT_INITIALISED}
-        ),
+        "body": json.dumps(SIGNING_KEYS_NOT_INITIALISED.body()),
     }

@@ -5,9 +5,10 @@ account for 1 s, each further failure doubles the lock, up to ``max_seconds``; a
 ``reset_seconds`` without a failure the count starts again. Counters exist for any email, known
 or not, so locking reveals nothing about which accounts exist.
 
-One item per email, ``pk = "LOCKOUT#<email>"``; every failure is one atomic UpdateItem
-(``ADD failures :one``), so concurrent failures are all counted. The lock is derived from the
-count and the time of the last failure, never stored, so there is nothing to keep in step.
+One item per email (the contract's ``lockout`` entity, ``LOCKOUT#<email>``); every failure is
+one atomic UpdateItem (``ADD failures :one``), so concurrent failures are all counted. The
+lock is derived from the count and the time of the last failure, never stored, so there is
+nothing to keep in step.
 """
 
 from __future__ import annotations
@@ -17,14 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from steps.core.config import Config
-from steps.core.table import PK, SK, TTL_ATTRIBUTE, Table
-
-LOCKOUT_PREFIX = "LOCKOUT#"
-LOCKOUT_SK = "FAILURES"
-
-
-def lockout_key(email: str) -> dict[str, dict[str, str]]:
-    return {PK: {"S": f"{LOCKOUT_PREFIX}{email}"}, SK: {"S": LOCKOUT_SK}}
+from steps.core.table import PK, TTL_ATTRIBUTE, Table, from_item, lockout_key
 
 
 @dataclass(frozen=True)
@@ -49,7 +43,8 @@ def _from_item(item: Any) -> FailedLogins | None:
     if not item:
         return None
     try:
-        return FailedLogins(int(item["failures"]["N"]), int(item["last_failure_at"]["N"]))
+        plain = from_item(item)
+        return FailedLogins(int(plain["failures"]), int(plain["last_failure_at"]))
     except (KeyError, TypeError, ValueError):
         return None
 

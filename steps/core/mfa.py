@@ -1,7 +1,7 @@
 """Multi-factor sign-in: the TOTP enrolment of an account, its recovery codes and the short-lived
 sign-in challenge (``mfa_token``).
 
-Items (``steps/core/table.py`` lists the other entities)::
+Items (the contract's ``mfa_totp`` and ``mfa_challenge`` entities)::
 
     pk MFA#<user_id>            sk TOTP       entity mfa_totp
         status "pending" | "active", secret (S: base64 of the KMS ciphertext of the base32
@@ -34,15 +34,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from steps.core import recovery_codes, totp
+from steps.core.contract.entities import MFA_CHALLENGE, MFA_TOTP
 from steps.core.errors import ClientError
-from steps.core.table import Item, Table
+from steps.core.table import Item, Table, key
 
-MFA_PREFIX = "MFA#"
-TOTP_SK = "TOTP"
-CHALLENGE_PREFIX = "MFACHALLENGE#"
-CHALLENGE_SK = "CHALLENGE"
-ENTITY_TOTP = "mfa_totp"
-ENTITY_CHALLENGE = "mfa_challenge"
+ENTITY_TOTP = MFA_TOTP.name
+ENTITY_CHALLENGE = MFA_CHALLENGE.name
 STATUS_PENDING = "pending"
 STATUS_ACTIVE = "active"
 
@@ -62,50 +59,21 @@ ACR_MFA = "aal2"
 class MfaCodeRejected(ClientError):
     """A wrong, expired or already used TOTP code or recovery code."""
 
-    status = 401
-    code = "invalid_code"
-    MESSAGE = "The code is incorrect or was already used."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(self.MESSAGE)
-
 
 class MfaChallengeInvalid(ClientError):
     """The mfa_token is unknown, expired or spent: the client logs in again."""
 
-    status = 401
-    code = "invalid_mfa_token"
-    MESSAGE = "The sign-in challenge is invalid, expired or spent; log in again."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(self.MESSAGE)
-
 
 class MfaAlreadyEnabled(ClientError):
-    status = 409
-    code = "mfa_already_enabled"
-    MESSAGE = "Multi-factor sign-in is already on; turn it off first to enrol again."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(self.MESSAGE)
+    """Status, code and the fixed description: steps/core/contract/errors.py."""
 
 
 class MfaNotEnabled(ClientError):
-    status = 409
-    code = "mfa_not_enabled"
-    MESSAGE = "Multi-factor sign-in is not on for this account."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(self.MESSAGE)
+    """Status, code and the fixed description: steps/core/contract/errors.py."""
 
 
 class EnrolmentNotStarted(ClientError):
-    status = 409
-    code = "mfa_enrolment_not_started"
-    MESSAGE = "There is no enrolment to confirm (or it expired); start one with POST /v1/mfa/totp."
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(self.MESSAGE)
+    """Status, code and the fixed description: steps/core/contract/errors.py."""
 
 
 class SecretCipher(Protocol):
@@ -129,11 +97,11 @@ class MfaSettings:
 
 
 def totp_key(user_id: str) -> Item:
-    return {"pk": {"S": f"{MFA_PREFIX}{user_id}"}, "sk": {"S": TOTP_SK}}
+    return key(MFA_TOTP, user_id=user_id)
 
 
 def challenge_key(token_hash: str) -> Item:
-    return {"pk": {"S": f"{CHALLENGE_PREFIX}{token_hash}"}, "sk": {"S": CHALLENGE_SK}}
+    return key(MFA_CHALLENGE, token_hash=token_hash)
 
 
 def challenge_token_hash(token: str) -> str:

@@ -16,11 +16,6 @@ ENROLLMENT_SCOPE = "mfa:enroll"
 ENROLLMENT_TTL_SECONDS = 600
 #: (method, path) of the routes an enrolment token may call: start and confirm a TOTP enrolment.
 ENROLLMENT_ROUTES = (("POST", "v1/mfa/totp"), ("POST", "v1/mfa/totp/confirm"))
-ERROR = "mfa_enrollment_required"
-DESCRIPTION = (
-    "This service requires multi-factor sign-in: enrol first with the enrollment_token "
-    "(POST /v1/mfa/totp, then POST /v1/mfa/totp/confirm), then sign in again."
-)
 #: The ``purpose`` of the issue_tokens step's input that asks for an enrolment token instead.
 PURPOSE = "mfa_enrollment"
 
@@ -32,7 +27,8 @@ def is_enrollment_token(claims: Mapping[str, Any]) -> bool:
 def enrollment_body(event: Any, *, key_set: Any, clock: Any, config: Any) -> dict[str, Any]:
     """``{"user": {"id", "email", "created_at", ...}}`` -> ``{"user", "mfa_enrollment_required":
     true, "enrollment_token", "expires_in"}``: the body of a registration or email verification
-    under ``mfa=required``; the Login workflow answers its token in a 403 (:data:`ERROR`).
+    under ``mfa=required``; the Login workflow answers its token in a 403
+    (``steps.core.contract.errors.MFA_ENROLLMENT_REQUIRED``).
     Nothing is stored: the token lives only until its ``exp``."""
     from steps.core.tokens import TokenUser, issue_access_token
 

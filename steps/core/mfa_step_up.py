@@ -28,15 +28,7 @@ SECOND_FACTORS = frozenset({"otp", "rcode"})
 
 
 class SecondFactorRequired(ClientError):
-    status = 403
-    code = "mfa_required"
-    MESSAGE = (
-        "This change needs a recent second factor: send 'code' (or 'recovery_code') with the "
-        "request, or sign in again with your authenticator app."
-    )
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(self.MESSAGE)
+    """Status, code and the fixed description: steps/core/contract/errors.py."""
 
 
 def _caller(event: Any) -> Mapping[str, Any]:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from steps.core.contract.entities import TOKENS_VALID_AFTER
 from steps.core.errors import SessionNotFound, UserNotFound
 from steps.core.mfa import totp_key
 from steps.core.table import (
@@ -206,7 +207,7 @@ def end_access_tokens(table: Table, user_id: str, *, now: float) -> int:
         values={
             ":marker": {"N": str(marker)},
             ":keep_until": {"N": str(marker + TOKENS_VALID_AFTER_KEEP_SECONDS)},
-            ":entity": {"S": "tokens_valid_after"},
+            ":entity": {"S": TOKENS_VALID_AFTER.name},
         },
     )
     return marker

@@ -59,6 +59,7 @@ from cryptography.hazmat.primitives.serialization import (
 from steps.core.aws import error_code
 from steps.core.clock import Clock, system_clock
 from steps.core.config import Config, get_config
+from steps.core.contract.errors import SIGNING_KEYS_NOT_INITIALISED
 from steps.core.errors import SigningKeysUnavailable
 
 ES256 = "ES256"
@@ -79,7 +80,7 @@ PUBLIC_JWK_FIELDS = ("kty", "crv", "x", "y", "kid", "alg", "use")
 #: also the bound on how long IssueTokens may keep signing with a key after a rotation
 #: retired it (the rotation keeps retired keys published long enough for that).
 CACHE_SECONDS = 300.0
-NOT_INITIALISED = "Signing keys are not initialised."
+NOT_INITIALISED = SIGNING_KEYS_NOT_INITIALISED.describe()
 
 _P256 = ec.SECP256R1()
 _ES256_PART = 32  # bytes of r, s, x, y and d

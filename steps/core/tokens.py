@@ -286,9 +286,9 @@ class Grant:
             raise ValueError("The step input asks for a scope the client does not have.")
         return cls(client, scopes)
 
-    def attributes(self) -> dict[str, Any]:
+    def attributes(self) -> dict[str, str]:
         """Kept on the refresh family, so that a refresh never widens the grant."""
-        return {"client_id": {"S": self.client.client_id}, "scope": {"S": " ".join(self.scopes)}}
+        return {"client_id": self.client.client_id, "scope": " ".join(self.scopes)}
 
 
 def family_grant(item: Mapping[str, Any], context: SessionContext, config: Config) -> Grant:
@@ -340,7 +340,7 @@ def _start_family(
         issued_at=now,
         expires_at=family.expires_at,
     )
-    family_item = {**refresh_family_item(family), **grant.attributes()}
+    family_item = refresh_family_item(family, **grant.attributes())
     table.put_all_new([family_item, refresh_token_item(token)])
 
 

@@ -1,6 +1,7 @@
 """One-time email codes and link tokens: created, sent and checked without ever leaving a Lambda.
 
-A verification (``kind`` ``verify_email``) is one pending item per user::
+A verification (``kind`` ``verify_email``) is one pending item per user (the contract's
+``verification``, ``verification_link`` and ``send_limit`` entities)::
 
     pk VERIFY#<kind>#<user_id>   sk PENDING
     code_hash   HMAC-SHA256(key, "<kind>:<user_id>:<code>") hex: a 6-digit code is guessable
@@ -31,32 +32,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from steps.core.errors import ClientError
-from steps.core.table import Item, Table
+from steps.core.contract.entities import VERIFICATION, VERIFICATION_LINK
+from steps.core.contract.errors import CODE_SPENT, LINK_SPENT
+from steps.core.errors import CodeExpired, InvalidCode
+from steps.core.table import (
+    Table,
+    entity_item,
+    link_key,
+    pending_key,
+    send_limit_key,
+)
 
 KINDS = ("verify_email", "reset_password", "change_email")
 CODE_DIGITS = 6
-PENDING_SK = "PENDING"
-LINK_SK = "LINK"
-
-
-class InvalidCode(ClientError):
-    """A wrong code (counted toward the limit)."""
-
-    status = 400
-    code = "invalid_code"
-
-
-class CodeExpired(ClientError):
-    """No usable code: expired, spent, unknown, or too many wrong tries."""
-
-    status = 400
-    code = "code_expired"
-
-
-class SendLimited(ClientError):
-    status = 429
-    code = "too_many_requests"
 
 
 @dataclass(frozen=True)
@@ -106,19 +94,11 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def pending_key(kind: str, user_id: str) -> Item:
-    return {"pk": {"S": f"VERIFY#{kind}#{user_id}"}, "sk": {"S": PENDING_SK}}
-
-
-def link_key(hashed_token: str) -> Item:
-    return {"pk": {"S": f"VERIFYLINK#{hashed_token}"}, "sk": {"S": LINK_SK}}
-
-
 def take_send_slot(table: Table, email: str, *, now: float, per_hour: int) -> bool:
     """Counts one send to ``email`` in the current hour; False when the hour's limit is spent."""
     hour = int(now) // 3600
     return table.update_if(
-        {"pk": {"S": f"MAILLIMIT#{email}"}, "sk": {"S": str(hour)}},
+        send_limit_key(email, hour),
         update="ADD #sends :one SET #ttl = :ttl",
         condition="attribute_not_exists(#sends) OR #sends < :limit",
         names={"#sends": "sends", "#ttl": "expires_at"},
@@ -168,31 +148,30 @@ def issue(
     expires = int(now) + settings.ttl_for(kind)
     hashed_token = token_hash(fresh.link_token)
     table.put(
-        {
-            **pending_key(kind, user_id),
-            "entity": {"S": "verification"},
-            "kind": {"S": kind},
-            "user_id": {"S": user_id},
-            "email": {"S": email},
-            "code_hash": {"S": code_hash(key, kind, user_id, fresh.code)},
-            "token_hash": {"S": hashed_token},
-            "task_token": {"S": task_token},
-            # The waiting execution: only its own time-out forgets this item.
-            "execution_id": {"S": execution_id},
-            "attempts": {"N": "0"},
-            "resends": {"N": str(resends)},
-            "code_expires_at": {"N": str(expires)},
-            "expires_at": {"N": str(expires + 86_400)},
-        }
+        entity_item(
+            VERIFICATION,
+            {
+                "kind": kind,
+                "user_id": user_id,
+                "email": email,
+                "code_hash": code_hash(key, kind, user_id, fresh.code),
+                "token_hash": hashed_token,
+                "task_token": task_token,
+                # The waiting execution: only its own time-out forgets this item.
+                "execution_id": execution_id,
+                "attempts": 0,
+                "resends": resends,
+                "code_expires_at": expires,
+                "expires_at": expires + 86_400,
+            },
+        )
     )
     table.put(
-        {
-            **link_key(hashed_token),
-            "entity": {"S": "verification_link"},
-            "kind": {"S": kind},
-            "user_id": {"S": user_id},
-            "expires_at": {"N": str(expires)},
-        }
+        entity_item(
+            VERIFICATION_LINK,
+            {"kind": kind, "user_id": user_id, "expires_at": expires},
+            token_hash=hashed_token,
+        )
     )
     return fresh
 
@@ -220,7 +199,7 @@ def _spend(table: Table, item: Mapping[str, Any], kind: str, user_id: str) -> Ch
         values={":hash": item["code_hash"]},
     )
     if not spent:  # another request spent it (or a resend replaced it) first
-        raise CodeExpired("The code has expired or was already used; request a new one.")
+        raise CodeExpired(CODE_SPENT.description)
     return Checked(user_id, item["email"]["S"], item["task_token"]["S"])
 
 
@@ -236,7 +215,7 @@ def check_code(
 ) -> Checked:
     """Spends the pending code when ``code`` is right; counts a wrong one."""
     item = table.get(pending_key(kind, user_id))
-    dead = CodeExpired("The code has expired or was already used; request a new one.")
+    dead = CodeExpired(CODE_SPENT.description)
     if item is None or int(item["code_expires_at"]["N"]) <= now:
         raise dead
     attempts = int(item.get("attempts", {}).get("N", "0"))
@@ -258,7 +237,7 @@ def check_code(
 def check_link(table: Table, *, token: str, now: float, spend: bool = True) -> tuple[str, Checked]:
     """Spends (or with ``spend=False`` only finds) the pending verification a link token
     belongs to; returns (kind, checked)."""
-    dead = CodeExpired("The link has expired or was already used; request a new one.")
+    dead = CodeExpired(LINK_SPENT.description)
     hashed = token_hash(token)
     link = table.get(link_key(hashed))
     if link is None or int(link["expires_at"]["N"]) <= now:

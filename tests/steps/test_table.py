@@ -1,6 +1,8 @@
 import json
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 from steps.core.table import (
     TTL_ATTRIBUTE,
@@ -271,33 +273,26 @@ def test_put_all_new_is_all_or_nothing(dynamodb):
     assert table.get(user_key(other.email)) is None
 
 
-class PagingClient:
-    """A fake client answering a query in pages of two (moto pages only at 1 MB)."""
-
-    def __init__(self, items):
-        self.items = items
-        self.calls = []
-
-    def query(self, **params):
-        self.calls.append(params)
-        start = int(params.get("ExclusiveStartKey", {}).get("i", 0))
-        page = self.items[start : start + 2]
-        response = {"Items": page}
-        if start + 2 < len(self.items):
-            response["LastEvaluatedKey"] = {"i": start + 2}
-        return response
-
-
 def test_query_gsi1_follows_every_page():
-    client = PagingClient([{"n": {"N": str(i)}} for i in range(5)])
-    table = Table.from_client(client, "t")
-    items = list(table.query_gsi1("USERID#u-1", sk_prefix="FAMILY#"))
-    assert [i["n"]["N"] for i in items] == ["0", "1", "2", "3", "4"]
-    assert len(client.calls) == 3
-    first = client.calls[0]
-    assert first["IndexName"] == "gsi1"
-    assert first["KeyConditionExpression"] == "#pk = :pk AND begins_with(#sk, :sk)"
-    assert first["ExpressionAttributeValues"] == {
-        ":pk": {"S": "USERID#u-1"},
-        ":sk": {"S": "FAMILY#"},
+    # moto pages only at 1 MB: botocore's Stubber answers in pages of two.
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    expected = {
+        "TableName": "t",
+        "IndexName": "gsi1",
+        "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :sk)",
+        "ExpressionAttributeNames": {"#pk": "gsi1pk", "#sk": "gsi1sk"},
+        "ExpressionAttributeValues": {":pk": {"S": "USERID#u-1"}, ":sk": {"S": "FAMILY#"}},
     }
+    items = [{"n": {"N": str(i)}} for i in range(5)]
+    with Stubber(client) as stub:
+        for start in (0, 2, 4):
+            response: dict = {"Items": items[start : start + 2]}
+            if start < 4:
+                response["LastEvaluatedKey"] = {"pk": {"S": str(start + 2)}}
+            params = dict(expected)
+            if start:
+                params["ExclusiveStartKey"] = {"pk": {"S": str(start)}}
+            stub.add_response("query", response, params)
+        found = list(Table.from_client(client, "t").query_gsi1("USERID#u-1", sk_prefix="FAMILY#"))
+        stub.assert_no_pending_responses()
+    assert [i["n"]["N"] for i in found] == ["0", "1", "2", "3", "4"]
