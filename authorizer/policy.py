@@ -92,7 +92,8 @@ def enrollment_policy_document(stage: StageArn) -> dict[str, Any]:
 
 def allow_response(claims: dict[str, Any], method_arn: Any) -> dict[str, Any]:
     """The authorizer answer for verified claims (``sub``, ``roles``, ``jti``, ``exp``, and
-    ``amr``/``auth_time`` after a sign-in with a second factor: the MFA step-up reads them).
+    ``sid`` when the token has one; ``amr``/``auth_time`` after a sign-in with a second factor:
+    the MFA step-up reads them).
 
     Context values must be strings, numbers or booleans: the roles are comma-joined, the
     ``amr`` values space-joined; ``authTime`` is 0 when the token has none.
@@ -119,10 +120,17 @@ def allow_response(claims: dict[str, Any], method_arn: Any) -> dict[str, Any]:
             "roles": ",".join(roles),
             "jti": claims["jti"],
             "exp": claims["exp"],
+            **session_context(claims),
             "amr": " ".join(methods),
             "authTime": auth_time,
         },
     }
+
+
+def session_context(claims: dict[str, Any]) -> dict[str, str]:
+    """``{"sid"}`` when the token names its session (the refresh family it was issued with)."""
+    sid = claims.get("sid")
+    return {"sid": sid} if isinstance(sid, str) and sid else {}
 
 
 def parse_route_scopes(text: Any) -> dict[tuple[str, str], tuple[str, ...]]:
@@ -172,5 +180,6 @@ def scoped_allow_response(
             "scope": str(claims.get("scope", "")),
             "jti": claims["jti"],
             "exp": claims["exp"],
+            **session_context(claims),
         },
     }

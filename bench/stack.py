@@ -103,16 +103,16 @@ class Recorder:
         """Wraps the local cloud's handler resolution and its StartSyncExecution."""
         from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-        from localcloud import patches
+        from localcloud import awslambda
 
-        if not callable(getattr(patches, "resolve_handler", None)) or not callable(
+        if not callable(getattr(awslambda, "resolve_handler", None)) or not callable(
             getattr(StepFunctionsParserBackend, "start_sync_execution", None)
         ):
             raise RuntimeError(
-                "bench.stack times handlers through localcloud.patches.resolve_handler and "
+                "bench.stack times handlers through localcloud.awslambda.resolve_handler and "
                 "executions through start_sync_execution; one of them is gone"
             )
-        resolve = patches.resolve_handler
+        resolve = awslambda.resolve_handler
         wrapped: dict[str, Callable[[Any, Any], Any]] = {}
 
         def resolve_timed(handler: str) -> Callable[[Any, Any], Any]:
@@ -120,7 +120,7 @@ class Recorder:
                 wrapped[handler] = self.timed_handler(handler, resolve(handler))
             return wrapped[handler]
 
-        patches.resolve_handler = resolve_timed  # type: ignore[assignment]
+        awslambda.resolve_handler = resolve_timed  # type: ignore[assignment]
 
         start_sync = StepFunctionsParserBackend.start_sync_execution
 

@@ -146,13 +146,14 @@ _CALLER_PRELUDE = "\n".join(
         ("callerExp", "exp"),
         ("callerAmr", "amr"),
         ("callerAuthTime", "authTime"),
+        ("callerSid", "sid"),  # "" for a token without a session
     )
 )
 # Extra fields of the execution input, as they appear inside the escaped "input" string.
 _CALLER_INPUT = (
     ',\\"caller\\":{\\"userId\\":\\"$callerUserId\\",'
     '\\"jti\\":\\"$callerJti\\",\\"exp\\":\\"$callerExp\\",'
-    '\\"amr\\":\\"$callerAmr\\",\\"authTime\\":\\"$callerAuthTime\\"}'
+    '\\"amr\\":\\"$callerAmr\\",\\"authTime\\":\\"$callerAuthTime\\",\\"sid\\":\\"$callerSid\\"}'
 )
 
 
@@ -426,6 +427,8 @@ def issuer_metadata(issuer: str, config: StackConfig) -> str:
             "exp",
             "jti",
             "roles",
+            "sid",
+            "email_verified",
         ],
         "stepauth_endpoints": {
             "register": f"{marker}/v1/register",

@@ -40,7 +40,7 @@ from .audit import AuditOwner, AuditTrail
 from .config import StackConfig
 from .events import SOURCE, publish
 from .items import Fixed, state_key
-from .resilience import TIGHT_RETRY
+from .resilience import TIGHT_RETRY, commit_deadline
 from .workflows import ErrorResponses
 
 KIND = "verify_email"
@@ -264,6 +264,7 @@ def verify_email_definition(
                 "user": sfn.JsonPath.object_at("$.user"),
                 "context": sfn.JsonPath.object_at("$.context"),
                 **({"purpose": "mfa_enrollment"} if mfa == "required" else {}),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$",
@@ -411,7 +412,10 @@ def reset_password_definition(
     store = tasks.LambdaInvoke(
         scope,
         "StorePassword",
-        comment="The new hash, and every refresh family of the user revoked.",
+        comment=(
+            "The new hash with the checked code spent (one transaction), and every refresh "
+            "family of the user revoked."
+        ),
         lambda_function=steps.store_password,
         retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
@@ -419,6 +423,8 @@ def reset_password_definition(
             {
                 "user": sfn.JsonPath.object_at("$.user"),
                 "password_hash": sfn.JsonPath.string_at("$.password_hash"),
+                # the checked code is spent in the transaction that stores the hash
+                "task_token": sfn.JsonPath.string_at("$.task_token"),
             }
         ),
         result_path="$.stored",
@@ -595,6 +601,7 @@ def change_password_definition(
             {
                 "user": sfn.JsonPath.object_at("$.user"),
                 "context": sfn.JsonPath.object_at("$.context"),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$.tokens",
@@ -631,10 +638,27 @@ def change_password_definition(
         outcome="success",
         owner=AuditOwner.user("$.user.id"),
     )
-    respond = sfn.Pass(
-        scope,
-        "RespondOk",
-        parameters={"statusCode": 200, "body.$": "States.JsonToString($.tokens)"},
+    # The password is stored by now: a session that cannot be started must not turn the change
+    # into a 503 (the client's retry would present a current password that is no longer it).
+    # The change is served without a new pair (204: sign in again).
+    issue_tokens.add_catch(changed, errors=["States.ALL"], result_path="$.failure")
+    respond = (
+        sfn.Choice(scope, "NewSessionStarted?")
+        .when(
+            sfn.Condition.is_present("$.tokens"),
+            sfn.Pass(
+                scope,
+                "RespondOk",
+                parameters={"statusCode": 200, "body.$": "States.JsonToString($.tokens)"},
+            ),
+        )
+        .otherwise(
+            sfn.Pass(
+                scope,
+                "RespondChangedSignInAgain",
+                parameters={"statusCode": 204, "body": ""},
+            )
+        )
     )
     unlocked = (
         hash_password.next(forget_passwords)
@@ -1020,9 +1044,11 @@ class EmailVerification(Construct):
             ),
             (steps.find_verification, ("GetItem",)),
             (steps.request_password_reset, ("GetItem",)),
-            # the hash; every refresh family of the user (gsi1) revoked
-            (steps.store_password, ("Query", "UpdateItem")),
-            (steps.validate_password_change, ("Query",)),
+            # the hash (with a reset's code spent: Delete); every refresh family of the user
+            # (gsi1) revoked
+            (steps.store_password, ("Query", "UpdateItem", "DeleteItem")),
+            # the caller's session and user (GetItem), else the user by id (gsi1)
+            (steps.validate_password_change, ("GetItem", "Query")),
             (steps.validate_email_change, ("Query", "GetItem")),
         ]
         for grantee, actions in table_actions:

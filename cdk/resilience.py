@@ -37,6 +37,11 @@ GATEWAY_TIMEOUT_SECONDS = 29
 #: Each EXPRESS workflow's TimeoutSeconds: below the gateway's, with room for the mapping.
 WORKFLOW_TIMEOUT_SECONDS = 25
 
+#: Seconds a workflow keeps, after its last commit, for the states that follow it (audit, event,
+#: answer, or a compensation): a committing step refuses to commit later than
+#: ``WORKFLOW_TIMEOUT_SECONDS - COMMIT_MARGIN_SECONDS`` after the execution started.
+COMMIT_MARGIN_SECONDS = 5
+
 #: The error of the Fail state that answers 503 (the response mapping template knows it).
 UNAVAILABLE_ERROR = "stepauth.Unavailable"
 UNAVAILABLE_STATE = "ServiceUnavailable"
@@ -99,6 +104,15 @@ TIGHT_RETRY = RetryPolicy(backoff_rate=1.0)
 #: A lifecycle event is best-effort (its loss never fails a request): one retry, so that it
 #: costs the request's time budget little.
 PUBLISH_RETRY = RetryPolicy(max_attempts=1)
+
+
+def commit_deadline() -> dict[str, object]:
+    """The ``deadline`` a committing step gets (see steps/core/deadline.py): the execution's
+    start and the seconds after it within which it may still commit."""
+    return {
+        "startedAt": sfn.JsonPath.string_at("$$.Execution.StartTime"),
+        "withinSeconds": WORKFLOW_TIMEOUT_SECONDS - COMMIT_MARGIN_SECONDS,
+    }
 
 
 def unavailable_cause() -> str:

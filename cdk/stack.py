@@ -164,7 +164,9 @@ class StepAuthStack(Stack):
                     start_mfa_challenge=self.multi_factor.steps.start_mfa_challenge,
                 ),
             ),
-            "Refresh": self._workflow("Refresh", refresh_definition),
+            "Refresh": self._workflow(
+                "Refresh", functools.partial(refresh_definition, bus=bus)
+            ),
             "Logout": self._workflow("Logout", logout_definition),
             "DisableUser": self._workflow(
                 "DisableUser", functools.partial(disable_user_definition, bus=bus)
@@ -481,12 +483,15 @@ class StepAuthStack(Stack):
             (steps.verify_password, ("GetItem", "UpdateItem", "DeleteItem")),
             # a new family: its item and its first token, in one transaction
             (steps.issue_tokens, ("PutItem",)),
-            (steps.rotate_refresh_token, ("GetItem", "PutItem", "UpdateItem")),
+            # the token, then its family and user together (BatchGetItem); the rotation
+            (steps.rotate_refresh_token, ("GetItem", "BatchGetItem", "PutItem", "UpdateItem")),
             (steps.end_sessions, ("GetItem", "Query", "UpdateItem")),
             (steps.disable_user, ("Query", "UpdateItem")),
-            (steps.delete_account, ("Query", "UpdateItem", "DeleteItem")),
+            # the caller's session and user (GetItem), else the user by id (gsi1)
+            (steps.delete_account, ("GetItem", "Query", "UpdateItem", "DeleteItem")),
             (steps.end_session, ("UpdateItem",)),
-            (steps.list_sessions, ("Query",)),
+            # the sessions (gsi1) and the caller's own, read consistently
+            (steps.list_sessions, ("Query", "GetItem")),
             (self.publish_jwks, ("GetItem",)),
             # the public keys; the denylist and the "tokens valid after" marker, read together
             (self.authorizer, ("GetItem", "BatchGetItem")),

@@ -40,7 +40,7 @@ from steps.core.table.layout import DEFAULT_ROLES, STATUS_ACTIVE
 from .audit import AuditOwner, AuditTrail
 from .events import publish
 from .items import Fixed, state_item, state_key
-from .resilience import unavailable
+from .resilience import commit_deadline, unavailable
 
 #: The error of every client-error ``Fail`` state. Namespaced so that nothing else can raise it:
 #: an uncaught botocore ``ClientError`` in a step also reaches Step Functions as "ClientError".
@@ -190,7 +190,8 @@ def register_definition(
     email_verification: str = "off",
     mfa: str = "optional",
 ) -> sfn.IChainable:
-    """validate → hash → conditional put of the user → audit → issue tokens → 201.
+    """validate → hash → conditional put of the user → audit → issue tokens → UserRegistered
+    → 201.
 
     ``uniform``: registration answers 202 whether the email was free or taken (and issues no
     tokens: the client logs in next), so it cannot be used to learn which emails have accounts.
@@ -301,28 +302,37 @@ def register_definition(
                     "email": sfn.JsonPath.string_at("$.account.email"),
                     "roles": sfn.JsonPath.list_at("$.account.roles"),
                     "created_at": sfn.JsonPath.string_at("$.account.created_at"),
+                    # As StoreUser wrote it: the access token's email_verified claim.
+                    **({} if email_verification == "off" else {"email_verified": False}),
                 },
                 "context": sfn.JsonPath.object_at("$.context"),
                 # mfa=required: an enrolment token instead of a session (login_definition).
                 **({"purpose": ENROLLMENT_PURPOSE} if mfa == "required" else {}),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$",
     )
     stored = validate.next(hash_password).next(forget_password).next(store_user).next(registered)
-    if bus is not None:
-        stored = stored.next(
+
+    def published(chain: sfn.Chain, user_path: str) -> sfn.Chain:
+        """UserRegistered, once the account is there for good: after the last step that could
+        still take it back (IssueTokens' compensation), so no event names an undone account."""
+        if bus is None:
+            return chain
+        return chain.next(
             publish(
                 scope,
                 "PublishUserRegistered",
                 bus,
                 "UserRegistered",
-                user_id_path="$.account.id",
-                facts={"email": "$.account.email", "created_at": "$.account.created_at"},
+                user_id_path=f"{user_path}.id",
+                facts={"email": f"{user_path}.email", "created_at": f"{user_path}.created_at"},
             )
         )
+
     if uniform:
-        return stored.next(accepted)
+        return published(stored, "$.account").next(accepted)
     if email_verification == "required":
         # No tokens until the emailed code is verified (POST /v1/email/verify signs in).
         unverified_user = sfn.Pass(
@@ -337,7 +347,11 @@ def register_definition(
                 }
             },
         )
-        return stored.next(unverified_user).next(_respond(scope, "RespondCreated", 201))
+        return (
+            published(stored, "$.account")
+            .next(unverified_user)
+            .next(_respond(scope, "RespondCreated", 201))
+        )
     # A fault that outlives IssueTokens' retries would leave an account the client was told
     # nothing about (503): the user item is taken back, so the client's retry registers again.
     undo_store_user = tasks.DynamoDeleteItem(
@@ -356,7 +370,9 @@ def register_definition(
         result_path=sfn.JsonPath.DISCARD,
     ).next(unavailable(scope))
     issue_tokens.add_catch(undo_store_user, errors=["States.ALL"], result_path="$.failure")
-    return stored.next(issue_tokens).next(_respond(scope, "RespondCreated", 201))
+    return published(stored.next(issue_tokens), "$.user").next(
+        _respond(scope, "RespondCreated", 201)
+    )
 
 
 def login_definition(
@@ -442,6 +458,7 @@ def login_definition(
             {
                 "user": sfn.JsonPath.object_at("$.verified.user"),
                 "context": sfn.JsonPath.object_at("$.context"),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$",
@@ -615,10 +632,15 @@ def _request_context() -> dict[str, str]:
 
 
 def refresh_definition(
-    scope: Construct, table: dynamodb.ITable, steps: StepFunctions
+    scope: Construct,
+    table: dynamodb.ITable,
+    steps: StepFunctions,
+    *,
+    bus: events.IEventBus | None = None,
 ) -> sfn.IChainable:
     """validate → rotate (spend the presented token and store its successor in one transaction,
-    reuse detection, replay within the grace window) → audit → 200 with the pair."""
+    reuse detection, replay within the grace window) → audit → 200 with the pair; a detected
+    reuse → RefreshTokenReuseDetected → 400 invalid_grant."""
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
     validate = _catch_step_errors(
@@ -639,7 +661,8 @@ def refresh_definition(
         comment=(
             "Spends the token and stores its successor in one transaction, then signs the "
             "access token; a replay within the grace window gets the current token again; "
-            "reuse revokes the family (the step writes that audit record)."
+            "reuse revokes the family (the step writes that audit record) and is answered "
+            "as {reuse: {user_id, session_id}}."
         ),
         lambda_function=steps.rotate_refresh_token,
         retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
@@ -649,6 +672,7 @@ def refresh_definition(
                 "refresh": sfn.JsonPath.object_at("$.refresh"),
                 "context": sfn.JsonPath.object_at("$.context"),
                 "executionId": sfn.JsonPath.string_at("$$.Execution.Id"),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$",
@@ -660,17 +684,30 @@ def refresh_definition(
         "AuditRefreshFailure", action="refresh", outcome="failure", owner=AuditOwner.anonymous()
     ).next(invalid_grant)
     rotate.add_catch(
-        sfn.Choice(scope, "ReuseDetected?")
-        # The step has written the reuse record, under the user whose family it revoked.
-        .when(sfn.Condition.string_equals("$.failure.Error", "RefreshTokenReused"), invalid_grant)
-        .otherwise(audit_failure),
+        audit_failure,
         errors=["InvalidGrant", "RefreshTokenReused"],
         result_path="$.failure",
     )
     refreshed = audit.record(
         "AuditRefreshed", action="refresh", outcome="success", owner=AuditOwner.user("$.user.id")
     )
-    return validate.next(rotate).next(refreshed).next(_respond(scope, "RespondOk", 200))
+    # The step revoked the family of a reused token and wrote the reuse record (under the user
+    # whose family it was); the event follows, and a lost event does not change the answer.
+    reused: sfn.IChainable = invalid_grant
+    if bus is not None:
+        reused = publish(
+            scope,
+            "PublishRefreshTokenReuseDetected",
+            bus,
+            "RefreshTokenReuseDetected",
+            user_id_path="$.reuse.user_id",
+            facts={"session_id": "$.reuse.session_id"},
+        ).next(invalid_grant)
+    return validate.next(rotate).next(
+        sfn.Choice(scope, "ReuseDetected?")
+        .when(sfn.Condition.is_present("$.reuse"), reused)
+        .otherwise(refreshed.next(_respond(scope, "RespondOk", 200)))
+    )
 
 
 def _deny_access_token(

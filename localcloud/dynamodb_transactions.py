@@ -4,7 +4,7 @@ moto 5.2.5's ``transact_write_items`` deep-copies every table a transaction name
 starts and puts the copy back when an operation fails. That costs about 0.18 ms per item of the
 table, on every transaction: at 5,000 items a login spent more than a second of CPU copying.
 
-Here a transaction runs under the write lock (``patches.DYNAMODB_WRITE_LOCK``) and keeps an undo
+Here a transaction runs under the write lock (``dynamodb.DYNAMODB_WRITE_LOCK``) and keeps an undo
 log instead: before each operation it copies the one item the operation touches (or notes its
 absence). When the transaction is cancelled, the items are put back in reverse order and the
 stream records the partial writes appended are taken back, so the table, and what GetRecords and

@@ -19,6 +19,11 @@
    (``"TaskToken"`` for ``sfn:sendTaskSuccess``); moto hands them to botocore unchanged, which
    refuses every service whose API members are camelCase. Top-level names are matched to the
    operation's members without regard to case (:func:`sdk_parameters`).
+5. An ``aws-sdk`` Task's error is ``ServiceName.ErrorName`` (the service's error code, with the
+   ``Exception`` suffix), as AWS documents it: moto names an error the SDK does not model after
+   the Python class (``Sfn.SfnException`` for a throttled ``StartExecution``: botocore's sfn
+   model has no ThrottlingException), so no Retry on ``Sfn.ThrottlingException`` ever matched
+   locally (:func:`sdk_error_name`).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ def apply() -> None:
         _patch_event_bus_ref()
         _patch_idempotent_start_execution()
         _patch_sdk_parameter_names()
+        _patch_sdk_error_names()
         _applied = True
 
 
@@ -173,7 +179,7 @@ def _start_state_machine(rule: Any, target: dict[str, Any], payload: str) -> Non
 def _invoke_function(target: dict[str, Any], payload: str) -> None:
     from moto.awslambda.models import lambda_backends
 
-    from .patches import invoke_in_process
+    from .awslambda import invoke_in_process
 
     arn = target["Arn"]
     account, region = arn.split(":")[4], arn.split(":")[3]
@@ -362,3 +368,31 @@ def _patch_sdk_parameter_names() -> None:
         return original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
 
     service_class._eval_service_task = _eval_service_task
+
+
+# 5. aws-sdk error names ---------------------------------------------------------------------
+
+
+def sdk_error_name(service: str, exception: Exception) -> str:
+    """``Service.CodeException`` for an error botocore does not model (a plain ClientError),
+    from the error code the service answered; modeled errors keep their class name."""
+    from botocore.exceptions import ClientError
+
+    name = type(exception).__name__
+    if type(exception) is ClientError:
+        code = exception.response.get("Error", {}).get("Code")
+        name = code if isinstance(code, str) and code else f"{service}Exception"
+    return f"{service}.{name}" if name.endswith("Exception") else f"{service}.{name}Exception"
+
+
+def _patch_sdk_error_names() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk,
+    )
+
+    service_class = state_task_service_aws_sdk.StateTaskServiceAwsSdk
+
+    def _normalise_exception_name(norm_service_name: str, ex: Exception) -> str:
+        return sdk_error_name(norm_service_name, ex)
+
+    service_class._normalise_exception_name = staticmethod(_normalise_exception_name)

@@ -10,7 +10,7 @@
    shared. Map and Parallel states keep worker pools and counters on their components, so a
    definition with either still gets its own copy per execution.
 3. A workflow's log events are written to CloudWatch Logs in one batch when the execution ends
-   (see ``patches.WorkflowLogSession``), not one locked call per history event.
+   (see ``stepfunctions_logs.WorkflowLogSession``), not one locked call per history event.
 4. moto's ``BaseResponse.call_action`` lists the response class's methods with
    ``inspect.getmembers`` on every request; the list is kept per class.
 5. The interpreter deep-copies a state's input, result and every path's value each time it reads
@@ -118,9 +118,9 @@ def draw_heap_keys(program: Any) -> int:
 
 def program_for_execution(definition: str) -> Any:
     """The program one execution evaluates: shared, or a copy for Map/Parallel definitions."""
-    from . import patches
+    from . import stepfunctions
 
-    program = patches.parsed_program(definition)
+    program = stepfunctions.parsed_program(definition)
     if not shares_program(definition):
         return copy.deepcopy(program)
     if not getattr(program, "_stepauth_heap_keys_drawn", False):
@@ -214,7 +214,7 @@ def _patch_method_names() -> None:
 
 
 def apply() -> None:
-    """Install 1, 3, 4 and 5 (called once by ``patches.apply``; 2 is in its fix 15)."""
+    """Install 1, 3, 4 and 5 (called once by ``patches.apply``; 2 is ``stepfunctions``' fix 6)."""
     _patch_json_path_parsing()
     _patch_log_flush_at_execution_end()
     _patch_method_names()

@@ -121,7 +121,7 @@ def sweep_logs(settings: RetentionSettings, now: float) -> tuple[int, int]:
     """Drop old log events and streams; returns (events, streams) dropped."""
     from moto.logs.models import logs_backends
 
-    from .patches import _WORKFLOW_LOG_LOCK
+    from .stepfunctions_logs import _WORKFLOW_LOG_LOCK
 
     oldest_ms = (
         None if settings.max_age_seconds is None else (now - settings.max_age_seconds) * 1000

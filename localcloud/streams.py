@@ -3,7 +3,7 @@
 On AWS, DynamoDB deletes expired items some time after they expire, writing REMOVE records that
 carry TTL's ``userIdentity``; Lambda polls each stream for its event source mappings, filters the
 records, invokes the function with batches and handles its failures. moto does none of this
-(see ``patches``, gaps 11 to 13). Here:
+(see ``localcloud/dynamodb.py`` and ``localcloud/awslambda.py``). Here:
 
 * :class:`TtlSweeper` ``sweep(now)`` deletes every item of every TTL-enabled table whose TTL
   attribute (the one the table's TTL description names) is a number at or before ``now`` and
@@ -24,7 +24,8 @@ records, invokes the function with batches and handles its failures. moto does n
   ``paused()`` to hold background delivery while they look at the state in between.
 
 Delivery always runs on the poller's thread or the caller's (a test), never inside a write:
-writes are serialized (patch 10) and the handlers call DynamoDB over HTTP on server threads.
+writes are serialized (``localcloud/dynamodb.py``) and the handlers call DynamoDB over HTTP on
+server threads.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import patches
+from . import awslambda, dynamodb
 
 LOG = logging.getLogger("stepauth.localcloud.streams")
 
@@ -365,7 +366,7 @@ class StreamPoller:
                 items[index].to_json(), region=self.region, source_arn=mapping.source_arn
             )
             index += 1
-            if patches.filter_criteria_matches(mapping.filter_criteria, record):
+            if awslambda.filter_criteria_matches(mapping.filter_criteria, record):
                 batch.append(record)
         state.position = shard.starting_sequence_number + index
         return batch
@@ -470,7 +471,7 @@ class StreamPoller:
 
         cutoff = (self._clock() if now is None else now) - STREAM_RETENTION_SECONDS
         dropped = 0
-        with self._lock, patches.DYNAMODB_WRITE_LOCK:
+        with self._lock, dynamodb.DYNAMODB_WRITE_LOCK:
             for table in list(dynamodb_backends[self.account_id][self.region].tables.values()):
                 shard = table.stream_shard
                 if shard is None:
@@ -527,7 +528,7 @@ class TtlSweeper:
 
         backend = dynamodb_backends[self.account_id][self.region]
         deleted = 0
-        with patches.DYNAMODB_WRITE_LOCK, patches.deleting_by_ttl():
+        with dynamodb.DYNAMODB_WRITE_LOCK, dynamodb.deleting_by_ttl():
             for table in list(backend.tables.values()):
                 attribute = ttl_attribute(table.ttl)
                 if attribute is None:
@@ -589,7 +590,7 @@ class LocalStreams:
         finally:
             with self._pause_lock:
                 self._paused -= 1
-            patches.stream_records_written.set()
+            dynamodb.stream_records_written.set()
 
     def _is_paused(self) -> bool:
         with self._pause_lock:
@@ -604,7 +605,7 @@ class LocalStreams:
 
     def stop(self) -> None:
         self._stopping.set()
-        patches.stream_records_written.set()
+        dynamodb.stream_records_written.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
@@ -612,8 +613,8 @@ class LocalStreams:
     def _run(self) -> None:
         next_sweep = self._clock() + (self.sweep_seconds or 0)
         while not self._stopping.is_set():
-            patches.stream_records_written.wait(timeout=self.poll_seconds)
-            patches.stream_records_written.clear()
+            dynamodb.stream_records_written.wait(timeout=self.poll_seconds)
+            dynamodb.stream_records_written.clear()
             if self._stopping.is_set():
                 return
             try:

@@ -174,8 +174,10 @@ def test_a_user_lists_and_ends_a_session(client: Client, accounts: Accounts) -> 
     assert listed.status == 200, listed.body
     sessions = listed.json()["sessions"]
     assert len(sessions) == 2
-    fields = {"id", "created_at", "last_used_at", "expires_at", "user_agent"}
+    fields = {"id", "created_at", "last_used_at", "expires_at", "user_agent", "current"}
     assert all(set(session) == fields for session in sessions)
+    # The registration's token names its own session (sid): the list marks it current.
+    assert [s["current"] for s in sessions].count(True) == 1
     ended = client.call("DELETE", f"/v1/sessions/{sessions[0]['id']}", token=token)
     assert ended.status == 204, ended.body
     remaining = client.call("GET", "/v1/sessions", token=token).json()["sessions"]

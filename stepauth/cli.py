@@ -90,7 +90,7 @@ def _signing_algorithm(args: argparse.Namespace, target: Target) -> str:
 
 
 def _keys_init(args: argparse.Namespace, target: Target) -> int:
-    from steps.core.keyset_admin import initialise_signing_keys
+    from steps.core.signing_keys import initialise_signing_keys
 
     kid = initialise_signing_keys(
         target.client("secretsmanager"),
@@ -103,7 +103,7 @@ def _keys_init(args: argparse.Namespace, target: Target) -> int:
 
 
 def _keys_rotate(args: argparse.Namespace, target: Target) -> int:
-    from steps.core.keyset_admin import rotate_signing_keys
+    from steps.core.signing_keys import rotate_signing_keys
 
     kid = rotate_signing_keys(
         target.client("secretsmanager"),

@@ -134,7 +134,7 @@ def add_output_option(parser: argparse.ArgumentParser) -> None:
 
 
 def output_format(args: argparse.Namespace) -> str:
-    """"table" or "json", as the command line asked."""
+    """ "table" or "json", as the command line asked."""
     return getattr(args, "output", None) or "table"
 
 

@@ -1,8 +1,10 @@
-"""Step: check a password reset (``POST /v1/password/reset``) and spend its code.
+"""Step: check a password reset (``POST /v1/password/reset``) and its code.
 
 Body ``{"email", "code", "new_password"}`` or ``{"token", "new_password"}`` →
 ``{"user": {"id", "email"}, "password", "task_token", "context"}``. The new password is checked
-against the policy before the code is spent (a weak password does not burn the code). Raises
+against the policy before the code is checked (a weak password does not burn the code). The
+code is spent by StorePassword, in the transaction that stores the new hash: a fault between
+the two leaves the code usable for the client's retry. Raises
 InvalidRequest, WeakPassword, InvalidCode or CodeExpired. The new password stays in this
 EXPRESS workflow (no execution data logged); it never reaches the STANDARD one.
 """
@@ -17,7 +19,7 @@ from steps.core.clock import system_clock
 from steps.core.contract.errors import CODE_SPENT
 from steps.core.emails import normalise_email
 from steps.core.errors import InvalidRequest
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.password_policy import check_password_policy, context_words_for
 from steps.core.table import Table, default_table, user_from_item, user_key
 from steps.core.verification import (
@@ -70,9 +72,10 @@ def check_for_state(
             code=body["code"],
             now=now,
             settings=settings,
+            spend=False,
         )
     else:
-        _, checked = check_link(table, token=body["token"], now=now)
+        _, checked = check_link(table, token=body["token"], now=now, spend=False)
     if checked.user_id != user.user_id:
         raise CodeExpired(_EXPIRED)
     return {

@@ -11,9 +11,9 @@ from typing import Any
 
 from steps.core.clock import system_clock
 from steps.core.config import get_config
-from steps.core.logs import step_log
 from steps.core.mfa_cipher import default_cipher
 from steps.core.mfa_step_up import check_step_up
+from steps.core.observability import step_log
 from steps.core.table import default_table
 
 

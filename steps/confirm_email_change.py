@@ -16,7 +16,7 @@ from steps.core.api_request import read_json_body, request_context
 from steps.core.clock import system_clock
 from steps.core.contract.errors import CODE_SPENT
 from steps.core.errors import EmailTaken, InvalidRequest
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.sessions import find_user_by_id
 from steps.core.table import Table, default_table, user_key
 from steps.core.verification import (
@@ -40,7 +40,8 @@ def confirm_for_state(
     body = read_json_body(event)
     caller = event.get("caller") if isinstance(event, Mapping) else None
     user_id = str(caller.get("userId")) if isinstance(caller, Mapping) else ""
-    user = find_user_by_id(table, user_id)
+    sid = caller.get("sid") if isinstance(caller, Mapping) else None
+    user = find_user_by_id(table, user_id, session_id=sid if isinstance(sid, str) and sid else None)
     if user is None:
         raise CodeExpired(_EXPIRED)
     if set(body) == {"code"} and isinstance(body["code"], str) and _CODE.fullmatch(body["code"]):

@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from steps.core.clock import system_clock
-from steps.core.logs import step_log
 from steps.core.mfa import confirm_enrolment
 from steps.core.mfa_cipher import default_cipher
 from steps.core.mfa_requests import confirm_request
+from steps.core.observability import step_log
 from steps.core.table import default_table
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from steps.core.clock import system_clock
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.session_requests import parse_caller
 from steps.core.sessions import delete_account
 from steps.core.table import Table, default_table
@@ -19,7 +19,7 @@ def delete_account_for_state(event: Any, *, table: Table, now: float) -> dict[st
     if not isinstance(event, Mapping):
         raise ValueError("The step input must be an object.")
     caller = parse_caller(event.get("caller"))
-    user = delete_account(table, caller["userId"], now=now)
+    user = delete_account(table, caller["userId"], now=now, session_id=caller.get("sid"))
     return {"user": {"id": user.user_id}}
 
 

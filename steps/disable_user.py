@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from steps.core.clock import system_clock
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.session_requests import parse_caller
 from steps.core.sessions import disable_user
 from steps.core.table import Table, default_table

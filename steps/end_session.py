@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from steps.core.clock import system_clock
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.session_requests import parse_caller, parse_target
 from steps.core.sessions import end_session
 from steps.core.table import Table, default_table

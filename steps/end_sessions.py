@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from steps.core.clock import system_clock
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.session_requests import parse_logout_state
 from steps.core.sessions import family_of_refresh_token, revoke_all_families, revoke_family
 from steps.core.table import Table, default_table

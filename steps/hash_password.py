@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from steps.core.credentials import hash_password
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.passwords import default_hasher
 
 

@@ -19,8 +19,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from steps.core.keyset_admin import initialise_signing_keys
-from steps.core.signing_keys import DEFAULT_ALGORITHM
+from steps.core.signing_keys import DEFAULT_ALGORITHM, initialise_signing_keys
 from steps.core.table import Table
 
 LOG = logging.getLogger("stepauth.init_signing_keys")

@@ -8,7 +8,7 @@ from typing import Any
 
 from steps.core.clock import system_clock
 from steps.core.config import get_config
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.signing_keys import load_signing_keys
 from steps.core.table import default_table
 from steps.core.tokens import issue_tokens_for_state

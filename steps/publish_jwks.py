@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps.core.jwks import jwks_response, unavailable_response
-from steps.core.logs import step_log
-from steps.core.public_keys import read_public_jwks
+from steps.core.observability import step_log
+from steps.core.public_keys import jwks_response, read_public_jwks, unavailable_response
 from steps.core.table import default_table
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps.core.logs import step_log
 from steps.core.mfa import replace_recovery_codes
+from steps.core.observability import step_log
 from steps.core.table import default_table
 
 

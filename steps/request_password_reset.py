@@ -12,7 +12,7 @@ from typing import Any
 from steps.core.api_request import read_json_body, request_context
 from steps.core.emails import normalise_email
 from steps.core.errors import InvalidRequest
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.table import Table, default_table, user_from_item, user_key
 
 

@@ -2,11 +2,15 @@
 
 Spends the presented token and stores its successor in one transaction, then answers the token
 pair (the same body as IssueTokens). A replay within the grace window answers the family's
-current token again. Raises InvalidGrant, or RefreshTokenReused after this call revoked the
-family (both HTTP 400 invalid_grant; a Catch must name both errors), or RotationConflict
-(transient: retried). Reuse is audited here (action ``refresh``, outcome ``reuse_detected``,
-under the family's user) and counted (metric ``RefreshTokenReused``): only this step knows whose
-family was revoked, and only the call that revoked it reports it, so a reuse is recorded once.
+current token again. Raises InvalidGrant (HTTP 400 invalid_grant) or RotationConflict
+(transient: retried).
+
+A reuse that this call detected (it revoked the family) is not raised but answered
+``{"reuse": {"user_id", "session_id"}}`` (ids only, never a token or hash): the workflow
+publishes ``RefreshTokenReuseDetected`` from it, then answers 400 invalid_grant. Reuse is
+audited here (action ``refresh``, outcome ``reuse_detected``, under the family's user) and
+counted (metric ``RefreshTokenReused``): only this step knows whose family was revoked, and only
+the call that revoked it reports it, so a reuse is recorded once.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from typing import Any
 from steps.core.audit import write_audit
 from steps.core.clock import system_clock
 from steps.core.config import get_config
+from steps.core.deadline import commit_deadline
 from steps.core.errors import RefreshTokenReused
-from steps.core.logs import step_log
-from steps.core.observability import REFRESH_TOKEN_REUSED, count
+from steps.core.observability import REFRESH_TOKEN_REUSED, count, step_log
 from steps.core.refresh_key import load_refresh_key
 from steps.core.refresh_rotation import spend_refresh_token
 from steps.core.session_requests import parse_refresh_state
@@ -61,6 +65,11 @@ def audit_reuse(
     )
 
 
+def reuse_outcome(reused: RefreshTokenReused) -> dict[str, Any]:
+    """What the workflow publishes of a detected reuse: whose session was revoked."""
+    return {"reuse": {"user_id": reused.user_id, "session_id": reused.family_id}}
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("rotate_refresh_token", event) as log:
         token_hash, request_context = parse_refresh_state(event)
@@ -79,6 +88,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 # The family's client and scopes, narrowed to what the request asks (RFC 6749
                 # section 6): checked before the token is spent.
                 grant_for_family=lambda item: family_grant(item, asked, config),
+                commit_by=commit_deadline(event.get("deadline")),
             )
         except RefreshTokenReused as reused:
             count(REFRESH_TOKEN_REUSED)
@@ -94,7 +104,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 user_id=reused.user_id,
                 family_id=reused.family_id,
             )
-            raise
+            return reuse_outcome(reused)
         user = TokenUser.from_state(grant.user)
         access_token, _ = issue_access_token(
             user.id,
@@ -104,6 +114,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             config=config,
             client=grant.family_grant.client,
             scopes=grant.family_grant.scopes,
+            session_id=grant.family_id,
+            email_verified=user.email_verified,
         )
         log.succeeded(user_id=user.id, replayed="yes" if grant.replayed else "no")
         return token_response(user, access_token, grant.refresh_token, config=config)

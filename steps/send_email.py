@@ -15,8 +15,8 @@ from typing import Any
 from steps.core import aws
 from steps.core.clock import system_clock
 from steps.core.emails import normalise_email
-from steps.core.logs import step_log
 from steps.core.mail_templates import NOTICES, Message, render, render_notice
+from steps.core.observability import step_log
 from steps.core.table import Table, default_table
 from steps.core.verification import KINDS, MailSettings, issue, take_send_slot
 

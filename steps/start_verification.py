@@ -15,7 +15,7 @@ from typing import Any
 
 from steps.core import aws
 from steps.core.aws import error_code
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 
 
 def execution_request(event: Any, *, machine_arn: str, timeout_seconds: int) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 from steps.core.api_request import read_json_body, request_context
 from steps.core.emails import normalise_email
 from steps.core.errors import EmailTaken, InvalidRequest, InvalidToken
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.sessions import find_user_by_id
 from steps.core.table import Table, default_table, user_key
 
@@ -30,7 +30,9 @@ def validate_for_state(event: Any, *, table: Table) -> dict[str, Any]:
     new_email = normalise_email(body["new_email"], field="new_email")
     caller = event.get("caller") if isinstance(event, Mapping) else None
     user_id = caller.get("userId") if isinstance(caller, Mapping) else None
-    user = find_user_by_id(table, str(user_id)) if user_id else None
+    sid = caller.get("sid") if isinstance(caller, Mapping) else None
+    session_id = sid if isinstance(sid, str) and sid else None
+    user = find_user_by_id(table, str(user_id), session_id=session_id) if user_id else None
     if user is None or not user.is_active:
         raise InvalidToken
     if new_email == user.email:

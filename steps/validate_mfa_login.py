@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps.core.logs import step_log
 from steps.core.mfa_requests import mfa_login_request
+from steps.core.observability import step_log
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

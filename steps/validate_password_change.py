@@ -13,7 +13,7 @@ from typing import Any
 
 from steps.core.api_request import read_json_body, request_context
 from steps.core.errors import InvalidRequest, InvalidToken, WeakPassword
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.password_policy import check_password_policy, context_words_for
 from steps.core.sessions import find_user_by_id
 from steps.core.table import Table, default_table
@@ -29,7 +29,9 @@ def validate_for_state(event: Any, *, table: Table) -> dict[str, Any]:
         raise InvalidRequest("Send 'current_password' and 'new_password' (strings).")
     caller = event.get("caller") if isinstance(event, Mapping) else None
     user_id = caller.get("userId") if isinstance(caller, Mapping) else None
-    user = find_user_by_id(table, str(user_id)) if user_id else None
+    sid = caller.get("sid") if isinstance(caller, Mapping) else None
+    session_id = sid if isinstance(sid, str) and sid else None
+    user = find_user_by_id(table, str(user_id), session_id=session_id) if user_id else None
     if user is None or not user.is_active:
         raise InvalidToken
     new_password = check_password_policy(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.validation import validate_registration
 
 

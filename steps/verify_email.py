@@ -17,7 +17,7 @@ from steps.core.clock import system_clock
 from steps.core.contract.errors import CODE_SPENT, LINK_SPENT
 from steps.core.emails import normalise_email
 from steps.core.errors import InvalidRequest
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from steps.core.table import Table, default_table, user_from_item, user_key
 from steps.core.verification import (
     CODE_DIGITS,

@@ -11,10 +11,10 @@ from typing import Any
 
 from steps.core.clock import system_clock
 from steps.core.config import get_config
-from steps.core.logs import step_log
 from steps.core.mfa_cipher import default_cipher
 from steps.core.mfa_requests import answer_from_state
 from steps.core.mfa_signin import answer_challenge
+from steps.core.observability import step_log
 from steps.core.table import default_table
 
 

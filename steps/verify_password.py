@@ -15,9 +15,8 @@ from steps.core.clock import system_clock
 from steps.core.config import get_config
 from steps.core.credentials import guarded_login
 from steps.core.errors import InvalidCredentials
-from steps.core.logs import step_log
 from steps.core.mfa import mfa_enabled
-from steps.core.observability import LOGIN_FAILED, LOGIN_LOCKED, LOGIN_SUCCEEDED, count
+from steps.core.observability import LOGIN_FAILED, LOGIN_LOCKED, LOGIN_SUCCEEDED, count, step_log
 from steps.core.passwords import default_hasher
 from steps.core.table import default_table
 

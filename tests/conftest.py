@@ -28,12 +28,20 @@ for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
     os.environ.pop(_name, None)
 
 
-#: The variants of the app tests/test_stack.py checks beside the local cloud's synthesis.
+#: The variants of the app tests/test_stack.py, tests/test_lifecycle_stack.py and
+#: tests/test_protect_units.py check beside the local cloud's synthesis (all in one child process).
 STACK_VARIANTS: dict[str, dict[str, Any]] = {
     "stack-x": {"stack_name": "x"},
-    "stack-other-stack": {"stack_name": "other-stack"},
+    # also the optional email verification policy (one synthesis less than its own variant)
+    "stack-other-stack": {"stack_name": "other-stack", "email_verification": "optional"},
     "uniform-registration": {"uniform_registration": "true"},
     "mfa-required": {"mfa": "required", "email_verification": "optional"},
+    # tests/test_lifecycle_stack.py: the default configuration (email verification required)
+    # and its other timeout action.
+    "lifecycle-default": LOCAL_CONTEXT,
+    "lifecycle-remove-on-timeout": {**LOCAL_CONTEXT, "verification_timeout_action": "remove"},
+    # tests/test_protect_units.py: Ed25519 access tokens.
+    "ed25519": {**LOCAL_CONTEXT, "token_signing_algorithm": "Ed25519"},
     "nag": {"nag": "true"},  # last: its synthesis is the one expected to fail when a finding
 }
 _WANTS_VARIANTS = pytest.StashKey[bool]()

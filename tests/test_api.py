@@ -282,9 +282,9 @@ def test_executions_are_named_after_the_request_id(api, aws, local_cloud) -> Non
         "BuildAccount",
         "StoreUser",
         "AuditRegistered",
-        "PublishUserRegistered",
-        "PublishUserRegisteredDone",
         "IssueTokens",
+        "PublishUserRegistered",  # once the account is there for good
+        "PublishUserRegisteredDone",
         "RespondCreated",
     ]
 
@@ -318,8 +318,9 @@ class _Records(logging.Handler):
 
 
 def test_no_secret_reaches_a_history_a_log_or_an_error(api, aws, local_cloud, capfd) -> None:
-    import authorizer.handler  # noqa: F401 - loggers configure themselves on import;
-    import steps.core.logs  # noqa: F401 - watch them after that, or they drop our handler
+    # Loggers configure themselves on import: watch them after that, or they drop our handler.
+    import authorizer.handler  # noqa: F401
+    import steps.core.observability  # noqa: F401
 
     records = _Records()
     watched = [logging.getLogger(), logging.getLogger("stepauth")]

@@ -113,7 +113,10 @@ def test_a_user_lists_and_ends_their_sessions(api: Api) -> None:
     second, third = api.login(email).json(), api.login(email).json()
     listed = sessions_of(api, third["access_token"])
     assert len(listed) == 3
-    assert set(listed[0]) == {"id", "created_at", "last_used_at", "expires_at", "user_agent"}
+    fields = {"id", "created_at", "last_used_at", "expires_at", "user_agent", "current"}
+    assert set(listed[0]) == fields
+    # The third login's token names its own session: that one, and only it, is current.
+    assert [s["current"] for s in listed].count(True) == 1
     assert listed[0]["user_agent"] == "stepauth-tests/1"
     assert json.dumps(listed).count("refresh") == 0  # no token, no hash
     ids = [s["id"] for s in listed]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import jwt
 import pytest
 
 from localcloud.cloud import USED_GRANTS_FILE_VARIABLE, free_port
@@ -26,6 +27,9 @@ from localcloud.deploy import PROJECT_ROOT
 from stepauth import exits
 from tests.conftest import CHILD_USED_GRANTS
 from tests.test_api import PASSWORD, Api, new_email
+
+# Every test here runs against a `stepauth local` of its own (a child process): the cloud layer.
+pytestmark = pytest.mark.cloud
 
 # Passwords and codes used by the flows below, for the final scan of everything they left.
 USED_SECRETS: dict[str, str] = {}
@@ -157,7 +161,12 @@ def test_register_verify_with_the_emailed_code_then_log_in(server: Server) -> No
     assert verified.status == 200
     assert verified.json()["user"]["id"] == body["user"]["id"]
     assert verified.json()["access_token"] and verified.json()["refresh_token"]
-    assert server.api.login(email).status == 200
+    signed_in = server.api.login(email)
+    assert signed_in.status == 200
+    # Under `required` every token's account is verified, and its claim says so.
+    for answer in (verified, signed_in):
+        claims = jwt.decode(answer.json()["access_token"], options={"verify_signature": False})
+        assert claims["email_verified"] is True and claims["sid"]
     # Single use.
     again = server.api.post_json("/v1/email/verify", {"email": email, "code": code_in(message)})
     assert (again.status, again.json()["error"]) == (400, "code_expired")

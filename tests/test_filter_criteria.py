@@ -1,4 +1,5 @@
-"""Lambda event filtering as the local cloud applies it, and the clean-up's own filters.
+"""Lambda event filtering as the local cloud applies it (moto's EventBridge matcher, with Lambda's
+operators checked first), and the clean-up's own filters.
 
 The clean-up's FilterCriteria are read from the synthesized template (what would be deployed)
 and run against stream records of every item the service writes, in every way it changes.
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from localcloud.patches import filter_criteria_matches, pattern_matches
+from localcloud.awslambda import filter_criteria_matches, pattern_matches
 from steps.core.audit import audit_item
 from steps.core.cleanup import receipt_item
 from steps.core.lockout import lockout_key
@@ -63,10 +64,12 @@ RECORD = {
         ),
         # anything-but never matches a field that is not there
         ({"dynamodb": {"NewImage": {"missing": {"S": [{"anything-but": ["x"]}]}}}}, False),
-        ({"dynamodb": {"NewImage": {"status": [{"exists": True}]}}}, True),
-        ({"dynamodb": {"NewImage": {"missing": [{"exists": True}]}}}, False),
-        ({"dynamodb": {"NewImage": {"missing": [{"exists": False}]}}}, True),
-        ({"dynamodb": {"NewImage": {"status": [{"exists": False}]}}}, False),
+        ({"dynamodb": {"NewImage": {"status": {"S": [{"exists": True}]}}}}, True),
+        ({"dynamodb": {"NewImage": {"missing": {"S": [{"exists": True}]}}}}, False),
+        ({"dynamodb": {"NewImage": {"missing": {"S": [{"exists": False}]}}}}, True),
+        ({"dynamodb": {"NewImage": {"status": {"S": [{"exists": False}]}}}}, False),
+        # exists looks at leaf values only, as AWS documents: an object is not a value
+        ({"dynamodb": {"NewImage": {"status": [{"exists": True}]}}}, False),
         ({"dynamodb": {"OldImage": {"status": {"S": ["active"]}}}}, False),  # no OldImage
         ({"dynamodb": {"SizeBytes": [{"numeric": [">", 100, "<=", 120]}]}}, True),
         ({"dynamodb": {"SizeBytes": [{"numeric": ["<", 100]}]}}, False),

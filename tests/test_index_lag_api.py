@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
@@ -10,9 +12,10 @@ from localcloud import consistency
 from localcloud.cloud import LocalCloud
 from stepauth.cli import main as stepauth
 from steps.core.table import Table, user_id_partition
-from tests.test_api import Api, new_email
+from tests.test_api import PASSWORD, Api, new_email
 
 LAG_SECONDS = 0.5  # below find_user_by_id's 0.7 s of waits
+NEW_PASSWORD = "a new and rather long passphrase"  # noqa: S105 - a test password
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +83,43 @@ def test_the_profile_of_an_account_registered_a_moment_ago_is_a_retry_away(api: 
     later = api.call("GET", "/v1/me", headers=bearer(session["access_token"]))
     assert later.status == 200, later.body
     assert later.json()["id"] == session["user"]["id"]
+
+
+def test_the_session_in_use_is_listed_while_the_index_trails(api: Api) -> None:
+    """The access token's sid names its session; the list reads it with a consistent GetItem,
+    so the session in use is listed (marked current) though gsi1 has none of the user's items."""
+    with consistency.index_lag(60):
+        session = api.register(new_email()).json()
+        listed = api.call("GET", "/v1/sessions", headers=bearer(session["access_token"]))
+        assert listed.status == 200, listed.body
+        (current,) = listed.json()["sessions"]
+        assert current["current"] is True
+        refreshed = api.post_json("/v1/token/refresh", {"refresh_token": session["refresh_token"]})
+        again = api.call("GET", "/v1/sessions", headers=bearer(refreshed.json()["access_token"]))
+        assert [(s["id"], s["current"]) for s in again.json()["sessions"]] == [
+            (current["id"], True)
+        ]
+        logout = json.dumps({"refresh_token": refreshed.json()["refresh_token"]})
+        ended = api.call("POST", "/v1/logout", logout, bearer(refreshed.json()["access_token"]))
+        assert ended.status == 204
+    second = api.login(session["user"]["email"]).json()
+    listed = api.call("GET", "/v1/sessions", headers=bearer(second["access_token"]))
+    assert [s["current"] for s in listed.json()["sessions"]] == [True]  # the ended one is gone
+
+
+def test_the_caller_is_found_through_its_session_while_the_index_trails(api: Api) -> None:
+    """Routes that act on the caller's own account read it through the token's session (sid:
+    the family names the email): no index read, so a lag longer than find_user_by_id's waits
+    does not turn them into errors."""
+    with consistency.index_lag(60):
+        session = api.register(new_email()).json()
+        changed = api.call(
+            "POST",
+            "/v1/password",
+            json.dumps({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+            bearer(session["access_token"]),
+        )
+        assert changed.status == 200, changed.body
+        deleted = api.call("DELETE", "/v1/me", headers=bearer(changed.json()["access_token"]))
+        assert deleted.status == 204, deleted.body
+    assert api.login(session["user"]["email"], NEW_PASSWORD).status == 401

@@ -14,9 +14,20 @@ import boto3
 import jsonschema
 import pytest
 
+from localcloud import faults
 from localcloud.cloud import LocalCloud
+from localcloud.faults import FaultRule
+from steps.core.table import Table
 from tests.test_api import PASSWORD, Api, new_email
 from tests.test_audit_trail import bearer, request_id
+from tests.test_refresh_grace_api import (
+    GRACE_SECONDS,
+    age_the_spend,
+    concurrently,
+    family_id_of,
+    refresh,
+    reuse_records,
+)
 from tests.test_security_api import seed_failures
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "events" / "schemas"
@@ -25,6 +36,12 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "events" / "schemas"
 @pytest.fixture(scope="module")
 def api(local_cloud: LocalCloud) -> Api:
     return Api(local_cloud)
+
+
+@pytest.fixture(scope="module")
+def table(local_cloud: LocalCloud) -> Table:
+    client = boto3.Session(region_name=local_cloud.settings.region).client("dynamodb")
+    return Table(client, local_cloud.stack.outputs["TableName"])
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +75,29 @@ class Subscriber:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {detail_type} for {user_id}: {self.received}")
             answer = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10)
-            for message in answer.get("Messages", []):
-                self.received.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+            self._take(answer.get("Messages", []))
+
+    def _take(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            self.received.append(json.loads(message["Body"]))
+            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+    def drain(self) -> None:
+        """Receive whatever the queue holds now (the local bus delivers to SQS inside
+        PutEvents, so every event of an answered request is there already)."""
+        while messages := self.sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=10
+        ).get("Messages", []):
+            self._take(messages)
+
+    def seen(self, detail_type: str, **detail: str) -> list[dict[str, Any]]:
+        self.drain()
+        return [
+            event
+            for event in self.received
+            if event["detail-type"] == detail_type
+            and all(event["detail"].get(k) == v for k, v in detail.items())
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +202,64 @@ def test_a_failed_publish_does_not_fail_the_request(
         assert api.register(new_email()).status == 201
     finally:
         backend.event_buses[name] = bus
+
+
+def test_a_detected_refresh_token_reuse_is_published_once(
+    api: Api, subscriber: Subscriber, table: Table
+) -> None:
+    """A replay within the grace window publishes nothing; ten concurrent replays after it
+    revoke the family once: one audit record, one event, and every answer 400 invalid_grant."""
+    session = api.register(new_email()).json()
+    user_id, first = session["user"]["id"], session["refresh_token"]
+    family_id = family_id_of(table, first)
+    current = refresh(api, first).json()["refresh_token"]
+    assert refresh(api, first).json()["refresh_token"] == current  # a replay: the same token
+    assert subscriber.seen("RefreshTokenReuseDetected", user_id=user_id) == []
+
+    age_the_spend(table, first, GRACE_SECONDS + 1)
+    answers = concurrently(api, first)
+    assert [a.status for a in answers] == [400] * 10
+    assert {a.json()["error"] for a in answers} == {"invalid_grant"}
+    event = subscriber.wait_for("RefreshTokenReuseDetected", user_id)
+    detail = check(event, "RefreshTokenReuseDetected")
+    assert detail["session_id"] == family_id
+    assert detail["request_id"] in {request_id(a) for a in answers}
+    for answer in answers:  # no token, hash or family id reaches the client
+        assert family_id.encode() not in answer.body and current.encode() not in answer.body
+    assert subscriber.seen("RefreshTokenReuseDetected", user_id=user_id) == [event]
+    assert len(reuse_records(table, user_id)) == 1
+
+
+def test_a_failed_reuse_event_does_not_change_the_answer(
+    api: Api, table: Table, local_cloud: LocalCloud
+) -> None:
+    session = api.register(new_email()).json()
+    first = session["refresh_token"]
+    refresh(api, first)
+    age_the_spend(table, first, GRACE_SECONDS + 1)
+    # Throttled on every attempt the Task makes: the event is lost, not the answer.
+    rule = FaultRule("events", "PutEvents", "throttle", times=2)
+    with faults.inject(rule):
+        reused = refresh(api, first)
+    assert rule.fired >= 1
+    assert reused.status == 400, reused.body
+    assert reused.json()["error"] == "invalid_grant"
+    assert len(reuse_records(table, session["user"]["id"])) == 1
+
+
+def test_no_registration_is_published_for_an_account_taken_back(
+    api: Api, subscriber: Subscriber, table: Table
+) -> None:
+    """IssueTokens failing past its retries takes the account back (503): UserRegistered is
+    published only after the tokens, so only the client's successful retry is announced."""
+    email = new_email()
+    rule = FaultRule("lambda", "Invoke", "throttle", times=3, function="IssueTokens")
+    with faults.inject(rule):
+        unavailable = api.register(email)
+    assert rule.fired == 3
+    assert unavailable.status == 503, unavailable.body
+    retried = api.register(email)
+    assert retried.status == 201, retried.body
+    user_id = retried.json()["user"]["id"]
+    event = subscriber.wait_for("UserRegistered", user_id)
+    assert subscriber.seen("UserRegistered", email=email) == [event]

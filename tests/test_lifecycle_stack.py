@@ -3,20 +3,18 @@ callbacks, and the IAM of each (only the actions they use), under the default co
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from localcloud.cloud import LOCAL_CONTEXT
-from localcloud.deploy import synthesize
+from tests.synthesis import Synthesis
 from tests.test_stack import definition_of, resources, state_machines
 
 
 @pytest.fixture(scope="module")
-def default_template(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def default_template(stack_variants: dict[str, Synthesis]) -> dict:
     """The default configuration (email_verification=required), keep on timeout."""
-    return synthesize(Path(tmp_path_factory.mktemp("default")), LOCAL_CONTEXT).template()
+    return stack_variants["lifecycle-default"].require().template()
 
 
 def machine(template: dict, name: str) -> tuple[str, dict]:
@@ -177,9 +175,10 @@ def test_off_has_no_verification_rule_and_register_issues_tokens(template: dict)
     assert "IssueTokens" in definition_of(register)["States"]
 
 
-def test_remove_on_timeout_deletes_only_a_still_unverified_account(tmp_path: Path) -> None:
-    context = {**LOCAL_CONTEXT, "verification_timeout_action": "remove"}
-    template = synthesize(tmp_path, context).template()
+def test_remove_on_timeout_deletes_only_a_still_unverified_account(
+    stack_variants: dict[str, Synthesis],
+) -> None:
+    template = stack_variants["lifecycle-remove-on-timeout"].require().template()
     _, resource = machine(template, "EmailVerification")
     remove = definition_of(resource)["States"]["RemoveUnverifiedAccount"]
     assert remove["Parameters"]["ConditionExpression"] == "user_id = :uid AND email_verified = :no"

@@ -57,6 +57,7 @@ def test_the_aws_endpoint_defaults_to_loopback_whatever_the_api_host() -> None:
     assert explicit.aws_host == "0.0.0.0"  # noqa: S104
 
 
+@pytest.mark.cloud  # `make dev` starts a whole local cloud
 def test_make_dev_on_every_interface_keeps_the_aws_endpoint_on_loopback(tmp_path: Path) -> None:
     api_port, aws_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_HOST", "AWS_ENDPOINT_URL")}

@@ -334,3 +334,22 @@ def test_sent_email_is_served_at_the_mailbox_endpoint(
     url = f"{local_cloud.settings.aws_endpoint}/_aws/ses?id={sent['MessageId']}"
     with urllib.request.urlopen(url) as answer:  # noqa: S310
         assert [m["Id"] for m in json.loads(answer.read())["messages"]] == [sent["MessageId"]]
+
+
+def test_an_sdk_tasks_error_is_named_after_the_code_the_service_answered() -> None:
+    """AWS: ``ServiceName.ErrorName``; a throttled sfn call is ``Sfn.ThrottlingException`` (the
+    name the workflows' Retry lists), though botocore's sfn model has no such error."""
+    from botocore.exceptions import ClientError
+
+    from localcloud.events import sdk_error_name
+
+    throttled = ClientError({"Error": {"Code": "ThrottlingException"}}, "StartExecution")
+    assert sdk_error_name("Sfn", throttled) == "Sfn.ThrottlingException"
+    unnamed = ClientError({"Error": {}}, "StartExecution")
+    assert sdk_error_name("Sfn", unnamed) == "Sfn.SfnException"
+
+    class ExecutionAlreadyExists(ClientError):  # a modeled error keeps its name
+        pass
+
+    modeled = ExecutionAlreadyExists({"Error": {"Code": "x"}}, "StartExecution")
+    assert sdk_error_name("Sfn", modeled) == "Sfn.ExecutionAlreadyExistsException"

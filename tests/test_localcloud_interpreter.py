@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from localcloud import interpreter, patches
+from localcloud import interpreter, stepfunctions
 from localcloud.cloud import LocalCloud
 
 ROLE = "arn:aws:iam::123456789012:role/local-test"
@@ -79,7 +79,7 @@ def test_executions_share_the_program_unless_it_has_map_or_parallel() -> None:
     assert not interpreter.shares_program(mapped)
     first, second = (interpreter.program_for_execution(mapped) for _ in range(2))
     assert first is not second
-    assert first is not patches.parsed_program(mapped)
+    assert first is not stepfunctions.parsed_program(mapped)
     nested = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "Branches": [BRANCHING]}}}
     assert interpreter.state_types(nested) == {"Parallel", "Choice", "Pass", "Fail"}
 

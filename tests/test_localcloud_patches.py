@@ -1,4 +1,5 @@
-"""One test per gap of moto closed in localcloud/patches.py, against the running local cloud."""
+"""One test per gap of moto closed by the modules localcloud/patches.py applies, against the
+running local cloud."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from localcloud import patches
+from localcloud import awslambda, dynamodb, stepfunctions
 from localcloud.cloud import LocalCloud
 
 ROLE = "arn:aws:iam::123456789012:role/local-test"
@@ -131,9 +132,9 @@ def test_lambda_with_a_missing_handler_fails_cleanly(aws: boto3.Session) -> None
 
 
 def test_conflicting_function_environments_are_refused() -> None:
-    patches.apply_function_environment({"STEPAUTH_TEST_VALUE": "one"})
+    awslambda.apply_function_environment({"STEPAUTH_TEST_VALUE": "one"})
     with pytest.raises(RuntimeError, match="STEPAUTH_TEST_VALUE"):
-        patches.apply_function_environment({"STEPAUTH_TEST_VALUE": "two"})
+        awslambda.apply_function_environment({"STEPAUTH_TEST_VALUE": "two"})
 
 
 # 2 -------------------------------------------------------------------------------------------
@@ -379,7 +380,9 @@ def test_conditional_writes_are_atomic_under_concurrency(aws: boto3.Session, mon
 
     monkeypatch.setattr(dynamodb_models, "create_condition_expression_parser", slow_parser)
 
-    assert all(hasattr(getattr(DynamoDBBackend, n), "__wrapped__") for n in patches.DYNAMODB_WRITES)
+    assert all(
+        hasattr(getattr(DynamoDBBackend, n), "__wrapped__") for n in dynamodb.DYNAMODB_WRITES
+    )
     client = aws.client("dynamodb")
     table = f"atomic-{uuid.uuid4().hex[:6]}"
     client.create_table(
@@ -518,9 +521,9 @@ def test_ttl_deletions_carry_the_ttl_identity(aws: boto3.Session, local_cloud: L
         "expired": {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"},
     }
     # Lambda events spell it as Lambda does.
-    with patches.deleting_by_ttl():
-        assert patches.deletion_identity() == patches.TTL_USER_IDENTITY
-    assert patches.deletion_identity() is None
+    with dynamodb.deleting_by_ttl():
+        assert dynamodb.deletion_identity() == dynamodb.TTL_USER_IDENTITY
+    assert dynamodb.deletion_identity() is None
 
 
 def test_filter_criteria_decide_which_records_reach_the_function(
@@ -568,7 +571,7 @@ def test_each_definition_is_parsed_once_and_its_executions_share_the_program(
         },
     }
     arn = _machine(aws, definition)
-    before = patches.parsed_program.cache_info()
+    before = stepfunctions.parsed_program.cache_info()
     outputs = [
         json.loads(
             sfn(aws).start_sync_execution(stateMachineArn=arn, input=json.dumps({"who": w}))[
@@ -577,7 +580,7 @@ def test_each_definition_is_parsed_once_and_its_executions_share_the_program(
         )
         for w in ("a", "b", "c")
     ]
-    after = patches.parsed_program.cache_info()
+    after = stepfunctions.parsed_program.cache_info()
     assert outputs == [{"greeting": f"bonjour {w}"} for w in ("a", "b", "c")]
     assert after.misses - before.misses <= 1  # parsed at most once (creation may parse too)
     assert after.hits - before.hits >= 2
@@ -592,7 +595,7 @@ def test_each_definition_is_parsed_once_and_its_executions_share_the_program(
     first = worker._get_evaluation_entrypoint()
     second = worker._get_evaluation_entrypoint()
     assert first is second  # no Map or Parallel: executions share the program
-    assert first is patches.parsed_program(json.dumps(definition))
+    assert first is stepfunctions.parsed_program(json.dumps(definition))
 
 
 def test_a_template_log_group_adopts_the_group_an_early_invocation_created(

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from localcloud import dynamodb_transactions, patches
+from localcloud import dynamodb, dynamodb_transactions
 from localcloud.cloud import LocalCloud
 
 
@@ -198,7 +198,7 @@ def test_reads_wait_for_a_write_in_progress(local_cloud: LocalCloud, aws: boto3.
         backend.get_item(table, _key("anything"))
         read_done.set()
 
-    with patches.DYNAMODB_WRITE_LOCK:  # as a write in progress holds it
+    with dynamodb.DYNAMODB_WRITE_LOCK:  # as a write in progress holds it
         reader = threading.Thread(target=read)
         reader.start()
         assert not read_done.wait(0.3)

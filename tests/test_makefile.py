@@ -10,8 +10,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def make(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["make", "--no-print-directory", *args], cwd=ROOT, input=stdin,
-        capture_output=True, text=True, timeout=600, check=False,
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
@@ -26,8 +31,22 @@ def test_destroy_refuses_without_confirmation() -> None:
 def test_help_lists_every_documented_target() -> None:
     result = make("help")
     assert result.returncode == 0
-    for target in ("dev", "test", "synth", "bootstrap", "diff", "deploy", "destroy", "test-api",
-                   "bench", "all", "clean", "help", "test-fast", "lock"):
+    for target in (
+        "dev",
+        "test",
+        "synth",
+        "bootstrap",
+        "diff",
+        "deploy",
+        "destroy",
+        "test-api",
+        "bench",
+        "all",
+        "clean",
+        "help",
+        "test-fast",
+        "lock",
+    ):
         assert f"make {target} " in result.stdout, target
 
 

@@ -19,7 +19,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.mapping_templates import RequestData, render_response_template
 from steps.core import observability
 from steps.core.errors import InvalidRequest
-from steps.core.logs import step_log
+from steps.core.observability import step_log
 from tests.test_api import Api, new_email
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

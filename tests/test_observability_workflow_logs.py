@@ -1,4 +1,4 @@
-"""Patch 14 of localcloud/patches.py: workflows log their history to CloudWatch Logs in the
+"""localcloud/stepfunctions_logs.py: workflows log their history to CloudWatch Logs in the
 format Step Functions writes for Express workflows, so the AWS path of `stepauth executions`
 (which reads those logs) runs against the local cloud."""
 

@@ -122,14 +122,11 @@ def test_the_stack_derives_the_issuer_from_its_api_unless_given(template: dict) 
     assert len(mocks) == 2  # openid-configuration and oauth-authorization-server
 
 
-def test_with_ed25519_the_example_keeps_only_the_lambda_authorizer(tmp_path) -> None:
-    from localcloud.cloud import LOCAL_CONTEXT
-    from localcloud.deploy import synthesize
-
-    assembly = synthesize(tmp_path, {**LOCAL_CONTEXT, "token_signing_algorithm": "Ed25519"})
+def test_with_ed25519_the_example_keeps_only_the_lambda_authorizer(stack_variants) -> None:
+    assembly = stack_variants["ed25519"].require()
     stepauth = assembly.template()
     assert stepauth["Outputs"]["TokenSigningAlgorithm"]["Value"] == "Ed25519"
-    hello = json.loads((tmp_path / "HelloApi.template.json").read_text())
+    hello = json.loads((assembly.directory / "HelloApi.template.json").read_text())
     kinds = {
         r["Properties"]["Type"]
         for r in hello["Resources"].values()

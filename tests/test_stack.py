@@ -419,6 +419,70 @@ def test_refresh_catches_every_invalid_grant_into_one_400(template: dict) -> Non
     assert rejection_status(states, catch["Next"]) == 400
 
 
+def test_a_detected_reuse_is_published_then_answered_invalid_grant(template: dict) -> None:
+    states = definition_of(_machine(template, "Refresh"))["States"]
+    assert states["RotateRefreshToken"]["Next"] == "ReuseDetected?"
+    (reused,) = states["ReuseDetected?"]["Choices"]
+    assert reused == {"Variable": "$.reuse", "IsPresent": True, "Next": reused["Next"]}
+    publish = states[reused["Next"]]
+    assert publish["Resource"].endswith(":states:::events:putEvents")
+    (entry,) = publish["Parameters"]["Entries"]
+    assert entry["DetailType"] == "RefreshTokenReuseDetected"
+    assert entry["Detail"]["user_id.$"] == "$.reuse.user_id"
+    assert entry["Detail"]["session_id.$"] == "$.reuse.session_id"
+    # A lost event (its catch) and a published one end in the same 400.
+    (lost,) = publish["Catch"]
+    assert states[lost["Next"]]["Next"] == states[publish["Next"]]["Next"] == "RejectInvalidGrant"
+    assert rejection_status(states, "RejectInvalidGrant") == 400
+
+
+def test_user_registered_is_published_only_after_the_tokens(template: dict) -> None:
+    """IssueTokens' compensation takes the account back: nothing may announce it before."""
+    states = definition_of(_machine(template, "Register"))["States"]
+    assert states["IssueTokens"]["Next"] == "PublishUserRegistered"
+    assert states["PublishUserRegistered"]["Parameters"]["Entries"][0]["Detail"]["user_id.$"] == (
+        "$.user.id"
+    )
+    assert states["UndoStoreUser"]["Next"] == "ServiceUnavailable"
+
+
+def test_registration_hands_the_stored_verification_state_to_the_token(
+    template: dict, stack_variants: dict[str, Synthesis]
+) -> None:
+    """Under ``optional`` the account is stored unverified and its first access token says so
+    (``email_verified: false``); under ``off`` nothing is stored and no claim is made."""
+
+    def token_user(template: dict) -> dict:
+        states = definition_of(_machine(template, "Register"))["States"]
+        return states["IssueTokens"]["Parameters"]["user"]
+
+    assert "email_verified" not in token_user(template)  # the test stack: off
+    optional = stack_variants["stack-other-stack"].require().template()
+    assert token_user(optional)["email_verified"] is False
+
+
+@pytest.mark.parametrize(
+    ("workflow", "task"),
+    [
+        ("Register", "IssueTokens"),
+        ("Login", "IssueTokens"),
+        ("Refresh", "RotateRefreshToken"),
+        ("VerifyEmail", "IssueTokens"),
+    ],
+)
+def test_committing_steps_get_the_executions_deadline(
+    template: dict, workflow: str, task: str
+) -> None:
+    """A step still running when the client got its 503 must not commit (steps/core/deadline)."""
+    from cdk.resilience import WORKFLOW_TIMEOUT_SECONDS
+
+    machine = _machine(template, workflow)
+    deadline = definition_of(machine)["States"][task]["Parameters"]["deadline"]
+    assert deadline["startedAt.$"] == "$$.Execution.StartTime"
+    assert 0 < deadline["withinSeconds"] < WORKFLOW_TIMEOUT_SECONDS
+    assert definition_of(machine)["TimeoutSeconds"] == WORKFLOW_TIMEOUT_SECONDS
+
+
 def test_logout_denies_the_access_token_until_it_expires(template: dict) -> None:
     states = definition_of(_machine(template, "Logout"))["States"]
     deny = states["DenyAccessToken"]

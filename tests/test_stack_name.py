@@ -36,12 +36,14 @@ def test_derived_names_over_the_service_limits_are_explained() -> None:
     assert "stack_name of at most 74 characters" in error
 
 
+@pytest.mark.cloud  # a synthesis of its own
 def test_synth_refuses_a_bad_stack_name_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError) as info:
         synthesize(tmp_path / "bad", {"stack_name": "my_stack"})
     assert "stack_name 'my_stack' is not a CloudFormation stack name" in str(info.value)
 
 
+@pytest.mark.cloud  # a synthesis of its own
 def test_synth_refuses_a_stack_name_too_long_for_its_function_names(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError) as info:
         synthesize(tmp_path / "long", {"stack_name": "a" * 60})

@@ -34,7 +34,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
+
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+    DynamoDBStreamEvent,
+    StreamRecord,
+)
 
 from steps.core.audit import audit_item
 from steps.core.clock import Clock
@@ -104,20 +111,26 @@ class RecordOutcome:
     error: str | None = None
 
 
-# -- reading stream records -------------------------------------------------------------------
+# -- reading stream records (Powertools' DynamoDB stream data classes) ------------------------
 
 
-def _image(record: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    change = record.get("dynamodb")
-    image = change.get(name) if isinstance(change, Mapping) else None
-    return image if isinstance(image, Mapping) else {}
+_IMAGES = {"Keys": "keys", "NewImage": "new_image", "OldImage": "old_image"}
+
+
+def _image(record: DynamoDBRecord, name: str) -> Mapping[str, Any]:
+    """An image of the record, deserialized (``{}`` when absent); ValueError when malformed."""
+    change = record.dynamodb
+    if not isinstance(change, StreamRecord) or not isinstance(change.get(name), Mapping):
+        return {}
+    try:
+        return dict(getattr(change, _IMAGES[name]))
+    except (TypeError, ValueError, AttributeError, KeyError):
+        raise ValueError(f"The stream record's {name} is malformed.") from None
 
 
 def _string(image: Mapping[str, Any], name: str) -> str | None:
     value = image.get(name)
-    if isinstance(value, Mapping) and isinstance(value.get("S"), str):
-        return str(value["S"])
-    return None
+    return value if isinstance(value, str) else None
 
 
 def _required(image: Mapping[str, Any], name: str) -> str:
@@ -129,11 +142,8 @@ def _required(image: Mapping[str, Any], name: str) -> str:
 
 def _number(image: Mapping[str, Any], name: str) -> int | None:
     value = image.get(name)
-    if isinstance(value, Mapping) and isinstance(value.get("N"), str):
-        try:
-            return int(value["N"])
-        except ValueError:
-            return None
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
     return None
 
 
@@ -155,7 +165,7 @@ def removed_by_ttl(record: Mapping[str, Any]) -> bool:
     )
 
 
-def _modified(record: Mapping[str, Any]) -> CleanupTask | None:
+def _modified(record: DynamoDBRecord) -> CleanupTask | None:
     new, old = _image(record, "NewImage"), _image(record, "OldImage")
     entity = _string(new, "entity")
     status, before = _string(new, "status"), _string(old, "status")
@@ -170,7 +180,7 @@ def _modified(record: Mapping[str, Any]) -> CleanupTask | None:
     return None
 
 
-def _expired(record: Mapping[str, Any]) -> CleanupTask | None:
+def _expired(record: DynamoDBRecord) -> CleanupTask | None:
     old = _image(record, "OldImage")
     entity = _string(old, "entity")
     if entity == ENTITY_REFRESH_FAMILY:
@@ -201,6 +211,8 @@ def classify(record: Mapping[str, Any]) -> CleanupTask | None:
     """
     if not isinstance(record, Mapping):
         raise ValueError("A stream record must be an object.")
+    if not isinstance(record, DynamoDBRecord):
+        record = DynamoDBRecord(dict(record))
     if record.get("eventName") == "MODIFY":
         return _modified(record)
     if removed_by_ttl(record):
@@ -217,8 +229,8 @@ def family_token_keys(table: Table, user_id: str, family_id: str) -> list[Item]:
     return [
         {PK: item[PK], SK: item[SK]}
         for item in table.query_gsi1(user_id_partition(user_id), sk_prefix=prefix)
-        if _string(item, "entity") == ENTITY_REFRESH_TOKEN
-        and _string(item, "family_id") == family_id
+        if item.get("entity") == {"S": ENTITY_REFRESH_TOKEN}
+        and item.get("family_id") == {"S": family_id}
     ]
 
 
@@ -303,9 +315,12 @@ def process_records(
     return {"batchItemFailures": []}, outcomes
 
 
-def records_of(event: Any) -> list[Any]:
-    """The ``Records`` of a DynamoDB stream event (ValueError for anything else)."""
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    if not isinstance(records, list):
+def records_of(event: DynamoDBStreamEvent) -> list[Any]:
+    """The records of a DynamoDB stream event (ValueError for anything else); a record that is
+    not an object stays as it is, to be reported as a failed record."""
+    if not isinstance(event.raw_event, Mapping) or not isinstance(event.get("Records"), list):
         raise ValueError("The event has no Records list.")
-    return records
+    return [
+        record if isinstance(record.raw_event, Mapping) else record.raw_event
+        for record in event.records
+    ]

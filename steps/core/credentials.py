@@ -53,16 +53,16 @@ def verify_login(event: Any, *, hasher: Hasher) -> dict[str, Any]:
         raise InvalidCredentials
     if not user.is_active:
         raise InvalidCredentials
-    return {
-        "user": {
-            "id": user.user_id,
-            "email": user.email,
-            "name": user.name,
-            "roles": list(user.roles),
-            "created_at": user.created_at,
-        },
-        "needs_rehash": hasher.needs_rehash(user.password_hash),
+    verified_user: dict[str, Any] = {
+        "id": user.user_id,
+        "email": user.email,
+        "name": user.name,
+        "roles": list(user.roles),
+        "created_at": user.created_at,
     }
+    if user.email_verified is not None:  # the access token's email_verified claim
+        verified_user["email_verified"] = user.email_verified
+    return {"user": verified_user, "needs_rehash": hasher.needs_rehash(user.password_hash)}
 
 
 def _email_from_state(event: Any) -> str:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from steps.core.deadline import check_deadline
 from steps.core.errors import InvalidGrant, RefreshTokenReused
 from steps.core.refresh_tokens import hash_refresh_token
 from steps.core.sessions import revoke_family
@@ -67,7 +68,8 @@ class RotationConflict(Exception):
 class RotationGrant:
     """What a successful refresh answers with (besides a fresh access token)."""
 
-    #: ``{"id", "email", "roles", "created_at"}``, read fresh from the user item.
+    #: ``{"id", "email", "roles", "created_at", "email_verified"?}``, read fresh from the user
+    #: item (``email_verified`` when stored).
     user: dict[str, Any]
     family_id: str
     #: The family's current refresh token: the new successor, or the same one again (replay).
@@ -77,6 +79,16 @@ class RotationGrant:
     #: What ``grant_for_family`` answered for the family (its client and scopes), checked
     #: before anything was spent.
     family_grant: Any = None
+
+
+#: The account email kept on each refresh token item, so that a refresh reads the family and the
+#: user in one call (the family's email: the one its sessions follow).
+TOKEN_EMAIL = "email"  # noqa: S105 - an attribute name
+
+
+def token_item_with_email(record: RefreshTokenRecord, email: str) -> dict[str, Any]:
+    """A refresh token's item with the account's email (see :data:`TOKEN_EMAIL`)."""
+    return {**refresh_token_item(record), TOKEN_EMAIL: {"S": email}}
 
 
 def derive_successor_token(token_hash: str, key: bytes) -> str:
@@ -92,36 +104,77 @@ def derive_successor_token(token_hash: str, key: bytes) -> str:
 
 
 def _load_token(table: Table, token_hash: str) -> RefreshTokenRecord | None:
-    return refresh_token_from_item(table.get(refresh_token_key(token_hash), consistent=True))
+    return _token_with_email(table, token_hash)[0]
 
 
-def _load_usable_family(
-    table: Table, token: RefreshTokenRecord, now: float
-) -> tuple[RefreshFamilyRecord, Mapping[str, Any]]:
-    item = table.get(family_key(token.family_id), consistent=True)
+def _token_with_email(
+    table: Table, token_hash: str
+) -> tuple[RefreshTokenRecord | None, str | None]:
+    """The token and the account email it was stored with (None for a token stored before
+    tokens carried it)."""
+    item = table.get(refresh_token_key(token_hash), consistent=True)
+    email = item.get(TOKEN_EMAIL, {}).get("S") if item else None
+    return refresh_token_from_item(item), email if isinstance(email, str) else None
+
+
+def _family_and_user_items(
+    table: Table, token: RefreshTokenRecord, email: str | None
+) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+    """The family item and the user item: one consistent BatchGetItem when the token names the
+    account's email, else the family first and the user by the family's email (two reads)."""
+    family_item_key = family_key(token.family_id)
+    if email is None:
+        family_item = table.get(family_item_key, consistent=True)
+        family = refresh_family_from_item(family_item)
+        if family is None:
+            return family_item, None
+        return family_item, table.get(user_key(family.email), consistent=True)
+    wanted_user = user_key(email)
+    family_item = user_item = None
+    for item in table.get_many([family_item_key, wanted_user]):
+        if item.get(PK) == family_item_key[PK]:
+            family_item = item
+        elif item.get(PK) == wanted_user[PK]:
+            user_item = item
+    return family_item, user_item
+
+
+def _usable_family(
+    item: Mapping[str, Any] | None, token: RefreshTokenRecord, now: float
+) -> RefreshFamilyRecord:
     family = refresh_family_from_item(item)
     if item is None or family is None or not family.is_usable(now):
         raise InvalidGrant
     if family.user_id != token.user_id:
         raise InvalidGrant
-    return family, item
+    return family
 
 
-def _active_user(table: Table, family: RefreshFamilyRecord) -> dict[str, Any]:
-    user = user_from_item(table.get(user_key(family.email), consistent=True))
-    # The id check refuses a family whose account was deleted and registered again.
-    if user is None or not user.is_active or user.user_id != family.user_id:
+def _active_user(item: Mapping[str, Any] | None, family: RefreshFamilyRecord) -> dict[str, Any]:
+    user = user_from_item(item)
+    # The id check refuses a family whose account was deleted and registered again; the email
+    # check, a token that names another address than its family (the account's email changed:
+    # the family's is the one sessions follow).
+    if (
+        user is None
+        or not user.is_active
+        or user.user_id != family.user_id
+        or user.email != family.email
+    ):
         raise InvalidGrant
-    return {
+    described: dict[str, Any] = {
         "id": user.user_id,
         "email": user.email,
         "roles": list(user.roles),
         "created_at": user.created_at,
     }
+    if user.email_verified is not None:
+        described["email_verified"] = user.email_verified
+    return described
 
 
 def _commit_rotation(
-    table: Table, token: RefreshTokenRecord, successor_hash: str, now: int
+    table: Table, token: RefreshTokenRecord, successor_hash: str, now: int, *, email: str
 ) -> bool:
     """Spend ``token`` and store its successor in one transaction; False when cancelled."""
     successor = RefreshTokenRecord(
@@ -148,7 +201,7 @@ def _commit_rotation(
             },
             {
                 "Put": {
-                    "Item": refresh_token_item(successor),
+                    "Item": token_item_with_email(successor, email),
                     "ConditionExpression": f"attribute_not_exists({PK})",
                 }
             },
@@ -223,6 +276,7 @@ def spend_refresh_token(
     reuse_grace_seconds: int,
     key: bytes,
     grant_for_family: Callable[[Mapping[str, Any]], Any] | None = None,
+    commit_by: float | None = None,
 ) -> RotationGrant:
     """Spend the refresh token stored under ``token_hash``; return the family's next token.
 
@@ -230,16 +284,22 @@ def spend_refresh_token(
     before anything is spent; an InvalidGrant it raises leaves the token current.
 
     Raises InvalidGrant when the token or its family is missing, expired or revoked, or when the
-    user is gone or not active; RefreshTokenReused (an InvalidGrant) after this call revoked the
+    user is gone or not active; DeadlinePassed (nothing spent) when ``now`` is past ``commit_by``,
+    the workflow's deadline; RefreshTokenReused (an InvalidGrant) after this call revoked the
     family of a reused token; RotationConflict when concurrent writes kept cancelling the
     transaction (nothing written: a retry is safe).
     """
     for _ in range(_COMMIT_ATTEMPTS):
-        token = _load_token(table, token_hash)
+        # Two reads: the token (it names its family and the account's email), then the family
+        # and the user together; then the one write. The family's expiry is the token's own
+        # (rotation copies it), checked again by the write's condition.
+        token, email = _token_with_email(table, token_hash)
         if token is None or token.is_expired(now):
             raise InvalidGrant
-        family, family_item = _load_usable_family(table, token, now)
-        user = _active_user(table, family)
+        family_item, user_item = _family_and_user_items(table, token, email)
+        family = _usable_family(family_item, token, now)
+        user = _active_user(user_item, family)
+        assert family_item is not None  # noqa: S101 - _usable_family refused None
         family_grant = grant_for_family(family_item) if grant_for_family else None
         if token.is_spent:
             return _answer_spent(
@@ -252,7 +312,12 @@ def spend_refresh_token(
                 family_grant=family_grant,
             )
         successor = derive_successor_token(token_hash, key)
-        if _commit_rotation(table, token, hash_refresh_token(successor), int(now)):
+        # The client stops waiting at the workflow's time-out: spending its token after that
+        # would make its retry look like reuse.
+        check_deadline(commit_by)
+        if _commit_rotation(
+            table, token, hash_refresh_token(successor), int(now), email=family.email
+        ):
             return RotationGrant(
                 user=user,
                 family_id=family.family_id,

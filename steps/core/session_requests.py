@@ -82,7 +82,8 @@ def _optional_body(event: Any, config: Config) -> dict[str, Any]:
 
 
 def parse_caller(data: Any) -> dict[str, Any]:
-    """The authorizer facts the mapping template put in the input: ``{"userId", "jti", "exp"}``.
+    """The authorizer facts the mapping template put in the input: ``{"userId", "jti", "exp",
+    "sid"?}``.
 
     ``exp`` may arrive as a string (authorizer context values are strings in templates); it is
     returned as an int. Raises ValueError: the route is protected, so a missing or garbled
@@ -102,6 +103,10 @@ def parse_caller(data: Any) -> dict[str, Any]:
     if not isinstance(exp, int) or isinstance(exp, bool) or exp <= 0:
         raise ValueError("The caller attribute exp is missing or not an epoch time.")
     caller["exp"] = exp
+    # The session the token was issued with (its sid claim); "" or absent: none.
+    sid = data.get("sid")
+    if isinstance(sid, str) and sid and len(sid) <= CALLER_VALUE_MAX:
+        caller["sid"] = sid
     return caller
 
 

@@ -111,32 +111,49 @@ def revoke_all_families(table: Table, user_id: str, *, reason: str, now: float) 
     return revoked
 
 
-def active_sessions(table: Table, user_id: str, *, now: float) -> list[RefreshFamilyRecord]:
+def active_sessions(
+    table: Table, user_id: str, *, now: float, current_session_id: str | None = None
+) -> list[RefreshFamilyRecord]:
     """The user's sessions that are active and unexpired at ``now``, most recently used first.
 
     Expiry is checked here, not left to TTL: a family past its ``expires_at`` that TTL has not
-    deleted yet is not a session any more. Read through gsi1 (eventually consistent).
+    deleted yet is not a session any more. Read through gsi1 (eventually consistent), except
+    ``current_session_id`` (the caller's own session, its token's ``sid``): that family is read
+    with a consistent GetItem, so the session the caller is using is listed (as it is now) even
+    while the index trails the login or the refresh that wrote it.
     """
-    sessions = []
+    sessions: dict[str, RefreshFamilyRecord] = {}
     for item in table.query_gsi1(user_id_partition(user_id), sk_prefix=FAMILY_PREFIX):
         family = refresh_family_from_item(item)
         if family is not None and family.user_id == user_id and family.is_usable(now):
-            sessions.append(family)
-    return sorted(sessions, key=lambda f: (-f.last_used_at, f.family_id))
+            sessions[family.family_id] = family
+    if current_session_id is not None and _plausible_family_id(current_session_id):
+        current = refresh_family_from_item(table.get(family_key(current_session_id)))
+        if current is not None and current.user_id == user_id and current.is_usable(now):
+            sessions[current.family_id] = current
+        else:  # revoked or expired since the index was written: the table is the truth
+            sessions.pop(current_session_id, None)
+    return sorted(sessions.values(), key=lambda f: (-f.last_used_at, f.family_id))
 
 
 def _iso_seconds(epoch: int) -> str:
     return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def describe_session(family: RefreshFamilyRecord) -> dict[str, str]:
-    """What ``GET /v1/sessions`` shows of one session: never a token, hash or IP address."""
+def describe_session(
+    family: RefreshFamilyRecord, *, current_session_id: str | None = None
+) -> dict[str, Any]:
+    """What ``GET /v1/sessions`` shows of one session: never a token, hash or IP address.
+
+    ``current``: whether it is the session of the caller's access token (its ``sid``).
+    """
     return {
         "id": family.family_id,
         "created_at": _iso_seconds(family.created_at),
         "last_used_at": _iso_seconds(family.last_used_at),
         "expires_at": _iso_seconds(family.expires_at),
         "user_agent": family.user_agent,
+        "current": family.family_id == current_session_id,
     }
 
 
@@ -265,10 +282,15 @@ def find_user_by_id(
     table: Table,
     user_id: str,
     *,
+    session_id: str | None = None,
     lag_waits: tuple[float, ...] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> UserRecord | None:
     """The user with this id (through gsi1, eventually consistent), or None.
+
+    ``session_id`` (the caller's token's ``sid``): its family names the account's email, so
+    the user is read with two consistent GetItems, whatever the index shows; when that does not
+    find this user (an email changed since the session started) the index is asked.
 
     The caller holds a token or names an id that exists: a miss right after the account was
     written is most likely index lag, so the index is asked again after each of ``lag_waits``
@@ -276,6 +298,12 @@ def find_user_by_id(
     """
     if not _plausible_user_id(user_id):
         return None
+    if session_id is not None and _plausible_family_id(session_id):
+        family = refresh_family_from_item(table.get(family_key(session_id)))
+        if family is not None and family.user_id == user_id:
+            user = user_from_item(table.get(user_key(family.email)))
+            if user is not None and user.user_id == user_id:
+                return user
     waits = INDEX_LAG_WAITS if lag_waits is None else lag_waits
     for wait in (*waits, None):
         for item in table.query_gsi1(user_id_partition(user_id), sk_equals=USER_SK):
@@ -321,13 +349,16 @@ def disable_user(table: Table, user_id: str, *, now: float) -> UserRecord:
     return dataclasses.replace(user, status=STATUS_DISABLED)
 
 
-def delete_account(table: Table, user_id: str, *, now: float) -> UserRecord:
+def delete_account(
+    table: Table, user_id: str, *, now: float, session_id: str | None = None
+) -> UserRecord:
     """Delete a user's account: every session revoked first, then the user item.
 
-    Raises UserNotFound when there is no such user. The email is free for a new registration
+    ``session_id``: the caller's session (see :func:`find_user_by_id`). Raises UserNotFound
+    when there is no such user. The email is free for a new registration
     afterwards; the refresh families stay (revoked) until the stream clean-up or TTL removes them.
     """
-    user = find_user_by_id(table, user_id)
+    user = find_user_by_id(table, user_id, session_id=session_id)
     if user is None:
         raise UserNotFound
     end_access_tokens(table, user_id, now=now)

@@ -9,6 +9,11 @@ One module for the keys of every algorithm stepauth signs or verifies with:
 * ``EdDSA`` (Ed25519 keys written before RFC 9864): verify only, so tokens signed before an
   upgrade keep verifying until they expire; new keys are never made with it.
 
+Private JWKs are read with PyJWT's ``PyJWK`` and written by its algorithms' ``to_jwk``. Public
+keys, signing and verification use ``cryptography`` directly: the authorizer verifies with this
+module and must not import PyJWT at cold start, and PyJWT cannot name Ed25519 (only ``EdDSA``).
+``PyJWKSet`` is not used: it skips the keys it cannot read, where one bad key must void the set.
+
 A key set may hold keys of several algorithms (a switch of ``token_signing_algorithm`` keeps
 the retired keys). Verification takes the algorithm from the key found by ``kid`` and requires
 the token header to name that same algorithm: the header alone never chooses it.
@@ -21,7 +26,7 @@ The secret's SecretString is::
      "active_kid": "<kid>"}
 
 ``created_at`` (epoch seconds) is set when a key is generated; ``retired_at`` once another key
-became active (see :mod:`steps.core.keyset_admin` for rotation). Only IssueTokens and the key
+became active (rotation: the administration section below). Only IssueTokens and the key
 administration read this secret; everyone else reads the public keys from the table.
 
 Error messages never contain key material (they name the key by position only).
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import json
 import secrets
 import time
@@ -51,8 +57,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
-    NoEncryption,
-    PrivateFormat,
     PublicFormat,
 )
 
@@ -61,6 +65,7 @@ from steps.core.clock import Clock, system_clock
 from steps.core.config import Config, get_config
 from steps.core.contract.errors import SIGNING_KEYS_NOT_INITIALISED
 from steps.core.errors import SigningKeysUnavailable
+from steps.core.table import Table, public_jwks_text_from_item, public_keys_item, public_keys_key
 
 ES256 = "ES256"
 ED25519 = "Ed25519"
@@ -247,25 +252,11 @@ def generate_signing_key(
 ) -> dict[str, Any]:
     """A new private JWK of ``algorithm``, stamped with ``created_at`` (default: now)."""
     check_algorithm(algorithm)
-    jwk: dict[str, Any]
-    if algorithm == ES256:
-        private_ec = ec.generate_private_key(_P256)
-        numbers = private_ec.private_numbers()
-        jwk = {
-            "kty": "EC",
-            "crv": "P-256",
-            "x": b64url(numbers.public_numbers.x.to_bytes(_ES256_PART, "big")),
-            "y": b64url(numbers.public_numbers.y.to_bytes(_ES256_PART, "big")),
-            "d": b64url(numbers.private_value.to_bytes(_ES256_PART, "big")),
-        }
-    else:
-        private = Ed25519PrivateKey.generate()
-        jwk = {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": b64url(private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)),
-            "d": b64url(private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())),
-        }
+    # cryptography makes the key (PyJWT has no key generation); PyJWT writes its JWK.
+    private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey = (
+        ec.generate_private_key(_P256) if algorithm == ES256 else Ed25519PrivateKey.generate()
+    )
+    jwk = _pyjwt_algorithm(algorithm).to_jwk(private, as_dict=True)
     return {
         **jwk,
         "kid": kid or default_kid(),
@@ -333,6 +324,45 @@ def _public_part(jwk: Any, where: str) -> tuple[PublicKey, dict[str, str]]:
     return key, key.jwk()
 
 
+#: PyJWT 2.15 knows Ed25519 only by the polymorphic name EdDSA (RFC 9864's name is ours).
+_PYJWT_ALGORITHMS = {ES256: "ES256", ED25519: "EdDSA", LEGACY_EDDSA: "EdDSA"}
+
+
+def _pyjwt_algorithm(alg: str) -> Any:
+    from jwt.algorithms import get_default_algorithms
+
+    return get_default_algorithms()[_PYJWT_ALGORITHMS[alg]]
+
+
+def _private_key(jwk: Mapping[str, Any], alg: str) -> Any:
+    """The private key of a JWK, read by PyJWT's ``PyJWK``; ValueError when it is not one.
+
+    PyJWT's own errors quote the JWK (its ``d`` among it): they are replaced, never passed on.
+    """
+    from jwt import PyJWK
+
+    fields = {name: jwk[name] for name in ("kty", "crv", "x", "y", "d") if name in jwk}
+    try:
+        key = PyJWK(fields, algorithm=_PYJWT_ALGORITHMS[alg]).key
+    except Exception:  # noqa: BLE001 - PyJWKError, InvalidKeyError, ValueError …
+        raise ValueError("not a private key") from None
+    if not isinstance(key, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError("not a private key")
+    return key
+
+
+def _same_public_key(
+    one: Ed25519PublicKey | ec.EllipticCurvePublicKey,
+    other: Ed25519PublicKey | ec.EllipticCurvePublicKey,
+) -> bool:
+    raw = (Encoding.Raw, PublicFormat.Raw)
+    if isinstance(one, Ed25519PublicKey) and isinstance(other, Ed25519PublicKey):
+        return one.public_bytes(*raw) == other.public_bytes(*raw)
+    if isinstance(one, ec.EllipticCurvePublicKey) and isinstance(other, ec.EllipticCurvePublicKey):
+        return one.public_numbers() == other.public_numbers()
+    return False
+
+
 def _parse_private(jwk: Any, position: int) -> SigningKey:
     where = f"key {position}"
     try:
@@ -340,26 +370,12 @@ def _parse_private(jwk: Any, position: int) -> SigningKey:
     except ValueError as error:
         raise _invalid(str(error)) from None
     try:
-        d = b64url_decode(jwk.get("d"))
+        b64url_decode(jwk.get("d"))  # strict: PyJWT's decoder skips characters it does not know
+        private = _private_key(jwk, public.alg)
     except ValueError:
         raise _invalid(f"{where} has a malformed d value") from None
-    private: Ed25519PrivateKey | ec.EllipticCurvePrivateKey
-    if isinstance(public.public_key, Ed25519PublicKey):
-        if len(d) != 32:
-            raise _invalid(f"{where} has a malformed d value")
-        private = Ed25519PrivateKey.from_private_bytes(d)
-        matches = private.public_key().public_bytes(
-            Encoding.Raw, PublicFormat.Raw
-        ) == public.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    else:
-        if len(d) != _ES256_PART:
-            raise _invalid(f"{where} has a malformed d value")
-        try:
-            private = ec.derive_private_key(int.from_bytes(d, "big"), _P256)
-        except ValueError:
-            raise _invalid(f"{where} has a malformed d value") from None
-        matches = private.public_key().public_numbers() == public.public_key.public_numbers()
-    if not matches:
+    # PyJWK reads an OKP key from d alone and never compares it with x: checked here.
+    if not _same_public_key(private.public_key(), public.public_key):
         raise _invalid(f"{where} has a public part that does not match its private part")
     times = {}
     for name in ("created_at", "retired_at"):
@@ -505,14 +521,48 @@ def verify_compact(
     return claims
 
 
-# -- the private key set, cached ---------------------------------------------------------------
+# -- the private key set, cached (Powertools Parameters) ---------------------------------------
 
-_cache: tuple[str, float, SigningKeySet] | None = None
+
+def _secrets_provider_class() -> type:
+    """Powertools' ``SecretsProvider`` with its cache on the caller's clock: the tests drive
+    expiry with a manual clock instead of waiting (Powertools reads ``datetime.now()``)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from aws_lambda_powertools.utilities.parameters.base import ExpirableValue
+
+    class ClockedSecretsProvider(SecretsProvider):
+        clock: Clock = system_clock
+
+        def _clock_time(self, offset: float = 0.0) -> datetime.datetime:
+            return datetime.datetime.fromtimestamp(self.clock.now() + offset, tz=datetime.UTC)
+
+        def has_not_expired_in_cache(self, key: tuple) -> bool:
+            cached = self.store.get(key)
+            return cached is not None and cached.ttl > self._clock_time()
+
+        def add_to_cache(self, key: tuple, value: Any, max_age: int) -> None:
+            if max_age > 0:
+                self.store[key] = ExpirableValue(value, self._clock_time(max_age))
+
+    return ClockedSecretsProvider
+
+
+#: The secret's provider (and the client it was built with) and the last key set parsed.
+_provider: tuple[Any, Any] | None = None
+_parsed: tuple[str, SigningKeySet] | None = None
 
 
 def clear_signing_keys_cache() -> None:
-    global _cache
-    _cache = None
+    global _provider, _parsed
+    _provider = None
+    _parsed = None
+
+
+def _secrets_provider(secrets_client: Any) -> Any:
+    global _provider
+    if _provider is None or _provider[0] is not secrets_client:
+        _provider = (secrets_client, _secrets_provider_class()(boto3_client=secrets_client))
+    return _provider[1]
 
 
 def load_signing_keys(
@@ -524,32 +574,178 @@ def load_signing_keys(
 ) -> SigningKeySet:
     """Fetch and parse the key set from SIGNING_KEYS_SECRET_ID, cached for ``max_age`` seconds.
 
-    A missing, empty or invalid secret raises SigningKeysUnavailable (and is not cached, so an
-    initialised secret is picked up on the next call). Other AWS errors propagate.
+    The secret string is fetched and cached by Powertools Parameters (through the caller's or
+    the service's boto3 client, so the in-process local cloud is reached as by every call); the
+    key set parsed from it is reused while the string is the same. A missing, empty or invalid
+    secret raises SigningKeysUnavailable (and is not cached, so an initialised secret is picked
+    up on the next call). Other AWS errors propagate.
     """
-    global _cache
+    global _parsed
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
     secret_id = (config or get_config()).required_signing_keys_secret_id
-    now = clock.now()
-    if _cache is not None:
-        cached_id, fetched_at, key_set = _cache
-        if cached_id == secret_id and 0 <= now - fetched_at < max_age:
-            return key_set
     if secrets_client is None:
         from steps.core.aws import client
 
-        secrets_client = client("secretsmanager")
-    secret_string = _fetch_secret_string(secrets_client, secret_id)
-    key_set = parse_key_set(secret_string)
-    _cache = (secret_id, now, key_set)
+        secrets_client = client("secretsmanager")  # cached: the provider and its cache stay
+    provider = _secrets_provider(secrets_client)
+    provider.clock = clock
+    try:
+        value = provider.get(secret_id, max_age=int(max_age))
+    except GetParameterError as exc:
+        cause = exc.__context__ or exc  # Powertools wraps the client's error in its own
+        if error_code(cause) == "ResourceNotFoundException":
+            raise SigningKeysUnavailable(NOT_INITIALISED) from None
+        raise cause from None
+    secret_string = value if isinstance(value, str) else None
+    if _parsed is not None and secret_string is not None and _parsed[0] == secret_string:
+        return _parsed[1]
+    try:
+        key_set = parse_key_set(secret_string)
+    except SigningKeysUnavailable:
+        provider.clear_cache()
+        raise
+    if secret_string is not None:
+        _parsed = (secret_string, key_set)
     return key_set
 
 
-def _fetch_secret_string(secrets_client: Any, secret_id: str) -> str | None:
+# -- administration: initialise, rotate, publish (the local cloud and the command line) --------
+#
+# The private keys live in the Secrets Manager secret (see :mod:`steps.core.signing_keys`); the
+# public JWK Set is copied to the table item ``SIGNING_KEYS / PUBLIC`` whenever they change, and
+# always BEFORE the secret is written, so that a token signed with a new key can be verified as
+# soon as anyone can sign one.
+#
+# Rotation timeline: ``rotate_signing_keys`` adds a new active key and retires the previous one.
+# IssueTokens caches the private key set for at most ``CACHE_SECONDS`` (300 s), so it may sign
+# with the retired key for that long; tokens live ``access_token_ttl_seconds``, and verification
+# allows ``LEEWAY_SECONDS`` (30 s) of clock skew. A retired key therefore stays published for
+# ``access_token_ttl_seconds + 300 + 30`` seconds and is dropped by the first rotation after that.
+
+_NOT_FOUND = "ResourceNotFoundException"
+
+
+def _current_secret_string(secrets_client: Any, secret_id: str) -> str | None:
     try:
         response = secrets_client.get_secret_value(SecretId=secret_id)
     except Exception as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            raise SigningKeysUnavailable(NOT_INITIALISED) from None
+        if error_code(exc) == _NOT_FOUND:  # no secret, or a secret without a value yet
+            return None
         raise
     value = response.get("SecretString")
     return value if isinstance(value, str) else None
+
+
+def _write(secrets_client: Any, secret_id: str, secret_string: str) -> None:
+    try:
+        secrets_client.put_secret_value(SecretId=secret_id, SecretString=secret_string)
+    except Exception as exc:
+        # A secret that does not exist at all is created, when it is named (not an ARN).
+        if error_code(exc) != _NOT_FOUND or secret_id.startswith("arn:"):
+            raise
+        secrets_client.create_secret(Name=secret_id, SecretString=secret_string)
+
+
+def publish_public_keys(table: Table, key_set: SigningKeySet, *, now: float) -> bool:
+    """Write the public JWK Set of ``key_set`` to the table; False when it was already there."""
+    document = public_jwks(key_set)
+    current = public_jwks_text_from_item(table.get(public_keys_key(), consistent=True))
+    if current is not None:
+        try:
+            if public_jwks_document(current) == document:
+                return False
+        except ValueError:
+            pass  # a malformed item is replaced
+    table.put(public_keys_item(document, updated_at=int(now)))
+    return True
+
+
+def initialise_signing_keys(
+    secrets_client: Any,
+    secret_id: str,
+    table: Table | None = None,
+    *,
+    now: float | None = None,
+    algorithm: str = DEFAULT_ALGORITHM,
+) -> str:
+    """Make sure the secret holds a valid key set and the table its public keys; return the kid.
+
+    Idempotent: a valid key set is left alone (and its public item written only if missing or
+    different). A missing value, a placeholder or an invalid document is replaced by a fresh set
+    with one new key. Never returns or logs key material.
+
+    ``table`` should always be given: the authorizer and the JWKS endpoint read the public keys
+    from it. It is optional only so that callers written before the public item existed keep
+    running (they then publish nothing).
+    """
+    now = time.time() if now is None else now
+    current = _current_secret_string(secrets_client, secret_id)
+    if current is not None:
+        try:
+            key_set = parse_key_set(current)
+        except SigningKeysUnavailable:
+            pass
+        else:
+            if table is not None:
+                publish_public_keys(table, key_set, now=now)
+            return key_set.active.kid
+    document = new_key_set(now=now, algorithm=algorithm)
+    secret_string = json.dumps(document)
+    if table is not None:
+        publish_public_keys(table, parse_key_set(secret_string), now=now)
+    _write(secrets_client, secret_id, secret_string)
+    clear_signing_keys_cache()
+    return str(document["active_kid"])
+
+
+def retention_seconds(access_token_ttl_seconds: int) -> int:
+    """How long a retired key stays published: it may still verify a live token until then."""
+    from steps.core.tokens import LEEWAY_SECONDS  # tokens imports this module
+
+    return access_token_ttl_seconds + int(CACHE_SECONDS) + LEEWAY_SECONDS
+
+
+def rotate_signing_keys(
+    secrets_client: Any,
+    secret_id: str,
+    table: Table,
+    *,
+    access_token_ttl_seconds: int,
+    now: float | None = None,
+    algorithm: str = DEFAULT_ALGORITHM,
+) -> str:
+    """Add a new active key, retire the previous one, prune long-retired keys; return the kid.
+
+    The new key uses ``algorithm`` (the configured ``token_signing_algorithm``): switching the
+    algorithm is a rotation, and keys of the previous algorithm stay published, and verify the
+    tokens they signed, until those expire.
+
+    Keys retired more than ``retention_seconds(access_token_ttl_seconds)`` ago are dropped:
+    no live token can carry their kid. The public item is written before the secret. Raises
+    SigningKeysUnavailable when the secret holds no valid key set (initialise it first).
+    """
+    now = time.time() if now is None else now
+    stamp = int(now)
+    current = _current_secret_string(secrets_client, secret_id)
+    parse_key_set(current)  # a valid set, or SigningKeysUnavailable
+    document = json.loads(str(current))
+    keep_until = retention_seconds(access_token_ttl_seconds)
+    keys: list[dict[str, Any]] = []
+    for jwk in document["keys"]:
+        jwk = dict(jwk)
+        if jwk.get("retired_at") is None:  # the active key, or a legacy key without the stamp
+            jwk["retired_at"] = stamp
+        if stamp - jwk["retired_at"] > keep_until:
+            continue
+        keys.append(jwk)
+    new_key = generate_signing_key(created_at=now, algorithm=algorithm)
+    while any(jwk["kid"] == new_key["kid"] for jwk in keys):
+        new_key = generate_signing_key(created_at=now, algorithm=algorithm)
+    rotated = {"keys": [new_key, *keys], "active_kid": new_key["kid"]}
+    secret_string = json.dumps(rotated)
+    key_set = parse_key_set(secret_string)
+    publish_public_keys(table, key_set, now=now)
+    _write(secrets_client, secret_id, secret_string)
+    clear_signing_keys_cache()
+    return key_set.active.kid

@@ -3,7 +3,9 @@
 Access token: a JWT (RFC 9068) signed with the active key's algorithm (ES256 by default,
 Ed25519 as an option), header ``{"typ": "at+jwt", "alg", "kid"}``, claims ``iss`` (the issuer
 URL), ``aud`` and ``client_id`` (the client's), ``sub, iat, exp, jti, roles`` and ``scope``
-(space-separated) when the client has scopes. Refresh token: 256 random bits, opaque; only
+(space-separated) when the client has scopes, ``sid`` (the refresh family, i.e. the session,
+the token was issued with) and ``email_verified`` when the account's verification state is known
+(it is not stored under ``email_verification=off``). Refresh token: 256 random bits, opaque; only
 its SHA-256 hex digest is stored, with its family id, user id and absolute expiry.
 
 A login or registration starts a new refresh family (family item and first token written in one
@@ -21,6 +23,7 @@ from typing import Any
 
 from steps.core.clock import Clock
 from steps.core.config import Client, Config
+from steps.core.deadline import check_deadline, commit_deadline
 from steps.core.errors import InvalidGrant, InvalidToken
 from steps.core.refresh_tokens import hash_refresh_token, new_refresh_token
 from steps.core.signing_keys import (
@@ -60,13 +63,16 @@ class TokenUser:
     email: str
     created_at: str
     roles: tuple[str, ...] = DEFAULT_ROLES
+    #: None when the account's verification state is not known (not stored).
+    email_verified: bool | None = None
 
     @classmethod
     def from_state(cls, data: Any) -> TokenUser:
         """Read ``{"id", "email", "created_at", "roles"?}`` from a state input.
 
         This input comes from the state machine, not the client: a bad shape is a server fault
-        (ValueError). Missing roles default to ["user"].
+        (ValueError). Missing roles default to ["user"]; ``email_verified`` is kept when it is a
+        boolean.
         """
         if not isinstance(data, Mapping):
             raise ValueError("The user to issue tokens to must be an object.")
@@ -81,7 +87,12 @@ class TokenUser:
             roles = list(DEFAULT_ROLES)
         if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):
             raise ValueError("The user attribute roles must be a list of strings.")
-        return cls(roles=tuple(roles), **values)
+        verified = data.get("email_verified")
+        return cls(
+            roles=tuple(roles),
+            email_verified=verified if isinstance(verified, bool) else None,
+            **values,
+        )
 
 
 def issue_access_token(
@@ -93,12 +104,16 @@ def issue_access_token(
     config: Config,
     client: Client | None = None,
     scopes: Sequence[str] | None = None,
+    session_id: str | None = None,
+    email_verified: bool | None = None,
     authentication: Authentication | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Sign an access token with the active key; return the token and its claims.
 
     ``client`` (default: the configured default client) gives ``client_id`` and ``aud``;
     ``scopes`` (default: all of the client's) become the space-separated ``scope`` claim;
+    ``session_id`` (the refresh family) the ``sid`` claim; ``email_verified``, when known, the
+    claim of that name.
     ``authentication`` (a sign-in with a second factor) adds ``amr``, ``acr`` and ``auth_time``.
     """
     client = client or config.clients[0]
@@ -116,6 +131,10 @@ def issue_access_token(
     }
     if granted:
         claims["scope"] = " ".join(granted)
+    if session_id is not None:
+        claims["sid"] = session_id
+    if email_verified is not None:
+        claims["email_verified"] = email_verified
     if authentication is not None:
         claims.update(authentication.claims())
     token = sign_compact({"typ": ACCESS_TOKEN_TYPE}, claims, key_set.active)
@@ -318,13 +337,14 @@ def _start_family(
     user: TokenUser,
     token_hash: str,
     *,
+    family_id: str,
     now: int,
     config: Config,
     context: SessionContext,
     grant: Grant,
 ) -> None:
     family = RefreshFamilyRecord(
-        family_id=uuid.uuid4().hex,
+        family_id=family_id,
         user_id=user.id,
         email=user.email,
         created_at=now,
@@ -341,7 +361,8 @@ def _start_family(
         expires_at=family.expires_at,
     )
     family_item = refresh_family_item(family, **grant.attributes())
-    table.put_all_new([family_item, refresh_token_item(token)])
+    # The token names the account's email: a refresh reads the family and user in one call.
+    table.put_all_new([family_item, {**refresh_token_item(token), "email": {"S": user.email}}])
 
 
 def issue_tokens(
@@ -352,16 +373,19 @@ def issue_tokens(
     clock: Clock,
     config: Config,
     context: SessionContext | None = None,
+    commit_by: float | None = None,
     authentication: Authentication | None = None,
 ) -> dict[str, Any]:
     """Issue an access token and a refresh token that starts a new family; return the API body.
 
     The family item and the token item are written in one transaction, each only if new, with
     ``context`` recorded on the family. Only the refresh token's hash is stored. (A refresh
-    continues a family in :mod:`steps.core.refresh_rotation` instead.)
+    continues a family in :mod:`steps.core.refresh_rotation` instead.) Past ``commit_by`` (the
+    workflow's deadline) nothing is written: DeadlinePassed.
     """
     context = context or SessionContext()
     grant = Grant.requested(context, config)
+    family_id = uuid.uuid4().hex
     access_token, claims = issue_access_token(
         user.id,
         user.roles,
@@ -370,12 +394,23 @@ def issue_tokens(
         config=config,
         client=grant.client,
         scopes=grant.scopes,
+        session_id=family_id,
+        email_verified=user.email_verified,
         authentication=authentication,
     )
     refresh_token = new_refresh_token()
     token_hash = hash_refresh_token(refresh_token)
-    now = claims["iat"]
-    _start_family(table, user, token_hash, now=now, config=config, context=context, grant=grant)
+    check_deadline(commit_by)
+    _start_family(
+        table,
+        user,
+        token_hash,
+        family_id=family_id,
+        now=claims["iat"],
+        config=config,
+        context=context,
+        grant=grant,
+    )
     return token_response(user, access_token, refresh_token, config=config)
 
 
@@ -395,8 +430,9 @@ def token_response(
 def issue_tokens_for_state(
     event: Any, *, key_set: SigningKeySet, table: Table, clock: Clock, config: Config
 ) -> dict[str, Any]:
-    """``{"user": {"id", "email", "created_at", "roles"?, ...}, "context"?, "authentication"?}``
-    -> API body (a new family)."""
+    """``{"user": {"id", "email", "created_at", "roles"?, ...}, "context"?, "authentication"?,
+    "deadline"?}`` -> API body (a new family; nothing written past the deadline, see
+    :mod:`steps.core.deadline`)."""
     if not isinstance(event, Mapping):
         raise ValueError("The step input must be an object.")
     user = TokenUser.from_state(event.get("user"))
@@ -407,5 +443,6 @@ def issue_tokens_for_state(
         clock=clock,
         config=config,
         context=SessionContext.from_state(event.get("context")),
+        commit_by=commit_deadline(event.get("deadline")),
         authentication=Authentication.from_state(event.get("authentication")),
     )

@@ -212,8 +212,10 @@ def check_code(
     code: str,
     now: float,
     settings: MailSettings,
+    spend: bool = True,
 ) -> Checked:
-    """Spends the pending code when ``code`` is right; counts a wrong one."""
+    """Spends the pending code when ``code`` is right (with ``spend=False`` only checks it: the
+    caller spends it with its own write, :func:`spend_condition`); counts a wrong one."""
     item = table.get(pending_key(kind, user_id))
     dead = CodeExpired(CODE_SPENT.description)
     if item is None or int(item["code_expires_at"]["N"]) <= now:
@@ -231,7 +233,26 @@ def check_code(
             values={":one": {"N": "1"}, ":hash": {"S": expected}},
         )
         raise InvalidCode("The code is not correct.")
+    if not spend:
+        return Checked(user_id, item["email"]["S"], item["task_token"]["S"])
     return _spend(table, item, kind, user_id)
+
+
+def spend_operation(kind: str, user_id: str, task_token: str, now: float) -> dict[str, Any]:
+    """A transaction's Delete of the pending verification that was checked (the one still
+    waiting with ``task_token``, unexpired): the spend of its code or link, in the same
+    transaction as the write it allows, so a failure before that write leaves it usable."""
+    return {
+        "Delete": {
+            "Key": pending_key(kind, user_id),
+            "ConditionExpression": "#token = :token AND #expires > :now",
+            "ExpressionAttributeNames": {"#token": "task_token", "#expires": "code_expires_at"},
+            "ExpressionAttributeValues": {
+                ":token": {"S": task_token},
+                ":now": {"N": str(int(now))},
+            },
+        }
+    }
 
 
 def check_link(table: Table, *, token: str, now: float, spend: bool = True) -> tuple[str, Checked]:

@@ -9,8 +9,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from authorizer import handler
 from authorizer.keys import PublicKeyCache
-from steps.core.keyset_admin import rotate_signing_keys
-from steps.core.signing_keys import new_key_set, parse_key_set
+from steps.core.signing_keys import new_key_set, parse_key_set, rotate_signing_keys
 from steps.core.table import denied_token_item
 
 from .conftest import METHOD_ARN, SECRET_ID, STAGE

@@ -82,6 +82,9 @@ def test_allow_response_context_is_flat():
         "authTime": 0,
     }
     assert response["principalId"] == "u"
+    # A token issued with a session names it: the session list marks it current.
+    with_session = allow_response({**claims, "sid": "f-1"}, "arn:aws:execute-api:r:1:api/s/GET/x")
+    assert with_session["context"]["sid"] == "f-1"
     mfa = {**claims, "amr": ["pwd", "otp", "x y", 3], "auth_time": 4}
     context = allow_response(mfa, "arn:aws:execute-api:r:1:api/s/GET/x")["context"]
     assert (context["amr"], context["authTime"]) == ("pwd otp", 4)

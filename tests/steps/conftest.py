@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
+from moto.core.config import default_user_config
 
 from steps.core import aws, refresh_key, sessions, signing_keys
 from steps.core.config import Config, set_config
@@ -38,22 +39,25 @@ def test_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[Config]:
     set_config(config)
     signing_keys.clear_signing_keys_cache()
     refresh_key.clear_refresh_key_cache()
-    aws.reset_clients()
     # moto's index is never behind: no waiting for it (tests that need it pass their waits).
     monkeypatch.setattr(sessions, "INDEX_LAG_WAITS", ())
     yield config
     set_config(None)
     signing_keys.clear_signing_keys_cache()
     refresh_key.clear_refresh_key_cache()
-    aws.reset_clients()
+
+
+#: moto's settings with boto3's default session kept: by default mock_aws() drops it, and each
+#: test's first client then builds a new botocore session (its handlers registered again). moto
+#: intercepts every client through botocore's built-in handlers, so one session and the cached
+#: clients of steps/core/aws.py serve every test; each mock_aws() still starts with empty backends.
+MOTO_CONFIG = {"core": {**default_user_config["core"], "reset_boto3_session": False}}
 
 
 @pytest.fixture
 def aws_mock() -> Iterator[None]:
-    with mock_aws():
-        aws.reset_clients()
+    with mock_aws(config=MOTO_CONFIG):  # type: ignore[arg-type]
         yield
-    aws.reset_clients()
 
 
 def create_table(client: Any, name: str = TABLE) -> None:
@@ -129,7 +133,7 @@ class LogOutput:
 
 @pytest.fixture
 def log_output() -> Iterator[LogOutput]:
-    from steps.core.logs import logger
+    from steps.core.observability import logger
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -152,7 +156,7 @@ def table(dynamodb: Any) -> Any:
 def initialised(table: Any, secrets: Any) -> str:
     """Signing keys in the secret and their public JWKS in the table, and a refresh key; the
     active kid."""
-    from steps.core.keyset_admin import initialise_signing_keys
+    from steps.core.signing_keys import initialise_signing_keys
 
     secrets.create_secret(Name=REFRESH_KEY_SECRET_ID, SecretString="r" * 64)
     return initialise_signing_keys(secrets, SECRET_ID, table)

@@ -83,6 +83,14 @@ def test_verify_success_returns_the_user_without_hash(dynamodb):
     assert "$argon2" not in str(result)
 
 
+@pytest.mark.parametrize("verified", [False, True])
+def test_verify_passes_the_stored_verification_on_for_the_token_claim(verified):
+    found = stored_user(default_hasher().hash(PASSWORD))
+    found["Item"]["email_verified"] = {"BOOL": verified}
+    result = verify_login({"password": PASSWORD, "found": found}, hasher=default_hasher())
+    assert result["user"]["email_verified"] is verified
+
+
 def test_verify_reports_when_the_hash_needs_rehash():
     old = PasswordHasher(Argon2Params(128, 1, 1)).hash(PASSWORD)
     hasher = default_hasher()

@@ -17,8 +17,8 @@ from steps import (
     verify_password,
 )
 from steps.core.errors import ClientError
-from steps.core.keyset_admin import initialise_signing_keys
 from steps.core.passwords import default_hasher
+from steps.core.signing_keys import initialise_signing_keys
 from steps.core.table import Table, UserRecord, user_item
 from steps.core.tokens import hash_refresh_token
 

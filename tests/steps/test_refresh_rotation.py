@@ -6,7 +6,7 @@ from steps.core.errors import InvalidGrant, RefreshTokenReused
 from steps.core.refresh_rotation import RotationGrant, derive_successor_token, spend_refresh_token
 from steps.core.refresh_tokens import hash_refresh_token
 from steps.core.sessions import revoke_family
-from steps.core.table import Table, family_key, user_key
+from steps.core.table import Table, family_key, refresh_token_key, user_key
 
 from .sessions_world import NOW, REFRESH_KEY, AtomicCalls
 
@@ -333,3 +333,61 @@ def test_a_grant_refused_for_the_family_leaves_the_token_current(world):
     )
     assert grant.family_grant == "granted"
     assert seen == [world.token(first["refresh_token"]).family_id]
+
+
+class CountingClient:
+    """A DynamoDB client that records the name of every API call made through it."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self.calls: list[str] = []
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if name.startswith("_") or name in ("meta", "exceptions") or not callable(attribute):
+            return attribute
+
+        def counted(*args, **kwargs):
+            self.calls.append(name)
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
+def _counted_spend(world, refresh_token: str) -> tuple[RotationGrant, list[str]]:
+    client = CountingClient(world.table.client)
+    grant = spend_refresh_token(
+        Table(client, world.table.name),
+        hash_refresh_token(refresh_token),
+        now=world.clock.now(),
+        reuse_grace_seconds=0,
+        key=REFRESH_KEY,
+    )
+    return grant, client.calls
+
+
+def test_a_refresh_makes_three_dynamodb_calls(world):
+    """The token (it names its family and the account's email), the family and the user in one
+    consistent BatchGetItem, and the one transaction: after login and after a rotation alike."""
+    alice = world.add_user()
+    first = world.login(alice)["refresh_token"]
+    grant, calls = _counted_spend(world, first)
+    assert calls == ["get_item", "batch_get_item", "transact_write_items"]
+    _, calls = _counted_spend(world, grant.refresh_token)
+    assert calls == ["get_item", "batch_get_item", "transact_write_items"]
+
+
+def test_a_token_stored_without_the_email_still_refreshes(world):
+    """Tokens written before they carried the email: the family first, then the user."""
+    alice = world.add_user()
+    first = world.login(alice)["refresh_token"]
+    world.table.client.update_item(
+        TableName=world.table.name,
+        Key=refresh_token_key(hash_refresh_token(first)),
+        UpdateExpression="REMOVE email",
+    )
+    grant, calls = _counted_spend(world, first)
+    assert calls == ["get_item", "get_item", "get_item", "transact_write_items"]
+    assert grant.user["email"] == alice.email
+    _, calls = _counted_spend(world, grant.refresh_token)  # its successor carries the email
+    assert calls == ["get_item", "batch_get_item", "transact_write_items"]

@@ -12,7 +12,7 @@ from steps import (
     validate_logout,
     validate_refresh,
 )
-from steps.core.errors import InvalidGrant, InvalidRequest, RefreshTokenReused, UserNotFound
+from steps.core.errors import InvalidGrant, InvalidRequest, UserNotFound
 from steps.core.table import user_key
 from steps.core.tokens import hash_refresh_token
 
@@ -109,8 +109,10 @@ def test_refresh_workflow_through_the_handlers(initialised, world, log_output):
     assert again["access_token"] != body["access_token"]
     newer = _refresh_workflow(body["refresh_token"])
 
-    with pytest.raises(RefreshTokenReused):  # an ancestor: reuse, the family is revoked
-        _refresh_workflow(login["refresh_token"])
+    # An ancestor: reuse, the family is revoked; the step answers whose session it was (ids
+    # only) so that the workflow publishes RefreshTokenReuseDetected, then 400 invalid_grant.
+    reused = _refresh_workflow(login["refresh_token"])
+    assert reused == {"reuse": {"user_id": "u-1", "session_id": family_id}}
     with pytest.raises(InvalidGrant):
         _refresh_workflow(newer["refresh_token"])
     warning = [r for r in log_output.records if r["level"] == "WARNING"]
@@ -122,7 +124,7 @@ def test_refresh_workflow_through_the_handlers(initialised, world, log_output):
 
 
 def test_refresh_refuses_before_spending_without_a_refresh_key(world, dynamodb, secrets):
-    from steps.core.keyset_admin import initialise_signing_keys
+    from steps.core.signing_keys import initialise_signing_keys
 
     from .conftest import SECRET_ID
 
@@ -346,3 +348,87 @@ def test_disable_user_garbled_state(world, event):
     with pytest.raises(ValueError):
         disable_user.handler(event, None)
     assert world.table.get(user_key("alice@example.com"))["status"] == {"S": "active"}
+
+
+def _claims(access_token: str) -> dict:
+    import jwt
+
+    return jwt.decode(access_token, options={"verify_signature": False})
+
+
+@pytest.mark.parametrize("stored", [None, False, True])
+def test_access_tokens_name_their_session_and_the_stored_verification(
+    initialised, world, stored
+) -> None:
+    """``sid`` is the refresh family at login and after every refresh; ``email_verified`` is the
+    account's stored state (no claim where none is stored: email_verification=off)."""
+    alice = world.add_user()
+    if stored is not None:
+        world.table.client.update_item(
+            TableName=world.table.name,
+            Key=user_key(alice.email),
+            UpdateExpression="SET email_verified = :v",
+            ExpressionAttributeValues={":v": {"BOOL": stored}},
+        )
+    user = {"id": "u-1", "email": alice.email, "created_at": alice.created_at}
+    if stored is not None:
+        user["email_verified"] = stored  # as the login and register workflows pass it on
+    login = issue_tokens.handler({"user": user, "context": CONTEXT}, None)
+    family_id = world.token(login["refresh_token"]).family_id
+    refreshed = _refresh_workflow(login["refresh_token"])
+    replayed = _refresh_workflow(login["refresh_token"])  # within the grace window
+    for body in (login, refreshed, replayed):
+        claims = _claims(body["access_token"])
+        assert claims["sid"] == family_id
+        assert claims.get("email_verified") is stored
+        assert "email_verified" not in body["user"]  # the API body is unchanged
+
+
+def _deadline(world, *, seconds_ago: float, within: float = 20) -> dict:
+    import datetime
+
+    # Against the wall clock, as Step Functions' StartTime (the clock of expiry may be moved).
+    started = datetime.datetime.fromtimestamp(time.time() - seconds_ago, tz=datetime.UTC)
+    # As Step Functions writes $$.Execution.StartTime: milliseconds, "Z".
+    text = started.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return {"startedAt": text, "withinSeconds": within}
+
+
+def test_a_step_past_the_workflows_deadline_commits_nothing(initialised, world) -> None:
+    """The client got 503 at the workflow's time-out: a step still running then must not
+    create a session (IssueTokens) or spend the token the client still holds (rotation)."""
+    from steps.core.deadline import DeadlinePassed
+
+    alice = world.add_user()
+    user = {"id": "u-1", "email": alice.email, "created_at": alice.created_at}
+    late = _deadline(world, seconds_ago=21)
+    with pytest.raises(DeadlinePassed):
+        issue_tokens.handler({"user": user, "context": CONTEXT, "deadline": late}, None)
+    items = world.table.client.scan(TableName=world.table.name)["Items"]
+    assert [i for i in items if i["entity"]["S"] in ("refresh_family", "refresh_token")] == []
+    in_time = _deadline(world, seconds_ago=19)
+    login = issue_tokens.handler({"user": user, "context": CONTEXT, "deadline": in_time}, None)
+
+    validated = validate_refresh.handler(api_event({"refresh_token": login["refresh_token"]}), None)
+    with pytest.raises(DeadlinePassed):
+        rotate_refresh_token.handler({**validated, "deadline": late}, None)
+    assert world.token(login["refresh_token"]).status == "active"  # still the client's
+    body = rotate_refresh_token.handler({**validated, "deadline": in_time}, None)
+    assert world.token(body["refresh_token"]).status == "active"
+    with pytest.raises(ValueError):  # a garbled deadline is a server fault, never ignored
+        rotate_refresh_token.handler({**validated, "deadline": {"startedAt": 1}}, None)
+
+
+def test_the_deadline_is_elapsed_time_not_the_clock_of_expiry() -> None:
+    from steps.core.deadline import DeadlinePassed, check_deadline, commit_deadline
+
+    deadline = commit_deadline({"startedAt": "2026-12-01T10:00:00.000Z", "withinSeconds": 20})
+    assert deadline == 1_796_119_220.0
+    check_deadline(deadline, now=deadline)  # at the deadline: still in time
+    with pytest.raises(DeadlinePassed):
+        check_deadline(deadline, now=deadline + 0.001)
+    check_deadline(None, now=deadline + 1e9)  # no deadline: a step called outside a workflow
+    check_deadline(time.time() + 60)  # the wall clock by default
+    for garbled in ("x", {"startedAt": "2026-12-01T10:00:00Z"}, {"withinSeconds": 5}):
+        with pytest.raises(ValueError):
+            commit_deadline(garbled)

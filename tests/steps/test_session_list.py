@@ -58,7 +58,9 @@ def test_a_session_is_described_without_secrets(world, alice_and_bob) -> None:
         "last_used_at": "2023-11-14T22:16:40Z",
         "expires_at": "2023-12-14T22:13:20Z",
         "user_agent": "",
+        "current": False,
     }
+    assert describe_session(family, current_session_id=family.family_id)["current"] is True
 
 
 def test_the_list_step(world, alice_and_bob) -> None:
@@ -69,8 +71,52 @@ def test_the_list_step(world, alice_and_bob) -> None:
         alice_and_bob["first"],
         alice_and_bob["second"],
     ]
+    assert [s["current"] for s in result["sessions"]] == [False, False]  # a token without sid
     with pytest.raises(ValueError):
         list_sessions.list_sessions({"caller": {}}, table=world.table, now=NOW)
+
+
+class TrailingIndex:
+    """The table as it is right after a write on AWS: gsi1 does not show the newest families."""
+
+    def __init__(self, table, hidden: set[str]) -> None:
+        self._table, self._hidden = table, hidden
+
+    def query_gsi1(self, *args, **kwargs):
+        for item in self._table.query_gsi1(*args, **kwargs):
+            if item.get("family_id", {}).get("S") not in self._hidden:
+                yield item
+
+    def __getattr__(self, name):
+        return getattr(self._table, name)
+
+
+def test_the_callers_own_session_is_listed_while_the_index_trails(world, alice_and_bob) -> None:
+    """The token's sid is read with a consistent GetItem: the session in use is always listed,
+    marked current, even when gsi1 has not caught up with the login that started it."""
+    second = alice_and_bob["second"]
+    lagging = TrailingIndex(world.table, {second})
+    caller = {**CALLER, "sid": second}
+    result = list_sessions.list_sessions(
+        {"caller": caller, "context": {}}, table=lagging, now=world.clock.now()
+    )
+    assert [(s["id"], s["current"]) for s in result["sessions"]] == [
+        (alice_and_bob["first"], False),
+        (second, True),
+    ]
+    # Ended since the index saw it: the table is the truth, the index's copy is not shown.
+    revoke_family(world.table, alice_and_bob["first"], reason="logout", now=world.clock.now())
+    caller = {**CALLER, "sid": alice_and_bob["first"]}
+    result = list_sessions.list_sessions(
+        {"caller": caller, "context": {}}, table=world.table, now=world.clock.now()
+    )
+    assert [s["id"] for s in result["sessions"]] == [second]
+    # Another user's session id in a (forged) caller is never listed.
+    caller = {**CALLER, "sid": alice_and_bob["bob"]}
+    result = list_sessions.list_sessions(
+        {"caller": caller, "context": {}}, table=world.table, now=world.clock.now()
+    )
+    assert [s["id"] for s in result["sessions"]] == [second]
 
 
 def test_ending_a_session_revokes_only_that_one(world, alice_and_bob) -> None:

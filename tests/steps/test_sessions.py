@@ -193,6 +193,8 @@ def test_disable_and_delete_end_the_users_access_tokens(world):
     assert alice and bob
     delete_account(world.table, "u-2", now=NOW + 70)
     assert _refusal(world, iat=NOW + 69, user_id="u-2", now=NOW + 71) == "user_tokens_ended"
+
+
 def test_find_user_by_id_asks_the_index_again_while_it_lags(world):
     world.add_user()
     queries = []
@@ -211,3 +213,22 @@ def test_find_user_by_id_asks_the_index_again_while_it_lags(world):
     waited.clear()
     assert find_user_by_id(world.table, "u-9", lag_waits=(0.1, 0.2), sleep=waited.append) is None
     assert waited == [0.1, 0.2]  # then it gives up
+
+
+def test_find_user_by_id_reads_the_callers_session_consistently(world):
+    """With the caller's session (its token's sid) the user is found through the family's email
+    by two consistent reads, with the index showing nothing and no wait."""
+    alice = world.add_user()
+    bob = world.add_user("u-2", "bob@example.com")
+    family_id = world.token(world.login(alice)["refresh_token"]).family_id
+    bobs_family = world.token(world.login(bob)["refresh_token"]).family_id
+    world.table.query_gsi1 = lambda *args, **kwargs: []  # the index trails everything
+
+    def no_wait(seconds):
+        raise AssertionError("waited for the index")
+
+    found = find_user_by_id(world.table, "u-1", session_id=family_id, sleep=no_wait)
+    assert found is not None and found.user_id == "u-1"
+    # Another user's session (a forged caller) never finds this one: the index is asked.
+    assert find_user_by_id(world.table, "u-1", session_id=bobs_family, lag_waits=()) is None
+    assert find_user_by_id(world.table, "u-1", session_id="x" * 500, lag_waits=()) is None

@@ -12,13 +12,14 @@ from joserfc.jwk import KeySet
 from steps.core.clock import ManualClock
 from steps.core.config import Config, parse_clients
 from steps.core.errors import InvalidGrant, InvalidRequest, InvalidToken
-from steps.core.keyset_admin import initialise_signing_keys, rotate_signing_keys
 from steps.core.signing_keys import (
     generate_signing_key,
+    initialise_signing_keys,
     load_signing_keys,
     parse_key_set,
     parse_public_jwks,
     public_jwks,
+    rotate_signing_keys,
 )
 from steps.core.tokens import (
     SessionContext,

@@ -7,19 +7,17 @@ import pytest
 from steps.core.clock import ManualClock
 from steps.core.config import Config
 from steps.core.errors import SigningKeysUnavailable
-from steps.core.keyset_admin import (
-    initialise_signing_keys,
-    retention_seconds,
-    rotate_signing_keys,
-)
 from steps.core.public_keys import parse_public_jwks, read_public_jwks
 from steps.core.signing_keys import (
     clear_signing_keys_cache,
     generate_signing_key,
+    initialise_signing_keys,
     load_signing_keys,
     new_key_set,
     parse_key_set,
     public_jwks,
+    retention_seconds,
+    rotate_signing_keys,
 )
 from steps.core.table import public_keys_key
 from steps.core.tokens import issue_access_token, verify_access_token

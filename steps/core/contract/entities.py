@@ -209,6 +209,9 @@ REFRESH_TOKEN = Entity(
         "status": S,  # "active" | "spent"
         "spent_at": N,
         "expires_at": N,
+        # The account's email, so that a refresh reads the family and the user in one call
+        # (steps/core/refresh_rotation.py; absent on tokens stored before it).
+        "email": S,
     },
     required=("family_id", "user_id", "issued_at", "status", "expires_at"),
     ttl="the family's absolute expiry (rotation never extends it)",

@@ -73,6 +73,8 @@ class UserRecord:
     roles: tuple[str, ...] = DEFAULT_ROLES
     status: str = STATUS_ACTIVE
     created_at: str = ""
+    #: None when not stored (registered under ``email_verification=off``).
+    email_verified: bool | None = None
 
     @property
     def is_active(self) -> bool:
@@ -114,7 +116,13 @@ def user_from_item(item: Mapping[str, Any] | None) -> UserRecord | None:
         roles=_strings(plain, "roles", DEFAULT_ROLES),
         status=_text(plain, "status", STATUS_ACTIVE),
         created_at=_text(plain, "created_at", ""),
+        email_verified=_optional_bool(plain, "email_verified"),
     )
+
+
+def _optional_bool(plain: Mapping[str, Any], name: str) -> bool | None:
+    value = plain.get(name)
+    return value if isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,364 @@
+"""Step Functions in the local cloud, where moto 5.2.5 differs from AWS.
+
+1. ``StartSyncExecution`` exists: moto has a synchronous execution class nobody calls.
+2. Executions started without a name get a unique one (moto names them ``None``).
+3. Execution history honours ``includeExecutionData: false`` as CloudWatch Logs does on AWS: no
+   input, output or parameters are recorded (the workflows carry passwords).
+4. Task states reuse one boto3 client per service and region (moto builds one per Task, ~11 ms).
+5. ``$$.Execution.StartTime`` is an ISO 8601 string as on AWS (moto hands the state a datetime,
+   which then breaks any service call that receives it).
+6. Each definition is parsed once: moto re-parses the ASL on every execution (60-160 ms for
+   these workflows). Executions share the parsed program unless it has Map or Parallel states
+   (``localcloud/interpreter.py``, with the JSONPath cache and the other interpreter fixes).
+7. Code runs as its role, for IAM (``localcloud/iam.py``): an execution's states as the state
+   machine's role. moto's interpreter runs each state on a thread of its own; those threads
+   inherit the execution's principal.
+
+Workflow logs in CloudWatch Logs are ``localcloud/stepfunctions_logs.py``; state machines from
+CloudFormation are ``localcloud/cloudformation.py``. ``apply()`` installs these (``patches.apply``
+calls it). Tests: ``tests/test_localcloud_patches.py``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import datetime
+import importlib
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from . import iam
+
+# Keys of history event details that carry execution data.
+EXECUTION_DATA_KEYS = ("input", "inputDetails", "output", "outputDetails", "parameters")
+
+
+def apply() -> None:
+    _patch_start_sync_execution()
+    _patch_execution_names()
+    _patch_history_without_execution_data()
+    _patch_task_clients()
+    _patch_context_start_time()
+    _patch_parse_once_per_definition()
+    _patch_principals()
+
+
+# 1. StartSyncExecution ----------------------------------------------------------------------
+
+
+def _snapshot(state_machine: Any) -> Any:
+    # As moto's start_execution: copy the definition, not the live executions or the backend.
+    return copy.deepcopy(
+        state_machine,
+        {id(state_machine.executions): [], id(state_machine.backend): state_machine.backend},
+    )
+
+
+def _patch_start_sync_execution() -> None:
+    import re
+
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.exceptions import InvalidExecutionInput
+    from moto.stepfunctions.models import StepFunctionBackend
+    from moto.stepfunctions.parser.backend.execution import SyncExecution
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def start_sync_execution(
+        self: Any,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: str | None = None,
+        trace_header: str | None = None,
+    ) -> Any:
+        state_machine = self.describe_state_machine(state_machine_arn)
+        if state_machine.type != "EXPRESS":
+            raise AWSError(
+                "This operation is not supported by this type of state machine",
+                exception_type="StateMachineTypeNotSupported",
+            )
+        input_data = execution_input or "{}"
+        try:
+            json.loads(input_data)
+        except ValueError as error:
+            raise InvalidExecutionInput(f"Invalid State Machine Execution Input: {error}") from None
+        name = name or str(uuid.uuid4())
+        execution = SyncExecution(
+            name=name,
+            sm_type=state_machine.type,
+            role_arn=state_machine.roleArn,
+            # Express execution ARNs carry the name and a unique id.
+            exec_arn=(
+                f"arn:{self.partition}:states:{self.region_name}:{self.account_id}:express:"
+                f"{state_machine.name}:{name}:{uuid.uuid4()}"
+            ),
+            account_id=self.account_id,
+            region_name=self.region_name,
+            state_machine=_snapshot(state_machine),
+            start_date=datetime.datetime.now(tz=datetime.UTC),
+            cloud_watch_logging_session=None,
+            input_data=input_data,
+            trace_header=trace_header,
+            activity_store={},
+        )
+        # Kept (unlike AWS) so `list-executions` and the history work for operators locally.
+        state_machine.executions.append(execution)
+        execution.start()  # SyncExecutionWorker runs the program on this thread
+        return execution
+
+    def start_sync_execution_response(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        execution = self.stepfunction_backend.start_sync_execution(
+            self._get_param("stateMachineArn"),
+            self._get_param("name"),
+            self._get_param("input", if_none="{}"),
+            self._get_param("traceHeader"),
+        )
+        answer = execution.to_start_sync_execution_output()
+        if not includes_execution_data(execution.state_machine.loggingConfiguration):
+            # The caller gets its answer; what stays behind for describe-execution holds no data.
+            execution.input_data = {}
+            execution.execution_input = "{}"
+            execution.output = None
+        return ActionResult(answer)
+
+    # Express execution ARNs (…:express:machine:name:id) are accepted by describe-execution and
+    # get-execution-history, which AWS does not offer for Express: locally operators can read them.
+    StepFunctionBackend.accepted_exec_arn_format = re.compile(
+        StepFunctionBackend.accepted_exec_arn_format.pattern.replace(
+            ":execution:", ":(?:execution|express):"
+        )
+    )
+    StepFunctionsParserBackend.start_sync_execution = start_sync_execution
+    StepFunctionResponse.start_sync_execution = start_sync_execution_response
+
+
+# 2. Execution names -------------------------------------------------------------------------
+
+
+def _patch_execution_names() -> None:
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(
+        self: Any,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: str | None = None,
+        trace_header: str | None = None,
+    ) -> Any:
+        return original(
+            self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header
+        )
+
+    StepFunctionsParserBackend.start_execution = start_execution
+
+
+# 3. History without execution data ----------------------------------------------------------
+
+
+def includes_execution_data(logging_configuration: dict[str, Any] | None) -> bool:
+    """AWS default is true; stepauth's workflows set it false."""
+    if not logging_configuration:
+        return True
+    return bool(logging_configuration.get("includeExecutionData", True))
+
+
+def strip_execution_data(event_details: dict[str, Any]) -> dict[str, Any]:
+    stripped = {}
+    for binding, details in event_details.items():
+        if isinstance(details, dict):
+            details = {k: v for k, v in details.items() if k not in EXECUTION_DATA_KEYS}
+        stripped[binding] = details
+    return stripped
+
+
+def _patch_history_without_execution_data() -> None:
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+    from moto.stepfunctions.parser.backend.execution import Execution, SyncExecution
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    def with_data_flag(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def _get_start_execution_worker(self: Any) -> Any:
+            worker = original(self)
+            worker.include_execution_data = includes_execution_data(
+                getattr(self.state_machine, "loggingConfiguration", None)
+            )
+            return worker
+
+        return _get_start_execution_worker
+
+    original_environment = ExecutionWorker._get_evaluation_environment
+    original_publish = EventManager._publish_history_event
+
+    def _get_evaluation_environment(self: Any) -> Any:
+        environment = original_environment(self)
+        environment.event_manager.include_execution_data = getattr(
+            self, "include_execution_data", True
+        )
+        return environment
+
+    def _publish_history_event(self: Any, **kwargs: Any) -> None:
+        details = kwargs.get("event_details")
+        if details and not getattr(self, "include_execution_data", True):
+            kwargs["event_details"] = strip_execution_data(details)
+        original_publish(self, **kwargs)
+
+    # SyncExecution overrides the worker factory, so both classes need the flag.
+    for execution_class in (Execution, SyncExecution):
+        execution_class._get_start_execution_worker = with_data_flag(
+            execution_class.__dict__["_get_start_execution_worker"]
+        )
+    ExecutionWorker._get_evaluation_environment = _get_evaluation_environment
+    EventManager._publish_history_event = _publish_history_event
+
+
+# 4. One boto3 client per service for Task states --------------------------------------------
+
+
+def _patch_task_clients() -> None:
+    import sys
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import (  # noqa: F401
+        lambda_eval_utils,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: F401
+        state_task_service_aws_sdk,
+        state_task_service_dynamodb,
+    )
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    cache: dict[tuple[str, str, str], Any] = {}
+    cache_lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        # moto hands Lambda Tasks a credentials object that its own client factory ignores
+        # (every local client uses the same dummy keys), so it does not split the cache.
+        from moto.core.models import botocore_stubber
+        from moto.settings import moto_server_port
+
+        # In-process mocks and server mode need different clients; the port may change between
+        # test sessions.
+        key = (region, service, "stub" if botocore_stubber.enabled else moto_server_port())
+        with cache_lock:
+            client = cache.get(key)
+            if client is None:
+                client = cache[key] = original(region=region, service=service)
+        return client
+
+    for module in list(sys.modules.values()):
+        if (
+            getattr(module, "__name__", "").startswith("moto.stepfunctions.parser")
+            and getattr(module, "boto_client_for", None) is original
+        ):
+            module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+
+
+# 5. $$.Execution.StartTime ------------------------------------------------------------------
+
+
+def iso_timestamp(moment: datetime.datetime) -> str:
+    """AWS's format for the context object: UTC, milliseconds, ``Z``."""
+    utc = moment.astimezone(datetime.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _patch_context_start_time() -> None:
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original = Execution.get_start_execution_details
+
+    def get_start_execution_details(self: Any) -> Any:
+        details = original(self)
+        if isinstance(details.start_time, datetime.datetime):
+            details.start_time = iso_timestamp(details.start_time)
+        return details
+
+    Execution.get_start_execution_details = get_start_execution_details
+
+
+# 6. Parse each definition once -------------------------------------------------------------
+
+
+@lru_cache(maxsize=128)
+def parsed_program(definition: str) -> Any:
+    """The interpreter's program for a definition, parsed once (60-160 ms for our workflows)."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    return AmazonStateLanguageParser.parse(definition)[0]
+
+
+def _patch_parse_once_per_definition() -> None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    def _get_evaluation_entrypoint(self: Any) -> Any:
+        # Shared between executions unless the definition has Map or Parallel (interpreter.py).
+        from .interpreter import program_for_execution
+
+        return program_for_execution(self._evaluation_details.state_machine_details.definition)
+
+    ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint
+
+
+# 7. Code runs as its role ------------------------------------------------------------------
+
+
+class ContextThread(threading.Thread):
+    """A thread that runs in a copy of its creator's context (the IAM principal among it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._creator_context = contextvars.copy_context()
+
+    def run(self) -> None:
+        self._creator_context.run(super().run)
+
+
+class _ThreadingWithContext:
+    """The ``threading`` module as seen by moto's interpreter: same, but contextual threads."""
+
+    Thread = ContextThread
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
+# moto modules that start a thread per program, state, branch, iteration or callback wait.
+_INTERPRETER_THREAD_MODULES = (
+    "moto.stepfunctions.parser.asl.component.program.program",
+    "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration."
+    "inline_iteration_component",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service_callback",
+)
+
+
+def _patch_principals() -> None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    iam.install()
+    for name in _INTERPRETER_THREAD_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "Thread", None) is threading.Thread:
+            module.Thread = ContextThread  # type: ignore[attr-defined]
+        if getattr(module, "threading", None) is threading:
+            module.threading = _ThreadingWithContext()  # type: ignore[attr-defined]
+
+    original = ExecutionWorker._execution_logic
+
+    def _execution_logic(self: Any) -> None:
+        role_arn = self._evaluation_details.aws_execution_details.role_arn
+        with iam.acting_as(str(role_arn) if role_arn else None, service_uses=True):
+            original(self)
+
+    ExecutionWorker._execution_logic = _execution_logic
