@@ -25,6 +25,7 @@ from authorizer.policy import (
 from steps.core.clock import Clock
 from steps.core.config import Config
 from steps.core.errors import InvalidToken
+from steps.core.mfa_enrollment import is_enrollment_token
 from steps.core.sessions import access_token_refusal
 from steps.core.signing_keys import InvalidJws, split_compact, verify_compact
 from steps.core.table import Table
@@ -134,6 +135,8 @@ def _authorize_other_api(
         None,
     )
     claims = verified_claims(header, keys=keys, clock=clock, config=config, audiences={audience})
+    if is_enrollment_token(claims):  # it may only enrol with stepauth itself
+        raise Rejected("enrollment_token")
     _refuse_if_revoked(claims, table=table, clock=clock)
     route_scopes = parse_route_scopes(variables.get(ROUTE_SCOPES_VARIABLE, ""))
     return scoped_allow_response(claims, event.get("methodArn"), route_scopes)

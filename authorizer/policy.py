@@ -2,7 +2,8 @@
 
 API Gateway caches the authorizer's answer per token (not per route), so the policy must be
 right for EVERY route of the API: it allows the whole stage and, for a caller without the
-``admin`` role, explicitly denies the admin routes (an explicit Deny wins: HTTP 403).
+``admin`` role, explicitly denies the admin routes (an explicit Deny wins: HTTP 403). An
+enrolment token (``mfa=required``) is allowed its two enrolment routes only.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from steps.core.mfa_enrollment import ENROLLMENT_ROUTES, ENROLLMENT_SCOPE
 
 #: Stage variables of an API protected with stepauth's Lambda authorizer (cdk/protect.py).
 AUDIENCE_VARIABLE = "stepauthAudience"
@@ -72,6 +75,21 @@ def policy_document(stage: StageArn, roles: Sequence[str]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def enrollment_policy_document(stage: StageArn) -> dict[str, Any]:
+    """An enrolment token (``mfa=required``) may call the enrolment routes and nothing else:
+    every other route is implicitly denied (403), also while this answer is cached."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ACTION,
+                "Resource": [stage.resource(method, path) for method, path in ENROLLMENT_ROUTES],
+            }
+        ],
+    }
+
+
 def allow_response(claims: dict[str, Any], method_arn: Any) -> dict[str, Any]:
     """The authorizer answer for verified claims (``sub``, ``roles``, ``jti``, ``exp``, and
     ``sid`` when the token has one; ``amr``/``auth_time`` after a sign-in with a second factor:
@@ -89,9 +107,14 @@ def allow_response(claims: dict[str, Any], method_arn: Any) -> dict[str, Any]:
     auth_time = claims.get("auth_time")
     if not isinstance(auth_time, int) or isinstance(auth_time, bool):
         auth_time = 0
+    stage = StageArn.from_method_arn(method_arn)
     return {
         "principalId": sub,
-        "policyDocument": policy_document(StageArn.from_method_arn(method_arn), roles),
+        "policyDocument": (
+            enrollment_policy_document(stage)
+            if claims.get("scope") == ENROLLMENT_SCOPE
+            else policy_document(stage, roles)
+        ),
         "context": {
             "sub": sub,
             "roles": ",".join(roles),

@@ -59,6 +59,9 @@ class StackConfig:
     verification_max_resends: int = 3
     reset_code_ttl_seconds: int = 3600
     email_sends_per_hour: int = 5
+    # Multi-factor sign-in (cdk/mfa_workflows.py). optional: each account chooses; required: an
+    # account without MFA gets no session, only a short-lived token that can enrol (README).
+    mfa: str = "optional"
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -105,6 +108,8 @@ class StackConfig:
             raise ValueError("max_body_bytes must be between 256 and 131072")
         if self.email_verification not in ("required", "optional", "off"):
             raise ValueError("email_verification must be required, optional or off")
+        if self.mfa not in ("optional", "required"):
+            raise ValueError("mfa must be optional or required")
         if self.verification_timeout_action not in ("keep", "remove"):
             raise ValueError("verification_timeout_action must be keep or remove")
         if not 60 <= self.verification_timeout_seconds <= 7 * 86_400:

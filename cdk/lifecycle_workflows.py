@@ -210,9 +210,16 @@ def password_recovery_definition(
 
 
 def verify_email_definition(
-    scope: Construct, table: dynamodb.ITable, _shared: object, *, steps: LifecycleSteps
+    scope: Construct,
+    table: dynamodb.ITable,
+    _shared: object,
+    *,
+    steps: LifecycleSteps,
+    mfa: str = "optional",
 ) -> sfn.IChainable:
-    """check and spend the code → complete the wait → issue tokens → audit → 200."""
+    """check and spend the code → complete the wait → issue tokens → audit → 200.
+
+    ``mfa="required"``: an enrolment token instead of tokens (steps/core/mfa_enrollment.py)."""
     audit = AuditTrail(scope, table)
     check = _reject_step_errors(
         scope,
@@ -256,6 +263,7 @@ def verify_email_definition(
             {
                 "user": sfn.JsonPath.object_at("$.user"),
                 "context": sfn.JsonPath.object_at("$.context"),
+                **({"purpose": "mfa_enrollment"} if mfa == "required" else {}),
                 "deadline": commit_deadline(),
             }
         ),
@@ -1087,7 +1095,7 @@ class EmailVerification(Construct):
             standard=True,
         )
         self.verify = workflow(
-            "VerifyEmail", functools.partial(verify_email_definition, steps=steps)
+            "VerifyEmail", functools.partial(verify_email_definition, steps=steps, mfa=config.mfa)
         )
         self.resend = workflow(
             "ResendVerification", functools.partial(resend_verification_definition, steps=steps)

@@ -151,6 +151,7 @@ class StepAuthStack(Stack):
                     uniform=config.uniform_registration,
                     bus=bus,
                     email_verification=config.email_verification,
+                    mfa=config.mfa,
                 ),
             ),
             "Login": self._workflow(
@@ -159,6 +160,7 @@ class StepAuthStack(Stack):
                     login_definition,
                     bus=bus,
                     email_verification=config.email_verification,
+                    mfa=config.mfa,
                     start_mfa_challenge=self.multi_factor.steps.start_mfa_challenge,
                 ),
             ),
@@ -327,6 +329,7 @@ class StepAuthStack(Stack):
         CfnOutput(self, "EventBusName", value=bus.event_bus_name)
         CfnOutput(self, "EmailSender", value=config.email_sender)
         CfnOutput(self, "EmailVerificationPolicy", value=config.email_verification)
+        CfnOutput(self, "MfaPolicy", value=config.mfa)
         CfnOutput(self, "EventLogGroup", value=self.lifecycle_events.log_group.log_group_name)
         CfnOutput(self, "SigningKeysSecretArn", value=self.signing_keys.secret_arn)
         # `make test-api` reads it: how long a revoked access token may still be answered from

@@ -34,6 +34,7 @@ from constructs import Construct
 from steps.core.contract import errors as contract
 from steps.core.contract.entities import DENIED_TOKEN, PK, USER
 from steps.core.contract.errors import CLIENT_ERRORS, ErrorSpec
+from steps.core.mfa_enrollment import PURPOSE as ENROLLMENT_PURPOSE
 from steps.core.table.layout import DEFAULT_ROLES, STATUS_ACTIVE
 
 from .audit import AuditOwner, AuditTrail
@@ -187,6 +188,7 @@ def register_definition(
     uniform: bool = False,
     bus: events.IEventBus | None = None,
     email_verification: str = "off",
+    mfa: str = "optional",
 ) -> sfn.IChainable:
     """validate → hash → conditional put of the user → audit → issue tokens → UserRegistered
     → 201.
@@ -304,6 +306,8 @@ def register_definition(
                     **({} if email_verification == "off" else {"email_verified": False}),
                 },
                 "context": sfn.JsonPath.object_at("$.context"),
+                # mfa=required: an enrolment token instead of a session (login_definition).
+                **({"purpose": ENROLLMENT_PURPOSE} if mfa == "required" else {}),
                 "deadline": commit_deadline(),
             }
         ),
@@ -379,6 +383,7 @@ def login_definition(
     bus: events.IEventBus | None = None,
     email_verification: str = "off",
     start_mfa_challenge: lambda_.IFunction | None = None,
+    mfa: str = "optional",
 ) -> sfn.IChainable:
     """validate → get the user → verify the password → issue tokens → audit → 200.
 
@@ -386,6 +391,8 @@ def login_definition(
     email (so failed logins for unknown emails can be found too). ``start_mfa_challenge``: an
     account with MFA gets 200 ``{"mfa_required": true, "mfa_token", ...}`` and no tokens after
     the password step; ``POST /v1/login/mfa`` finishes the sign-in (cdk/mfa_workflows.py).
+    ``mfa="required"``: an account without MFA gets 403 ``mfa_enrollment_required`` with a
+    short-lived enrolment token instead of a session (steps/core/mfa_enrollment.py).
     """
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
@@ -523,6 +530,8 @@ def login_definition(
                 parameters={"statusCode": 200, "body.$": "States.JsonToString($.challenge)"},
             )
         )
+        if mfa == "required":
+            unlocked = _refuse_without_mfa(scope, steps, audit)
         unlocked = (
             sfn.Choice(scope, "MfaRequired?")
             .when(
@@ -560,6 +569,55 @@ def login_definition(
             sfn.Choice(scope, "AccountLocked?")
             .when(sfn.Condition.boolean_equals("$.verified.locked", True), locked)
             .otherwise(unlocked)
+        )
+    )
+
+
+def _refuse_without_mfa(
+    scope: Construct, steps: StepFunctions, audit: AuditTrail
+) -> sfn.IChainable:
+    """``mfa=required`` and the account has none: 403 ``mfa_enrollment_required`` with an
+    enrolment token (it can only enrol) and no session. A succeeded execution, not a Fail
+    state: the body carries the token, and a Fail state's cause is kept in the history."""
+    enrollment = tasks.LambdaInvoke(
+        scope,
+        "IssueEnrollmentToken",
+        comment="A 10-minute token that the authorizer lets call only the enrolment routes.",
+        lambda_function=steps.issue_tokens,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {"purpose": ENROLLMENT_PURPOSE, "user": sfn.JsonPath.object_at("$.verified.user")}
+        ),
+        result_path="$.enrollment",
+    )
+    refusal = sfn.Pass(
+        scope,
+        "DescribeMfaEnrollmentRequired",
+        parameters={
+            "error": contract.MFA_ENROLLMENT_REQUIRED.code,
+            "error_description": contract.MFA_ENROLLMENT_REQUIRED.describe(),
+            "enrollment_token.$": "$.enrollment.enrollment_token",
+            "expires_in.$": "$.enrollment.expires_in",
+        },
+        result_path="$.refusal",
+    )
+    return (
+        enrollment.next(
+            audit.record(
+                "AuditLoginMfaEnrollmentRequired",
+                action="login",
+                outcome="mfa_enrollment_required",
+                owner=AuditOwner.user("$.verified.user.id"),
+            )
+        )
+        .next(refusal)
+        .next(
+            sfn.Pass(
+                scope,
+                "RespondMfaEnrollmentRequired",
+                parameters={"statusCode": 403, "body.$": "States.JsonToString($.refusal)"},
+            )
         )
     )
 

@@ -35,9 +35,17 @@ def aws_endpoint_exposure_warning(aws_host: str) -> str | None:
 
 
 def _local(args: argparse.Namespace) -> int:
-    from localcloud.cloud import LocalCloud, LocalCloudSettings
+    from localcloud.cloud import LOCAL_CONTEXT, LocalCloud, LocalCloudSettings
 
+    context = dict(LOCAL_CONTEXT)
+    for setting in args.context:
+        key, equals, value = setting.partition("=")
+        if not key or not equals:
+            print(f"stepauth local: --context {setting!r} is not KEY=VALUE", file=sys.stderr)
+            return exits.USAGE
+        context[key] = value
     settings = LocalCloudSettings(
+        context=context,
         host=args.host,
         aws_host=args.aws_host,
         gateway_port=args.port,
@@ -221,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--region", default="us-east-1", help="region name (default us-east-1)")
     local.add_argument("--stack-name", default="stepauth", help="stack name (default stepauth)")
+    local.add_argument(
+        "-c",
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a stack setting (README's configuration table), like cdk -c; e.g. -c mfa=required",
+    )
     local.set_defaults(run=_local)
 
     keys = commands.add_parser(

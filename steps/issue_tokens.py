@@ -1,4 +1,6 @@
-"""Step: issue an access token and a refresh token ({"user", "context"} -> API body)."""
+"""Step: issue an access token and a refresh token ({"user", "context"} -> API body), or, with
+``"purpose": "mfa_enrollment"`` (``mfa=required``, an account without MFA), an enrolment token
+and no session (steps/core/mfa_enrollment.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,14 @@ from steps.core.tokens import issue_tokens_for_state
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("issue_tokens", event) as log:
+        if event.get("purpose") == "mfa_enrollment":
+            from steps.core.mfa_enrollment import enrollment_body
+
+            enrollment = enrollment_body(
+                event, key_set=load_signing_keys(), clock=system_clock, config=get_config()
+            )
+            log.succeeded(user_id=enrollment["user"]["id"], purpose="mfa_enrollment")
+            return enrollment
         body = issue_tokens_for_state(
             event,
             key_set=load_signing_keys(),

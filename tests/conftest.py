@@ -35,6 +35,7 @@ STACK_VARIANTS: dict[str, dict[str, Any]] = {
     # also the optional email verification policy (one synthesis less than its own variant)
     "stack-other-stack": {"stack_name": "other-stack", "email_verification": "optional"},
     "uniform-registration": {"uniform_registration": "true"},
+    "mfa-required": {"mfa": "required", "email_verification": "optional"},
     # tests/test_lifecycle_stack.py: the default configuration (email verification required)
     # and its other timeout action.
     "lifecycle-default": LOCAL_CONTEXT,

@@ -79,7 +79,16 @@ def link_token_in(message: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from run_local_server(tmp_path_factory)
+
+
+def run_local_server(
+    tmp_path_factory: pytest.TempPathFactory, context: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """A child ``stepauth local`` with the default configuration changed by ``context``
+    (tests/test_mfa_required.py starts one with ``mfa=required``)."""
     gateway_port, aws_port = free_port(), free_port()
+    settings = [f"--context={key}={value}" for key, value in (context or {}).items()]
     folder = tmp_path_factory.mktemp("server")
     log = folder / "server.log"
     # The grants the child's calls use count for the session's least-privilege check.
@@ -96,6 +105,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 str(gateway_port),
                 "--aws-port",
                 str(aws_port),
+                *settings,
             ],
             cwd=PROJECT_ROOT,
             env=env,

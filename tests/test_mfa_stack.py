@@ -168,3 +168,51 @@ def test_credential_changes_need_a_recent_second_factor_first(template: dict) ->
         assert catches["MfaCodeRejected"].startswith("Audit")
         assert states["StepUpLocked?"]["Choices"][0]["Next"] == "AuditStepUpLocked"
     assert "CheckStepUp" not in json.dumps(definition_of(machine(template, "Login")[1]))
+
+
+# -- mfa=required -----------------------------------------------------------------------------
+
+
+def test_the_mfa_setting_defaults_to_optional_and_accepts_only_optional_or_required(
+    template: dict,
+) -> None:
+    import pytest
+
+    from cdk.config import StackConfig
+
+    assert StackConfig().mfa == "optional"
+    assert template["Outputs"]["MfaPolicy"]["Value"] == "optional"
+    _, login = machine(template, "Login")
+    assert "IssueEnrollmentToken" not in definition_of(login)["States"]
+    StackConfig(mfa="required").validate()
+    with pytest.raises(ValueError, match="mfa must be optional or required"):
+        StackConfig(mfa="always").validate()
+
+
+def _issue_tokens_payloads(template: dict, workflow: str) -> dict:
+    _, resource = machine(template, workflow)
+    return definition_of(resource)["States"]["IssueTokens"]["Parameters"]
+
+
+def test_mfa_required_gives_accounts_without_mfa_an_enrolment_token_not_a_session(
+    stack_variants: dict,
+) -> None:
+    template = stack_variants["mfa-required"].require().template()
+    assert template["Outputs"]["MfaPolicy"]["Value"] == "required"
+    _, login = machine(template, "Login")
+    states = definition_of(login)["States"]
+    choice = states["MfaRequired?"]
+    assert choice["Choices"][0]["Next"] == "StartMfaChallenge"  # enrolled: the challenge
+    assert choice["Default"] == "IssueEnrollmentToken"  # not enrolled: no session
+    assert "IssueTokens" not in states
+    enrol = states["IssueEnrollmentToken"]
+    assert enrol["Parameters"]["purpose"] == "mfa_enrollment"
+    assert enrol["Next"] == "AuditLoginMfaEnrollmentRequired"
+    described = states["DescribeMfaEnrollmentRequired"]["Parameters"]
+    assert described["error"] == "mfa_enrollment_required"
+    assert states["RespondMfaEnrollmentRequired"]["Parameters"]["statusCode"] == 403
+    # Registration (verification optional here) and email verification: no session either.
+    for workflow in ("Register", "VerifyEmail"):
+        assert _issue_tokens_payloads(template, workflow)["purpose"] == "mfa_enrollment"
+    # Sign-in with a second factor issues the session as before.
+    assert "purpose" not in _issue_tokens_payloads(template, "LoginMfa")

@@ -115,6 +115,16 @@ ENROLMENT_NOT_STARTED = ErrorSpec(
     "There is no enrolment to confirm (or it expired); start one with POST /v1/mfa/totp.",
     fixed=True,
 )
+#: mfa=required and the account has no MFA: the Login workflow answers this with an enrolment
+#: token beside it (steps/core/mfa_enrollment.py), from a Pass state, not a Fail state.
+MFA_ENROLLMENT_REQUIRED = ErrorSpec(
+    "MfaEnrollmentRequired",
+    403,
+    "mfa_enrollment_required",
+    "This service requires multi-factor sign-in: enrol first with the enrollment_token "
+    "(POST /v1/mfa/totp, then POST /v1/mfa/totp/confirm), then sign in again.",
+    fixed=True,
+)
 SECOND_FACTOR_REQUIRED = ErrorSpec(
     "SecondFactorRequired",
     403,
@@ -228,6 +238,7 @@ CLIENT_ERRORS: dict[str, ErrorSpec] = {
         MFA_NOT_ENABLED,
         ENROLMENT_NOT_STARTED,
         SECOND_FACTOR_REQUIRED,
+        MFA_ENROLLMENT_REQUIRED,
         BODY_TOO_LARGE,
         EMAIL_NOT_VERIFIED,
         WRONG_CURRENT_PASSWORD,
