@@ -380,7 +380,11 @@ def new_challenge(
         "email": {"S": str(user["email"])},
         "user": {
             "S": json.dumps(
-                {k: user[k] for k in ("id", "email", "created_at", "roles") if k in user},
+                {
+                    k: user[k]
+                    for k in ("id", "email", "created_at", "roles", "email_verified")
+                    if k in user
+                },
                 separators=(",", ":"),
             )
         },

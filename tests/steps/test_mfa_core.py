@@ -16,7 +16,12 @@ from steps.core import mfa, recovery_codes, totp
 from steps.core.mfa_cipher import KmsSecretCipher
 
 NOW = 1_800_000_000.0
-USER = {"id": "u-1", "email": "ada@example.com", "created_at": "2026-01-01T00:00:00Z"}
+USER = {
+    "id": "u-1",
+    "email": "ada@example.com",
+    "created_at": "2026-01-01T00:00:00Z",
+    "email_verified": True,  # kept through the challenge: the MFA sign-in's token claims it
+}
 
 
 def rfc6238(secret_b32: str, at: float, digits: int = 6) -> str:
