@@ -140,7 +140,7 @@ LAMBDA_RUNTIME_DIR = ROOT / ".build" / "bench-lambda-runtime"
 
 
 def lambda_runtime_packages(directory: Path = LAMBDA_RUNTIME_DIR) -> Path:
-    """boto3 and its dependencies for Lambda's platform (installed once, as tests/test_bundles)."""
+    """boto3 and its dependencies for Lambda's platform, installed once into ``directory``."""
     if not (directory / "boto3").is_dir():
         subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
             [

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -75,29 +74,9 @@ def bundles(template: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="module")
 def lambda_runtime_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What the Lambda Python 3.12 runtime provides beside the standard library: boto3 & co."""
-    target = tmp_path_factory.mktemp("runtime")
-    subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--platform",
-            "manylinux2014_x86_64",
-            "--implementation",
-            "cp",
-            "--python-version",
-            "3.12",
-            "--only-binary=:all:",
-            "--target",
-            str(target),
-            "boto3",
-        ],
-        check=True,
-    )
-    return target
+    from bench.cold_start import lambda_runtime_packages as install
+
+    return install(tmp_path_factory.mktemp("runtime"))
 
 
 def test_every_function_names_its_bundle(template: dict[str, Any]) -> None:

@@ -140,6 +140,27 @@ def client(server: Server, service: str) -> Any:
     return server.session.client(service, endpoint_url=server.aws_endpoint)
 
 
+def recorded_texts(server: Server) -> dict[str, str]:
+    """Everything the child server recorded, by where: its log (every log line), every
+    execution's history and description, every log group's events."""
+    sfn = client(server, "stepfunctions")
+    texts = {"server log (every log line)": server.log.read_text()}
+    for key, arn in server.outputs.items():
+        if not key.endswith("StateMachineArn"):
+            continue
+        for execution in sfn.list_executions(stateMachineArn=arn)["executions"]:
+            history = sfn.get_execution_history(executionArn=execution["executionArn"])
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            texts[f"history {execution['executionArn']}"] = json.dumps(
+                [history, described], default=str
+            )
+    logs = client(server, "logs")
+    for group in logs.describe_log_groups()["logGroups"]:
+        found = logs.filter_log_events(logGroupName=group["logGroupName"])
+        texts[f"log group {group['logGroupName']}"] = json.dumps(found["events"])
+    return texts
+
+
 def test_the_default_configuration_requires_verification(server: Server) -> None:
     assert server.outputs["EmailVerificationPolicy"] == "required"
 
@@ -365,21 +386,7 @@ def test_no_code_link_token_password_or_hash_in_any_history_log_event_or_audit_r
         "code hash": pending["code_hash"]["S"],
         "link token hash": pending["token_hash"]["S"],
     }
-    sfn = client(server, "stepfunctions")
-    texts = {"server log (every log line)": server.log.read_text()}
-    for key, arn in server.outputs.items():
-        if not key.endswith("StateMachineArn"):
-            continue
-        for execution in sfn.list_executions(stateMachineArn=arn)["executions"]:
-            history = sfn.get_execution_history(executionArn=execution["executionArn"])
-            described = sfn.describe_execution(executionArn=execution["executionArn"])
-            texts[f"history {execution['executionArn']}"] = json.dumps(
-                [history, described], default=str
-            )
-    logs = client(server, "logs")
-    for group in logs.describe_log_groups()["logGroups"]:
-        found = logs.filter_log_events(logGroupName=group["logGroupName"])
-        texts[f"log group {group['logGroupName']}"] = json.dumps(found["events"])
+    texts = recorded_texts(server)
     audit = dynamodb.scan(
         TableName=table,
         FilterExpression="entity = :audit",

@@ -17,7 +17,13 @@ import jwt
 import pytest
 
 from tests.test_api import PASSWORD, Answer, new_email
-from tests.test_email_verification import Server, client, contains_code, run_local_server
+from tests.test_email_verification import (
+    Server,
+    client,
+    contains_code,
+    recorded_texts,
+    run_local_server,
+)
 from tests.test_mfa_api import rfc6238
 
 #: Every secret the flows saw, for the scan at the end.
@@ -118,21 +124,7 @@ def test_no_enrolment_token_or_other_secret_anywhere(server: Server) -> None:
     """Runs last in this module: every secret the flow above saw is looked for everywhere."""
     if "secret" not in SEEN:
         test_without_mfa_only_an_enrolment_token_then_enrol_and_sign_in_with_a_code(server)
-    sfn = client(server, "stepfunctions")
-    texts = {"server log": server.log.read_text()}
-    for key, arn in server.outputs.items():
-        if not key.endswith("StateMachineArn"):
-            continue
-        for execution in sfn.list_executions(stateMachineArn=arn)["executions"]:
-            history = sfn.get_execution_history(executionArn=execution["executionArn"])
-            described = sfn.describe_execution(executionArn=execution["executionArn"])
-            texts[f"history {execution['executionArn']}"] = json.dumps(
-                [history, described], default=str
-            )
-    logs = client(server, "logs")
-    for group in logs.describe_log_groups()["logGroups"]:
-        found = logs.filter_log_events(logGroupName=group["logGroupName"])
-        texts[f"log group {group['logGroupName']}"] = json.dumps(found["events"])
+    texts = recorded_texts(server)
     dynamodb = client(server, "dynamodb")
     items = dynamodb.scan(TableName=server.outputs["TableName"])["Items"]
     texts["table items (audit records included)"] = json.dumps(items)
