@@ -322,3 +322,57 @@ def test_both_audit_writers_store_the_same_user_agent(
         outcomes
     )
     assert {r["user_agent"] for r in records} == {stored}
+
+
+# -- 4. every route that reads a body -------------------------------------------------------------
+
+#: (method, path, needs a bearer token): every route of the contract that reads a JSON body.
+BODY_ROUTES = [
+    ("POST", "/v1/login", False),
+    ("POST", "/v1/login/mfa", False),
+    ("POST", "/v1/token/refresh", False),
+    ("POST", "/v1/email/verify", False),
+    ("POST", "/v1/email/verify/resend", False),
+    ("POST", "/v1/password/forgot", False),
+    ("POST", "/v1/password/reset", False),
+    ("POST", "/v1/logout", True),
+    ("POST", "/v1/password", True),
+    ("POST", "/v1/me/email", True),
+    ("POST", "/v1/me/email/verify", True),
+    ("POST", "/v1/mfa/totp", True),
+    ("POST", "/v1/mfa/totp/confirm", True),
+    ("DELETE", "/v1/mfa/totp", True),
+    ("POST", "/v1/mfa/recovery-codes", True),
+]
+
+
+@pytest.fixture(scope="module")
+def signed_in(api: Api) -> dict[str, str]:
+    token = api.register(new_email()).json()["access_token"]
+    return {**JSON, "Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b'{"email": "a\xffb@example.com", "code": "123456"}', 400),
+        (b'{"\xff": 1}', 400),
+        (b"[1, 2]", 400),
+        (b'{"a": ' * 600 + b"1" + b"}" * 600, 400),  # nested past any sane depth
+        (b"{" + b" " * (16 * KB), 413),
+    ],
+    ids=["invalid-utf8-value", "invalid-utf8-key", "not-an-object", "deep", "too-large"],
+)
+@pytest.mark.parametrize(("method", "path", "bearer"), BODY_ROUTES)
+def test_every_body_route_answers_hostile_bodies_in_the_contract(
+    api: Api,
+    signed_in: dict[str, str],
+    method: str,
+    path: str,
+    bearer: bool,
+    body: bytes,
+    status: int,
+) -> None:
+    answer = api.call(method, path, body, signed_in if bearer else JSON)
+    problem = assert_problem(answer, status, "invalid_request")
+    assert body.decode("latin-1")[:40] not in problem["error_description"]
