@@ -229,6 +229,9 @@ def verify_email_definition(
             lambda_function=steps.verify_email,
             retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
+            payload=sfn.TaskInput.from_object(
+                {"request": sfn.JsonPath.object_at("$.request"), "deadline": commit_deadline()}
+            ),
             result_path="$",
         ),
         VERIFICATION_ERRORS,
@@ -425,6 +428,7 @@ def reset_password_definition(
                 "password_hash": sfn.JsonPath.string_at("$.password_hash"),
                 # the checked code is spent in the transaction that stores the hash
                 "task_token": sfn.JsonPath.string_at("$.task_token"),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$.stored",
@@ -585,6 +589,7 @@ def change_password_definition(
                 "user": sfn.JsonPath.object_at("$.user"),
                 "password_hash": sfn.JsonPath.string_at("$.password_hash"),
                 "reason": "password_changed",
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$.stored",
@@ -865,6 +870,13 @@ def confirm_email_change_definition(
             lambda_function=steps.confirm_email_change,
             retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "request": sfn.JsonPath.object_at("$.request"),
+                    "caller": sfn.JsonPath.object_at("$.caller"),
+                    "deadline": commit_deadline(),
+                }
+            ),
             result_path="$",
         ),
         ("InvalidRequest", "PayloadTooLarge", "InvalidCode", "CodeExpired"),
@@ -962,6 +974,7 @@ def resend_verification_definition(
                 "kind": sfn.JsonPath.string_at("$.kind"),
                 "user_id": sfn.JsonPath.string_at("$.user_id"),
                 "email": sfn.JsonPath.string_at("$.email"),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$.sent",

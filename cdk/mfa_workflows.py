@@ -45,6 +45,7 @@ from .bundling import STEP_REQUIREMENTS, python_code
 from .config import StackConfig
 from .events import publish
 from .items import state_key
+from .resilience import commit_deadline
 from .workflows import CLIENT_ERROR, ErrorResponses, spec_cause
 
 #: The MFA steps' bundle: TOTP (pyotp) and its QR code (segno), both pure Python.
@@ -94,6 +95,7 @@ def with_step_up(
             payload={
                 "request": sfn.JsonPath.object_at("$.request"),
                 "caller": sfn.JsonPath.object_at("$.caller"),
+                "deadline": commit_deadline(),
             },
             result_path="$.stepUp",
         )
@@ -189,6 +191,16 @@ def _invoke(
     )
 
 
+def _request_with_deadline() -> dict[str, object]:
+    """The payload of a committing step that reads the request itself: the execution input's
+    request and caller, and the commit deadline (cdk/resilience.py)."""
+    return {
+        "request": sfn.JsonPath.object_at("$.request"),
+        "caller": sfn.JsonPath.object_at("$.caller"),
+        "deadline": commit_deadline(),
+    }
+
+
 def _catch_request_errors(task: tasks.LambdaInvoke, errors: ErrorResponses) -> None:
     for name in ("InvalidRequest", "PayloadTooLarge"):
         task.add_catch(errors.from_step(name), errors=[name], result_path="$.failure")
@@ -237,6 +249,7 @@ def enrol_definition(
         "StartTotpEnrolment",
         steps.start_totp_enrolment,
         comment="Creates the secret, stores it KMS-encrypted (pending), answers it once.",
+        payload=_request_with_deadline(),
     )
     _catch_request_errors(start, errors)
     start.add_catch(_already_on(errors), errors=["MfaAlreadyEnabled"], result_path="$.failure")
@@ -265,6 +278,7 @@ def confirm_definition(
         "ConfirmTotp",
         steps.confirm_totp,
         comment="Checks the first code (kms:Decrypt), turns MFA on, creates the recovery codes.",
+        payload=_request_with_deadline(),
     )
     _catch_request_errors(confirm, errors)
     confirm.add_catch(
@@ -320,6 +334,7 @@ def _second_factor(
             "user_id": sfn.JsonPath.string_at("$.change.user_id"),
             "email": sfn.JsonPath.string_at("$.change.email"),
             "answer": sfn.JsonPath.object_at("$.answer"),
+            "deadline": commit_deadline(),
         },
         result_path="$.verified",
     )
@@ -471,7 +486,10 @@ def recovery_codes_definition(
         "ReplaceRecoveryCodes",
         steps.replace_recovery_codes,
         comment="Ten new codes (stored as hashes) replace the old set; answered once.",
-        payload={"user_id": sfn.JsonPath.string_at("$.change.user_id")},
+        payload={
+            "user_id": sfn.JsonPath.string_at("$.change.user_id"),
+            "deadline": commit_deadline(),
+        },
         result_path="$.replaced",
     )
     replace.add_catch(not_on, errors=["MfaNotEnabled"], result_path="$.failure")
@@ -507,6 +525,7 @@ def login_mfa_definition(
             "challenge": sfn.JsonPath.object_at("$.challenge"),
             "answer": sfn.JsonPath.object_at("$.answer"),
             "context": sfn.JsonPath.object_at("$.context"),
+            "deadline": commit_deadline(),
         },
         result_path="$.verified",
     )
@@ -528,6 +547,7 @@ def login_mfa_definition(
             "user": sfn.JsonPath.object_at("$.verified.user"),
             "context": sfn.JsonPath.object_at("$.verified.context"),
             "authentication": sfn.JsonPath.object_at("$.verified.authentication"),
+            "deadline": commit_deadline(),
         },
     )
     accepted = issue_tokens.next(

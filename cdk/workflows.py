@@ -512,6 +512,7 @@ def login_definition(
                 {
                     "user": sfn.JsonPath.object_at("$.verified.user"),
                     "context": sfn.JsonPath.object_at("$.context"),
+                    "deadline": commit_deadline(),
                 }
             ),
             result_path="$.challenge",
@@ -762,6 +763,14 @@ def logout_definition(
         lambda_function=steps.end_sessions,
         retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "logout": sfn.JsonPath.object_at("$.logout"),
+                "caller": sfn.JsonPath.object_at("$.caller"),
+                "context": sfn.JsonPath.object_at("$.context"),
+                "deadline": commit_deadline(),
+            }
+        ),
         result_path="$.ended",
     )
     logged_out = audit.record(
@@ -791,6 +800,7 @@ def disable_user_definition(
                 "userId": sfn.JsonPath.string_at("$.target.userId"),
                 "caller": sfn.JsonPath.object_at("$.caller"),
                 "context": _request_context(),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$",
@@ -841,7 +851,11 @@ def delete_account_definition(
         retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
         payload_response_only=True,
         payload=sfn.TaskInput.from_object(
-            {"caller": sfn.JsonPath.object_at("$.caller"), "context": _request_context()}
+            {
+                "caller": sfn.JsonPath.object_at("$.caller"),
+                "context": _request_context(),
+                "deadline": commit_deadline(),
+            }
         ),
         result_path="$.deleted",
     )
@@ -907,6 +921,7 @@ def end_session_definition(
                 "caller": sfn.JsonPath.object_at("$.caller"),
                 "target": sfn.JsonPath.object_at("$.target"),
                 "context": _request_context(),
+                "deadline": commit_deadline(),
             }
         ),
         result_path="$.ended",

@@ -14,13 +14,13 @@ from steps.core.config import get_config
 from steps.core.mfa_cipher import default_cipher
 from steps.core.mfa_step_up import check_step_up
 from steps.core.observability import step_log
-from steps.core.table import default_table
+from steps.core.table import committing_table
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("check_step_up", event) as log:
         result = check_step_up(
-            default_table(),
+            committing_table(event),
             default_cipher(),
             event,
             now=system_clock.now(),

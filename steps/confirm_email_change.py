@@ -18,7 +18,7 @@ from steps.core.contract.errors import CODE_SPENT
 from steps.core.errors import EmailTaken, InvalidRequest
 from steps.core.observability import step_log
 from steps.core.sessions import find_user_by_id
-from steps.core.table import Table, default_table, user_key
+from steps.core.table import Table, committing_table, user_key
 from steps.core.verification import (
     CODE_DIGITS,
     CodeExpired,
@@ -89,7 +89,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("confirm_email_change", event) as log:
         result = confirm_for_state(
             event,
-            table=default_table(),
+            table=committing_table(event),
             key=code_key(),
             now=system_clock.now(),
             settings=MailSettings.from_env(),

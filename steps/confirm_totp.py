@@ -15,12 +15,12 @@ from steps.core.mfa import confirm_enrolment
 from steps.core.mfa_cipher import default_cipher
 from steps.core.mfa_requests import confirm_request
 from steps.core.observability import step_log
-from steps.core.table import default_table
+from steps.core.table import committing_table
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("confirm_totp", event) as log:
-        table = default_table()
+        table = committing_table(event)
         request = confirm_request(event, table=table)
         codes = confirm_enrolment(
             table,

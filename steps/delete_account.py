@@ -12,7 +12,7 @@ from steps.core.clock import system_clock
 from steps.core.observability import step_log
 from steps.core.session_requests import parse_caller
 from steps.core.sessions import delete_account
-from steps.core.table import Table, default_table
+from steps.core.table import Table, committing_table
 
 
 def delete_account_for_state(event: Any, *, table: Table, now: float) -> dict[str, Any]:
@@ -25,6 +25,8 @@ def delete_account_for_state(event: Any, *, table: Table, now: float) -> dict[st
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("delete_account", event) as log:
-        result = delete_account_for_state(event, table=default_table(), now=system_clock.now())
+        result = delete_account_for_state(
+            event, table=committing_table(event), now=system_clock.now()
+        )
         log.succeeded(user_id=result["user"]["id"])
         return result

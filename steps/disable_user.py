@@ -13,7 +13,7 @@ from steps.core.clock import system_clock
 from steps.core.observability import step_log
 from steps.core.session_requests import parse_caller
 from steps.core.sessions import disable_user
-from steps.core.table import Table, default_table
+from steps.core.table import Table, committing_table
 
 
 def disable_user_for_state(event: Any, *, table: Table, now: float) -> dict[str, Any]:
@@ -29,6 +29,8 @@ def disable_user_for_state(event: Any, *, table: Table, now: float) -> dict[str,
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("disable_user", event) as log:
-        result = disable_user_for_state(event, table=default_table(), now=system_clock.now())
+        result = disable_user_for_state(
+            event, table=committing_table(event), now=system_clock.now()
+        )
         log.succeeded(user_id=result["user"]["id"], admin_id=event["caller"]["userId"])
         return result

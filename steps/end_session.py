@@ -15,7 +15,7 @@ from steps.core.clock import system_clock
 from steps.core.observability import step_log
 from steps.core.session_requests import parse_caller, parse_target
 from steps.core.sessions import end_session
-from steps.core.table import Table, default_table
+from steps.core.table import Table, committing_table
 
 
 def end_session_for_state(event: Any, *, table: Table, now: float) -> dict[str, str]:
@@ -29,6 +29,6 @@ def end_session_for_state(event: Any, *, table: Table, now: float) -> dict[str, 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
     with step_log("end_session", event) as log:
-        result = end_session_for_state(event, table=default_table(), now=system_clock.now())
+        result = end_session_for_state(event, table=committing_table(event), now=system_clock.now())
         log.succeeded(user_id=event["caller"]["userId"], family_id=result["ended"])
         return result

@@ -14,7 +14,7 @@ from steps.core.clock import system_clock
 from steps.core.observability import step_log
 from steps.core.session_requests import parse_logout_state
 from steps.core.sessions import family_of_refresh_token, revoke_all_families, revoke_family
-from steps.core.table import Table, default_table
+from steps.core.table import Table, committing_table
 
 
 def end_sessions(event: Any, *, table: Table, now: float) -> dict[str, int]:
@@ -33,6 +33,6 @@ def end_sessions(event: Any, *, table: Table, now: float) -> dict[str, int]:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
     with step_log("end_sessions", event) as log:
-        result = end_sessions(event, table=default_table(), now=system_clock.now())
+        result = end_sessions(event, table=committing_table(event), now=system_clock.now())
         log.succeeded(user_id=event["caller"]["userId"], revoked=str(result["revoked"]))
         return result

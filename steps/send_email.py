@@ -17,7 +17,7 @@ from steps.core.clock import system_clock
 from steps.core.emails import normalise_email
 from steps.core.mail_templates import NOTICES, Message, render, render_notice
 from steps.core.observability import step_log
-from steps.core.table import Table, default_table
+from steps.core.table import Table, committing_table
 from steps.core.verification import KINDS, MailSettings, issue, take_send_slot
 
 
@@ -92,7 +92,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("send_email", {}) as log:
         result = send_for_state(
             event,
-            table=default_table(),
+            table=committing_table(event),
             key=code_key(),
             ses=aws.client("sesv2"),
             now=system_clock.now(),

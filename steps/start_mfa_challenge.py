@@ -11,14 +11,14 @@ from typing import Any
 from steps.core.clock import system_clock
 from steps.core.mfa import METHODS, MfaSettings, new_challenge
 from steps.core.observability import step_log
-from steps.core.table import default_table
+from steps.core.table import committing_table
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("start_mfa_challenge", event) as log:
         user = event["user"]
         token, ttl = new_challenge(
-            default_table(),
+            committing_table(event),
             user=user,
             context=event.get("context") or {},
             now=system_clock.now(),

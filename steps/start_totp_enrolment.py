@@ -15,12 +15,12 @@ from steps.core.mfa import MfaSettings, start_enrolment
 from steps.core.mfa_cipher import default_cipher
 from steps.core.mfa_requests import enrolment_request
 from steps.core.observability import step_log
-from steps.core.table import default_table
+from steps.core.table import committing_table
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("start_totp_enrolment", event) as log:
-        table = default_table()
+        table = committing_table(event)
         request = enrolment_request(event, table=table)
         enrolment = start_enrolment(
             table,

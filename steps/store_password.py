@@ -15,7 +15,7 @@ from steps.core.clock import system_clock
 from steps.core.contract.errors import CODE_SPENT
 from steps.core.observability import step_log
 from steps.core.sessions import end_access_tokens, revoke_all_families
-from steps.core.table import Table, default_table, user_key
+from steps.core.table import Table, committing_table, user_key
 from steps.core.verification import CodeExpired, spend_operation
 
 #: The kind of the pending verification a reset spends (steps/check_reset.py).
@@ -68,6 +68,6 @@ def store_for_state(event: Any, *, table: Table, now: float) -> dict[str, int]:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("store_password", {}) as log:
-        result = store_for_state(event, table=default_table(), now=system_clock.now())
+        result = store_for_state(event, table=committing_table(event), now=system_clock.now())
         log.succeeded(user_id=str(event["user"]["id"]), revoked=str(result["revoked"]))
         return result

@@ -18,13 +18,14 @@ from steps.core.contract.errors import CODE_SPENT, LINK_SPENT
 from steps.core.emails import normalise_email
 from steps.core.errors import InvalidRequest
 from steps.core.observability import step_log
-from steps.core.table import Table, default_table, user_from_item, user_key
+from steps.core.table import Table, committing_table, user_from_item, user_key
 from steps.core.verification import (
     CODE_DIGITS,
     CodeExpired,
     MailSettings,
     check_code,
     check_link,
+    spend_checked_operation,
 )
 from steps.send_email import code_key
 
@@ -42,7 +43,7 @@ def verify_for_state(
         token = body["token"]
         if not isinstance(token, str) or not _TOKEN.fullmatch(token):
             raise InvalidRequest("The field 'token' must be the token from the emailed link.")
-        kind, checked = check_link(table, token=token, now=now)
+        kind, checked = check_link(table, token=token, now=now, spend=False)
         if kind != KIND:
             raise CodeExpired(LINK_SPENT.description)
     elif set(body) == {"email", "code"}:
@@ -54,22 +55,41 @@ def verify_for_state(
         if user is None:
             raise CodeExpired(CODE_SPENT.description)
         checked = check_code(
-            table, key, kind=KIND, user_id=user.user_id, code=code, now=now, settings=settings
+            table,
+            key,
+            kind=KIND,
+            user_id=user.user_id,
+            code=code,
+            now=now,
+            settings=settings,
+            spend=False,
         )
     else:
         raise InvalidRequest("Send either 'email' and 'code', or 'token'.")
-    # The verified flag is set here, with the code spent, so a login right after the answer
-    # succeeds; the waiting execution then publishes EmailVerified.
-    marked = table.update_if(
-        user_key(checked.email),
-        update="SET #verified = :yes, #at = :now",
-        condition="#uid = :uid",
-        names={"#verified": "email_verified", "#at": "email_verified_at", "#uid": "user_id"},
-        values={
-            ":yes": {"BOOL": True},
-            ":now": {"N": str(int(now))},
-            ":uid": {"S": checked.user_id},
-        },
+    # The code is spent and the account marked verified in one transaction (the commit: a
+    # failure before it leaves the code usable, never a spent code on an unverified account),
+    # so a login right after the answer succeeds; the waiting execution publishes EmailVerified.
+    marked = table.transact(
+        [
+            {
+                "Update": {
+                    "Key": user_key(checked.email),
+                    "UpdateExpression": "SET #verified = :yes, #at = :now",
+                    "ConditionExpression": "#uid = :uid",
+                    "ExpressionAttributeNames": {
+                        "#verified": "email_verified",
+                        "#at": "email_verified_at",
+                        "#uid": "user_id",
+                    },
+                    "ExpressionAttributeValues": {
+                        ":yes": {"BOOL": True},
+                        ":now": {"N": str(int(now))},
+                        ":uid": {"S": checked.user_id},
+                    },
+                }
+            },
+            spend_checked_operation(KIND, checked),
+        ]
     )
     user = user_from_item(table.get(user_key(checked.email)))
     if not marked or user is None:
@@ -91,7 +111,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("verify_email", event) as log:
         result = verify_for_state(
             event,
-            table=default_table(),
+            table=committing_table(event),
             key=code_key(),
             now=system_clock.now(),
             settings=MailSettings.from_env(),

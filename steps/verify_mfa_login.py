@@ -15,14 +15,14 @@ from steps.core.mfa_cipher import default_cipher
 from steps.core.mfa_requests import answer_from_state
 from steps.core.mfa_signin import answer_challenge
 from steps.core.observability import step_log
-from steps.core.table import default_table
+from steps.core.table import committing_table
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("verify_mfa_login", event) as log:
         challenge = event.get("challenge") or {}
         result = answer_challenge(
-            default_table(),
+            committing_table(event),
             default_cipher(),
             token_hash=str(challenge.get("token_hash", "")),
             answer=answer_from_state(event.get("answer")),

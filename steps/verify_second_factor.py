@@ -15,13 +15,13 @@ from steps.core.mfa_cipher import default_cipher
 from steps.core.mfa_requests import answer_from_state
 from steps.core.mfa_signin import guarded_second_factor
 from steps.core.observability import step_log
-from steps.core.table import default_table
+from steps.core.table import committing_table
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("verify_second_factor", event) as log:
         result = guarded_second_factor(
-            default_table(),
+            committing_table(event),
             default_cipher(),
             user_id=str(event["user_id"]),
             email=str(event["email"]),

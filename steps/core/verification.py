@@ -189,6 +189,9 @@ class Checked:
     user_id: str
     email: str
     task_token: str
+    #: The checked pending item's code hash: a caller that spends it with its own write
+    #: (``spend=False``) conditions on it, so a code a resend replaced meanwhile is not spent.
+    code_hash: str = ""
 
 
 def _spend(table: Table, item: Mapping[str, Any], kind: str, user_id: str) -> Checked:
@@ -234,7 +237,7 @@ def check_code(
         )
         raise InvalidCode("The code is not correct.")
     if not spend:
-        return Checked(user_id, item["email"]["S"], item["task_token"]["S"])
+        return Checked(user_id, item["email"]["S"], item["task_token"]["S"], expected)
     return _spend(table, item, kind, user_id)
 
 
@@ -251,6 +254,19 @@ def spend_operation(kind: str, user_id: str, task_token: str, now: float) -> dic
                 ":token": {"S": task_token},
                 ":now": {"N": str(int(now))},
             },
+        }
+    }
+
+
+def spend_checked_operation(kind: str, checked: Checked) -> dict[str, Any]:
+    """A transaction's Delete of the pending verification ``checked`` found (by its code hash):
+    the spend of its code or link in the same transaction as the write it allows."""
+    return {
+        "Delete": {
+            "Key": pending_key(kind, checked.user_id),
+            "ConditionExpression": "#hash = :hash",
+            "ExpressionAttributeNames": {"#hash": "code_hash"},
+            "ExpressionAttributeValues": {":hash": {"S": checked.code_hash}},
         }
     }
 
@@ -272,5 +288,8 @@ def check_link(table: Table, *, token: str, now: float, spend: bool = True) -> t
     ):
         raise dead
     if not spend:
-        return kind, Checked(user_id, item["email"]["S"], item["task_token"]["S"])
+        checked = Checked(
+            user_id, item["email"]["S"], item["task_token"]["S"], item["code_hash"]["S"]
+        )
+        return kind, checked
     return kind, _spend(table, item, kind, user_id)

@@ -62,6 +62,7 @@ from steps.core.table.repository import (
     CONDITION_FAILED,
     TRANSACTION_CANCELED,
     Table,
+    committing_table,
     default_table,
 )
 
@@ -101,6 +102,7 @@ __all__ = [
     "RefreshTokenRecord",
     "Table",
     "UserRecord",
+    "committing_table",
     "default_table",
     "denied_token_item",
     "deny_key",

@@ -2,6 +2,11 @@
 
 Wraps an injected low-level DynamoDB client (the steps', the CLI's, or a test's); items are
 attribute-value JSON (:mod:`steps.core.table.codec`). Multi-page reads use boto3's paginators.
+
+A table may carry a commit deadline (``commit_by``, see :mod:`steps.core.deadline`): each write
+call first checks it, until one write has succeeded. A step's first write is its commit, checked
+immediately before it is sent; the writes after it complete that commit (revoking the sessions
+of a stored password, marking the account of a spent code verified) and are not stopped half-way.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any
 
 from steps.core.aws import error_code
 from steps.core.contract.entities import GSI1_NAME, GSI1PK, GSI1SK, PK
+from steps.core.deadline import check_deadline, commit_deadline
 from steps.core.table.codec import Item
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -25,12 +31,33 @@ BATCH_ATTEMPTS = 5
 class Table:
     """The service table through an injected low-level DynamoDB client.
 
-    Build one with ``Table.from_client(boto3.client("dynamodb"), table_name)``.
+    Build one with ``Table.from_client(boto3.client("dynamodb"), table_name)``. With
+    ``commit_by`` (an epoch second), a write call past it sends nothing and raises
+    DeadlinePassed, until the first write has succeeded (see the module docstring); ``clock``
+    tells the time (the wall clock: the deadline is Step Functions' elapsed time).
     """
 
-    def __init__(self, client: Any, name: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        *,
+        commit_by: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
         self.name = name
+        self.commit_by = commit_by
+        self.clock = clock
+        self.committed = False
+
+    def _write(self, call: Callable[..., Any], **request: Any) -> Any:
+        """Send one write request, after the commit deadline's check (the first write only)."""
+        if not self.committed:
+            check_deadline(self.commit_by, self.clock())
+        answer = call(**request)
+        self.committed = True
+        return answer
 
     @classmethod
     def from_client(cls, client: Any, name: str) -> Table:
@@ -41,11 +68,12 @@ class Table:
 
     def put(self, item: Item) -> None:
         """Put an item unconditionally (replaces any item with the same key)."""
-        self.client.put_item(TableName=self.name, Item=item)
+        self._write(self.client.put_item, TableName=self.name, Item=item)
 
     def put_new(self, item: Item) -> None:
         """Put an item that must not exist yet (conditional on ``attribute_not_exists(pk)``)."""
-        self.client.put_item(
+        self._write(
+            self.client.put_item,
             TableName=self.name,
             Item=item,
             ConditionExpression=f"attribute_not_exists({PK})",
@@ -53,7 +81,8 @@ class Table:
 
     def put_all_new(self, items: Sequence[Item]) -> None:
         """Put several items atomically, each one only if it does not exist yet."""
-        self.client.transact_write_items(
+        self._write(
+            self.client.transact_write_items,
             TransactItems=[
                 {
                     "Put": {
@@ -63,7 +92,7 @@ class Table:
                     }
                 }
                 for item in items
-            ]
+            ],
         )
 
     def transact(self, operations: Sequence[Mapping[str, Mapping[str, Any]]]) -> bool:
@@ -77,7 +106,7 @@ class Table:
             for operation in operations
         ]
         try:
-            self.client.transact_write_items(TransactItems=transact_items)
+            self._write(self.client.transact_write_items, TransactItems=transact_items)
         except Exception as exc:
             if error_code(exc) == TRANSACTION_CANCELED:
                 return False
@@ -143,7 +172,7 @@ class Table:
 
     def _conditionally(self, write: Any, **request: Any) -> bool:
         try:
-            write(TableName=self.name, **request)
+            self._write(write, TableName=self.name, **request)
         except Exception as exc:
             if error_code(exc) == CONDITION_FAILED:
                 return False
@@ -173,7 +202,7 @@ class Table:
         if condition is not None:
             request["ConditionExpression"] = condition
         try:
-            answer = self.client.update_item(**request)
+            answer = self._write(self.client.update_item, **request)
         except Exception as exc:
             if error_code(exc) == CONDITION_FAILED:
                 return None
@@ -182,7 +211,7 @@ class Table:
 
     def delete(self, key: Item) -> None:
         """Delete an item unconditionally (deleting a missing item is not an error)."""
-        self.client.delete_item(TableName=self.name, Key=key)
+        self._write(self.client.delete_item, TableName=self.name, Key=key)
 
     def delete_all(
         self,
@@ -202,7 +231,9 @@ class Table:
                 {"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_MAX]
             ]
             for attempt in range(attempts):
-                response = self.client.batch_write_item(RequestItems={self.name: requests})
+                response = self._write(
+                    self.client.batch_write_item, RequestItems={self.name: requests}
+                )
                 requests = response.get("UnprocessedItems", {}).get(self.name, [])
                 if not requests:
                     break
@@ -229,7 +260,7 @@ class Table:
             *({"Put": {"TableName": self.name, "Item": item}} for item in items),
         ]
         try:
-            self.client.transact_write_items(TransactItems=operations)
+            self._write(self.client.transact_write_items, TransactItems=operations)
         except Exception as exc:
             if error_code(exc) == TRANSACTION_CANCELED and _receipt_exists(exc):
                 return False
@@ -320,9 +351,17 @@ def _receipt_exists(exc: BaseException) -> bool:
     return reasons[0].get("Code") == "ConditionalCheckFailed"
 
 
-def default_table() -> Table:
-    """The table named by TABLE_NAME, through the process-wide DynamoDB client."""
+def default_table(commit_by: float | None = None) -> Table:
+    """The table named by TABLE_NAME, through the process-wide DynamoDB client; ``commit_by``:
+    the step's commit deadline (from its input's ``deadline``, :mod:`steps.core.deadline`)."""
     from steps.core.aws import client
     from steps.core.config import get_config
 
-    return Table(client("dynamodb"), get_config().required_table_name)
+    return Table(client("dynamodb"), get_config().required_table_name, commit_by=commit_by)
+
+
+def committing_table(event: Any) -> Table:
+    """:func:`default_table` with the commit deadline of a step input's ``deadline`` (none when
+    the input has none: a step called outside a request-bound workflow)."""
+    deadline = event.get("deadline") if isinstance(event, Mapping) else None
+    return default_table(commit_deadline(deadline))
