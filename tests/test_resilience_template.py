@@ -10,15 +10,18 @@ import json
 import pytest
 
 from cdk.resilience import (
+    COMMIT_MARGIN_SECONDS,
     DYNAMODB_TRANSIENT_ERRORS,
     EVENTBRIDGE_TRANSIENT_ERRORS,
     GATEWAY_TIMEOUT_SECONDS,
     LAMBDA_TRANSIENT_ERRORS,
     SFN_SDK_TRANSIENT_ERRORS,
     UNAVAILABLE_ERROR,
+    WORKFLOW_TIMEOUT_SECONDS,
 )
 
-from .test_stack import definition_of, state_machines
+from .steps.test_commit_deadline import COMMITTING_HANDLERS, SELF_CHECKING_HANDLERS
+from .test_stack import definition_of, resources, state_machines
 
 WORKFLOWS = (
     "Register",
@@ -77,6 +80,39 @@ ANSWERED_AS_SUCCESS = {
     ("ChangePassword", "SendNotice"),
     ("EmailChange", "NoticeToOldAddress"),
 }
+
+
+#: The Lambda Tasks whose table write is their request's commit: each gets the execution's commit
+#: deadline (steps/core/deadline.py) and no other Task does. Not here: steps that only read
+#: (Validate…, Find…, RequestPasswordReset, HashPassword), VerifyPassword and CheckReset (their
+#: writes count wrong attempts or re-hash, never the request's commit), the STANDARD workflows'
+#: steps (a person's wait, not a client's request) and the direct DynamoDB and SDK Tasks (none
+#: starts after the time-out: tests/test_localcloud_timeouts.py).
+COMMITTING_TASKS: dict[str, tuple[str, ...]] = {
+    "Register": ("IssueTokens",),
+    "Login": ("IssueTokens", "StartMfaChallenge"),
+    "LoginMfa": ("VerifyMfaLogin", "IssueTokens"),
+    "Refresh": ("RotateRefreshToken",),
+    "Logout": ("EndSessions",),
+    "DisableUser": ("DisableUser",),
+    "DeleteAccount": ("CheckStepUp", "DeleteAccount"),
+    "EndSession": ("EndSession",),
+    "VerifyEmail": ("CheckCode", "IssueTokens"),
+    "ResendVerification": ("SendFreshCode",),
+    "ResetPassword": ("StorePassword",),
+    "ChangePassword": ("CheckStepUp", "StorePassword", "IssueTokens"),
+    "ChangeEmail": ("CheckStepUp",),
+    "ConfirmEmailChange": ("ConfirmEmailChange",),
+    "MfaEnrol": ("StartTotpEnrolment",),
+    "MfaConfirm": ("ConfirmTotp",),
+    "MfaDisable": ("VerifySecondFactor",),
+    "MfaRecoveryCodes": ("VerifySecondFactor", "ReplaceRecoveryCodes"),
+}
+
+
+def _payload(state: dict) -> dict:
+    parameters = state.get("Parameters") or {}
+    return parameters.get("Payload", parameters)
 
 
 def _definitions(template: dict) -> dict[str, dict]:
@@ -176,6 +212,42 @@ def test_worst_case_retries_fit_the_workflow_timeout_under_the_gateway(
     assert worst_case_retry_seconds(definition) <= timeout - 5
 
 
+@pytest.mark.parametrize("workflow", WORKFLOWS + STANDARD_WORKFLOWS)
+def test_every_committing_lambda_task_gets_the_commit_deadline(
+    template: dict, workflow: str
+) -> None:
+    states = _definitions(template)[workflow]["States"]
+    given = {
+        name
+        for name, state in states.items()
+        if state["Type"] == "Task" and "deadline" in _payload(state)
+    }
+    assert given == set(COMMITTING_TASKS.get(workflow, ())), workflow
+    for name in given:
+        assert ":states:::" not in states[name]["Resource"], name  # a Lambda Task
+        assert _payload(states[name])["deadline"] == {
+            "startedAt.$": "$$.Execution.StartTime",
+            "withinSeconds": WORKFLOW_TIMEOUT_SECONDS - COMMIT_MARGIN_SECONDS,
+        }, name
+
+
+def test_the_committing_tasks_run_the_handlers_that_honour_the_deadline(template: dict) -> None:
+    """Each function a committing Task invokes reads the deadline (tests/steps/
+    test_commit_deadline.py proves each handler hands it to its table)."""
+    handlers = {
+        logical_id: function["Properties"]["Handler"]
+        for logical_id, function in resources(template, "AWS::Lambda::Function").items()
+    }
+    definitions = _definitions(template)
+    invoked = set()
+    for workflow, names in COMMITTING_TASKS.items():
+        for name in names:
+            function = definitions[workflow]["States"][name]["Resource"].rsplit(":function:")[-1]
+            module, _, _ = handlers[function].rpartition(".")
+            invoked.add(module.removeprefix("steps."))
+    assert invoked == set(COMMITTING_HANDLERS) | set(SELF_CHECKING_HANDLERS)
+
+
 def test_the_worst_case_is_computed_along_the_longest_path() -> None:
     retry = {"ErrorEquals": ["X"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0}
     definition = {
@@ -256,3 +328,35 @@ def test_any_other_failure_stays_a_500_that_reveals_nothing() -> None:
     result = _render("FAILED", error="States.Runtime", cause="secret detail")
     assert result.status_override == 500
     assert "secret detail" not in result.body
+
+
+# -- a step's write cannot outlast the workflow ------------------------------------------------
+
+
+def test_a_write_of_the_steps_dynamodb_client_ends_within_the_commit_margin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A step checks its deadline just before its write; the write, with every retry of the
+    client it is sent with, must end within COMMIT_MARGIN_SECONDS, so nothing lands after the
+    workflow's time-out. Computed from the client the steps build (steps/core/aws.py)."""
+    import botocore.loaders
+
+    from steps.core import aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    aws.reset_clients()
+    try:
+        config = aws.client("dynamodb").meta.config
+    finally:
+        aws.reset_clients()
+    attempts = config.retries["total_max_attempts"]
+    # The legacy mode's waits are the service's policy (no server-chosen retry-after delay).
+    assert config.retries["mode"] == "legacy"
+    policy = botocore.loaders.create_loader().load_data("_retry")["retry"]["dynamodb"]
+    delay = policy["__default__"]["delay"]
+    assert delay["type"] == "exponential"
+    waits = sum(delay["base"] * delay["growth_factor"] ** n for n in range(attempts - 1))
+    worst = attempts * (config.connect_timeout + config.read_timeout) + waits
+    assert worst <= COMMIT_MARGIN_SECONDS
+    # The deadline plus that margin is the workflow's time-out, under the gateway's.
+    assert WORKFLOW_TIMEOUT_SECONDS < GATEWAY_TIMEOUT_SECONDS

@@ -3,16 +3,60 @@
 boto3 is imported on first use, never at module import (cold start). The endpoint comes from
 the standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` variables, which boto3
 honours itself.
+
+Time limits are explicit (:data:`CLIENT_LIMITS`). A step checks its commit deadline just before
+its write (steps/core/deadline.py); the DynamoDB client must not keep that write in flight, with
+its retries, beyond ``COMMIT_MARGIN_SECONDS`` (cdk/resilience.py) after the check, or the write
+could land after the workflow timed out. botocore's defaults (60 s connect and read time-outs,
+up to 10 DynamoDB attempts) allow minutes. DynamoDB uses botocore's ``legacy`` retry mode: its
+DynamoDB policy waits 50 ms × 2^n between attempts (``_retry.json``), where the ``standard``
+mode may wait up to a server's ``x-amz-retry-after`` plus 5 s.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from dataclasses import dataclass
 from typing import Any
 
 # Variables that change which endpoint or region a new client talks to.
 _CLIENT_ENV = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    """How long one call of a client may take: seconds to connect and to wait for the answer,
+    and attempts in all (the first one included), under botocore's retry ``mode``."""
+
+    connect_timeout: float
+    read_timeout: float
+    total_max_attempts: int
+    retry_mode: str
+
+    def botocore_config(self) -> Any:
+        from botocore.config import Config
+
+        return Config(
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            retries={"mode": self.retry_mode, "total_max_attempts": self.total_max_attempts},
+        )
+
+
+#: DynamoDB answers in milliseconds; a write must end well inside the commit margin.
+DYNAMODB_LIMITS = ClientLimits(
+    connect_timeout=1, read_timeout=1, total_max_attempts=2, retry_mode="legacy"
+)
+#: The other services (Secrets Manager, KMS, SES, Step Functions): none holds a step's commit.
+OTHER_LIMITS = ClientLimits(
+    connect_timeout=2, read_timeout=5, total_max_attempts=3, retry_mode="standard"
+)
+CLIENT_LIMITS = {"dynamodb": DYNAMODB_LIMITS}
+
+
+def limits_of(service: str) -> ClientLimits:
+    return CLIENT_LIMITS.get(service, OTHER_LIMITS)
 
 
 def client(service: str) -> Any:
@@ -26,7 +70,7 @@ def client(service: str) -> Any:
 def _client(service: str, settings: tuple[str | None, ...]) -> Any:
     import boto3
 
-    return boto3.client(service)
+    return boto3.client(service, config=limits_of(service).botocore_config())
 
 
 def reset_clients() -> None:
