@@ -217,7 +217,8 @@ def verify_email_definition(
     steps: LifecycleSteps,
     mfa: str = "optional",
 ) -> sfn.IChainable:
-    """check and spend the code → complete the wait → issue tokens → audit → 200.
+    """check the code → issue tokens, spending the code and marking the account verified in the
+    same transaction (the commit) → complete the wait → audit → 200.
 
     ``mfa="required"``: an enrolment token instead of tokens (steps/core/mfa_enrollment.py)."""
     audit = AuditTrail(scope, table)
@@ -229,13 +230,35 @@ def verify_email_definition(
             lambda_function=steps.verify_email,
             retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
             payload_response_only=True,
-            payload=sfn.TaskInput.from_object(
-                {"request": sfn.JsonPath.object_at("$.request"), "deadline": commit_deadline()}
-            ),
             result_path="$",
         ),
         VERIFICATION_ERRORS,
     )
+    issue_tokens = tasks.LambdaInvoke(
+        scope,
+        "IssueTokens",
+        comment="The session, the account verified and the code spent: one transaction.",
+        lambda_function=steps.issue_tokens,
+        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
+        payload_response_only=True,
+        payload=sfn.TaskInput.from_object(
+            {
+                "user": sfn.JsonPath.object_at("$.user"),
+                "context": sfn.JsonPath.object_at("$.context"),
+                **({"purpose": "mfa_enrollment"} if mfa == "required" else {}),
+                "verification": {
+                    "kind": "verify_email",
+                    "task_token": sfn.JsonPath.string_at("$.task_token"),
+                },
+                "deadline": commit_deadline(),
+            }
+        ),
+        result_path="$.tokens",
+    )
+    # Spent or replaced since CheckCode read it (a concurrent verification, a resend): as there.
+    spent = scope.node.find_child("RejectCodeExpired")
+    assert isinstance(spent, sfn.Pass)  # noqa: S101 - CheckCode's rejection, made above
+    issue_tokens.add_catch(spent, errors=["CodeExpired"], result_path="$.failure")
     complete = tasks.CallAwsService(
         scope,
         "CompleteWait",
@@ -256,22 +279,6 @@ def verify_email_definition(
     # out, or stopped) must not turn a verified account into an error.
     resumed = sfn.Pass(scope, "WaitCompleted")
     complete.add_catch(resumed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
-    issue_tokens = tasks.LambdaInvoke(
-        scope,
-        "IssueTokens",
-        lambda_function=steps.issue_tokens,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "user": sfn.JsonPath.object_at("$.user"),
-                "context": sfn.JsonPath.object_at("$.context"),
-                **({"purpose": "mfa_enrollment"} if mfa == "required" else {}),
-                "deadline": commit_deadline(),
-            }
-        ),
-        result_path="$",
-    )
     audited = audit.record(
         "AuditEmailVerified",
         action="verify_email",
@@ -279,9 +286,11 @@ def verify_email_definition(
         owner=AuditOwner.user("$.user.id"),
     )
     respond = sfn.Pass(
-        scope, "RespondOk", parameters={"statusCode": 200, "body.$": "States.JsonToString($)"}
+        scope,
+        "RespondOk",
+        parameters={"statusCode": 200, "body.$": "States.JsonToString($.tokens)"},
     )
-    return check.next(complete).next(resumed).next(issue_tokens).next(audited).next(respond)
+    return check.next(issue_tokens).next(complete).next(resumed).next(audited).next(respond)
 
 
 def forgot_password_definition(
@@ -1047,8 +1056,10 @@ class EmailVerification(Construct):
         table_actions: list[tuple[lambda_.IFunction, tuple[str, ...]]] = [
             # the send counter, the pending code and the link
             (steps.send_email, ("GetItem", "PutItem", "UpdateItem")),
-            # the user, the pending code (wrong attempts, spent), email_verified
-            (steps.verify_email, ("GetItem", "UpdateItem", "DeleteItem")),
+            # the user, the pending code (wrong attempts); IssueTokens spends it
+            (steps.verify_email, ("GetItem", "UpdateItem")),
+            # with the new session (one transaction): email_verified set, the pending code spent
+            (steps.issue_tokens, ("UpdateItem", "DeleteItem")),
             # the user, the pending code (wrong attempts); StorePassword spends it
             (steps.check_reset, ("GetItem", "UpdateItem")),
             # the user by id (gsi1), the pending code, the move: Put new key + Delete old key

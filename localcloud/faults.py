@@ -19,7 +19,10 @@ Where it acts, independent of the transport:
 
 Switch: ``STEPAUTH_FAULTS`` (read by :func:`install`), a ``;``-separated list of
 ``service:Operation:kind[:times=N|p=0.25][:function=Name][:match=text]``; tests use
-:func:`inject` and read :func:`fired`.
+:func:`inject` and read :func:`fired`. At run time, the local AWS port answers
+``/_aws/faults`` (beside the mailbox's ``/_aws/ses``): ``POST`` adds rules written in that
+syntax, ``GET`` lists the rules with how often each fired, ``DELETE`` removes them all; so a
+test can put faults into a running ``stepauth local`` (a child server) case by case.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ _STATUS = {"throttle": 400, "internal": 500}
 _LAMBDA_ERRORS = {"crash": "Runtime.ExitError", "timeout": "Sandbox.Timedout"}
 KINDS = ("throttle", "internal", "crash", "timeout")
 ENV_VAR = "STEPAUTH_FAULTS"
+#: The run-time control on the local AWS port.
+FAULTS_PATH = "/_aws/faults"
 
 
 @dataclass
@@ -67,6 +72,19 @@ class FaultRule:
             if not 0 <= self.probability <= 1:
                 raise ValueError("A fault probability is between 0 and 1.")
             self.times = None
+
+    def spec(self) -> str:
+        """The rule in the ``STEPAUTH_FAULTS`` syntax."""
+        options = []
+        if self.probability is not None:
+            options.append(f"p={self.probability}")
+        elif self.times is not None:
+            options.append(f"times={self.times}")
+        if self.function is not None:
+            options.append(f"function={self.function}")
+        if self.match is not None:
+            options.append(f"match={self.match}")
+        return ":".join([self.service, self.operation, self.kind, *options])
 
     def error_code(self) -> str:
         table = _THROTTLE if self.kind == "throttle" else _INTERNAL
@@ -204,6 +222,7 @@ def install() -> None:
             return client
 
         ClientCreator.create_client = create_client  # type: ignore[method-assign]
+        _patch_control_endpoint()
         _installed = True
     spec = os.environ.get(ENV_VAR, "")
     if spec.strip():
@@ -215,8 +234,69 @@ def set_rules(rules: list[FaultRule]) -> None:
         _rules[:] = rules
 
 
+def add_rules(rules: list[FaultRule]) -> None:
+    with _lock:
+        _rules.extend(rules)
+
+
 def clear() -> None:
     set_rules([])
+
+
+def described() -> list[dict[str, Any]]:
+    """The current rules, each with how many calls it failed so far."""
+    with _lock:
+        return [
+            {
+                "rule": rule.spec(),
+                "service": rule.service,
+                "operation": rule.operation,
+                "kind": rule.kind,
+                "times": rule.times,
+                "probability": rule.probability,
+                "function": rule.function,
+                "match": rule.match,
+                "fired": rule.fired,
+            }
+            for rule in _rules
+        ]
+
+
+def control_response(method: str, body: bytes) -> tuple[str, list[tuple[str, str]], bytes]:
+    """``/_aws/faults``: (status line, headers, body). ``POST`` adds the rules of its body (the
+    ``STEPAUTH_FAULTS`` syntax), ``GET`` lists them, ``DELETE`` removes them all."""
+    json_type = [("Content-Type", "application/json")]
+    if method == "DELETE":
+        clear()
+        return "204 No Content", [], b""
+    if method == "POST":
+        try:
+            rules = parse_rules(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as error:
+            problem = {"error": "invalid_request", "error_description": str(error)}
+            return "400 Bad Request", json_type, json.dumps(problem).encode()
+        add_rules(rules)
+    elif method != "GET":
+        return "405 Method Not Allowed", [("Allow", "GET, POST, DELETE")], b""
+    return "200 OK", json_type, json.dumps({"rules": described()}).encode()
+
+
+def _patch_control_endpoint() -> None:
+    """Serve :data:`FAULTS_PATH` on the local AWS port (moto's server application)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.__call__
+
+    def __call__(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO", "").rstrip("/") == FAULTS_PATH:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            status, headers, answer = control_response(environ.get("REQUEST_METHOD", "GET"), body)
+            start_response(status, [*headers, ("Content-Length", str(len(answer)))])
+            return [answer]
+        return original(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = __call__  # type: ignore[method-assign]
 
 
 @contextmanager

@@ -1,8 +1,9 @@
-"""Step: check an emailed code or link and spend it; mark the email verified.
+"""Step: check an emailed code or link (IssueTokens spends it and marks the email verified).
 
 Execution input (``{"request": …}``, body ``{"email", "code"}`` or ``{"token"}``) →
 ``{"user": {id, email, roles, created_at, email_verified}, "task_token", "context"}``: the task
-token resumes the waiting EmailVerification execution. Raises InvalidRequest, InvalidCode (a
+token names the pending verification IssueTokens spends and resumes the waiting
+EmailVerification execution. Raises InvalidRequest, InvalidCode (a
 wrong code, counted) or CodeExpired (expired, spent, unknown, too many wrong codes: a new code
 is needed). Unknown emails and accounts without a pending verification get CodeExpired too.
 """
@@ -18,14 +19,13 @@ from steps.core.contract.errors import CODE_SPENT, LINK_SPENT
 from steps.core.emails import normalise_email
 from steps.core.errors import InvalidRequest
 from steps.core.observability import step_log
-from steps.core.table import Table, committing_table, user_from_item, user_key
+from steps.core.table import Table, default_table, user_from_item, user_key
 from steps.core.verification import (
     CODE_DIGITS,
     CodeExpired,
     MailSettings,
     check_code,
     check_link,
-    spend_checked_operation,
 )
 from steps.send_email import code_key
 
@@ -66,33 +66,11 @@ def verify_for_state(
         )
     else:
         raise InvalidRequest("Send either 'email' and 'code', or 'token'.")
-    # The code is spent and the account marked verified in one transaction (the commit: a
-    # failure before it leaves the code usable, never a spent code on an unverified account),
-    # so a login right after the answer succeeds; the waiting execution publishes EmailVerified.
-    marked = table.transact(
-        [
-            {
-                "Update": {
-                    "Key": user_key(checked.email),
-                    "UpdateExpression": "SET #verified = :yes, #at = :now",
-                    "ConditionExpression": "#uid = :uid",
-                    "ExpressionAttributeNames": {
-                        "#verified": "email_verified",
-                        "#at": "email_verified_at",
-                        "#uid": "user_id",
-                    },
-                    "ExpressionAttributeValues": {
-                        ":yes": {"BOOL": True},
-                        ":now": {"N": str(int(now))},
-                        ":uid": {"S": checked.user_id},
-                    },
-                }
-            },
-            spend_checked_operation(KIND, checked),
-        ]
-    )
+    # Checked, not spent: IssueTokens spends the code and marks the account verified in the
+    # transaction that starts the session (the commit), so a failure anywhere before it leaves
+    # the code usable and the account as it was, and the client's retry succeeds.
     user = user_from_item(table.get(user_key(checked.email)))
-    if not marked or user is None:
+    if user is None or user.user_id != checked.user_id:
         raise CodeExpired(CODE_SPENT.description)
     return {
         "user": {
@@ -111,7 +89,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with step_log("verify_email", event) as log:
         result = verify_for_state(
             event,
-            table=committing_table(event),
+            table=default_table(),
             key=code_key(),
             now=system_clock.now(),
             settings=MailSettings.from_env(),

@@ -155,6 +155,14 @@ def test_verify_completes_the_wait_and_register_answers_without_tokens(
     assert verify["Properties"]["StateMachineType"] == "EXPRESS"
     states = definition_of(verify)["States"]
     assert states["CompleteWait"]["Resource"].endswith(":states:::aws-sdk:sfn:sendTaskSuccess")
+    # The code is checked, then spent with the session and the verified flag (one commit), and
+    # only then is the wait completed.
+    assert states["CheckCode"]["Next"] == "IssueTokens"
+    assert states["IssueTokens"]["Next"] == "CompleteWait"
+    assert states["IssueTokens"]["Parameters"]["verification"] == {
+        "kind": "verify_email",
+        "task_token.$": "$.task_token",
+    }
     _, register = machine(default_template, "Register")
     register_states = definition_of(register)["States"]
     assert "IssueTokens" not in register_states

@@ -84,8 +84,8 @@ ANSWERED_AS_SUCCESS = {
 
 #: The Lambda Tasks whose table write is their request's commit: each gets the execution's commit
 #: deadline (steps/core/deadline.py) and no other Task does. Not here: steps that only read
-#: (Validate…, Find…, RequestPasswordReset, HashPassword), VerifyPassword and CheckReset (their
-#: writes count wrong attempts or re-hash, never the request's commit), the STANDARD workflows'
+#: (Validate…, Find…, RequestPasswordReset, HashPassword), VerifyPassword, CheckReset and
+#: CheckCode (their writes count wrong attempts or re-hash, never the request's commit), the STANDARD workflows'
 #: steps (a person's wait, not a client's request) and the direct DynamoDB and SDK Tasks (none
 #: starts after the time-out: tests/test_localcloud_timeouts.py).
 COMMITTING_TASKS: dict[str, tuple[str, ...]] = {
@@ -97,7 +97,7 @@ COMMITTING_TASKS: dict[str, tuple[str, ...]] = {
     "DisableUser": ("DisableUser",),
     "DeleteAccount": ("CheckStepUp", "DeleteAccount"),
     "EndSession": ("EndSession",),
-    "VerifyEmail": ("CheckCode", "IssueTokens"),
+    "VerifyEmail": ("IssueTokens",),
     "ResendVerification": ("SendFreshCode",),
     "ResetPassword": ("StorePassword",),
     "ChangePassword": ("CheckStepUp", "StorePassword", "IssueTokens"),

@@ -461,28 +461,6 @@ def test_registration_hands_the_stored_verification_state_to_the_token(
     assert token_user(optional)["email_verified"] is False
 
 
-@pytest.mark.parametrize(
-    ("workflow", "task"),
-    [
-        ("Register", "IssueTokens"),
-        ("Login", "IssueTokens"),
-        ("Refresh", "RotateRefreshToken"),
-        ("VerifyEmail", "IssueTokens"),
-    ],
-)
-def test_committing_steps_get_the_executions_deadline(
-    template: dict, workflow: str, task: str
-) -> None:
-    """A step still running when the client got its 503 must not commit (steps/core/deadline)."""
-    from cdk.resilience import WORKFLOW_TIMEOUT_SECONDS
-
-    machine = _machine(template, workflow)
-    deadline = definition_of(machine)["States"][task]["Parameters"]["deadline"]
-    assert deadline["startedAt.$"] == "$$.Execution.StartTime"
-    assert 0 < deadline["withinSeconds"] < WORKFLOW_TIMEOUT_SECONDS
-    assert definition_of(machine)["TimeoutSeconds"] == WORKFLOW_TIMEOUT_SECONDS
-
-
 def test_logout_denies_the_access_token_until_it_expires(template: dict) -> None:
     states = definition_of(_machine(template, "Logout"))["States"]
     deny = states["DenyAccessToken"]

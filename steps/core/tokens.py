@@ -23,8 +23,9 @@ from typing import Any
 
 from steps.core.clock import Clock
 from steps.core.config import Client, Config
+from steps.core.contract.errors import CODE_SPENT
 from steps.core.deadline import check_deadline, commit_deadline
-from steps.core.errors import InvalidGrant, InvalidToken
+from steps.core.errors import CodeExpired, InvalidGrant, InvalidToken
 from steps.core.refresh_tokens import hash_refresh_token, new_refresh_token
 from steps.core.signing_keys import (
     InvalidJws,
@@ -36,6 +37,7 @@ from steps.core.signing_keys import (
 )
 from steps.core.table import (
     DEFAULT_ROLES,
+    PK,
     RefreshFamilyRecord,
     RefreshTokenRecord,
     Table,
@@ -342,7 +344,10 @@ def _start_family(
     config: Config,
     context: SessionContext,
     grant: Grant,
-) -> None:
+    also: Sequence[Mapping[str, Any]] = (),
+) -> bool:
+    """Write the family and its first token (each only if new), with ``also`` in the same
+    transaction; False when ``also``'s conditions refused it (nothing written)."""
     family = RefreshFamilyRecord(
         family_id=family_id,
         user_id=user.id,
@@ -362,7 +367,14 @@ def _start_family(
     )
     family_item = refresh_family_item(family, **grant.attributes())
     # The token names the account's email: a refresh reads the family and user in one call.
-    table.put_all_new([family_item, {**refresh_token_item(token), "email": {"S": user.email}}])
+    items = [family_item, {**refresh_token_item(token), "email": {"S": user.email}}]
+    if not also:
+        table.put_all_new(items)
+        return True
+    new = f"attribute_not_exists({PK})"
+    return table.transact(
+        [*({"Put": {"Item": item, "ConditionExpression": new}} for item in items), *also]
+    )
 
 
 def issue_tokens(
@@ -375,8 +387,12 @@ def issue_tokens(
     context: SessionContext | None = None,
     commit_by: float | None = None,
     authentication: Authentication | None = None,
+    also: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Issue an access token and a refresh token that starts a new family; return the API body.
+
+    ``also``: writes committed in the family's transaction (an email verification's: the account
+    verified, the code spent); CodeExpired when their conditions refuse it (nothing written).
 
     The family item and the token item are written in one transaction, each only if new, with
     ``context`` recorded on the family. Only the refresh token's hash is stored. (A refresh
@@ -401,7 +417,7 @@ def issue_tokens(
     refresh_token = new_refresh_token()
     token_hash = hash_refresh_token(refresh_token)
     check_deadline(commit_by)
-    _start_family(
+    started = _start_family(
         table,
         user,
         token_hash,
@@ -410,7 +426,10 @@ def issue_tokens(
         config=config,
         context=context,
         grant=grant,
+        also=also,
     )
+    if not started:
+        raise CodeExpired(CODE_SPENT.description)
     return token_response(user, access_token, refresh_token, config=config)
 
 
@@ -431,11 +450,13 @@ def issue_tokens_for_state(
     event: Any, *, key_set: SigningKeySet, table: Table, clock: Clock, config: Config
 ) -> dict[str, Any]:
     """``{"user": {"id", "email", "created_at", "roles"?, ...}, "context"?, "authentication"?,
-    "deadline"?}`` -> API body (a new family; nothing written past the deadline, see
-    :mod:`steps.core.deadline`)."""
+    "deadline"?, "verification"?}`` -> API body (a new family; nothing written past the
+    deadline, see :mod:`steps.core.deadline`; with ``verification`` the email verification is
+    committed with it, :func:`steps.core.verification.verified_account_operations`)."""
     if not isinstance(event, Mapping):
         raise ValueError("The step input must be an object.")
     user = TokenUser.from_state(event.get("user"))
+    also = verification_operations(event, user.id, user.email, clock.now())
     return issue_tokens(
         user,
         key_set=key_set,
@@ -445,4 +466,25 @@ def issue_tokens_for_state(
         context=SessionContext.from_state(event.get("context")),
         commit_by=commit_deadline(event.get("deadline")),
         authentication=Authentication.from_state(event.get("authentication")),
+        also=also,
     )
+
+
+def commit_verification(event: Mapping[str, Any], table: Table, *, now: float) -> None:
+    """The step input's ``verification`` committed alone (an enrolment token starts no session);
+    CodeExpired when the code was spent or replaced meanwhile."""
+    user = TokenUser.from_state(event.get("user"))
+    operations = verification_operations(event, user.id, user.email, now)
+    if operations and not table.transact(operations):
+        raise CodeExpired(CODE_SPENT.description)
+
+
+def verification_operations(
+    event: Mapping[str, Any], user_id: str, email: str, now: float
+) -> list[dict[str, Any]]:
+    """The writes of the step input's ``verification`` (none without one)."""
+    if event.get("verification") is None:
+        return []
+    from steps.core.verification import verified_account_operations
+
+    return verified_account_operations(event["verification"], user_id=user_id, email=email, now=now)

@@ -41,6 +41,7 @@ from steps.core.table import (
     link_key,
     pending_key,
     send_limit_key,
+    user_key,
 )
 
 KINDS = ("verify_email", "reset_password", "change_email")
@@ -189,9 +190,6 @@ class Checked:
     user_id: str
     email: str
     task_token: str
-    #: The checked pending item's code hash: a caller that spends it with its own write
-    #: (``spend=False``) conditions on it, so a code a resend replaced meanwhile is not spent.
-    code_hash: str = ""
 
 
 def _spend(table: Table, item: Mapping[str, Any], kind: str, user_id: str) -> Checked:
@@ -237,7 +235,7 @@ def check_code(
         )
         raise InvalidCode("The code is not correct.")
     if not spend:
-        return Checked(user_id, item["email"]["S"], item["task_token"]["S"], expected)
+        return Checked(user_id, item["email"]["S"], item["task_token"]["S"])
     return _spend(table, item, kind, user_id)
 
 
@@ -258,17 +256,36 @@ def spend_operation(kind: str, user_id: str, task_token: str, now: float) -> dic
     }
 
 
-def spend_checked_operation(kind: str, checked: Checked) -> dict[str, Any]:
-    """A transaction's Delete of the pending verification ``checked`` found (by its code hash):
-    the spend of its code or link in the same transaction as the write it allows."""
-    return {
-        "Delete": {
-            "Key": pending_key(kind, checked.user_id),
-            "ConditionExpression": "#hash = :hash",
-            "ExpressionAttributeNames": {"#hash": "code_hash"},
-            "ExpressionAttributeValues": {":hash": {"S": checked.code_hash}},
-        }
+def verified_account_operations(
+    verification: Any, *, user_id: str, email: str, now: float
+) -> list[dict[str, Any]]:
+    """The writes that finish an email verification, for the transaction that also starts the
+    account's session (IssueTokens): the account marked verified and the checked code spent.
+
+    ``verification`` is the step input's ``{"kind": "verify_email", "task_token"}`` (the waiting
+    execution CheckCode found); a garbled one is a server fault (ValueError).
+    """
+    if not isinstance(verification, Mapping) or verification.get("kind") != "verify_email":
+        raise ValueError("The step input's verification needs its kind.")
+    task_token = verification.get("task_token")
+    if not isinstance(task_token, str) or not task_token:
+        raise ValueError("The step input's verification needs the task token.")
+    mark = {
+        "Key": user_key(email),
+        "UpdateExpression": "SET #verified = :yes, #at = :now",
+        "ConditionExpression": "#uid = :uid",
+        "ExpressionAttributeNames": {
+            "#verified": "email_verified",
+            "#at": "email_verified_at",
+            "#uid": "user_id",
+        },
+        "ExpressionAttributeValues": {
+            ":yes": {"BOOL": True},
+            ":now": {"N": str(int(now))},
+            ":uid": {"S": user_id},
+        },
     }
+    return [{"Update": mark}, spend_operation("verify_email", user_id, task_token, now)]
 
 
 def check_link(table: Table, *, token: str, now: float, spend: bool = True) -> tuple[str, Checked]:
@@ -288,8 +305,5 @@ def check_link(table: Table, *, token: str, now: float, spend: bool = True) -> t
     ):
         raise dead
     if not spend:
-        checked = Checked(
-            user_id, item["email"]["S"], item["task_token"]["S"], item["code_hash"]["S"]
-        )
-        return kind, checked
+        return kind, Checked(user_id, item["email"]["S"], item["task_token"]["S"])
     return kind, _spend(table, item, kind, user_id)

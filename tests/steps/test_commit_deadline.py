@@ -7,21 +7,23 @@ Clocks are injected: the table's ``clock`` (the wall clock in a Lambda) is a tes
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 
+from steps.core.clock import ManualClock
 from steps.core.deadline import DeadlinePassed
+from steps.core.errors import CodeExpired
 from steps.core.table import Table, pending_key, user_from_item, user_item, user_key
 from steps.core.table import repository as table_repository
 from steps.core.table.records import UserRecord
+from steps.core.tokens import issue_tokens_for_state
 from steps.core.verification import MailSettings, Secrets, issue
 from steps.store_password import RESET_KIND, store_for_state
 from steps.verify_email import KIND as VERIFY_KIND
 from steps.verify_email import verify_for_state
-from tests.steps.conftest import TABLE, api_event, create_table
+from tests.steps.conftest import TABLE, api_event
 
 #: Every handler whose table write is its request's commit and that gets the workflow's
 #: ``deadline`` through :func:`steps.core.table.committing_table` (IssueTokens and
@@ -41,7 +43,6 @@ COMMITTING_HANDLERS = (
     "start_mfa_challenge",
     "start_totp_enrolment",
     "store_password",
-    "verify_email",
     "verify_mfa_login",
     "verify_second_factor",
 )
@@ -187,10 +188,11 @@ def test_every_committing_handler_builds_its_table_with_the_inputs_deadline(
 
 
 @pytest.fixture
-def moto_table(aws_mock: None) -> Iterator[Any]:
-    client = boto3.client("dynamodb")
-    create_table(client)
-    yield client
+def tokens(initialised: str, test_config: Any) -> dict[str, Any]:
+    """What IssueTokens needs beside its table: the signing keys, a clock, the configuration."""
+    from steps.core.signing_keys import load_signing_keys
+
+    return {"key_set": load_signing_keys(), "clock": ManualClock(NOW), "config": test_config}
 
 
 ALICE = UserRecord(
@@ -236,31 +238,52 @@ def _issue_code(client: Any, kind: str, code: str) -> None:
     )
 
 
-def test_a_late_verification_spends_no_code_and_verifies_nothing(moto_table: Any) -> None:
-    client = moto_table
+def test_a_late_verification_spends_no_code_verifies_nothing_and_starts_no_session(
+    dynamodb: Any, tokens: dict[str, Any]
+) -> None:
+    """CheckCode only checks; IssueTokens commits the session, the verified flag and the spent
+    code together, so a late (or failed) commit leaves the code usable for the client's retry."""
+    client = dynamodb
     Table(client, TABLE).put(user_item(ALICE))
     _issue_code(client, VERIFY_KIND, "123456")
     event = api_event({"email": ALICE.email, "code": "123456"})
+    checked = verify_for_state(
+        event, table=Table(client, TABLE), key=KEY, now=NOW, settings=SETTINGS
+    )
+    step_input = {
+        "user": checked["user"],
+        "context": checked["context"],
+        "verification": {"kind": VERIFY_KIND, "task_token": checked["task_token"]},
+    }
     now = [DEADLINE - 1]
-    late = Table(SlowReads(client, now, 0.6), TABLE, commit_by=DEADLINE, clock=lambda: now[0])
+    late = Table(SlowReads(client, now, 1.5), TABLE, commit_by=DEADLINE, clock=lambda: now[0])
+    late.get(user_key(ALICE.email))  # the step ran long: its reads took it past the deadline
     with pytest.raises(DeadlinePassed):
-        verify_for_state(event, table=late, key=KEY, now=NOW, settings=SETTINGS)
+        issue_tokens_for_state(step_input, table=late, **tokens)
     plain = Table(client, TABLE)
-    assert plain.get(pending_key(VERIFY_KIND, ALICE.user_id)) is not None  # the code still works
-    stored = user_from_item(plain.get(user_key(ALICE.email)))
-    assert stored is not None and not stored.email_verified
-    # The client's retry, in time: spent and verified together.
-    now[0] = DEADLINE - 10
-    in_time = Table(client, TABLE, commit_by=DEADLINE, clock=lambda: now[0])
-    result = verify_for_state(event, table=in_time, key=KEY, now=NOW, settings=SETTINGS)
-    assert result["user"]["email_verified"] is True
-    assert plain.get(pending_key(VERIFY_KIND, ALICE.user_id)) is None
-    stored = user_from_item(plain.get(user_key(ALICE.email)))
-    assert stored is not None and stored.email_verified
+
+    def state() -> tuple[bool, bool, int]:
+        stored = user_from_item(plain.get(user_key(ALICE.email)))
+        assert stored is not None
+        items = client.scan(TableName=TABLE)["Items"]
+        families = [i for i in items if i["entity"]["S"] == "refresh_family"]
+        pending = plain.get(pending_key(VERIFY_KIND, ALICE.user_id)) is not None
+        return stored.email_verified is True, pending, len(families)
+
+    assert state() == (False, True, 0)  # nothing: the code still works
+    # The client's retry, in time: verified, spent and signed in together.
+    in_time = Table(client, TABLE, commit_by=DEADLINE, clock=lambda: DEADLINE - 10)
+    body = issue_tokens_for_state(step_input, table=in_time, **tokens)
+    assert body["refresh_token"]
+    assert state() == (True, False, 1)
+    # The same check again finds the code spent: the commit is refused, nothing more written.
+    with pytest.raises(CodeExpired):
+        issue_tokens_for_state(step_input, table=Table(client, TABLE), **tokens)
+    assert state() == (True, False, 1)
 
 
-def test_a_late_password_reset_stores_no_hash_and_spends_no_code(moto_table: Any) -> None:
-    client = moto_table
+def test_a_late_password_reset_stores_no_hash_and_spends_no_code(dynamodb: Any) -> None:
+    client = dynamodb
     Table(client, TABLE).put(user_item(ALICE))
     _issue_code(client, RESET_KIND, "654321")
     event = {
