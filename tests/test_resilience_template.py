@@ -85,9 +85,9 @@ ANSWERED_AS_SUCCESS = {
 #: The Lambda Tasks whose table write is their request's commit: each gets the execution's commit
 #: deadline (steps/core/deadline.py) and no other Task does. Not here: steps that only read
 #: (Validate…, Find…, RequestPasswordReset, HashPassword), VerifyPassword, CheckReset and
-#: CheckCode (their writes count wrong attempts or re-hash, never the request's commit), the STANDARD workflows'
-#: steps (a person's wait, not a client's request) and the direct DynamoDB and SDK Tasks (none
-#: starts after the time-out: tests/test_localcloud_timeouts.py).
+#: CheckCode (their writes count wrong attempts or re-hash, never the request's commit), the
+#: STANDARD workflows' steps (a person's wait, not a client's request) and the direct DynamoDB
+#: and SDK Tasks (none starts after the time-out: tests/test_localcloud_timeouts.py).
 COMMITTING_TASKS: dict[str, tuple[str, ...]] = {
     "Register": ("IssueTokens",),
     "Login": ("IssueTokens", "StartMfaChallenge"),
