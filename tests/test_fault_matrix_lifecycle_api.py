@@ -8,7 +8,8 @@ half-done (the old password still works, the code is still usable) — and the c
 the same request then succeeds.
 
 The shared stack runs with ``email_verification=off``, so ``POST /v1/email/verify`` and its resend
-(which need a waiting EmailVerification execution) are not in this matrix.
+(which need a waiting EmailVerification execution) have their own matrix against a child server
+with verification required: tests/test_fault_matrix_verification_api.py.
 """
 
 from __future__ import annotations

@@ -58,3 +58,51 @@ def test_no_state_runs_after_the_workflow_timed_out(aws: boto3.Session) -> None:
         thread.join(timeout=30)
     assert localcloud_handlers.HELD_CALLS == [function]
     assert "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": "late"}})
+
+
+def test_no_retry_runs_after_the_workflow_timed_out(aws: boto3.Session) -> None:  # noqa: F811
+    """A direct DynamoDB Task whose retry would come after TimeoutSeconds never sends it: the
+    write that failed is the last call (a Task needs no commit deadline of its own)."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    from localcloud import faults
+    from localcloud.faults import FaultRule
+
+    dynamodb = aws.client("dynamodb")
+    table = f"late-retry-{uuid.uuid4().hex[:6]}"
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    definition = {
+        "StartAt": "Commit",
+        "TimeoutSeconds": 1,
+        "States": {
+            "Commit": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::dynamodb:putItem",
+                "Parameters": {"TableName": table, "Item": {"pk": {"S": "late"}}},
+                # The retry would be sent 2 s after the failure: after the time-out.
+                "Retry": [
+                    {
+                        "ErrorEquals": ["DynamoDB.ThrottlingException"],
+                        "IntervalSeconds": 2,
+                        "MaxAttempts": 1,
+                    }
+                ],
+                "End": True,
+            },
+        },
+    }
+    machine = _machine(aws, definition)
+    earlier_threads = set(TMP_THREADS)
+    throttled = FaultRule("dynamodb", "PutItem", "throttle", times=1, match=table)
+    with faults.inject(throttled):
+        answer = sfn(aws).start_sync_execution(stateMachineArn=machine, input=json.dumps({}))
+        assert answer["status"] == "TIMED_OUT"
+        for thread in [t for t in list(TMP_THREADS) if t not in earlier_threads]:
+            thread.join(timeout=30)  # the interpreter's own retry wait, then its end
+    assert throttled.fired == 1
+    assert "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": "late"}})
