@@ -2,8 +2,9 @@
 
 Execution input (``request`` + ``caller``; body ``{"code"}`` or ``{"token"}``) →
 ``{"user": {"id", "email", "old_email"}, "task_token", "context"}``. The profile moves from
-``USER#<old>`` to ``USER#<new>`` in one transaction (the new key must still be free: 409
-``email_taken`` otherwise). Raises InvalidRequest, InvalidCode, CodeExpired, EmailTaken.
+``USER#<old>`` to ``USER#<new>`` in one transaction, which also spends the code (the new key
+must still be free: 409 ``email_taken`` otherwise, the code still usable). Raises
+InvalidRequest, InvalidCode, CodeExpired, EmailTaken.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from steps.core.contract.errors import CODE_SPENT
 from steps.core.errors import EmailTaken, InvalidRequest
 from steps.core.observability import step_log
 from steps.core.sessions import find_user_by_id
-from steps.core.table import Table, committing_table, user_key
+from steps.core.table import Table, committing_table, pending_key, user_key
 from steps.core.verification import (
     CODE_DIGITS,
     CodeExpired,
     MailSettings,
     check_code,
     check_link,
+    spend_operation,
 )
 from steps.send_email import code_key
 
@@ -44,19 +46,27 @@ def confirm_for_state(
     user = find_user_by_id(table, user_id, session_id=sid if isinstance(sid, str) and sid else None)
     if user is None:
         raise CodeExpired(_EXPIRED)
+    # Checked, not spent: the code is spent in the transaction that switches the address (the
+    # commit), so a failure before it leaves the code usable for the client's retry.
     if set(body) == {"code"} and isinstance(body["code"], str) and _CODE.fullmatch(body["code"]):
         checked = check_code(
-            table, key, kind=KIND, user_id=user_id, code=body["code"], now=now, settings=settings
+            table,
+            key,
+            kind=KIND,
+            user_id=user_id,
+            code=body["code"],
+            now=now,
+            settings=settings,
+            spend=False,
         )
     elif (
         set(body) == {"token"}
         and isinstance(body["token"], str)
         and _TOKEN.fullmatch(body["token"])
     ):
-        kind, found = check_link(table, token=body["token"], now=now, spend=False)
-        if kind != KIND or found.user_id != user_id:
+        kind, checked = check_link(table, token=body["token"], now=now, spend=False)
+        if kind != KIND or checked.user_id != user_id:
             raise CodeExpired(_EXPIRED)
-        _, checked = check_link(table, token=body["token"], now=now)
     else:
         raise InvalidRequest(f"Send the {CODE_DIGITS}-digit 'code' or the link's 'token'.")
     old = table.get(user_key(user.email))
@@ -74,9 +84,17 @@ def confirm_for_state(
                     "ExpressionAttributeValues": {":uid": {"S": user_id}},
                 }
             },
+            spend_operation(KIND, user_id, checked.task_token, now),
         ]
     )
     if not switched:
+        pending = table.get(pending_key(KIND, user_id))
+        if (
+            pending is None
+            or pending["task_token"]["S"] != checked.task_token
+            or int(pending["code_expires_at"]["N"]) <= now
+        ):
+            raise CodeExpired(_EXPIRED)  # spent or expired meanwhile (a concurrent confirmation)
         raise EmailTaken
     return {
         "user": {"id": user_id, "email": checked.email, "old_email": user.email},

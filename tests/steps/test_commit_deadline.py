@@ -303,3 +303,41 @@ def test_a_late_password_reset_stores_no_hash_and_spends_no_code(dynamodb: Any) 
     stored = user_from_item(plain.get(user_key(ALICE.email)))
     assert stored is not None and stored.password_hash == "new-hash"
     assert plain.get(pending_key(RESET_KIND, ALICE.user_id)) is None
+
+
+def test_a_late_email_change_confirmation_switches_nothing_and_spends_no_code(
+    dynamodb: Any,
+) -> None:
+    from steps.confirm_email_change import KIND as CHANGE_KIND
+    from steps.confirm_email_change import confirm_for_state
+
+    client = dynamodb
+    Table(client, TABLE).put(user_item(ALICE))
+    new_email = "alice.new@example.com"
+    issue(
+        Table(client, TABLE),
+        KEY,
+        kind=CHANGE_KIND,
+        user_id=ALICE.user_id,
+        email=new_email,
+        now=NOW,
+        settings=SETTINGS,
+        task_token="task-2",
+        generate=lambda: Secrets("246810", "t" * 43),
+    )
+    event = {**api_event({"code": "246810"}), "caller": {"userId": ALICE.user_id}}
+    late = Table(client, TABLE, commit_by=DEADLINE, clock=lambda: DEADLINE + 0.001)
+    with pytest.raises(DeadlinePassed):
+        confirm_for_state(event, table=late, key=KEY, now=NOW, settings=SETTINGS)
+    plain = Table(client, TABLE)
+    assert plain.get(user_key(ALICE.email)) is not None
+    assert plain.get(user_key(new_email)) is None
+    assert plain.get(pending_key(CHANGE_KIND, ALICE.user_id)) is not None  # the code still works
+    in_time = Table(client, TABLE, commit_by=DEADLINE, clock=lambda: DEADLINE)
+    switched = confirm_for_state(event, table=in_time, key=KEY, now=NOW, settings=SETTINGS)
+    assert switched["user"] == {"id": ALICE.user_id, "email": new_email, "old_email": ALICE.email}
+    assert plain.get(user_key(ALICE.email)) is None
+    assert plain.get(user_key(new_email)) is not None
+    assert plain.get(pending_key(CHANGE_KIND, ALICE.user_id)) is None  # spent with the switch
+    with pytest.raises(CodeExpired):  # the same request again: the code is spent
+        confirm_for_state(event, table=Table(client, TABLE), key=KEY, now=NOW, settings=SETTINGS)
