@@ -106,6 +106,12 @@ def _patch_stream_shards() -> None:
     from . import dynamodb_transactions
 
     dynamodb_transactions.install(DynamoDBBackend, DYNAMODB_WRITE_LOCK)
+    # Queries start from the partition (base table) or an index map, not the whole table.
+    from moto.dynamodb.models.table import Table
+
+    from . import dynamodb_queries
+
+    dynamodb_queries.install(Table, DynamoDBBackend, DYNAMODB_WRITE_LOCK)
 
 
 # 3. Deletions by Time to Live carry userIdentity -------------------------------------------
