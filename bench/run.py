@@ -158,7 +158,7 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             {
                 "what": f"authorizer verification without the denylist read vs raw {alg} "
-                "verify, CPU of one thread (interleaved rounds)",
+                "verify, one thread, called alternately (ratio of medians)",
                 "figure": round(figures["ratio"]["median"], 3),
                 "spread_pct": round(figures["ratio"]["spread_pct"], 1),
                 "target": f">= {auth['claims_target_ratio']}",
