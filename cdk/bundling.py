@@ -181,6 +181,9 @@ def compile_for_lambda(asset: Path) -> bool:
         ],
         check=True,
         stdout=subprocess.DEVNULL,
+        # The compiled modules belong in the asset's __pycache__ folders: a cache prefix set
+        # for the build (the Makefile's PYTHONPYCACHEPREFIX) would put them outside it.
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"},
     )
     return True
 
