@@ -484,7 +484,11 @@ class StepAuthStack(Stack):
             # a new family: its item and its first token, in one transaction
             (steps.issue_tokens, ("PutItem",)),
             # the token, then its family and user together (BatchGetItem); the rotation
-            (steps.rotate_refresh_token, ("GetItem", "BatchGetItem", "PutItem", "UpdateItem")),
+            # (Query: the account by its id, gsi1, after an email change moved it)
+            (
+                steps.rotate_refresh_token,
+                ("GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem"),
+            ),
             (steps.end_sessions, ("GetItem", "Query", "UpdateItem")),
             (steps.disable_user, ("Query", "UpdateItem")),
             # the caller's session and user (GetItem), else the user by id (gsi1)
