@@ -58,6 +58,7 @@ from steps.core.table import (
     user_from_item,
     user_key,
 )
+from steps.core.tokens import Authentication
 
 #: Shortest refresh key accepted (bytes): HMAC-SHA256 wants at least its output size.
 REFRESH_KEY_MIN_BYTES = 32
@@ -85,6 +86,9 @@ class RotationGrant:
     #: What ``grant_for_family`` answered for the family (its client and scopes), checked
     #: before anything was spent.
     family_grant: Any = None
+    #: The family's sign-in with a second factor (``amr``, ``acr``, ``auth_time``), if any:
+    #: the refreshed access token carries it.
+    authentication: Authentication | None = None
 
 
 #: The account email kept on each refresh token item, so that a refresh reads the family and the
@@ -258,6 +262,7 @@ def _answer_spent(
     now: float,
     reuse_grace_seconds: int,
     family_grant: Any,
+    authentication: Authentication | None,
 ) -> RotationGrant:
     """A spent token presented again: a replay within the grace window, else reuse."""
     successor = derive_successor_token(token.token_hash, key)
@@ -280,6 +285,7 @@ def _answer_spent(
                 refresh_token=successor,
                 replayed=True,
                 family_grant=family_grant,
+                authentication=authentication,
             )
     if revoke_family(table, token.family_id, reason="reuse", now=now):
         raise RefreshTokenReused(user_id=token.user_id, family_id=token.family_id)
@@ -320,6 +326,7 @@ def spend_refresh_token(
         user = _described(account)
         assert family_item is not None  # noqa: S101 - _usable_family refused None
         family_grant = grant_for_family(family_item) if grant_for_family else None
+        authentication = Authentication.from_family_item(family_item)
         if token.is_spent:
             return _answer_spent(
                 table,
@@ -329,6 +336,7 @@ def spend_refresh_token(
                 now=now,
                 reuse_grace_seconds=reuse_grace_seconds,
                 family_grant=family_grant,
+                authentication=authentication,
             )
         successor = derive_successor_token(token_hash, key)
         # The client stops waiting at the workflow's time-out: spending its token after that
@@ -342,6 +350,7 @@ def spend_refresh_token(
                 family_id=family.family_id,
                 refresh_token=successor,
                 family_grant=family_grant,
+                authentication=authentication,
             )
         # Cancelled: a concurrent refresh spent the token, the family was revoked, or two
         # transactions collided. Read again and answer from what is there now.

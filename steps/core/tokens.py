@@ -11,7 +11,8 @@ its SHA-256 hex digest is stored, with its family id, user id and absolute expir
 A login or registration starts a new refresh family (family item and first token written in one
 transaction); a refresh continues it in :mod:`steps.core.refresh_rotation` (spend and successor
 in one transaction). Every token of a family expires with the family: rotation never extends its
-absolute lifetime.
+absolute lifetime. A family started by a sign-in with a second factor records its ``amr``,
+``acr`` and ``auth_time``: every access token of the family carries them.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from steps.core.table import (
     RefreshFamilyRecord,
     RefreshTokenRecord,
     Table,
+    from_item,
     refresh_family_item,
     refresh_token_item,
 )
@@ -256,8 +258,25 @@ class Authentication:
             raise ValueError("The step input authentication must be {amr, acr, auth_time}.")
         return cls(tuple(amr), acr, auth_time)
 
+    @classmethod
+    def from_family_item(cls, item: Mapping[str, Any]) -> Authentication | None:
+        """What a refresh family recorded of its sign-in (see :meth:`attributes`), or None for a
+        sign-in without a second factor (or a family stored before families recorded it)."""
+        if "amr" not in item:
+            return None
+        plain = from_item({k: item[k] for k in ("amr", "acr", "auth_time") if k in item})
+        try:
+            return cls.from_state(plain)
+        except ValueError:
+            return None  # a broken record grants no second factor
+
     def claims(self) -> dict[str, Any]:
         return {"amr": list(self.amr), "acr": self.acr, "auth_time": self.auth_time}
+
+    def attributes(self) -> dict[str, Any]:
+        """Kept on the refresh family: every refresh issues access tokens with the same claims
+        (``auth_time`` stays the sign-in's, per OIDC)."""
+        return self.claims()
 
 
 @dataclass(frozen=True)
@@ -342,6 +361,7 @@ def _start_family(
     config: Config,
     context: SessionContext,
     grant: Grant,
+    authentication: Authentication | None,
 ) -> None:
     family = RefreshFamilyRecord(
         family_id=family_id,
@@ -360,7 +380,8 @@ def _start_family(
         issued_at=now,
         expires_at=family.expires_at,
     )
-    family_item = refresh_family_item(family, **grant.attributes())
+    signed_in = authentication.attributes() if authentication is not None else {}
+    family_item = refresh_family_item(family, **grant.attributes(), **signed_in)
     # The token names the account's email: a refresh reads the family and user in one call.
     table.put_all_new([family_item, {**refresh_token_item(token), "email": {"S": user.email}}])
 
@@ -410,6 +431,7 @@ def issue_tokens(
         config=config,
         context=context,
         grant=grant,
+        authentication=authentication,
     )
     return token_response(user, access_token, refresh_token, config=config)
 
