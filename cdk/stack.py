@@ -377,6 +377,7 @@ class StepAuthStack(Stack):
             "TOKEN_AUDIENCE": config.token_audience,
             "TOKEN_SIGNING_ALGORITHM": config.token_signing_algorithm,
             "TOKEN_CLIENTS": config.clients,
+            "MFA_ENROLLMENT_AUDIENCE": config.mfa_enrollment_audience,
             "ACCESS_TOKEN_TTL_SECONDS": str(config.access_token_ttl_seconds),
             "REFRESH_TOKEN_TTL_SECONDS": str(config.refresh_token_ttl_seconds),
             "ARGON2_MEMORY_KIB": str(config.argon2_memory_kib),

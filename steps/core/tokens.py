@@ -26,6 +26,7 @@ from steps.core.clock import Clock
 from steps.core.config import Client, Config
 from steps.core.deadline import check_deadline, commit_deadline
 from steps.core.errors import InvalidGrant, InvalidToken
+from steps.core.mfa_enrollment import ENROLLMENT_SCOPE
 from steps.core.refresh_tokens import hash_refresh_token, new_refresh_token
 from steps.core.signing_keys import (
     InvalidJws,
@@ -230,6 +231,19 @@ def check_claims(
         raise InvalidToken(INVALID_MESSAGE)
     if now >= exp + exp_leeway:
         raise InvalidToken(EXPIRED_MESSAGE)
+
+
+def check_enrollment_audience(claims: Mapping[str, Any], *, enrollment_audience: str) -> None:
+    """The enrolment token's audience is its own (steps/core/mfa_enrollment.py): a token naming
+    it must be an enrolment token and nothing else (that one audience, scope ``mfa:enroll``), and
+    an enrolment token must name it. InvalidToken otherwise. For verifiers that accept that
+    audience (stepauth's authorizer on its own routes), after :func:`check_claims`."""
+    aud = claims.get("aud")
+    names_it = aud == enrollment_audience or (isinstance(aud, list) and enrollment_audience in aud)
+    if names_it != (claims.get("scope") == ENROLLMENT_SCOPE):
+        raise InvalidToken(INVALID_MESSAGE)
+    if names_it and aud not in (enrollment_audience, [enrollment_audience]):
+        raise InvalidToken(INVALID_MESSAGE)
 
 
 @dataclass(frozen=True)
