@@ -23,6 +23,10 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+# Compiled modules are cached, outside the tree: where the environment forbids writing them
+# (PYTHONDONTWRITEBYTECODE), every test process and child server compiles every module again.
+unexport PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX := $(CURDIR)/.build/pycache
 
 SETUP_STAMP := $(VENV)/.setup-done
 # Python dependencies are pinned with hashes in requirements.lock (runtime + dev, every platform)

@@ -6,7 +6,17 @@ ports and then answers commands on stdin, one per line:
 * ``stats``: one JSON line with what happened since the last ``stats``: per Lambda handler the
   wall time, the CPU time of the invoking thread and the bytes the handler logged, per
   invocation; per state machine the duration of each synchronous execution (all in ms).
+* ``denylist_read {"sub", "jti", "iat", "reads"}``: the authorizer's revocation read
+  (``steps.core.sessions.access_token_refusal``, one consistent BatchGetItem) done ``reads``
+  times on the command thread, in-process, as the authorizer's role, as the authorizer does it
+  on every request; one JSON line with the CPU milliseconds of that thread per read.
 * ``stop``: stop the local cloud and exit.
+
+Each handler invocation also records the CPU its thread spent inside the in-process AWS
+service calls (moto's side of each call, answered on the caller's thread by
+``localcloud/inprocess.py``): on AWS that work is DynamoDB's, not the function's, so a handler's
+CPU less it is what the function would spend on AWS ("on-AWS handler CPU"; the client side of
+each call, botocore's serializing, signing and parsing, stays in it).
 
 The load generator runs in the parent, so the child's CPU time (read from ``/proc``) is the
 stack's alone. The handlers' log lines (what Lambda would ship to CloudWatch Logs) are counted
@@ -22,6 +32,7 @@ import json
 import logging
 import os
 import selectors
+import statistics
 import subprocess
 import sys
 import threading
@@ -63,28 +74,42 @@ class Recorder:
 
     def __init__(self, sink: LogSink) -> None:
         self.sink = sink
+        self._service = threading.local()  # CPU seconds of in-process service calls, per thread
         self._lock = threading.Lock()
         self._handlers: dict[str, dict[str, list[float]]] = {}
         self._executions: dict[str, list[float]] = defaultdict(list)
+        self._retries: dict[str, int] = defaultdict(int)
 
-    def _record_handler(self, name: str, wall_ms: float, cpu_ms: float, log_bytes: int) -> None:
+    def _record_handler(
+        self, name: str, wall_ms: float, cpu_ms: float, service_cpu_ms: float, log_bytes: int
+    ) -> None:
         with self._lock:
             samples = self._handlers.setdefault(
-                name, {"wall_ms": [], "cpu_ms": [], "log_bytes": []}
+                name, {"wall_ms": [], "cpu_ms": [], "service_cpu_ms": [], "log_bytes": []}
             )
             samples["wall_ms"].append(wall_ms)
             samples["cpu_ms"].append(cpu_ms)
+            samples["service_cpu_ms"].append(service_cpu_ms)
             samples["log_bytes"].append(float(log_bytes))
+
+    def service_cpu_seconds(self) -> float:
+        """CPU seconds this thread has spent inside in-process AWS service calls so far."""
+        return float(getattr(self._service, "seconds", 0.0))
 
     def _record_execution(self, machine: str, wall_ms: float) -> None:
         with self._lock:
             self._executions[machine].append(wall_ms)
+
+    def _record_retry(self, error: str, outcome: str) -> None:
+        with self._lock:
+            self._retries[f"{error} {outcome}"] += 1
 
     def timed_handler(
         self, name: str, function: Callable[[Any, Any], Any]
     ) -> Callable[[Any, Any], Any]:
         def handler(event: Any, context: Any) -> Any:
             logged = self.sink.written_by_this_thread()
+            service = self.service_cpu_seconds()
             cpu = time.thread_time()
             wall = time.perf_counter()
             try:
@@ -94,6 +119,7 @@ class Recorder:
                     name,
                     (time.perf_counter() - wall) * 1000,
                     (time.thread_time() - cpu) * 1000,
+                    (self.service_cpu_seconds() - service) * 1000,
                     self.sink.written_by_this_thread() - logged,
                 )
 
@@ -135,13 +161,103 @@ class Recorder:
                 self._record_execution(machine, (time.perf_counter() - began) * 1000)
 
         StepFunctionsParserBackend.start_sync_execution = start_sync_execution
+        self._count_retries()
+        self._time_service_calls()
+
+    def _time_service_calls(self) -> None:
+        """Adds the CPU of every in-process AWS call (moto's answer) to its thread's total."""
+        from localcloud import inprocess
+
+        if not callable(getattr(inprocess, "answer", None)):
+            raise RuntimeError("bench.stack times service calls through inprocess.answer")
+        answer = inprocess.answer
+
+        def timed_answer(app: Any, request: Any) -> Any:
+            began = time.thread_time()
+            try:
+                return answer(app, request)
+            finally:
+                spent = time.thread_time() - began
+                self._service.seconds = self.service_cpu_seconds() + spent
+
+        inprocess.answer = timed_answer  # type: ignore[assignment]
+
+    def _count_retries(self) -> None:
+        """Counts every error a Task's Retry saw, by error name and what the Retry did with it
+        (``CanRetry``: a wait and another attempt; ``CannotRetry``: attempts used up;
+        ``NoRetrier``: not a transient error). A retry in a load run is a wait of 1–4 s."""
+        from moto.stepfunctions.parser.asl.component.common.retry.retry_decl import RetryDecl
+
+        evaluate = RetryDecl._eval_body
+
+        def _eval_body(self_: Any, env: Any) -> None:
+            error = getattr(env.stack[-1], "error_name", None) if env.stack else None
+            evaluate(self_, env)
+            outcome = env.stack[-1] if env.stack else None
+            self._record_retry(str(error), str(getattr(outcome, "name", outcome)))
+
+        RetryDecl._eval_body = _eval_body  # type: ignore[method-assign]
 
     def take(self) -> dict[str, Any]:
         with self._lock:
-            taken = {"handlers": self._handlers, "executions": dict(self._executions)}
+            taken = {
+                "handlers": self._handlers,
+                "executions": dict(self._executions),
+                "retries": dict(self._retries),
+            }
             self._handlers = {}
             self._executions = defaultdict(list)
+            self._retries = defaultdict(int)
         return taken
+
+
+def denylist_read_cpu_ms(
+    recorder: Recorder, sub: str, jti: str, iat: int, reads: int
+) -> dict[str, Any]:
+    """The authorizer's revocation read, in-process, as the authorizer's role: CPU ms per read
+    on this thread (its client side and moto's answer), median of five rounds; and of it, the
+    part inside moto's answer (DynamoDB's side on AWS)."""
+    from moto.awslambda.models import lambda_backends
+
+    from authorizer import handler as authorizer
+    from localcloud import awslambda, iam
+    from steps.core.sessions import access_token_refusal
+
+    functions = [
+        function
+        for regions in lambda_backends.values()
+        for backend in regions.values()
+        for function in backend.list_functions()
+        if function.handler == "authorizer.handler.handler"
+    ]
+    if not functions:
+        raise RuntimeError("the stack has no authorizer.handler.handler function")
+    function = functions[0]
+    awslambda.apply_function_environment(dict(function.environment_vars or {}))
+    rounds: list[float] = []
+    service_rounds: list[float] = []
+    refusals: set[str | None] = set()
+    with iam.acting_as(str(function.role), service_uses=True):
+        table = authorizer.table()
+        access_token_refusal(table, jti=jti, user_id=sub, issued_at=iat, now=time.time())  # warm
+        for _ in range(5):
+            service = recorder.service_cpu_seconds()
+            began = time.thread_time()
+            for _ in range(reads):
+                refusals.add(
+                    access_token_refusal(
+                        table, jti=jti, user_id=sub, issued_at=iat, now=time.time()
+                    )
+                )
+            rounds.append((time.thread_time() - began) * 1000 / reads)
+            service_rounds.append((recorder.service_cpu_seconds() - service) * 1000 / reads)
+    return {
+        "cpu_ms": rounds,
+        "median_cpu_ms": statistics.median(rounds),
+        "service_cpu_ms": service_rounds,
+        "median_service_cpu_ms": statistics.median(service_rounds),
+        "refusals": sorted(str(r) for r in refusals),
+    }
 
 
 def serve(assembly_dir: Path, gateway_port: int, aws_port: int) -> None:
@@ -171,6 +287,9 @@ def serve(assembly_dir: Path, gateway_port: int, aws_port: int) -> None:
             command = line.strip()
             if command == "stats":
                 control.write(json.dumps(recorder.take()) + "\n")
+            elif command.startswith("denylist_read "):
+                request = json.loads(command.split(" ", 1)[1])
+                control.write(json.dumps(denylist_read_cpu_ms(recorder, **request)) + "\n")
             elif command == "stop":
                 break
     finally:
@@ -242,6 +361,12 @@ class StackProcess:
         """What the stack recorded since the previous call (and forgets it)."""
         self._command("stats")
         return json.loads(self._read_line(60.0))
+
+    def denylist_read(self, claims: dict[str, Any], reads: int = 200) -> dict[str, Any]:
+        """The authorizer's revocation read of a token with these claims, in the stack process."""
+        request = {"sub": claims["sub"], "jti": claims["jti"], "iat": int(claims["iat"])}
+        self._command("denylist_read " + json.dumps({**request, "reads": reads}))
+        return json.loads(self._read_line(120.0))
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.pid)

@@ -62,13 +62,16 @@ def refresh_table(results: dict[str, Any]) -> list[str]:
 
 def step_table(results: dict[str, Any]) -> list[str]:
     lines = [
-        "| handler | invocations | wall ms | CPU ms (its thread) | log bytes |",
-        "|---|---:|---:|---:|---:|",
+        "| handler | invocations | wall ms | CPU ms (its thread) | of which in-process AWS "
+        "calls | on-AWS CPU ms | log bytes |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for handler, f in results["step_durations"].items():
+        service = f"{f['service_cpu_ms']:.2f}" if "service_cpu_ms" in f else "–"
+        on_aws = f"{f['on_aws_cpu_ms']:.2f}" if "on_aws_cpu_ms" in f else "–"
         lines.append(
             f"| `{handler}` | {f['invocations']:.0f} | {f['wall_ms']:.2f} | {f['cpu_ms']:.2f} "
-            f"| {f['log_bytes']:.0f} |"
+            f"| {service} | {on_aws} | {f['log_bytes']:.0f} |"
         )
     return lines
 
@@ -103,7 +106,7 @@ def cold_start_table(results: dict[str, Any]) -> list[str]:
 
 def authorizer_table(results: dict[str, Any]) -> list[str]:
     a = results["authorizer"]
-    return [
+    lines = [
         "| one thread, warm | per second | µs per call | ratio to raw (wall) |",
         "|---|---:|---:|---:|",
         f"| raw signature verify (`cryptography`) | {a['raw_rate']['median']:.0f} "
@@ -115,12 +118,36 @@ def authorizer_table(results: dict[str, Any]) -> list[str]:
         f"| {a['claims_only_rate']['median']:.0f} | {a['claims_only_us']['median']:.1f} "
         f"| {_ratio(a['claims_only_ratio_wall'])} |",
         "",
-        f"The denylist read (a boto3 GetItem over HTTP to the stack process) costs the caller "
+        f"The denylist read (boto3 over HTTP to the stack process) costs the caller "
         f"{a.get('denylist_read_cpu_ms', {}).get('median', float('nan')):.2f} ms of CPU per call.",
         "",
         f"Per CPU-second of the calling process (the table server's CPU excluded) the handler's "
         f"ratio is {a['ratio_per_cpu']['median']:.3f}.",
     ]
+    if "verification_cpu" in a:
+        lines += [
+            "",
+            "The verification without the denylist read against the raw verify, CPU of one "
+            "thread, the two called alternately (ratio of the medians per block, median of the "
+            "blocks):",
+            "",
+            "| algorithm | raw verify µs | verification µs | **ratio** | blocks |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {alg} | {v['raw_us']['median']:.1f} | {v['verify_us']['median']:.1f} "
+            f"| **{_ratio(v['ratio'], 3)}** | {v.get('blocks', v.get('rounds'))} |"
+            for alg, v in a["verification_cpu"].items()
+        ]
+    if "denylist_read_in_process_cpu_ms" in a:
+        lines += [
+            "",
+            "The denylist read in-process (the stack's thread, as the authorizer's role): "
+            f"{a['denylist_read_in_process_cpu_ms']:.2f} ms of CPU per read, of which moto's "
+            "answer (DynamoDB's side on AWS) "
+            f"{a['denylist_read_in_process'].get('median_service_cpu_ms', 0.0):.2f} ms.",
+        ]
+    return lines
 
 
 def overhead_table(results: dict[str, Any]) -> list[str]:
@@ -163,6 +190,18 @@ def load_table(results: dict[str, Any]) -> list[str]:
             f"| {p['requests']} | {p['throughput_per_s']:.1f} | {p['p50_ms']:.0f} "
             f"| {p['p99_ms']:.0f} | {p['status_5xx']} | {p['status_503']} |"
         )
+    retried = {
+        p["clients"]: {k: v for k, v in p["retries"].items() if "NoRetrier" not in k}
+        for p in load["points"]
+        if "retries" in p
+    }
+    if retried:
+        lines += [
+            "",
+            "Task errors a Retry acted on, per point: "
+            + "; ".join(f"{c} client(s): {r or 'none'}" for c, r in retried.items())
+            + ".",
+        ]
     return lines
 
 

@@ -28,7 +28,7 @@ from steps.core.table.layout import STATUS_ACTIVE
 
 from .config import StackConfig
 from .resilience import UNAVAILABLE_ERROR
-from .workflows import CLIENT_ERROR
+from .workflow_parts import CLIENT_ERROR
 
 TEMPLATES = Path(__file__).resolve().parent / "mapping_templates"
 STAGE_NAME = "live"

@@ -41,12 +41,35 @@ from .config import StackConfig
 from .events import SOURCE, publish
 from .items import Fixed, state_key
 from .resilience import TIGHT_RETRY, commit_deadline
-from .workflows import ErrorResponses
+from .workflow_parts import (
+    ErrorResponses,
+    account_locked,
+    audited_lockout,
+    complete_wait,
+    find_user,
+    invoke,
+    no_content,
+    on_error,
+    password_check,
+    password_hashing,
+    reject_step_errors,
+    respond,
+    respond_with,
+    start_execution,
+)
 
 KIND = "verify_email"
 
+
 # Errors of the verification steps (their status and code: steps/core/contract/errors.py).
 VERIFICATION_ERRORS = ("InvalidRequest", "PayloadTooLarge", "InvalidCode", "CodeExpired")
+
+
+def _request_id_output() -> str:
+    """What a resumed wait learns: the request that resumed it."""
+    return sfn.JsonPath.format(
+        '{{"request_id":"{}"}}', sfn.JsonPath.string_at("$.context.requestId")
+    )
 
 
 @dataclass(frozen=True)
@@ -63,19 +86,6 @@ class LifecycleSteps:
     verify_password: lambda_.IFunction
     validate_email_change: lambda_.IFunction
     confirm_email_change: lambda_.IFunction
-
-
-def _reject_step_errors(
-    scope: Construct,
-    task: tasks.LambdaInvoke,
-    names: tuple[str, ...],
-    errors: ErrorResponses | None = None,
-) -> tasks.LambdaInvoke:
-    """Each named step error → a client-error Fail whose description is the step's message."""
-    errors = errors or ErrorResponses(scope)
-    for name in names:
-        task.add_catch(errors.from_step(name), errors=[name], result_path="$.failure")
-    return task
 
 
 def _send_and_wait(scope: Construct, steps: LifecycleSteps, kind: str) -> tasks.LambdaInvoke:
@@ -221,52 +231,33 @@ def verify_email_definition(
 
     ``mfa="required"``: an enrolment token instead of tokens (steps/core/mfa_enrollment.py)."""
     audit = AuditTrail(scope, table)
-    check = _reject_step_errors(
-        scope,
-        tasks.LambdaInvoke(
+    errors = ErrorResponses(scope)
+    check = reject_step_errors(
+        invoke(
             scope,
             "CheckCode",
-            lambda_function=steps.verify_email,
-            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-            payload_response_only=True,
+            steps.verify_email,
             result_path="$",
         ),
+        errors,
         VERIFICATION_ERRORS,
     )
-    complete = tasks.CallAwsService(
+    # The code is spent and the email verified either way.
+    complete, resumed = complete_wait(
         scope,
-        "CompleteWait",
         comment="Resumes the account's EmailVerification execution (it publishes EmailVerified).",
-        service="sfn",
-        action="sendTaskSuccess",
-        parameters={
-            "TaskToken": sfn.JsonPath.string_at("$.task_token"),
-            "Output": sfn.JsonPath.format(
-                '{{"request_id":"{}"}}', sfn.JsonPath.string_at("$.context.requestId")
-            ),
-        },
-        iam_resources=["*"],  # sendTaskSuccess has no resource: the token names the execution
-        iam_action="states:SendTaskSuccess",
-        result_path=sfn.JsonPath.DISCARD,
+        output=_request_id_output(),
     )
-    # The code is spent and the email verified either way: a wait that already ended (timed
-    # out, or stopped) must not turn a verified account into an error.
-    resumed = sfn.Pass(scope, "WaitCompleted")
-    complete.add_catch(resumed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
-    issue_tokens = tasks.LambdaInvoke(
+    issue_tokens = invoke(
         scope,
         "IssueTokens",
-        lambda_function=steps.issue_tokens,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "user": sfn.JsonPath.object_at("$.user"),
-                "context": sfn.JsonPath.object_at("$.context"),
-                **({"purpose": "mfa_enrollment"} if mfa == "required" else {}),
-                "deadline": commit_deadline(),
-            }
-        ),
+        steps.issue_tokens,
+        payload={
+            "user": sfn.JsonPath.object_at("$.user"),
+            "context": sfn.JsonPath.object_at("$.context"),
+            **({"purpose": "mfa_enrollment"} if mfa == "required" else {}),
+            "deadline": commit_deadline(),
+        },
         result_path="$",
     )
     audited = audit.record(
@@ -275,10 +266,13 @@ def verify_email_definition(
         outcome="success",
         owner=AuditOwner.user("$.user.id"),
     )
-    respond = sfn.Pass(
-        scope, "RespondOk", parameters={"statusCode": 200, "body.$": "States.JsonToString($)"}
+    return (
+        check.next(complete)
+        .next(resumed)
+        .next(issue_tokens)
+        .next(audited)
+        .next(respond(scope, "RespondOk", 200))
     )
-    return check.next(complete).next(resumed).next(issue_tokens).next(audited).next(respond)
 
 
 def forgot_password_definition(
@@ -292,39 +286,23 @@ def forgot_password_definition(
 ) -> sfn.IChainable:
     """known active account? → start its PasswordRecovery execution → 202, the same for all."""
     audit = AuditTrail(scope, table)
-    find = _reject_step_errors(
-        scope,
-        tasks.LambdaInvoke(
+    errors = ErrorResponses(scope)
+    find = reject_step_errors(
+        invoke(
             scope,
             "FindAccount",
-            lambda_function=steps.request_password_reset,
-            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-            payload_response_only=True,
+            steps.request_password_reset,
             result_path="$",
         ),
-        ("InvalidRequest", "PayloadTooLarge"),
+        errors,
     )
-    accepted = sfn.Pass(
-        scope, "RespondAccepted", parameters={"statusCode": 202, "body": FORGOT_BODY}
-    )
-    start = tasks.CallAwsService(
+    accepted = respond_with(scope, "RespondAccepted", 202, FORGOT_BODY)
+    start = start_execution(
         scope,
         "StartRecovery",
+        recovery,
+        input_path="$.recovery",
         comment="One STANDARD execution per request: it sends the code and waits (1 h).",
-        service="sfn",
-        action="startExecution",
-        parameters={
-            "StateMachineArn": recovery.state_machine_arn,
-            "Name": sfn.JsonPath.format(
-                "{}-{}",
-                sfn.JsonPath.string_at("$.user_id"),
-                sfn.JsonPath.string_at("$$.Execution.Name"),
-            ),
-            "Input": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.recovery")),
-        },
-        iam_resources=[recovery.state_machine_arn],
-        iam_action="states:StartExecution",
-        result_path=sfn.JsonPath.DISCARD,
     )
     build = sfn.Pass(
         scope,
@@ -376,28 +354,17 @@ def reset_password_definition(
     """check (policy, code) → hash → store and revoke every session → complete the wait → 200."""
     audit = AuditTrail(scope, table)
     errors = ErrorResponses(scope)
-    check = _reject_step_errors(
-        scope,
-        tasks.LambdaInvoke(
+    check = reject_step_errors(
+        invoke(
             scope,
             "CheckReset",
-            lambda_function=steps.check_reset,
-            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-            payload_response_only=True,
+            steps.check_reset,
             result_path="$",
         ),
-        ("InvalidRequest", "PayloadTooLarge", "WeakPassword", "InvalidCode", "CodeExpired"),
         errors,
+        ("InvalidRequest", "PayloadTooLarge", "WeakPassword", "InvalidCode", "CodeExpired"),
     )
-    hash_password = tasks.LambdaInvoke(
-        scope,
-        "HashPassword",
-        lambda_function=steps.hash_password,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object({"password": sfn.JsonPath.string_at("$.password")}),
-        result_path="$.hashed",
-    )
+    hashed = password_hashing(scope, steps.hash_password, "$.password")
     forget_password = sfn.Pass(
         scope,
         "ForgetPassword",
@@ -409,71 +376,47 @@ def reset_password_definition(
             "context.$": "$.context",
         },
     )
-    store = tasks.LambdaInvoke(
+    store = invoke(
         scope,
         "StorePassword",
+        steps.store_password,
         comment=(
             "The new hash with the checked code spent (one transaction), and every refresh "
             "family of the user revoked."
         ),
-        lambda_function=steps.store_password,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "user": sfn.JsonPath.object_at("$.user"),
-                "password_hash": sfn.JsonPath.string_at("$.password_hash"),
-                # the checked code is spent in the transaction that stores the hash
-                "task_token": sfn.JsonPath.string_at("$.task_token"),
-            }
-        ),
+        payload={
+            "user": sfn.JsonPath.object_at("$.user"),
+            "password_hash": sfn.JsonPath.string_at("$.password_hash"),
+            # the checked code is spent in the transaction that stores the hash
+            "task_token": sfn.JsonPath.string_at("$.task_token"),
+        },
         result_path="$.stored",
     )
     # The account went away (or changed hands) between the check and the write.
-    store.add_catch(
-        errors.fixed("RejectAccountGone", contract.CODE_SPENT),
-        errors=["CodeExpired"],
-        result_path="$.failure",
-    )
-    complete = tasks.CallAwsService(
+    on_error(store, "CodeExpired", errors.fixed("RejectAccountGone", contract.CODE_SPENT))
+    complete, resumed = complete_wait(
         scope,
-        "CompleteWait",
         comment="Resumes the PasswordRecovery execution (it publishes PasswordReset).",
-        service="sfn",
-        action="sendTaskSuccess",
-        parameters={
-            "TaskToken": sfn.JsonPath.string_at("$.task_token"),
-            "Output": sfn.JsonPath.format(
-                '{{"request_id":"{}","sessions_revoked":{}}}',
-                sfn.JsonPath.string_at("$.context.requestId"),
-                sfn.JsonPath.string_at("$.stored.revoked"),
-            ),
-        },
-        iam_resources=["*"],
-        iam_action="states:SendTaskSuccess",
-        result_path=sfn.JsonPath.DISCARD,
+        output=sfn.JsonPath.format(
+            '{{"request_id":"{}","sessions_revoked":{}}}',
+            sfn.JsonPath.string_at("$.context.requestId"),
+            sfn.JsonPath.string_at("$.stored.revoked"),
+        ),
     )
-    resumed = sfn.Pass(scope, "WaitCompleted")
-    complete.add_catch(resumed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
     audited = audit.record(
         "AuditPasswordReset",
         action="reset_password",
         outcome="success",
         owner=AuditOwner.user("$.user.id"),
     )
-    respond = sfn.Pass(
-        scope,
-        "RespondOk",
-        parameters={"statusCode": 200, "body": RESET_BODY},
-    )
     return (
-        check.next(hash_password)
+        check.next(hashed)
         .next(forget_password)
         .next(store)
         .next(complete)
         .next(resumed)
         .next(audited)
-        .next(respond)
+        .next(respond_with(scope, "RespondOk", 200, RESET_BODY))
     )
 
 
@@ -489,81 +432,40 @@ def change_password_definition(
     session → a new pair for the caller → PasswordChanged → notice → audit → 200."""
     audit = AuditTrail(scope, table)
     errors = ErrorResponses(scope)
-    validate = _reject_step_errors(
-        scope,
-        tasks.LambdaInvoke(
+    validate = reject_step_errors(
+        invoke(
             scope,
             "ValidatePasswordChange",
-            lambda_function=steps.validate_password_change,
-            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-            payload_response_only=True,
+            steps.validate_password_change,
             result_path="$",
         ),
-        ("InvalidRequest", "PayloadTooLarge", "WeakPassword"),
         errors,
+        ("InvalidRequest", "PayloadTooLarge", "WeakPassword"),
     )
     gone = errors.fixed("RejectUnknownAccount", contract.INVALID_TOKEN)
-    validate.add_catch(gone, errors=["InvalidToken"], result_path="$.failure")
-    find_user = tasks.DynamoGetItem(
+    on_error(validate, "InvalidToken", gone)
+    owner = AuditOwner.user("$.found.Item.user_id.S")
+    verify = password_check(
         scope,
-        "FindUser",
-        table=table,
-        key=state_key(USER, email="$.change.email"),
-        consistent_read=True,
-        result_path="$.found",
-    )
-    verify = tasks.LambdaInvoke(
-        scope,
-        "VerifyCurrentPassword",
+        steps.verify_password,
+        state_id="VerifyCurrentPassword",
         comment="The login's password check and lockout: a stolen token cannot guess on.",
-        lambda_function=steps.verify_password,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "email": sfn.JsonPath.string_at("$.change.email"),
-                "password": sfn.JsonPath.string_at("$.change.current_password"),
-                "found": sfn.JsonPath.object_at("$.found"),
-            }
-        ),
-        result_path="$.verified",
+        email_path="$.change.email",
+        presented_path="$.change.current_password",
+        wrong=[
+            audit.record(
+                "AuditWrongCurrentPassword",
+                action="change_password",
+                outcome="failure",
+                owner=owner,
+            ),
+            errors.fixed("RejectWrongPassword", contract.WRONG_CURRENT_PASSWORD),
+        ],
     )
-    verify.add_catch(
-        audit.record(
-            "AuditWrongCurrentPassword",
-            action="change_password",
-            outcome="failure",
-            owner=AuditOwner.user("$.found.Item.user_id.S"),
-        ).next(errors.fixed("RejectWrongPassword", contract.WRONG_CURRENT_PASSWORD)),
-        errors=["InvalidCredentials"],
-        result_path="$.failure",
+    locked = audited_lockout(
+        audit, errors, "AuditChangeLocked", action="change_password", owner=owner
     )
-    locked = audit.record(
-        "AuditChangeLocked",
-        action="change_password",
-        outcome="locked",
-        owner=AuditOwner.user("$.found.Item.user_id.S"),
-    ).next(
-        errors.respond(
-            "RespondLocked",
-            {
-                "statusCode": 429,
-                "headers": {"Retry-After.$": "$.verified.retry_after"},
-                "body.$": "States.JsonToString($.verified.problem)",
-            },
-        )
-    )
-    hash_password = tasks.LambdaInvoke(
-        scope,
-        "HashPassword",
-        lambda_function=steps.hash_password,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {"password": sfn.JsonPath.string_at("$.change.new_password")}
-        ),
-        result_path="$.hashed",
-    )
+    hashed = password_hashing(scope, steps.hash_password, "$.change.new_password")
     forget_passwords = sfn.Pass(
         scope,
         "ForgetPasswords",
@@ -574,36 +476,28 @@ def change_password_definition(
             "context.$": "$.context",
         },
     )
-    store = tasks.LambdaInvoke(
+    store = invoke(
         scope,
         "StorePassword",
-        lambda_function=steps.store_password,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "user": sfn.JsonPath.object_at("$.user"),
-                "password_hash": sfn.JsonPath.string_at("$.password_hash"),
-                "reason": "password_changed",
-            }
-        ),
+        steps.store_password,
+        payload={
+            "user": sfn.JsonPath.object_at("$.user"),
+            "password_hash": sfn.JsonPath.string_at("$.password_hash"),
+            "reason": "password_changed",
+        },
         result_path="$.stored",
     )
-    store.add_catch(gone, errors=["CodeExpired"], result_path="$.failure")
-    issue_tokens = tasks.LambdaInvoke(
+    on_error(store, "CodeExpired", gone)
+    issue_tokens = invoke(
         scope,
         "IssueTokens",
+        steps.issue_tokens,
         comment="Every session was revoked; the caller continues in a new one.",
-        lambda_function=steps.issue_tokens,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "user": sfn.JsonPath.object_at("$.user"),
-                "context": sfn.JsonPath.object_at("$.context"),
-                "deadline": commit_deadline(),
-            }
-        ),
+        payload={
+            "user": sfn.JsonPath.object_at("$.user"),
+            "context": sfn.JsonPath.object_at("$.context"),
+            "deadline": commit_deadline(),
+        },
         result_path="$.tokens",
     )
     changed = publish(
@@ -614,20 +508,16 @@ def change_password_definition(
         user_id_path="$.user.id",
         facts={"sessions_revoked": "$.stored.revoked"},
     )
-    notify = tasks.LambdaInvoke(
+    notify = invoke(
         scope,
         "SendNotice",
+        steps.send_email,
         comment="Tells the account's address; a failed notice does not fail the change.",
-        lambda_function=steps.send_email,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "kind": "password_changed",
-                "user_id": sfn.JsonPath.string_at("$.user.id"),
-                "email": sfn.JsonPath.string_at("$.user.email"),
-            }
-        ),
+        payload={
+            "kind": "password_changed",
+            "user_id": sfn.JsonPath.string_at("$.user.id"),
+            "email": sfn.JsonPath.string_at("$.user.email"),
+        },
         result_path=sfn.JsonPath.DISCARD,
     )
     noticed = sfn.Pass(scope, "NoticeSent")
@@ -641,43 +531,26 @@ def change_password_definition(
     # The password is stored by now: a session that cannot be started must not turn the change
     # into a 503 (the client's retry would present a current password that is no longer it).
     # The change is served without a new pair (204: sign in again).
-    issue_tokens.add_catch(changed, errors=["States.ALL"], result_path="$.failure")
-    respond = (
+    on_error(issue_tokens, "States.ALL", changed)
+    answered = (
         sfn.Choice(scope, "NewSessionStarted?")
-        .when(
-            sfn.Condition.is_present("$.tokens"),
-            sfn.Pass(
-                scope,
-                "RespondOk",
-                parameters={"statusCode": 200, "body.$": "States.JsonToString($.tokens)"},
-            ),
-        )
-        .otherwise(
-            sfn.Pass(
-                scope,
-                "RespondChangedSignInAgain",
-                parameters={"statusCode": 204, "body": ""},
-            )
-        )
+        .when(sfn.Condition.is_present("$.tokens"), respond(scope, "RespondOk", 200, "$.tokens"))
+        .otherwise(no_content(scope, "RespondChangedSignInAgain"))
     )
     unlocked = (
-        hash_password.next(forget_passwords)
+        hashed.next(forget_passwords)
         .next(store)
         .next(issue_tokens)
         .next(changed)
         .next(notify)
         .next(noticed)
         .next(audited)
-        .next(respond)
+        .next(answered)
     )
     return (
-        validate.next(find_user)
+        validate.next(find_user(scope, table, "$.change.email"))
         .next(verify)
-        .next(
-            sfn.Choice(scope, "AccountLocked?")
-            .when(sfn.Condition.boolean_equals("$.verified.locked", True), locked)
-            .otherwise(unlocked)
-        )
+        .next(account_locked(scope, locked, unlocked))
     )
 
 
@@ -691,19 +564,15 @@ def email_change_definition(
 ) -> sfn.IChainable:
     """notice to the old address → code to the new one and wait → EmailChanged, or on timeout
     forget the code (the old address simply stays)."""
-    notice = tasks.LambdaInvoke(
+    notice = invoke(
         scope,
         "NoticeToOldAddress",
-        lambda_function=steps.send_email,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "kind": "email_change_requested",
-                "user_id": sfn.JsonPath.string_at("$.user_id"),
-                "email": sfn.JsonPath.string_at("$.old_email"),
-            }
-        ),
+        steps.send_email,
+        payload={
+            "kind": "email_change_requested",
+            "user_id": sfn.JsonPath.string_at("$.user_id"),
+            "email": sfn.JsonPath.string_at("$.old_email"),
+        },
         result_path=sfn.JsonPath.DISCARD,
     )
     send_and_wait = _send_and_wait(scope, steps, "change_email")
@@ -736,70 +605,33 @@ def change_email_definition(
     audit → 202. The old address keeps working until the new one is confirmed."""
     audit = AuditTrail(scope, table)
     errors = ErrorResponses(scope)
-    validate = _reject_step_errors(
-        scope,
-        tasks.LambdaInvoke(
+    validate = reject_step_errors(
+        invoke(
             scope,
             "ValidateEmailChange",
-            lambda_function=steps.validate_email_change,
-            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-            payload_response_only=True,
+            steps.validate_email_change,
             result_path="$",
         ),
-        ("InvalidRequest", "PayloadTooLarge"),
         errors,
     )
-    validate.add_catch(
-        errors.fixed("RejectEmailTaken", contract.EMAIL_TAKEN),
-        errors=["EmailTaken"],
-        result_path="$.failure",
-    )
-    validate.add_catch(
-        errors.fixed("RejectUnknownAccount", contract.INVALID_TOKEN),
-        errors=["InvalidToken"],
-        result_path="$.failure",
-    )
-    find_user = tasks.DynamoGetItem(
+    on_error(validate, "EmailTaken", errors.fixed("RejectEmailTaken", contract.EMAIL_TAKEN))
+    on_error(validate, "InvalidToken", errors.fixed("RejectUnknownAccount", contract.INVALID_TOKEN))
+    verify = password_check(
         scope,
-        "FindUser",
-        table=table,
-        key=state_key(USER, email="$.change.email"),
-        consistent_read=True,
-        result_path="$.found",
+        steps.verify_password,
+        email_path="$.change.email",
+        presented_path="$.change.password",
+        wrong=[
+            audit.record(
+                "AuditWrongPassword",
+                action="change_email",
+                outcome="failure",
+                owner=AuditOwner.user("$.user_id"),
+            ),
+            errors.fixed("RejectWrongPassword", contract.WRONG_PASSWORD),
+        ],
     )
-    verify = tasks.LambdaInvoke(
-        scope,
-        "VerifyPassword",
-        lambda_function=steps.verify_password,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "email": sfn.JsonPath.string_at("$.change.email"),
-                "password": sfn.JsonPath.string_at("$.change.password"),
-                "found": sfn.JsonPath.object_at("$.found"),
-            }
-        ),
-        result_path="$.verified",
-    )
-    verify.add_catch(
-        audit.record(
-            "AuditWrongPassword",
-            action="change_email",
-            outcome="failure",
-            owner=AuditOwner.user("$.user_id"),
-        ).next(errors.fixed("RejectWrongPassword", contract.WRONG_PASSWORD)),
-        errors=["InvalidCredentials"],
-        result_path="$.failure",
-    )
-    locked = errors.respond(
-        "RespondLocked",
-        {
-            "statusCode": 429,
-            "headers": {"Retry-After.$": "$.verified.retry_after"},
-            "body.$": "States.JsonToString($.verified.problem)",
-        },
-    )
+    locked = errors.locked()
     build = sfn.Pass(
         scope,
         "ChangeInput",
@@ -813,41 +645,18 @@ def change_email_definition(
         },
         result_path="$.started",
     )
-    start = tasks.CallAwsService(
-        scope,
-        "StartEmailChange",
-        service="sfn",
-        action="startExecution",
-        parameters={
-            "StateMachineArn": change.state_machine_arn,
-            "Name": sfn.JsonPath.format(
-                "{}-{}",
-                sfn.JsonPath.string_at("$.user_id"),
-                sfn.JsonPath.string_at("$$.Execution.Name"),
-            ),
-            "Input": sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.started")),
-        },
-        iam_resources=[change.state_machine_arn],
-        iam_action="states:StartExecution",
-        result_path=sfn.JsonPath.DISCARD,
-    )
+    start = start_execution(scope, "StartEmailChange", change, input_path="$.started")
     audited = audit.record(
         "AuditEmailChangeRequested",
         action="change_email",
         outcome="requested",
         owner=AuditOwner.user("$.user_id"),
     )
-    accepted = sfn.Pass(
-        scope, "RespondAccepted", parameters={"statusCode": 202, "body": CHANGE_EMAIL_BODY}
-    )
+    accepted = respond_with(scope, "RespondAccepted", 202, CHANGE_EMAIL_BODY)
     return (
-        validate.next(find_user)
+        validate.next(find_user(scope, table, "$.change.email"))
         .next(verify)
-        .next(
-            sfn.Choice(scope, "AccountLocked?")
-            .when(sfn.Condition.boolean_equals("$.verified.locked", True), locked)
-            .otherwise(build.next(start).next(audited).next(accepted))
-        )
+        .next(account_locked(scope, locked, build.next(start).next(audited).next(accepted)))
     )
 
 
@@ -857,55 +666,27 @@ def confirm_email_change_definition(
     """check the code and switch the address → complete the wait → audit → 200."""
     audit = AuditTrail(scope, table)
     errors = ErrorResponses(scope)
-    confirm = _reject_step_errors(
-        scope,
-        tasks.LambdaInvoke(
+    confirm = reject_step_errors(
+        invoke(
             scope,
             "ConfirmEmailChange",
-            lambda_function=steps.confirm_email_change,
-            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-            payload_response_only=True,
+            steps.confirm_email_change,
             result_path="$",
         ),
-        ("InvalidRequest", "PayloadTooLarge", "InvalidCode", "CodeExpired"),
         errors,
+        ("InvalidRequest", "PayloadTooLarge", "InvalidCode", "CodeExpired"),
     )
-    confirm.add_catch(
-        errors.fixed("RejectEmailTaken", contract.EMAIL_TAKEN),
-        errors=["EmailTaken"],
-        result_path="$.failure",
-    )
-    complete = tasks.CallAwsService(
+    on_error(confirm, "EmailTaken", errors.fixed("RejectEmailTaken", contract.EMAIL_TAKEN))
+    complete, resumed = complete_wait(
         scope,
-        "CompleteWait",
         comment="Resumes the EmailChange execution (it publishes EmailChanged).",
-        service="sfn",
-        action="sendTaskSuccess",
-        parameters={
-            "TaskToken": sfn.JsonPath.string_at("$.task_token"),
-            "Output": sfn.JsonPath.format(
-                '{{"request_id":"{}"}}', sfn.JsonPath.string_at("$.context.requestId")
-            ),
-        },
-        iam_resources=["*"],
-        iam_action="states:SendTaskSuccess",
-        result_path=sfn.JsonPath.DISCARD,
+        output=_request_id_output(),
     )
-    resumed = sfn.Pass(scope, "WaitCompleted")
-    complete.add_catch(resumed, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
     audited = audit.record(
         "AuditEmailChanged",
         action="change_email",
         outcome="success",
         owner=AuditOwner.user("$.user.id"),
-    )
-    respond = sfn.Pass(
-        scope,
-        "RespondOk",
-        parameters={
-            "statusCode": 200,
-            "body.$": "States.JsonToString($.response)",
-        },
     )
     shape = sfn.Pass(
         scope,
@@ -913,7 +694,13 @@ def confirm_email_change_definition(
         parameters={"user": {"id.$": "$.user.id", "email.$": "$.user.email"}},
         result_path="$.response",
     )
-    return confirm.next(complete).next(resumed).next(audited).next(shape).next(respond)
+    return (
+        confirm.next(complete)
+        .next(resumed)
+        .next(audited)
+        .next(shape)
+        .next(respond(scope, "RespondOk", 200, "$.response"))
+    )
 
 
 CHANGE_EMAIL_BODY = json.dumps(
@@ -939,36 +726,28 @@ def resend_verification_definition(
 ) -> sfn.IChainable:
     """may it resend? → send a fresh code (same waiting execution) → 202, the same for all."""
     audit = AuditTrail(scope, table)
-    find = _reject_step_errors(
-        scope,
-        tasks.LambdaInvoke(
+    errors = ErrorResponses(scope)
+    find = reject_step_errors(
+        invoke(
             scope,
             "FindVerification",
-            lambda_function=steps.find_verification,
-            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-            payload_response_only=True,
+            steps.find_verification,
             result_path="$",
         ),
-        ("InvalidRequest", "PayloadTooLarge"),
+        errors,
     )
-    send = tasks.LambdaInvoke(
+    send = invoke(
         scope,
         "SendFreshCode",
-        lambda_function=steps.send_email,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "kind": sfn.JsonPath.string_at("$.kind"),
-                "user_id": sfn.JsonPath.string_at("$.user_id"),
-                "email": sfn.JsonPath.string_at("$.email"),
-            }
-        ),
+        steps.send_email,
+        payload={
+            "kind": sfn.JsonPath.string_at("$.kind"),
+            "user_id": sfn.JsonPath.string_at("$.user_id"),
+            "email": sfn.JsonPath.string_at("$.email"),
+        },
         result_path="$.sent",
     )
-    accepted = sfn.Pass(
-        scope, "RespondAccepted", parameters={"statusCode": 202, "body": ACCEPTED_BODY}
-    )
+    accepted = respond_with(scope, "RespondAccepted", 202, ACCEPTED_BODY)
     resent = send.next(
         audit.record(
             "AuditResent",

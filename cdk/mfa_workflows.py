@@ -38,14 +38,28 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from steps.core.contract import errors as contract
-from steps.core.contract.entities import MFA_TOTP, USER
+from steps.core.contract.entities import MFA_TOTP
 
 from .audit import AuditOwner, AuditTrail
 from .bundling import STEP_REQUIREMENTS, python_code
 from .config import StackConfig
 from .events import publish
 from .items import state_key
-from .workflows import CLIENT_ERROR, ErrorResponses, spec_cause
+from .workflow_parts import (
+    CLIENT_ERROR,
+    ErrorResponses,
+    account_locked,
+    audited_lockout,
+    find_user,
+    invoke,
+    locked_response,
+    no_content,
+    on_error,
+    password_check,
+    reject,
+    reject_step_errors,
+    respond,
+)
 
 #: The MFA steps' bundle: TOTP (pyotp) and its QR code (segno), both pure Python.
 MFA_STEP_REQUIREMENTS = (*STEP_REQUIREMENTS, "pyotp>=2.9", "segno>=1.6")
@@ -86,7 +100,7 @@ def with_step_up(
     def build(scope: Construct, table: dynamodb.ITable, shared: object) -> sfn.IChainable:
         then = definition(scope, table, shared)
         audit = AuditTrail(scope, table)
-        step_up = _invoke(
+        step_up = invoke(
             scope,
             "CheckStepUp",
             check,
@@ -97,60 +111,37 @@ def with_step_up(
             },
             result_path="$.stepUp",
         )
-        step_up.add_catch(
-            sfn.Fail(
-                scope,
-                "RejectSecondFactorRequired",
-                error=CLIENT_ERROR,
-                cause=spec_cause(contract.SECOND_FACTOR_REQUIRED),
-            ),
-            errors=["SecondFactorRequired"],
-            result_path="$.failure",
+        # The wrapped definition has its own ErrorResponses (state ids are per workflow): the
+        # step-up's rejections are Fail states of their own.
+        on_error(
+            step_up,
+            "SecondFactorRequired",
+            reject(scope, "RejectSecondFactorRequired", contract.SECOND_FACTOR_REQUIRED),
         )
-        step_up.add_catch(
+        caller = AuditOwner.user("$.caller.userId")
+        on_error(
+            step_up,
+            "MfaCodeRejected",
             audit.record(
-                "AuditStepUpFailure",
-                action=action,
-                outcome="second_factor_failure",
-                owner=AuditOwner.user("$.caller.userId"),
-            ).next(
-                sfn.Fail(
+                "AuditStepUpFailure", action=action, outcome="second_factor_failure", owner=caller
+            ),
+            reject(scope, "RejectStepUpCode", contract.MFA_CODE_REJECTED),
+        )
+        on_error(
+            step_up,
+            "InvalidToken",
+            reject(scope, "RejectStepUpUnknownAccount", contract.INVALID_TOKEN),
+        )
+        locked = (
+            audit.record("AuditStepUpLocked", action=action, outcome="locked", owner=caller)
+            .next(
+                sfn.Pass(
                     scope,
-                    "RejectStepUpCode",
-                    error=CLIENT_ERROR,
-                    cause=spec_cause(contract.MFA_CODE_REJECTED),
+                    "RespondStepUpLocked",
+                    parameters={"response": locked_response("$.stepUp")},
                 )
-            ),
-            errors=["MfaCodeRejected"],
-            result_path="$.failure",
-        )
-        step_up.add_catch(
-            sfn.Fail(
-                scope,
-                "RejectStepUpUnknownAccount",
-                error=CLIENT_ERROR,
-                cause=spec_cause(contract.INVALID_TOKEN),
-            ),
-            errors=["InvalidToken"],
-            result_path="$.failure",
-        )
-        locked = audit.record(
-            "AuditStepUpLocked",
-            action=action,
-            outcome="locked",
-            owner=AuditOwner.user("$.caller.userId"),
-        ).next(
-            sfn.Pass(
-                scope,
-                "RespondStepUpLocked",
-                parameters={
-                    "response": {
-                        "statusCode": 429,
-                        "headers": {"Retry-After.$": "$.stepUp.retry_after"},
-                        "body.$": "States.JsonToString($.stepUp.problem)",
-                    }
-                },
-            ).next(
+            )
+            .next(
                 sfn.Fail(
                     scope,
                     "StepUpLocked",
@@ -168,35 +159,9 @@ def with_step_up(
     return build
 
 
-def _invoke(
-    scope: Construct,
-    state_id: str,
-    function: lambda_.IFunction,
-    *,
-    payload: dict[str, object] | None = None,
-    result_path: str = "$",
-    comment: str | None = None,
-) -> tasks.LambdaInvoke:
-    return tasks.LambdaInvoke(
-        scope,
-        state_id,
-        comment=comment,
-        lambda_function=function,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=None if payload is None else sfn.TaskInput.from_object(payload),
-        result_path=result_path,
-    )
-
-
 def _catch_request_errors(task: tasks.LambdaInvoke, errors: ErrorResponses) -> None:
-    for name in ("InvalidRequest", "PayloadTooLarge"):
-        task.add_catch(errors.from_step(name), errors=[name], result_path="$.failure")
-    task.add_catch(
-        errors.fixed("RejectUnknownAccount", contract.INVALID_TOKEN),
-        errors=["InvalidToken"],
-        result_path="$.failure",
-    )
+    reject_step_errors(task, errors)
+    on_error(task, "InvalidToken", errors.fixed("RejectUnknownAccount", contract.INVALID_TOKEN))
 
 
 def _already_on(errors: ErrorResponses) -> sfn.Fail:
@@ -207,46 +172,27 @@ def _not_on(errors: ErrorResponses) -> sfn.Fail:
     return errors.fixed("RejectMfaNotEnabled", contract.MFA_NOT_ENABLED)
 
 
-def _respond_locked(errors: ErrorResponses, path: str = "$.verified") -> sfn.IChainable:
-    return errors.respond(
-        "RespondLocked",
-        {
-            "statusCode": 429,
-            "headers": {"Retry-After.$": f"{path}.retry_after"},
-            "body.$": f"States.JsonToString({path}.problem)",
-        },
-    )
-
-
-def _respond(scope: Construct, body_path: str) -> sfn.Pass:
-    return sfn.Pass(
-        scope,
-        "RespondOk",
-        parameters={"statusCode": 200, "body.$": f"States.JsonToString({body_path})"},
-    )
-
-
 def enrol_definition(
     scope: Construct, table: dynamodb.ITable, _shared: object, *, steps: MfaSteps
 ) -> sfn.IChainable:
     """start the enrolment (secret encrypted, pending) → audit → 200 with secret, URI, QR."""
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
-    start = _invoke(
+    start = invoke(
         scope,
         "StartTotpEnrolment",
         steps.start_totp_enrolment,
         comment="Creates the secret, stores it KMS-encrypted (pending), answers it once.",
     )
     _catch_request_errors(start, errors)
-    start.add_catch(_already_on(errors), errors=["MfaAlreadyEnabled"], result_path="$.failure")
+    on_error(start, "MfaAlreadyEnabled", _already_on(errors))
     started = audit.record(
         "AuditMfaEnrolmentStarted",
         action="mfa_enrol",
         outcome="started",
         owner=AuditOwner.user("$.user_id"),
     )
-    return start.next(started).next(_respond(scope, "$.enrolment"))
+    return start.next(started).next(respond(scope, "RespondOk", 200, "$.enrolment"))
 
 
 def confirm_definition(
@@ -260,29 +206,30 @@ def confirm_definition(
     """check the first code, turn MFA on (recovery codes, once) → audit → MfaEnabled → 200."""
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
-    confirm = _invoke(
+    confirm = invoke(
         scope,
         "ConfirmTotp",
         steps.confirm_totp,
         comment="Checks the first code (kms:Decrypt), turns MFA on, creates the recovery codes.",
     )
     _catch_request_errors(confirm, errors)
-    confirm.add_catch(
+    on_error(
+        confirm,
+        "MfaCodeRejected",
         audit.record(
             "AuditMfaConfirmFailure",
             action="mfa_confirm",
             outcome="failure",
             owner=AuditOwner.user("$.caller.userId"),
-        ).next(errors.fixed("RejectWrongCode", contract.WRONG_ENROLMENT_CODE)),
-        errors=["MfaCodeRejected"],
-        result_path="$.failure",
+        ),
+        errors.fixed("RejectWrongCode", contract.WRONG_ENROLMENT_CODE),
     )
-    confirm.add_catch(
+    on_error(
+        confirm,
+        "EnrolmentNotStarted",
         errors.fixed("RejectNoEnrolment", contract.ENROLMENT_NOT_STARTED),
-        errors=["EnrolmentNotStarted"],
-        result_path="$.failure",
     )
-    confirm.add_catch(_already_on(errors), errors=["MfaAlreadyEnabled"], result_path="$.failure")
+    on_error(confirm, "MfaAlreadyEnabled", _already_on(errors))
     enabled = audit.record(
         "AuditMfaEnabled",
         action="mfa_confirm",
@@ -297,7 +244,9 @@ def confirm_definition(
         user_id_path="$.user_id",
         facts={"method": "totp"},
     )
-    return confirm.next(enabled).next(published).next(_respond(scope, "$.confirmed"))
+    return (
+        confirm.next(enabled).next(published).next(respond(scope, "RespondOk", 200, "$.confirmed"))
+    )
 
 
 def _second_factor(
@@ -311,7 +260,7 @@ def _second_factor(
 ) -> tasks.LambdaInvoke:
     """VerifySecondFactor on ``$.change``/``$.answer`` → ``$.verified``; a wrong code is audited
     and answered 401, no MFA 409."""
-    verify = _invoke(
+    verify = invoke(
         scope,
         "VerifySecondFactor",
         steps.verify_second_factor,
@@ -323,24 +272,25 @@ def _second_factor(
         },
         result_path="$.verified",
     )
-    verify.add_catch(
+    on_error(
+        verify,
+        "MfaCodeRejected",
         audit.record(
             "AuditWrongCode",
             action=action,
             outcome="failure",
             owner=AuditOwner.user("$.change.user_id"),
-        ).next(errors.fixed("RejectWrongCode", contract.MFA_CODE_REJECTED)),
-        errors=["MfaCodeRejected"],
-        result_path="$.failure",
+        ),
+        errors.fixed("RejectWrongCode", contract.MFA_CODE_REJECTED),
     )
-    verify.add_catch(not_on, errors=["MfaNotEnabled"], result_path="$.failure")
+    on_error(verify, "MfaNotEnabled", not_on)
     return verify
 
 
 def _validate_proof(
     scope: Construct, steps: MfaSteps, errors: ErrorResponses, *, password_allowed: bool
 ) -> tasks.LambdaInvoke:
-    validate = _invoke(
+    validate = invoke(
         scope,
         "ValidateMfaProof",
         steps.validate_mfa_proof,
@@ -369,42 +319,23 @@ def disable_definition(
     validate = _validate_proof(scope, steps, errors, password_allowed=True)
     not_on = _not_on(errors)
     second_factor = _second_factor(scope, steps, errors, audit, action="mfa_disable", not_on=not_on)
-    find_user = tasks.DynamoGetItem(
+    owner = AuditOwner.user("$.change.user_id")
+    by_password = password_check(
         scope,
-        "FindUser",
-        table=table,
-        key=state_key(USER, email="$.change.email"),
-        consistent_read=True,
-        result_path="$.found",
-    )
-    verify_password = _invoke(
-        scope,
-        "VerifyPassword",
         steps.verify_password,
         comment="The login's password check and lockout.",
-        payload={
-            "email": sfn.JsonPath.string_at("$.change.email"),
-            "password": sfn.JsonPath.string_at("$.password"),
-            "found": sfn.JsonPath.object_at("$.found"),
-        },
-        result_path="$.verified",
+        email_path="$.change.email",
+        presented_path="$.password",
+        wrong=[
+            audit.record(
+                "AuditWrongPassword", action="mfa_disable", outcome="failure", owner=owner
+            ),
+            errors.fixed("RejectWrongPassword", contract.WRONG_PASSWORD),
+        ],
     )
-    verify_password.add_catch(
-        audit.record(
-            "AuditWrongPassword",
-            action="mfa_disable",
-            outcome="failure",
-            owner=AuditOwner.user("$.change.user_id"),
-        ).next(errors.fixed("RejectWrongPassword", contract.WRONG_PASSWORD)),
-        errors=["InvalidCredentials"],
-        result_path="$.failure",
+    locked = audited_lockout(
+        audit, errors, "AuditMfaDisableLocked", action="mfa_disable", owner=owner
     )
-    locked = audit.record(
-        "AuditMfaDisableLocked",
-        action="mfa_disable",
-        outcome="locked",
-        owner=AuditOwner.user("$.change.user_id"),
-    ).next(_respond_locked(errors))
     remove = tasks.DynamoDeleteItem(
         scope,
         "RemoveMfa",
@@ -414,11 +345,7 @@ def disable_definition(
         condition_expression="attribute_exists(pk)",
         result_path=sfn.JsonPath.DISCARD,
     )
-    remove.add_catch(
-        not_on,
-        errors=["DynamoDB.ConditionalCheckFailedException"],
-        result_path="$.failure",
-    )
+    on_error(remove, "DynamoDB.ConditionalCheckFailedException", not_on)
     disabled = audit.record(
         "AuditMfaDisabled",
         action="mfa_disable",
@@ -434,17 +361,15 @@ def disable_definition(
         user_id_path="$.change.user_id",
         facts={"proof": "$.change.method"},
     )
-    no_content = sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
-    proven = (
-        sfn.Choice(scope, "AccountLocked?")
-        .when(sfn.Condition.boolean_equals("$.verified.locked", True), locked)
-        .otherwise(remove.next(disabled).next(published).next(no_content))
+    proven = account_locked(
+        scope, locked, remove.next(disabled).next(published).next(no_content(scope))
     )
     second_factor.next(proven)
-    find_user.next(verify_password).next(proven)
+    password_proof = find_user(scope, table, "$.change.email")
+    password_proof.next(by_password).next(proven)
     return validate.next(
         sfn.Choice(scope, "ProofMethod?")
-        .when(sfn.Condition.string_equals("$.change.method", "password"), find_user)
+        .when(sfn.Condition.string_equals("$.change.method", "password"), password_proof)
         .otherwise(second_factor)
     )
 
@@ -460,13 +385,14 @@ def recovery_codes_definition(
     second_factor = _second_factor(
         scope, steps, errors, audit, action="mfa_recovery_codes", not_on=not_on
     )
-    locked = audit.record(
+    locked = audited_lockout(
+        audit,
+        errors,
         "AuditRecoveryCodesLocked",
         action="mfa_recovery_codes",
-        outcome="locked",
         owner=AuditOwner.user("$.change.user_id"),
-    ).next(_respond_locked(errors))
-    replace = _invoke(
+    )
+    replace = invoke(
         scope,
         "ReplaceRecoveryCodes",
         steps.replace_recovery_codes,
@@ -474,7 +400,7 @@ def recovery_codes_definition(
         payload={"user_id": sfn.JsonPath.string_at("$.change.user_id")},
         result_path="$.replaced",
     )
-    replace.add_catch(not_on, errors=["MfaNotEnabled"], result_path="$.failure")
+    on_error(replace, "MfaNotEnabled", not_on)
     replaced = audit.record(
         "AuditRecoveryCodesReplaced",
         action="mfa_recovery_codes",
@@ -482,9 +408,11 @@ def recovery_codes_definition(
         owner=AuditOwner.user("$.change.user_id"),
     )
     return validate.next(second_factor).next(
-        sfn.Choice(scope, "AccountLocked?")
-        .when(sfn.Condition.boolean_equals("$.verified.locked", True), locked)
-        .otherwise(replace.next(replaced).next(_respond(scope, "$.replaced")))
+        account_locked(
+            scope,
+            locked,
+            replace.next(replaced).next(respond(scope, "RespondOk", 200, "$.replaced")),
+        )
     )
 
 
@@ -495,10 +423,10 @@ def login_mfa_definition(
     token pair with amr/acr/auth_time → audit → 200; wrong code 401, locked 429."""
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
-    validate = _invoke(scope, "ValidateMfaLogin", steps.validate_mfa_login)
-    for name in ("InvalidRequest", "PayloadTooLarge"):
-        validate.add_catch(errors.from_step(name), errors=[name], result_path="$.failure")
-    verify = _invoke(
+    validate = reject_step_errors(
+        invoke(scope, "ValidateMfaLogin", steps.validate_mfa_login), errors
+    )
+    verify = invoke(
         scope,
         "VerifyMfaLogin",
         steps.verify_mfa_login,
@@ -510,17 +438,18 @@ def login_mfa_definition(
         },
         result_path="$.verified",
     )
-    verify.add_catch(
+    on_error(
+        verify,
+        "MfaChallengeInvalid",
         audit.record(
             "AuditMfaChallengeInvalid",
             action="login_mfa",
             outcome="invalid_challenge",
             owner=AuditOwner.anonymous(),
-        ).next(errors.fixed("RejectInvalidChallenge", contract.MFA_CHALLENGE_INVALID)),
-        errors=["MfaChallengeInvalid"],
-        result_path="$.failure",
+        ),
+        errors.fixed("RejectInvalidChallenge", contract.MFA_CHALLENGE_INVALID),
     )
-    issue_tokens = _invoke(
+    issue_tokens = invoke(
         scope,
         "IssueTokens",
         steps.issue_tokens,
@@ -537,13 +466,14 @@ def login_mfa_definition(
             outcome="success",
             owner=AuditOwner.user("$.user.id"),
         )
-    ).next(_respond(scope, "$"))
-    locked = audit.record(
+    ).next(respond(scope, "RespondOk", 200))
+    locked = audited_lockout(
+        audit,
+        errors,
         "AuditLoginMfaLocked",
         action="login_mfa",
-        outcome="locked",
         owner=AuditOwner.user("$.verified.user_id"),
-    ).next(_respond_locked(errors))
+    )
     rejected = audit.record(
         "AuditLoginMfaFailure",
         action="login_mfa",

@@ -42,6 +42,7 @@ from .mfa_workflows import STEP_UP_WORKFLOWS, MultiFactor, with_step_up
 from .nag import acknowledge_findings
 from .observability import Observability
 from .resilience import TASK_RETRY, WORKFLOW_TIMEOUT_SECONDS, RetryPolicy, make_resilient
+from .workflow_parts import refuse_oversized_body
 from .workflows import (
     StepFunctions,
     delete_account_definition,
@@ -51,7 +52,6 @@ from .workflows import (
     login_definition,
     logout_definition,
     refresh_definition,
-    refuse_oversized_body,
     register_definition,
 )
 

@@ -5,8 +5,9 @@ Every workflow answers with a response document ``{"statusCode": int, "body": "<
 
 * a request that was served ends in a state whose output is that document (SUCCEEDED);
 * a request that was rejected (a client error: 4xx) ends in a ``Fail`` state with the error
-  :data:`CLIENT_ERROR` and the document as its cause, so operators see rejected requests as
-  FAILED executions, with the failing state and its cause, where they look for failures;
+  ``stepauth.ClientError`` (:data:`cdk.workflow_parts.CLIENT_ERROR`) and the document as its
+  cause, so operators see rejected requests as FAILED executions, with the failing state and
+  its cause, where they look for failures;
 * anything else (an uncaught step error, a time-out) fails the execution with another error and
   becomes a 500 that reveals nothing but the request id.
 
@@ -33,7 +34,6 @@ from constructs import Construct
 
 from steps.core.contract import errors as contract
 from steps.core.contract.entities import DENIED_TOKEN, PK, USER
-from steps.core.contract.errors import CLIENT_ERRORS, ErrorSpec
 from steps.core.mfa_enrollment import PURPOSE as ENROLLMENT_PURPOSE
 from steps.core.table.layout import DEFAULT_ROLES, STATUS_ACTIVE
 
@@ -41,10 +41,20 @@ from .audit import AuditOwner, AuditTrail
 from .events import publish
 from .items import Fixed, state_item, state_key
 from .resilience import commit_deadline, unavailable
+from .workflow_parts import (
+    ErrorResponses,
+    account_locked,
+    find_user,
+    invoke,
+    no_content,
+    on_error,
+    password_check,
+    password_hashing,
+    reject_step_errors,
+    respond,
+    respond_with,
+)
 
-#: The error of every client-error ``Fail`` state. Namespaced so that nothing else can raise it:
-#: an uncaught botocore ``ClientError`` in a step also reaches Step Functions as "ClientError".
-CLIENT_ERROR = "stepauth.ClientError"
 #: The role of a new account.
 (DEFAULT_ROLE,) = DEFAULT_ROLES
 
@@ -68,118 +78,6 @@ class StepFunctions:
     end_session: lambda_.IFunction
 
 
-def client_error_cause(status: int, code: str, description: str) -> str:
-    """The cause of a fixed rejection: the response document as JSON text."""
-    body = json.dumps({"error": code, "error_description": description}, separators=(",", ":"))
-    return json.dumps({"statusCode": status, "body": body}, separators=(",", ":"))
-
-
-def spec_cause(spec: ErrorSpec) -> str:
-    """The cause of a rejection with a contract error's fixed description."""
-    if spec.status is None:
-        raise ValueError(f"{spec.name} has no status of its own.")
-    return client_error_cause(spec.status, spec.code, spec.describe())
-
-
-class ErrorResponses:
-    """Builds the rejections of one workflow: each ends in a ``Fail`` state with the error
-    :data:`CLIENT_ERROR` whose cause is the response document."""
-
-    def __init__(self, scope: Construct) -> None:
-        self._scope = scope
-        self._rejected = sfn.Fail(
-            scope,
-            "Rejected",
-            comment="A client error: the cause is the response the client gets.",
-            error=CLIENT_ERROR,
-            cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.response")),
-        )
-        respond = sfn.Pass(
-            scope,
-            "RespondWithError",
-            parameters={
-                "response": {
-                    "statusCode.$": "$.statusCode",
-                    "body.$": "States.JsonToString($.problem)",
-                }
-            },
-        ).next(self._rejected)
-        self._describe = sfn.Pass(
-            scope,
-            "DescribeStepError",
-            comment="The step's error message is the description the client sees.",
-            parameters={
-                "statusCode.$": "$.statusCode",
-                "problem": {"error.$": "$.error", "error_description.$": "$.cause.errorMessage"},
-            },
-        ).next(respond)
-
-    def from_step(self, error_name: str) -> sfn.IChainable:
-        """The step's error (the contract's spec of that name) with the step's message."""
-        spec = CLIENT_ERRORS[error_name]
-        return sfn.Pass(
-            self._scope,
-            f"Reject{error_name}",
-            parameters={
-                "statusCode": spec.status,
-                "error": spec.code,
-                "cause.$": "States.StringToJson($.failure.Cause)",
-            },
-        ).next(self._describe)
-
-    def fixed(self, state_id: str, spec: ErrorSpec) -> sfn.Fail:
-        """A rejection with the contract's fixed description of ``spec``."""
-        return sfn.Fail(self._scope, state_id, error=CLIENT_ERROR, cause=spec_cause(spec))
-
-    def respond(self, state_id: str, response: dict[str, object]) -> sfn.IChainable:
-        """A rejection whose response is built from the state (``Pass`` parameters)."""
-        return sfn.Pass(self._scope, state_id, parameters={"response": response}).next(
-            self._rejected
-        )
-
-
-def refuse_oversized_body(scope: Construct, definition: sfn.IChainable) -> sfn.IChainable:
-    """The workflow's first state: a body the request template found over the limit (it set
-    ``request.bodyTooLarge`` and handed over no body) is answered 413 before anything runs, on
-    every route, whether or not the workflow reads a body."""
-    return (
-        sfn.Choice(scope, "BodyWithinLimit?")
-        .when(
-            sfn.Condition.and_(
-                sfn.Condition.is_present("$.request.bodyTooLarge"),
-                sfn.Condition.boolean_equals("$.request.bodyTooLarge", True),
-            ),
-            sfn.Fail(
-                scope,
-                "RejectBodyTooLarge",
-                error=CLIENT_ERROR,
-                cause=spec_cause(contract.BODY_TOO_LARGE),
-            ),
-        )
-        .otherwise(definition)
-    )
-
-
-def _catch_step_errors(
-    task: tasks.LambdaInvoke, errors: ErrorResponses, names: tuple[str, ...]
-) -> tasks.LambdaInvoke:
-    for name in names:
-        task.add_catch(errors.from_step(name), errors=[name], result_path="$.failure")
-    return task
-
-
-def _respond(scope: Construct, state_id: str, status: int) -> sfn.Pass:
-    return sfn.Pass(
-        scope,
-        state_id,
-        parameters={"statusCode": status, "body.$": "States.JsonToString($)"},
-    )
-
-
-def _user_key(email_path: str) -> dict[str, tasks.DynamoAttributeValue]:
-    return state_key(USER, email=email_path)
-
-
 def register_definition(
     scope: Construct,
     table: dynamodb.ITable,
@@ -199,30 +97,13 @@ def register_definition(
     """
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
-    validate = _catch_step_errors(
-        tasks.LambdaInvoke(
-            scope,
-            "ValidateRegistration",
-            lambda_function=steps.validate_registration,
-            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-            payload_response_only=True,
-            # Replaces the whole state: the raw request body is not carried further.
-            result_path="$",
-        ),
+    # Replaces the whole state: the raw request body is not carried further.
+    validate = reject_step_errors(
+        invoke(scope, "ValidateRegistration", steps.validate_registration),
         errors,
         ("InvalidRequest", "PayloadTooLarge", "WeakPassword"),
     )
-    hash_password = tasks.LambdaInvoke(
-        scope,
-        "HashPassword",
-        lambda_function=steps.hash_password,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {"password": sfn.JsonPath.string_at("$.registration.password")}
-        ),
-        result_path="$.hashed",
-    )
+    hashed = password_hashing(scope, steps.hash_password, "$.registration.password")
     forget_password = sfn.Pass(
         scope,
         "BuildAccount",
@@ -260,16 +141,14 @@ def register_definition(
         condition_expression=f"attribute_not_exists({PK})",
         result_path=sfn.JsonPath.DISCARD,
     )
-    accepted = sfn.Pass(
+    accepted = respond_with(
         scope,
         "RespondAccepted",
-        parameters={
-            "statusCode": 202,
-            "body": json.dumps(
-                {"status": "accepted", "next": "log in with the email and password"},
-                separators=(",", ":"),
-            ),
-        },
+        202,
+        json.dumps(
+            {"status": "accepted", "next": "log in with the email and password"},
+            separators=(",", ":"),
+        ),
     )
     # A taken email has an account, but whose is not known here: the attempt is kept under the
     # email, where `stepauth audit user EMAIL` finds it.
@@ -280,40 +159,33 @@ def register_definition(
         owner=AuditOwner.email("$.account.email"),
     )
     taken.next(accepted if uniform else errors.fixed("RejectEmailTaken", contract.EMAIL_TAKEN))
-    store_user.add_catch(
-        taken, errors=["DynamoDB.ConditionalCheckFailedException"], result_path="$.failure"
-    )
+    on_error(store_user, "DynamoDB.ConditionalCheckFailedException", taken)
     registered = audit.record(
         "AuditRegistered",
         action="register",
         outcome="success",
         owner=AuditOwner.user("$.account.id"),
     )
-    issue_tokens = tasks.LambdaInvoke(
+    issue_tokens = invoke(
         scope,
         "IssueTokens",
-        lambda_function=steps.issue_tokens,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "user": {
-                    "id": sfn.JsonPath.string_at("$.account.id"),
-                    "email": sfn.JsonPath.string_at("$.account.email"),
-                    "roles": sfn.JsonPath.list_at("$.account.roles"),
-                    "created_at": sfn.JsonPath.string_at("$.account.created_at"),
-                    # As StoreUser wrote it: the access token's email_verified claim.
-                    **({} if email_verification == "off" else {"email_verified": False}),
-                },
-                "context": sfn.JsonPath.object_at("$.context"),
-                # mfa=required: an enrolment token instead of a session (login_definition).
-                **({"purpose": ENROLLMENT_PURPOSE} if mfa == "required" else {}),
-                "deadline": commit_deadline(),
-            }
-        ),
-        result_path="$",
+        steps.issue_tokens,
+        payload={
+            "user": {
+                "id": sfn.JsonPath.string_at("$.account.id"),
+                "email": sfn.JsonPath.string_at("$.account.email"),
+                "roles": sfn.JsonPath.list_at("$.account.roles"),
+                "created_at": sfn.JsonPath.string_at("$.account.created_at"),
+                # As StoreUser wrote it: the access token's email_verified claim.
+                **({} if email_verification == "off" else {"email_verified": False}),
+            },
+            "context": sfn.JsonPath.object_at("$.context"),
+            # mfa=required: an enrolment token instead of a session (login_definition).
+            **({"purpose": ENROLLMENT_PURPOSE} if mfa == "required" else {}),
+            "deadline": commit_deadline(),
+        },
     )
-    stored = validate.next(hash_password).next(forget_password).next(store_user).next(registered)
+    stored = validate.next(hashed).next(forget_password).next(store_user).next(registered)
 
     def published(chain: sfn.Chain, user_path: str) -> sfn.Chain:
         """UserRegistered, once the account is there for good: after the last step that could
@@ -350,7 +222,7 @@ def register_definition(
         return (
             published(stored, "$.account")
             .next(unverified_user)
-            .next(_respond(scope, "RespondCreated", 201))
+            .next(respond(scope, "RespondCreated", 201))
         )
     # A fault that outlives IssueTokens' retries would leave an account the client was told
     # nothing about (503): the user item is taken back, so the client's retry registers again.
@@ -359,7 +231,7 @@ def register_definition(
         "UndoStoreUser",
         comment="Takes back the account this execution stored; then 503 with Retry-After.",
         table=table,
-        key=_user_key("$.account.email"),
+        key=state_key(USER, email="$.account.email"),
         condition_expression="#user_id = :user_id",
         expression_attribute_names={"#user_id": "user_id"},
         expression_attribute_values={
@@ -369,9 +241,9 @@ def register_definition(
         },
         result_path=sfn.JsonPath.DISCARD,
     ).next(unavailable(scope))
-    issue_tokens.add_catch(undo_store_user, errors=["States.ALL"], result_path="$.failure")
+    on_error(issue_tokens, "States.ALL", undo_store_user)
     return published(stored.next(issue_tokens), "$.user").next(
-        _respond(scope, "RespondCreated", 201)
+        respond(scope, "RespondCreated", 201)
     )
 
 
@@ -396,82 +268,40 @@ def login_definition(
     """
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
-    validate = _catch_step_errors(
-        tasks.LambdaInvoke(
-            scope,
-            "ValidateLogin",
-            lambda_function=steps.validate_login,
-            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-            payload_response_only=True,
-            result_path="$",
-        ),
-        errors,
-        ("InvalidRequest", "PayloadTooLarge"),
-    )
-    find_user = tasks.DynamoGetItem(
-        scope,
-        "FindUser",
-        table=table,
-        key=_user_key("$.credentials.email"),
-        consistent_read=True,
-        result_path="$.found",
-    )
-    verify = tasks.LambdaInvoke(
-        scope,
-        "VerifyPassword",
-        lambda_function=steps.verify_password,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "email": sfn.JsonPath.string_at("$.credentials.email"),
-                "password": sfn.JsonPath.string_at("$.credentials.password"),
-                "found": sfn.JsonPath.object_at("$.found"),
-            }
-        ),
-        result_path="$.verified",
-    )
+    validate = reject_step_errors(invoke(scope, "ValidateLogin", steps.validate_login), errors)
     account = {
         "action": "login",
         "found_path": "$.found.Item",
         "user_id_path": "$.found.Item.user_id.S",
         "email_path": "$.credentials.email",
     }
-    # Unknown user and wrong password end in the same state with the same body.
-    verify.add_catch(
-        audit.by_account(
-            "AuditLoginFailure",
-            outcome="failure",
-            then=errors.fixed("RejectInvalidCredentials", contract.INVALID_CREDENTIALS),
-            **account,
-        ),
-        errors=["InvalidCredentials"],
-        result_path="$.failure",
+    verify = password_check(
+        scope,
+        steps.verify_password,
+        email_path="$.credentials.email",
+        presented_path="$.credentials.password",
+        # Unknown user and wrong password end in the same state with the same body.
+        wrong=[
+            audit.by_account(
+                "AuditLoginFailure",
+                outcome="failure",
+                then=errors.fixed("RejectInvalidCredentials", contract.INVALID_CREDENTIALS),
+                **account,
+            )
+        ],
     )
-    issue_tokens = tasks.LambdaInvoke(
+    issue_tokens = invoke(
         scope,
         "IssueTokens",
-        lambda_function=steps.issue_tokens,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "user": sfn.JsonPath.object_at("$.verified.user"),
-                "context": sfn.JsonPath.object_at("$.context"),
-                "deadline": commit_deadline(),
-            }
-        ),
-        result_path="$",
-    )
-    # Locked accounts get 429 with Retry-After, even for the right password.
-    respond_locked: sfn.IChainable = errors.respond(
-        "RespondLocked",
-        {
-            "statusCode": 429,
-            "headers": {"Retry-After.$": "$.verified.retry_after"},
-            "body.$": "States.JsonToString($.verified.problem)",
+        steps.issue_tokens,
+        payload={
+            "user": sfn.JsonPath.object_at("$.verified.user"),
+            "context": sfn.JsonPath.object_at("$.context"),
+            "deadline": commit_deadline(),
         },
     )
+    # Locked accounts get 429 with Retry-After, even for the right password.
+    respond_locked: sfn.IChainable = errors.locked()
     if bus is not None:
         # Only an existing account has a user id to publish (unknown emails are locked too).
         respond_locked = (
@@ -499,21 +329,17 @@ def login_definition(
                 owner=AuditOwner.user("$.user.id"),
             )
         )
-    ).next(_respond(scope, "RespondOk", 200))
+    ).next(respond(scope, "RespondOk", 200))
     if start_mfa_challenge is not None:
-        challenge = tasks.LambdaInvoke(
+        challenge = invoke(
             scope,
             "StartMfaChallenge",
+            start_mfa_challenge,
             comment="A short-lived, single-use mfa_token (stored as a hash) instead of tokens.",
-            lambda_function=start_mfa_challenge,
-            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-            payload_response_only=True,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "user": sfn.JsonPath.object_at("$.verified.user"),
-                    "context": sfn.JsonPath.object_at("$.context"),
-                }
-            ),
+            payload={
+                "user": sfn.JsonPath.object_at("$.verified.user"),
+                "context": sfn.JsonPath.object_at("$.context"),
+            },
             result_path="$.challenge",
         )
         mfa_required = challenge.next(
@@ -523,13 +349,7 @@ def login_definition(
                 outcome="mfa_required",
                 owner=AuditOwner.user("$.verified.user.id"),
             )
-        ).next(
-            sfn.Pass(
-                scope,
-                "RespondMfaRequired",
-                parameters={"statusCode": 200, "body.$": "States.JsonToString($.challenge)"},
-            )
-        )
+        ).next(respond(scope, "RespondMfaRequired", 200, "$.challenge"))
         if mfa == "required":
             unlocked = _refuse_without_mfa(scope, steps, audit)
         unlocked = (
@@ -563,13 +383,9 @@ def login_definition(
             .otherwise(unlocked)
         )
     return (
-        validate.next(find_user)
+        validate.next(find_user(scope, table, "$.credentials.email"))
         .next(verify)
-        .next(
-            sfn.Choice(scope, "AccountLocked?")
-            .when(sfn.Condition.boolean_equals("$.verified.locked", True), locked)
-            .otherwise(unlocked)
-        )
+        .next(account_locked(scope, locked, unlocked))
     )
 
 
@@ -579,16 +395,12 @@ def _refuse_without_mfa(
     """``mfa=required`` and the account has none: 403 ``mfa_enrollment_required`` with an
     enrolment token (it can only enrol) and no session. A succeeded execution, not a Fail
     state: the body carries the token, and a Fail state's cause is kept in the history."""
-    enrollment = tasks.LambdaInvoke(
+    enrollment = invoke(
         scope,
         "IssueEnrollmentToken",
+        steps.issue_tokens,
         comment="A 10-minute token that the authorizer lets call only the enrolment routes.",
-        lambda_function=steps.issue_tokens,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {"purpose": ENROLLMENT_PURPOSE, "user": sfn.JsonPath.object_at("$.verified.user")}
-        ),
+        payload={"purpose": ENROLLMENT_PURPOSE, "user": sfn.JsonPath.object_at("$.verified.user")},
         result_path="$.enrollment",
     )
     refusal = sfn.Pass(
@@ -612,13 +424,7 @@ def _refuse_without_mfa(
             )
         )
         .next(refusal)
-        .next(
-            sfn.Pass(
-                scope,
-                "RespondMfaEnrollmentRequired",
-                parameters={"statusCode": 403, "body.$": "States.JsonToString($.refusal)"},
-            )
-        )
+        .next(respond(scope, "RespondMfaEnrollmentRequired", 403, "$.refusal"))
     )
 
 
@@ -643,39 +449,23 @@ def refresh_definition(
     reuse → RefreshTokenReuseDetected → 400 invalid_grant."""
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
-    validate = _catch_step_errors(
-        tasks.LambdaInvoke(
-            scope,
-            "ValidateRefresh",
-            lambda_function=steps.validate_refresh,
-            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-            payload_response_only=True,
-            result_path="$",
-        ),
-        errors,
-        ("InvalidRequest", "PayloadTooLarge"),
-    )
-    rotate = tasks.LambdaInvoke(
+    validate = reject_step_errors(invoke(scope, "ValidateRefresh", steps.validate_refresh), errors)
+    rotate = invoke(
         scope,
         "RotateRefreshToken",
+        steps.rotate_refresh_token,
         comment=(
             "Spends the token and stores its successor in one transaction, then signs the "
             "access token; a replay within the grace window gets the current token again; "
             "reuse revokes the family (the step writes that audit record) and is answered "
             "as {reuse: {user_id, session_id}}."
         ),
-        lambda_function=steps.rotate_refresh_token,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "refresh": sfn.JsonPath.object_at("$.refresh"),
-                "context": sfn.JsonPath.object_at("$.context"),
-                "executionId": sfn.JsonPath.string_at("$$.Execution.Id"),
-                "deadline": commit_deadline(),
-            }
-        ),
-        result_path="$",
+        payload={
+            "refresh": sfn.JsonPath.object_at("$.refresh"),
+            "context": sfn.JsonPath.object_at("$.context"),
+            "executionId": sfn.JsonPath.string_at("$$.Execution.Id"),
+            "deadline": commit_deadline(),
+        },
     )
     # Unknown, expired, revoked and reused tokens get one answer.
     # 400, not 401: RFC 6749 5.2 (the client presented a bad grant, not bad credentials).
@@ -706,7 +496,7 @@ def refresh_definition(
     return validate.next(rotate).next(
         sfn.Choice(scope, "ReuseDetected?")
         .when(sfn.Condition.is_present("$.reuse"), reused)
-        .otherwise(refreshed.next(_respond(scope, "RespondOk", 200)))
+        .otherwise(refreshed.next(respond(scope, "RespondOk", 200)))
     )
 
 
@@ -731,10 +521,10 @@ def _deny_access_token(
         ),
         result_path=sfn.JsonPath.DISCARD,
     )
-    no_content = sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
+    answered = no_content(scope)
     if best_effort:
-        deny.add_catch(no_content, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
-    return deny.next(no_content)
+        deny.add_catch(answered, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+    return deny.next(answered)
 
 
 def logout_definition(
@@ -743,25 +533,12 @@ def logout_definition(
     """validate → revoke the refresh family (or all) → audit → deny the access token → 204."""
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
-    validate = _catch_step_errors(
-        tasks.LambdaInvoke(
-            scope,
-            "ValidateLogout",
-            lambda_function=steps.validate_logout,
-            retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-            payload_response_only=True,
-            result_path="$",
-        ),
-        errors,
-        ("InvalidRequest", "PayloadTooLarge"),
-    )
-    end_sessions = tasks.LambdaInvoke(
+    validate = reject_step_errors(invoke(scope, "ValidateLogout", steps.validate_logout), errors)
+    end_sessions = invoke(
         scope,
         "EndSessions",
+        steps.end_sessions,
         comment="One write per family; the stream clean-up removes the family's tokens.",
-        lambda_function=steps.end_sessions,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
         result_path="$.ended",
     )
     logged_out = audit.record(
@@ -780,26 +557,17 @@ def disable_user_definition(
     """Admin: mark the user disabled and revoke every session of theirs → audit → 200."""
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
-    disable = tasks.LambdaInvoke(
+    disable = invoke(
         scope,
         "DisableUser",
-        lambda_function=steps.disable_user,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "userId": sfn.JsonPath.string_at("$.target.userId"),
-                "caller": sfn.JsonPath.object_at("$.caller"),
-                "context": _request_context(),
-            }
-        ),
-        result_path="$",
+        steps.disable_user,
+        payload={
+            "userId": sfn.JsonPath.string_at("$.target.userId"),
+            "caller": sfn.JsonPath.object_at("$.caller"),
+            "context": _request_context(),
+        },
     )
-    disable.add_catch(
-        errors.fixed("RejectUnknownUser", contract.USER_NOT_FOUND),
-        errors=["UserNotFound"],
-        result_path="$.failure",
-    )
+    on_error(disable, "UserNotFound", errors.fixed("RejectUnknownUser", contract.USER_NOT_FOUND))
     disabled = audit.record(
         "AuditUserDisabled",
         action="disable",
@@ -821,7 +589,7 @@ def disable_user_definition(
                 facts={"by_admin": "$$.Execution.Input.caller.userId"},
             )
         )
-    return served.next(_respond(scope, "RespondOk", 200))
+    return served.next(respond(scope, "RespondOk", 200))
 
 
 def delete_account_definition(
@@ -834,23 +602,15 @@ def delete_account_definition(
     """The caller deletes their own account: sessions revoked, user removed, token denied → 204."""
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
-    delete = tasks.LambdaInvoke(
+    delete = invoke(
         scope,
         "DeleteAccount",
-        lambda_function=steps.delete_account,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {"caller": sfn.JsonPath.object_at("$.caller"), "context": _request_context()}
-        ),
+        steps.delete_account,
+        payload={"caller": sfn.JsonPath.object_at("$.caller"), "context": _request_context()},
         result_path="$.deleted",
     )
     # Already gone: the token names an account that does not exist.
-    delete.add_catch(
-        errors.fixed("RejectUnknownAccount", contract.INVALID_TOKEN),
-        errors=["UserNotFound"],
-        result_path="$.failure",
-    )
+    on_error(delete, "UserNotFound", errors.fixed("RejectUnknownAccount", contract.INVALID_TOKEN))
     deleted = audit.record(
         "AuditAccountDeleted",
         action="delete_account",
@@ -875,18 +635,13 @@ def list_sessions_definition(
     scope: Construct, table: dynamodb.ITable, steps: StepFunctions
 ) -> sfn.IChainable:
     """The caller's active sessions (expiry checked by the step, never left to TTL) → 200."""
-    list_sessions = tasks.LambdaInvoke(
+    list_sessions = invoke(
         scope,
         "ListSessions",
-        lambda_function=steps.list_sessions,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {"caller": sfn.JsonPath.object_at("$.caller"), "context": _request_context()}
-        ),
-        result_path="$",
+        steps.list_sessions,
+        payload={"caller": sfn.JsonPath.object_at("$.caller"), "context": _request_context()},
     )
-    return list_sessions.next(_respond(scope, "RespondOk", 200))
+    return list_sessions.next(respond(scope, "RespondOk", 200))
 
 
 def end_session_definition(
@@ -895,26 +650,22 @@ def end_session_definition(
     """The caller ends one of their sessions: one conditional write → audit → 204, else 404."""
     errors = ErrorResponses(scope)
     audit = AuditTrail(scope, table)
-    end_session = tasks.LambdaInvoke(
+    end_session = invoke(
         scope,
         "EndSession",
+        steps.end_session,
         comment="Revokes the family; the stream clean-up removes its refresh tokens.",
-        lambda_function=steps.end_session,
-        retry_on_service_exceptions=False,  # cdk/resilience.py retries, within 25 s
-        payload_response_only=True,
-        payload=sfn.TaskInput.from_object(
-            {
-                "caller": sfn.JsonPath.object_at("$.caller"),
-                "target": sfn.JsonPath.object_at("$.target"),
-                "context": _request_context(),
-            }
-        ),
+        payload={
+            "caller": sfn.JsonPath.object_at("$.caller"),
+            "target": sfn.JsonPath.object_at("$.target"),
+            "context": _request_context(),
+        },
         result_path="$.ended",
     )
-    end_session.add_catch(
+    on_error(
+        end_session,
+        "SessionNotFound",
         errors.fixed("RejectUnknownSession", contract.SESSION_NOT_FOUND),
-        errors=["SessionNotFound"],
-        result_path="$.failure",
     )
     ended = audit.record(
         "AuditSessionEnded",
@@ -923,6 +674,4 @@ def end_session_definition(
         owner=AuditOwner.user("$.caller.userId"),
         detail=sfn.JsonPath.format("session {}", sfn.JsonPath.string_at("$.target.sessionId")),
     )
-    return end_session.next(ended).next(
-        sfn.Pass(scope, "RespondNoContent", parameters={"statusCode": 204, "body": ""})
-    )
+    return end_session.next(ended).next(no_content(scope))

@@ -12,7 +12,9 @@ Time to Live deletions.
    ``localcloud/streams.py`` delivers, honouring the mapping's settings as Lambda does.
    Transactions keep an undo log of the items they touch instead of moto's copy of every table
    (``localcloud/dynamodb_transactions.py``); a cancelled transaction puts the items back and
-   takes back the records of its partial writes. Reads take the write lock too.
+   takes back the records of its partial writes. Reads take the write lock too. A query reads
+   only its partition or its index partition (``localcloud/dynamodb_queries.py``), not the
+   whole table.
 3. Deletions by Time to Live carry ``userIdentity`` (``{"Type": "Service", "PrincipalId":
    "dynamodb.amazonaws.com"}`` in GetRecords, ``{"type", "principalId"}`` in Lambda events):
    moto never expires items and records no identity. The sweeper in ``localcloud/streams.py``
@@ -106,6 +108,12 @@ def _patch_stream_shards() -> None:
     from . import dynamodb_transactions
 
     dynamodb_transactions.install(DynamoDBBackend, DYNAMODB_WRITE_LOCK)
+    # Queries start from the partition (base table) or an index map, not the whole table.
+    from moto.dynamodb.models.table import Table
+
+    from . import dynamodb_queries
+
+    dynamodb_queries.install(Table, DynamoDBBackend, DYNAMODB_WRITE_LOCK)
 
 
 # 3. Deletions by Time to Live carry userIdentity -------------------------------------------

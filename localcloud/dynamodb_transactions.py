@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import dynamodb_queries
+
 #: Backend reads that walk or index the tables' dicts; each takes the write lock.
 DYNAMODB_READS = (
     "get_item",
@@ -64,6 +66,13 @@ class _UndoEntry:
 
 def _restore(entry: _UndoEntry) -> None:
     """Put one item back as it was, without writing a stream record."""
+    try:
+        _put_back(entry)
+    finally:
+        dynamodb_queries.item_changed(entry.table, entry.hash_key, entry.range_key)
+
+
+def _put_back(entry: _UndoEntry) -> None:
     items = entry.table.items
     if entry.range_key is None:
         if entry.previous is None:

@@ -37,6 +37,9 @@ from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from steps.core.contract import errors
+from steps.core.contract.errors import ErrorSpec
+
 from . import iam
 from .deploy import DeployedStack
 from .jwt_authorizer import JwtAuthorizer, JwtAuthorizerConfig
@@ -473,7 +476,7 @@ class LocalGateway:
             return None
         response_type = "ACCESS_DENIED" if decision.status == 403 else "UNAUTHORIZED"
         result = self.gateway_error(response_type, context)
-        error = "insufficient_scope" if decision.status == 403 else "invalid_token"
+        error = (errors.INSUFFICIENT_SCOPE if decision.status == 403 else errors.INVALID_TOKEN).code
         result.headers.setdefault(
             "WWW-Authenticate",
             f'Bearer error="{error}" error_description="{decision.reason}"',
@@ -774,27 +777,32 @@ _DRAIN_SECONDS = 0.5
 
 
 class FrontDoorRefusal(Exception):
-    """A request refused by the HTTP transport itself, before the gateway sees it."""
+    """A request refused by the HTTP transport itself, before the gateway sees it: the
+    contract's answer for it (``steps.core.contract.errors.FRONT_DOOR_ERRORS``)."""
 
-    def __init__(self, status: int, description: str) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
+    def __init__(self, answer: ErrorSpec) -> None:
+        super().__init__(answer.describe())
+        self.answer = answer
 
 
 class ClientGone(Exception):
     """The client closed the connection before the request was complete: nothing runs."""
 
 
-def front_door_error(status: int, description: str, request_id: str) -> GatewayResult:
-    """A transport-level error in the contract's shape, with the request id header."""
-    body = json.dumps({"error": "invalid_request", "error_description": description})
+def front_door_error(
+    answer: ErrorSpec, request_id: str, *, status: int | None = None
+) -> GatewayResult:
+    """A transport-level error in the contract's shape, with the request id header; ``status``
+    for an answer that keeps the status it is given (``REJECTED``)."""
+    code = answer.status if status is None else status
+    if code is None:
+        raise ValueError(f"{answer.name} has no status of its own: pass one")
     headers = {
         "Content-Type": "application/json",
         "x-amzn-RequestId": request_id,
         "x-amzn-ErrorType": "FRONT_DOOR",
     }
-    return GatewayResult(status, body.encode(), headers)
+    return GatewayResult(code, json.dumps(answer.body()).encode(), headers)
 
 
 class LocalGatewayServer(ThreadingHTTPServer):
@@ -863,25 +871,25 @@ def make_server(
                 return False
             if len(line) > MAX_HEADER_BYTES or not line.endswith(b"\n"):
                 if len(line) > MAX_HEADER_BYTES:
-                    raise FrontDoorRefusal(414, "The request URI is too long.")
+                    raise FrontDoorRefusal(errors.URI_TOO_LONG)
                 raise ClientGone
             self.raw_requestline = line
             words = line.decode("latin-1").rstrip("\r\n").split(" ")
             if len(words) != 3 or not words[0].isalpha() or words[0].upper() != words[0]:
-                raise FrontDoorRefusal(400, "The request line is malformed.")
+                raise FrontDoorRefusal(errors.MALFORMED_REQUEST_LINE)
             method, target, version = words
             self.command, self.path, self.request_version = method, target, version
             if version not in ("HTTP/1.1", "HTTP/1.0"):
-                raise FrontDoorRefusal(400, "The HTTP version is not supported.")
+                raise FrontDoorRefusal(errors.HTTP_VERSION_NOT_SUPPORTED)
             if version == "HTTP/1.0":
                 self.close_connection = True
             if len(target.encode("latin-1")) > MAX_URL_BYTES:
-                raise FrontDoorRefusal(414, "The request URI is too long.")
+                raise FrontDoorRefusal(errors.URI_TOO_LONG)
             if not target.startswith("/") or not target.isprintable():
-                raise FrontDoorRefusal(400, "The request target is malformed.")
+                raise FrontDoorRefusal(errors.MALFORMED_REQUEST_TARGET)
             total = len(line)
             raw_headers = []
-            too_large = FrontDoorRefusal(431, "The request headers are too large.")
+            too_large = FrontDoorRefusal(errors.HEADERS_TOO_LARGE)
             while True:
                 header_line = self._read_line(max(MAX_HEADER_BYTES - total, 0), too_large)
                 total += len(header_line)
@@ -889,7 +897,7 @@ def make_server(
                     break
                 if header_line[:1] in (b" ", b"\t") or b":" not in header_line:
                     # Obsolete line folding and lines without a name are smuggling tools.
-                    raise FrontDoorRefusal(400, "A request header is malformed.")
+                    raise FrontDoorRefusal(errors.MALFORMED_HEADER)
                 raw_headers.append(header_line)
             self.headers = http.client.parse_headers(io.BytesIO(b"".join(raw_headers) + b"\r\n"))
             connection = (self.headers.get("Connection") or "").lower()
@@ -905,18 +913,16 @@ def make_server(
             lengths = self.headers.get_all("Content-Length") or []
             if transfer_encodings:
                 if lengths:
-                    raise FrontDoorRefusal(
-                        400, "Content-Length and Transfer-Encoding cannot both be sent."
-                    )
+                    raise FrontDoorRefusal(errors.AMBIGUOUS_BODY_LENGTH)
                 if [e.strip().lower() for e in transfer_encodings] != ["chunked"]:
-                    raise FrontDoorRefusal(400, "Only the chunked transfer encoding is accepted.")
+                    raise FrontDoorRefusal(errors.UNSUPPORTED_TRANSFER_ENCODING)
                 self._continue_if_expected()
                 return self._read_chunked()
             if len(lengths) > 1 or (lengths and not _CONTENT_LENGTH.fullmatch(lengths[0])):
-                raise FrontDoorRefusal(400, "The Content-Length header is malformed.")
+                raise FrontDoorRefusal(errors.MALFORMED_CONTENT_LENGTH)
             length = int(lengths[0]) if lengths else 0
             if length > MAX_PAYLOAD_BYTES:
-                raise FrontDoorRefusal(413, "The request body is too large.")
+                raise FrontDoorRefusal(errors.BODY_TOO_LARGE)
             if not length:
                 return b""
             self._continue_if_expected()
@@ -927,7 +933,7 @@ def make_server(
 
         def _read_chunked(self) -> bytes:
             chunks, total = [], 0
-            malformed = FrontDoorRefusal(400, "The chunked request body is malformed.")
+            malformed = FrontDoorRefusal(errors.MALFORMED_CHUNKED_BODY)
             while True:
                 size_line = self._read_line(_MAX_CHUNK_LINE_BYTES, malformed)
                 found = _CHUNK_SIZE.fullmatch(size_line)
@@ -938,7 +944,7 @@ def make_server(
                     break
                 total += size
                 if total > MAX_PAYLOAD_BYTES:
-                    raise FrontDoorRefusal(413, "The request body is too large.")
+                    raise FrontDoorRefusal(errors.BODY_TOO_LARGE)
                 chunk = self.rfile.read(size)
                 if len(chunk) < size:
                     raise ClientGone
@@ -951,7 +957,7 @@ def make_server(
                 trailer = self._read_line(MAX_HEADER_BYTES, malformed)
                 trailer_bytes += len(trailer)
                 if trailer_bytes > MAX_HEADER_BYTES:
-                    raise FrontDoorRefusal(431, "The request trailers are too large.")
+                    raise FrontDoorRefusal(errors.TRAILERS_TOO_LARGE)
                 if trailer in (b"\r\n", b"\n"):
                     return b"".join(chunks)
 
@@ -980,7 +986,7 @@ def make_server(
                 self.close_connection = True
                 return
             except TimeoutError:
-                self._refuse(FrontDoorRefusal(408, "The request was not received in time."))
+                self._refuse(FrontDoorRefusal(errors.REQUEST_TIMEOUT))
                 return
             except FrontDoorRefusal as refusal:
                 self._refuse(refusal)
@@ -1011,10 +1017,12 @@ def make_server(
             """Answers a refused request, then closes the connection (its framing is lost)."""
             self.close_connection = True
             LOG.info(
-                "refused at the front door: %s (request id %s)", refusal.status, self.request_id
+                "refused at the front door: %s (request id %s)",
+                refusal.answer.status,
+                self.request_id,
             )
             try:
-                self._write(front_door_error(refusal.status, refusal.description, self.request_id))
+                self._write(front_door_error(refusal.answer, self.request_id))
                 self._drain()
             except OSError:
                 pass
@@ -1056,8 +1064,7 @@ def make_server(
         ) -> None:
             # BaseHTTPRequestHandler answers its own errors with an HTML page: never here.
             self.close_connection = True
-            description = message or self.responses.get(code, ("Error",))[0]
-            self._write(front_door_error(code, description, self.request_id))
+            self._write(front_door_error(errors.REJECTED, self.request_id, status=code))
 
         def log_request(self, code: Any = "-", size: Any = "-") -> None:
             pass  # the gateway logs one line per request itself, without bodies

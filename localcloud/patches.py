@@ -8,7 +8,8 @@ once per process. Each AWS service's gaps are closed in a module of their own:
   ``localcloud/stepfunctions_logs.py``: Express workflow logs in CloudWatch Logs.
 * ``localcloud/dynamodb.py``: atomic writes, stream records off the writer's thread, TTL
   deletions' identity (``localcloud/streams.py`` delivers and sweeps,
-  ``localcloud/dynamodb_transactions.py`` undoes cancelled transactions).
+  ``localcloud/dynamodb_transactions.py`` undoes cancelled transactions,
+  ``localcloud/dynamodb_queries.py`` gives a query only the items it can match).
 * ``localcloud/cloudformation.py``: state machines, table TTL, secrets, MOCK methods.
 * ``localcloud/logs.py``: a template's log group adopts the one a Lambda invocation made first.
 * ``localcloud/events.py``: EventBridge targets, idempotent StartExecution, SDK parameters;

@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import awslambda, dynamodb
+from . import awslambda, dynamodb, dynamodb_queries
 
 LOG = logging.getLogger("stepauth.localcloud.streams")
 
@@ -533,7 +533,8 @@ class TtlSweeper:
                 attribute = ttl_attribute(table.ttl)
                 if attribute is None:
                     continue
-                for item in table.all_items():
+                # Unsorted: moto's all_items() sorts the whole table, under the lock.
+                for item in dynamodb_queries.items_of(table):
                     if is_expired(item.attrs.get(attribute), now):
                         table.delete_item(item.hash_key, item.range_key)
                         deleted += 1

@@ -9,6 +9,7 @@ one definition. (The stored items themselves are checked at the end of the end-t
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -22,6 +23,7 @@ from steps.core import errors as step_errors
 from steps.core.audit import audit_item
 from steps.core.cleanup import receipt_item
 from steps.core.contract import entities
+from steps.core.contract import errors as contract_errors
 from steps.core.contract.entities import (
     ENTITIES,
     GSI1PK,
@@ -38,6 +40,7 @@ from steps.core.contract.entities import (
 from steps.core.contract.errors import (
     CLIENT_ERRORS,
     ERROR_CODES,
+    FRONT_DOOR_ERRORS,
     TEMPORARILY_UNAVAILABLE,
     ErrorSpec,
 )
@@ -230,6 +233,33 @@ def test_openapi_lists_exactly_the_contract_error_codes() -> None:
     document = yaml.safe_load((PROJECT_ROOT / "openapi.yaml").read_text())
     enum = document["components"]["schemas"]["Error"]["properties"]["error"]["enum"]
     assert set(enum) == ERROR_CODES
+
+
+def test_the_front_door_answers_with_the_contract_errors_only() -> None:
+    """localcloud/gateway.py refuses a request with one of the contract's front-door errors and
+    writes no error code or description of its own."""
+    tree = ast.parse((PROJECT_ROOT / "localcloud" / "gateway.py").read_text())
+    refused_with = {
+        ast.unparse(node.args[0])
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "FrontDoorRefusal"
+    }
+    names = {name for name, value in vars(contract_errors).items() if value in FRONT_DOOR_ERRORS}
+    assert refused_with == {f"errors.{name}" for name in names}
+    texts = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    ]
+    restated = {spec.code for spec in CLIENT_ERRORS.values()}
+    restated |= {spec.description for spec in CLIENT_ERRORS.values() if spec.description}
+    assert not [text for text in texts for word in restated if word in text]
+
+
+def test_openapi_names_every_status_of_the_front_door() -> None:
+    document = yaml.safe_load((PROJECT_ROOT / "openapi.yaml").read_text())
+    told = {int(status) for status in re.findall(r"\b(4\d\d)\b", document["info"]["description"])}
+    assert {spec.status for spec in FRONT_DOOR_ERRORS} <= told
 
 
 def test_readme_shows_the_contract_layout() -> None:

@@ -21,6 +21,7 @@ from localcloud.gateway import (
     make_server,
     serve,
 )
+from steps.core.contract.errors import CLIENT_ERRORS
 from tests.test_api import Api, new_email
 
 
@@ -71,6 +72,12 @@ def assert_contract_error(answer: RawAnswer | None, status: int) -> None:
     document = answer.json()
     assert set(document) == {"error", "error_description"}
     assert b"<html" not in answer.body.lower()
+    # the contract's answer for this status, word for word (steps/core/contract/errors.py)
+    assert any(
+        (spec.status, spec.code, spec.description)
+        == (status, document["error"], document["error_description"])
+        for spec in CLIENT_ERRORS.values()
+    ), document
 
 
 @pytest.fixture(scope="module")

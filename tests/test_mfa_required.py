@@ -26,6 +26,10 @@ from tests.test_email_verification import (
 )
 from tests.test_mfa_api import rfc6238
 
+# A child `stepauth local` (a synthesis and a local cloud of its own): the end-to-end layer, as
+# tests/test_email_verification.py, so `make test-fast` leaves it out.
+pytestmark = pytest.mark.cloud
+
 #: Every secret the flows saw, for the scan at the end.
 SEEN: dict[str, str] = {}
 

@@ -14,7 +14,7 @@ import pytest
 
 from cdk.api import WorkflowRoute, mapping_template, sync_execution_template
 from cdk.observability import SERVER_FAULT_METRIC, SERVER_FAULT_PATTERN
-from cdk.workflows import CLIENT_ERROR, client_error_cause
+from cdk.workflow_parts import CLIENT_ERROR, client_error_cause
 from localcloud.cloud import LocalCloud
 from localcloud.mapping_templates import RequestData, render_response_template
 from steps.core import observability

@@ -15,6 +15,7 @@ from moto.core.config import default_user_config
 
 from steps.core import aws, refresh_key, sessions, signing_keys
 from steps.core.config import Config, set_config
+from tests.fakes.dynamodb import FakeDynamoDB
 
 TABLE = "stepauth-test"
 SECRET_ID = "stepauth/test/signing-keys"
@@ -85,10 +86,17 @@ def create_table(client: Any, name: str = TABLE) -> None:
 
 
 @pytest.fixture
-def dynamodb(aws_mock: None) -> Any:
-    client = aws.client("dynamodb")
-    create_table(client)
-    return client
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> FakeDynamoDB:
+    """The service table in an in-memory DynamoDB (moto's backend, no mock_aws), and the client
+    every step gets from ``aws.client("dynamodb")``; other services pass through (moto, when the
+    test also uses ``aws_mock``)."""
+    fake = FakeDynamoDB()
+    create_table(fake)
+    other_client = aws.client
+    monkeypatch.setattr(
+        aws, "client", lambda service: fake if service == "dynamodb" else other_client(service)
+    )
+    return fake
 
 
 @pytest.fixture

@@ -1,9 +1,8 @@
 """Codes and links (steps/core/verification.py) and the mail step, with an injected clock, on
-moto's DynamoDB and SES in-process."""
+the in-memory DynamoDB (tests/fakes/dynamodb.py) and moto's SES."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -23,19 +22,11 @@ from steps.core.verification import (
     take_send_slot,
 )
 from steps.send_email import send_for_state
-from tests.steps.conftest import TABLE, create_table
 
 KEY = b"k" * 32
 SETTINGS = MailSettings(code_ttl_seconds=3600, max_attempts=5, sends_per_hour=3)
 NOW = 1_800_000_000.0
 KIND = "verify_email"
-
-
-@pytest.fixture
-def table(aws_mock: None) -> Iterator[Table]:
-    client = boto3.client("dynamodb")
-    create_table(client)
-    yield Table(client, TABLE)
 
 
 def _issue(table: Table, secrets: Secrets, token: str | None = "task-1", now: float = NOW) -> None:
@@ -116,7 +107,9 @@ def test_the_send_limit_counts_per_recipient_and_hour(table: Table) -> None:
     assert take_send_slot(table, "a@example.com", now=NOW + 3600, per_hour=3)
 
 
-def test_the_mail_step_sends_text_and_html_and_returns_no_secret(table: Table) -> None:
+def test_the_mail_step_sends_text_and_html_and_returns_no_secret(
+    table: Table, aws_mock: None
+) -> None:
     ses = boto3.client("sesv2")
     ses.create_email_identity(EmailIdentity=SETTINGS.sender)
     event = {"kind": KIND, "user_id": "u1", "email": "A@Example.com", "task_token": "task-1"}

@@ -216,6 +216,64 @@ REQUEST_REFUSED = ErrorSpec("RequestRefused", 403, "access_denied", "The request
 REJECTED = ErrorSpec("Rejected", None, "invalid_request", "The request was rejected.")
 GATEWAY_SERVER_ERROR = replace(SERVER_ERROR, name="GatewayServerError", status=None)
 
+# -- answered by the local server's front door (localcloud/gateway.py), before any route --------
+URI_TOO_LONG = ErrorSpec("UriTooLong", 414, "invalid_request", "The request URI is too long.")
+MALFORMED_REQUEST_LINE = ErrorSpec(
+    "MalformedRequestLine", 400, "invalid_request", "The request line is malformed."
+)
+HTTP_VERSION_NOT_SUPPORTED = ErrorSpec(
+    "HttpVersionNotSupported", 400, "invalid_request", "The HTTP version is not supported."
+)
+MALFORMED_REQUEST_TARGET = ErrorSpec(
+    "MalformedRequestTarget", 400, "invalid_request", "The request target is malformed."
+)
+HEADERS_TOO_LARGE = ErrorSpec(
+    "HeadersTooLarge", 431, "invalid_request", "The request headers are too large."
+)
+MALFORMED_HEADER = ErrorSpec(
+    "MalformedHeader", 400, "invalid_request", "A request header is malformed."
+)
+AMBIGUOUS_BODY_LENGTH = ErrorSpec(
+    "AmbiguousBodyLength",
+    400,
+    "invalid_request",
+    "Content-Length and Transfer-Encoding cannot both be sent.",
+)
+UNSUPPORTED_TRANSFER_ENCODING = ErrorSpec(
+    "UnsupportedTransferEncoding",
+    400,
+    "invalid_request",
+    "Only the chunked transfer encoding is accepted.",
+)
+MALFORMED_CONTENT_LENGTH = ErrorSpec(
+    "MalformedContentLength", 400, "invalid_request", "The Content-Length header is malformed."
+)
+MALFORMED_CHUNKED_BODY = ErrorSpec(
+    "MalformedChunkedBody", 400, "invalid_request", "The chunked request body is malformed."
+)
+TRAILERS_TOO_LARGE = ErrorSpec(
+    "TrailersTooLarge", 431, "invalid_request", "The request trailers are too large."
+)
+REQUEST_TIMEOUT = ErrorSpec(
+    "RequestTimeout", 408, "invalid_request", "The request was not received in time."
+)
+#: Every answer of the front door; a body over the limit is BODY_TOO_LARGE (413), as in a workflow.
+FRONT_DOOR_ERRORS: tuple[ErrorSpec, ...] = (
+    URI_TOO_LONG,
+    MALFORMED_REQUEST_LINE,
+    HTTP_VERSION_NOT_SUPPORTED,
+    MALFORMED_REQUEST_TARGET,
+    HEADERS_TOO_LARGE,
+    MALFORMED_HEADER,
+    AMBIGUOUS_BODY_LENGTH,
+    UNSUPPORTED_TRANSFER_ENCODING,
+    MALFORMED_CONTENT_LENGTH,
+    MALFORMED_CHUNKED_BODY,
+    TRAILERS_TOO_LARGE,
+    REQUEST_TIMEOUT,
+    BODY_TOO_LARGE,
+)
+
 CLIENT_ERRORS: dict[str, ErrorSpec] = {
     spec.name: spec
     for spec in (
@@ -262,6 +320,7 @@ CLIENT_ERRORS: dict[str, ErrorSpec] = {
         REQUEST_REFUSED,
         REJECTED,
         GATEWAY_SERVER_ERROR,
+        *FRONT_DOOR_ERRORS,  # BODY_TOO_LARGE twice: one entry
     )
 }
 
