@@ -181,6 +181,9 @@ def compile_for_lambda(asset: Path) -> bool:
         ],
         check=True,
         stdout=subprocess.DEVNULL,
+        # The .pyc files belong in the asset's __pycache__ (Lambda reads them there): a cache
+        # prefix (the Makefile sets PYTHONPYCACHEPREFIX) would write them outside it.
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"},
     )
     return True
 
