@@ -29,7 +29,7 @@ from steps.core.mfa_enrollment import is_enrollment_token
 from steps.core.sessions import access_token_refusal
 from steps.core.signing_keys import InvalidJws, split_compact, verify_compact
 from steps.core.table import Table
-from steps.core.tokens import EXPIRED_MESSAGE, check_claims
+from steps.core.tokens import EXPIRED_MESSAGE, check_claims, check_enrollment_audience
 
 #: Decoded JOSE headers by their segment. Every token one key signed carries the same header,
 #: so it is decoded once per key rather than once per request. Bounded: forged headers can only
@@ -113,7 +113,18 @@ def authorize(
         raise Rejected("missing_token")
     if event.get("type") == "REQUEST":
         return _authorize_other_api(event, keys=keys, table=table, clock=clock, config=config)
-    claims = verified_claims(event.get("authorizationToken"), keys=keys, clock=clock, config=config)
+    claims = verified_claims(
+        event.get("authorizationToken"),
+        keys=keys,
+        clock=clock,
+        config=config,
+        # stepauth's own routes also take the enrolment token (its policy: the enrolment routes)
+        audiences=config.accepted_audiences | {config.enrollment_audience},
+    )
+    try:
+        check_enrollment_audience(claims, enrollment_audience=config.enrollment_audience)
+    except InvalidToken:
+        raise Rejected("invalid") from None
     _refuse_if_revoked(claims, table=table, clock=clock)
     return allow_response(claims, event.get("methodArn"))
 

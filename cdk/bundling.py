@@ -181,8 +181,8 @@ def compile_for_lambda(asset: Path) -> bool:
         ],
         check=True,
         stdout=subprocess.DEVNULL,
-        # The compiled modules belong in the asset's __pycache__ folders: a cache prefix set
-        # for the build (the Makefile's PYTHONPYCACHEPREFIX) would put them outside it.
+        # The .pyc files belong in the asset's __pycache__ (Lambda reads them there): a cache
+        # prefix (the Makefile sets PYTHONPYCACHEPREFIX) would write them outside it.
         env={k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"},
     )
     return True

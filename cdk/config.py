@@ -62,6 +62,9 @@ class StackConfig:
     # Multi-factor sign-in (cdk/mfa_workflows.py). optional: each account chooses; required: an
     # account without MFA gets no session, only a short-lived token that can enrol (README).
     mfa: str = "optional"
+    # ``aud`` of the enrolment token of mfa=required; empty: ``<token_audience>:mfa-enroll``.
+    # Its own, so that APIs accepting stepauth's audience (JWT authorizers) refuse it.
+    mfa_enrollment_audience: str = ""
 
     @classmethod
     def from_context(cls, node: Node) -> StackConfig:
@@ -77,13 +80,22 @@ class StackConfig:
 
     def validate(self) -> None:
         validate_stack_name(self.stack_name)
-        from steps.core.config import SIGNING_ALGORITHMS, parse_clients
+        from steps.core.config import (
+            ENROLLMENT_AUDIENCE_SUFFIX,
+            SIGNING_ALGORITHMS,
+            parse_clients,
+        )
 
         if self.token_signing_algorithm not in SIGNING_ALGORITHMS:
             raise ValueError(f"token_signing_algorithm must be one of {SIGNING_ALGORITHMS}")
         if self.token_issuer and not self.token_issuer.startswith(("https://", "http://")):
             raise ValueError("token_issuer must be a URL (https://…)")
-        parse_clients(self.clients, default_audience=self.token_audience)
+        clients = parse_clients(self.clients, default_audience=self.token_audience)
+        enrollment_audience = (
+            self.mfa_enrollment_audience or f"{self.token_audience}{ENROLLMENT_AUDIENCE_SUFFIX}"
+        )
+        if enrollment_audience in {self.token_audience, *(c.audience for c in clients)}:
+            raise ValueError("mfa_enrollment_audience must differ from every token audience")
         if self.lambda_architecture not in ("x86_64", "arm64"):
             raise ValueError("lambda_architecture must be x86_64 or arm64")
         if self.password_min_length < 8:

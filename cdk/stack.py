@@ -377,6 +377,7 @@ class StepAuthStack(Stack):
             "TOKEN_AUDIENCE": config.token_audience,
             "TOKEN_SIGNING_ALGORITHM": config.token_signing_algorithm,
             "TOKEN_CLIENTS": config.clients,
+            "MFA_ENROLLMENT_AUDIENCE": config.mfa_enrollment_audience,
             "ACCESS_TOKEN_TTL_SECONDS": str(config.access_token_ttl_seconds),
             "REFRESH_TOKEN_TTL_SECONDS": str(config.refresh_token_ttl_seconds),
             "ARGON2_MEMORY_KIB": str(config.argon2_memory_kib),
@@ -484,7 +485,11 @@ class StepAuthStack(Stack):
             # a new family: its item and its first token, in one transaction
             (steps.issue_tokens, ("PutItem",)),
             # the token, then its family and user together (BatchGetItem); the rotation
-            (steps.rotate_refresh_token, ("GetItem", "BatchGetItem", "PutItem", "UpdateItem")),
+            # (Query: the account by its id, gsi1, after an email change moved it)
+            (
+                steps.rotate_refresh_token,
+                ("GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem"),
+            ),
             (steps.end_sessions, ("GetItem", "Query", "UpdateItem")),
             (steps.disable_user, ("Query", "UpdateItem")),
             # the caller's session and user (GetItem), else the user by id (gsi1)

@@ -116,6 +116,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             scopes=grant.family_grant.scopes,
             session_id=grant.family_id,
             email_verified=user.email_verified,
+            # The sign-in's second factor and time, kept by the family (OIDC: auth_time is the
+            # sign-in's, not the refresh's).
+            authentication=grant.authentication,
         )
         log.succeeded(user_id=user.id, replayed="yes" if grant.replayed else "no")
         return token_response(user, access_token, grant.refresh_token, config=config)

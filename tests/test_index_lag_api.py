@@ -151,3 +151,26 @@ def test_a_token_from_before_an_email_change_still_finds_its_account(
     changed = api.call("POST", "/v1/password", change, bearer(token))
     assert changed.status in (200, 204), changed.body
     assert api.login(third, NEW_PASSWORD).status == 200
+
+
+def test_a_session_refreshes_right_after_an_email_change_while_the_index_trails(
+    local_cloud: LocalCloud,
+) -> None:
+    """The refresh finds the moved account by its id (gsi1) and waits for the index as
+    find_user_by_id does: a lag under those waits never logs another tab out."""
+    from tests.test_fault_matrix_lifecycle_api import Mailbox
+
+    api, mailbox = Api(local_cloud), Mailbox(local_cloud)
+    first = new_email()
+    session = api.register(first).json()
+    other = api.login(first).json()
+    new = new_email()
+    with consistency.index_lag(LAG_SECONDS):
+        body = json.dumps({"new_email": new, "password": PASSWORD})
+        assert api.call("POST", "/v1/me/email", body, bearer(session["access_token"])).status == 202
+        code = json.dumps({"code": mailbox.code(new)})
+        confirmed = api.call("POST", "/v1/me/email/verify", code, bearer(session["access_token"]))
+        assert confirmed.status == 200, confirmed.body
+        refreshed = api.post_json("/v1/token/refresh", {"refresh_token": other["refresh_token"]})
+    assert refreshed.status == 200, refreshed.body
+    assert refreshed.json()["user"]["email"] == new

@@ -75,6 +75,8 @@ def test_without_mfa_only_an_enrolment_token_then_enrol_and_sign_in_with_a_code(
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["scope"] == "mfa:enroll" and claims["roles"] == []
     assert claims["exp"] - claims["iat"] == 600
+    # Its own audience: a JWT authorizer set up with stepauth's audience refuses it.
+    assert claims["aud"] == "stepauth-api:mfa-enroll"
 
     # A wrong password never learns that the account lacks MFA.
     wrong = server.api.login(email, "not the password at all")

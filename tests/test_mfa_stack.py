@@ -189,6 +189,27 @@ def test_the_mfa_setting_defaults_to_optional_and_accepts_only_optional_or_requi
         StackConfig(mfa="always").validate()
 
 
+def test_the_enrollment_audience_is_its_own_and_reaches_every_function(template: dict) -> None:
+    import pytest
+
+    from cdk.config import StackConfig
+
+    StackConfig(mfa_enrollment_audience="enrol.example").validate()
+    for taken in ("stepauth-api", "hello-api"):
+        clients = '[{"client_id": "hello", "audience": "hello-api"}]'
+        with pytest.raises(ValueError, match="mfa_enrollment_audience"):
+            StackConfig(clients=clients, mfa_enrollment_audience=taken).validate()
+    functions = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function"
+        and "TOKEN_AUDIENCE" in r["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    assert functions
+    for function in functions:  # empty: <token_audience>:mfa-enroll (steps/core/config.py)
+        assert function["Environment"]["Variables"]["MFA_ENROLLMENT_AUDIENCE"] == ""
+
+
 def _issue_tokens_payloads(template: dict, workflow: str) -> dict:
     _, resource = machine(template, workflow)
     return definition_of(resource)["States"]["IssueTokens"]["Parameters"]

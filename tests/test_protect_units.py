@@ -79,6 +79,30 @@ def test_the_jwt_authorizer_checks_as_aws_documents() -> None:
         assert authorizer.decide(f"Bearer {token}", ("r",)).status == 401, name
 
 
+def test_a_jwt_authorizer_for_stepauths_audience_refuses_the_enrollment_token() -> None:
+    """The mfa=required enrolment token has an audience of its own: an API that accepts
+    stepauth's tokens through the native JWT authorizer (audience stepauth-api, no scopes on the
+    method) refuses it, while it accepts a normal token of that audience."""
+    from steps.core.mfa_enrollment import enrollment_body
+
+    clock = ManualClock(float(NOW + 10))
+    document = new_key_set("k1")
+    authorizer, _ = _authorizer(document, clock)
+    authorizer.config = JwtAuthorizerConfig(
+        "A", "Authorization", ("ES256",), {ISSUER: ("stepauth-api",)}
+    )
+    user = {"id": "u-1", "email": "a@example.com", "created_at": "2026-12-01T00:00:00Z"}
+    enrolment = enrollment_body(
+        {"user": user},
+        key_set=parse_key_set(json.dumps(document)),
+        clock=ManualClock(float(NOW)),
+        config=Config(token_issuer=ISSUER),
+    )["enrollment_token"]
+    decision = authorizer.decide(f"Bearer {enrolment}", ())
+    assert (decision.status, decision.reason) == (401, "the token does not have a valid audience")
+    assert authorizer.decide(f"Bearer {_token(document, client='stepauth')}", ()).status is None
+
+
 def test_the_jwt_authorizer_allows_only_its_algorithms() -> None:
     clock = ManualClock(float(NOW + 10))
     document = new_key_set("k1", algorithm="Ed25519")

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from localcloud.cloud import LocalCloud
 from stepauth.cli import main as stepauth
-from tests.test_api import Api, new_email
+from tests.test_api import PASSWORD, Api, new_email
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,38 @@ def test_unknown_and_malformed_refresh_tokens(api: Api) -> None:
     bad = api.post_json("/v1/token/refresh", {"refresh_token": 12})
     assert bad.status == 400 and bad.json()["error"] == "invalid_request"
     assert api.post_json("/v1/token/refresh", {}).status == 400
+
+
+def test_sessions_survive_an_email_change_and_follow_the_new_address(
+    api: Api, local_cloud: LocalCloud
+) -> None:
+    """An email change ends no session (only a password change or reset does): every other
+    session of the account keeps refreshing, and its new tokens describe the new address."""
+    from tests.test_fault_matrix_lifecycle_api import Mailbox
+
+    old, session = signed_up(api)
+    other = api.login(old).json()  # a second tab or device
+    new = new_email()
+    asked = json.dumps({"new_email": new, "password": PASSWORD})
+    assert api.call("POST", "/v1/me/email", asked, bearer(session["access_token"])).status == 202
+    code = json.dumps({"code": Mailbox(local_cloud).code(new)})
+    confirmed = api.call("POST", "/v1/me/email/verify", code, bearer(session["access_token"]))
+    assert confirmed.status == 200, confirmed.body
+
+    for tab in (other, session):
+        refreshed = refresh(api, tab["refresh_token"])
+        assert refreshed.status == 200, refreshed.body
+        pair = refreshed.json()
+        assert pair["user"] == {**session["user"], "email": new}
+        claims = jwt.decode(pair["access_token"], options={"verify_signature": False})
+        old_claims = jwt.decode(tab["access_token"], options={"verify_signature": False})
+        assert claims["sid"] == old_claims["sid"]  # the same session
+        assert claims["email_verified"] is True  # the new address was proven by its code
+        assert me(api, pair["access_token"]).json()["email"] == new
+        again = refresh(api, pair["refresh_token"])  # and on: the family names the new email
+        assert again.status == 200, again.body
+        assert again.json()["user"]["email"] == new
+    assert api.login(old).status == 401
 
 
 # -- logout -----------------------------------------------------------------------------------

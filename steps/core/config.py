@@ -25,6 +25,7 @@ ENV_VARS: dict[str, str] = {
     "token_audience": "TOKEN_AUDIENCE",
     "token_signing_algorithm": "TOKEN_SIGNING_ALGORITHM",
     "token_clients": "TOKEN_CLIENTS",
+    "mfa_enrollment_audience": "MFA_ENROLLMENT_AUDIENCE",
     "access_token_ttl_seconds": "ACCESS_TOKEN_TTL_SECONDS",
     "refresh_token_ttl_seconds": "REFRESH_TOKEN_TTL_SECONDS",
     "argon2_memory_kib": "ARGON2_MEMORY_KIB",
@@ -46,6 +47,8 @@ PASSWORD_MIN_LENGTH_FLOOR = 8
 PASSWORD_MAX_LENGTH_FLOOR = 64
 #: Longest refresh-token reuse grace period the configuration accepts.
 REFRESH_REUSE_GRACE_MAX = 300
+#: The default enrolment token audience is the token audience with this suffix.
+ENROLLMENT_AUDIENCE_SUFFIX = ":mfa-enroll"
 #: Algorithms new signing keys may use (steps.core.signing_keys holds the implementations).
 SIGNING_ALGORITHMS = ("ES256", "Ed25519")
 #: A client id, an audience or a scope: printable, no spaces (scopes are space-separated).
@@ -109,6 +112,9 @@ class Config:
     token_signing_algorithm: str = "ES256"  # noqa: S105 - an algorithm name
     #: JSON list of clients ``[{client_id, audience, scopes}]`` (see :func:`parse_clients`).
     token_clients: str = ""
+    #: ``aud`` of the enrolment token (``mfa=required``); empty: ``<token_audience>:mfa-enroll``.
+    #: Never one of the audiences above, so that no API that accepts stepauth's tokens accepts it.
+    mfa_enrollment_audience: str = ""
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 2_592_000
     argon2_memory_kib: int = 19_456
@@ -151,6 +157,10 @@ class Config:
             "_clients",
             parse_clients(self.token_clients, default_audience=self.token_audience),
         )
+        if self.enrollment_audience in self.accepted_audiences:
+            raise ValueError(
+                "MFA_ENROLLMENT_AUDIENCE must differ from the token audience and every client's."
+            )
         _at_least("access_token_ttl_seconds", self.access_token_ttl_seconds, 1)
         _at_least("refresh_token_ttl_seconds", self.refresh_token_ttl_seconds, 1)
         _at_least("argon2_time_cost", self.argon2_time_cost, 1)
@@ -189,6 +199,12 @@ class Config:
     def accepted_audiences(self) -> frozenset[str]:
         """Audiences stepauth's own routes accept: its own and every client's."""
         return frozenset({self.token_audience, *(c.audience for c in self.clients)})
+
+    @property
+    def enrollment_audience(self) -> str:
+        """``aud`` of the enrolment token: its own, accepted only by stepauth's authorizer and
+        only on the enrolment routes (steps/core/mfa_enrollment.py)."""
+        return self.mfa_enrollment_audience or f"{self.token_audience}{ENROLLMENT_AUDIENCE_SUFFIX}"
 
     @property
     def required_table_name(self) -> str:

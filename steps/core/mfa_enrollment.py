@@ -1,9 +1,12 @@
 """The enrolment token of ``mfa=required``: what a sign-in without MFA gets instead of a session.
 
 An access token (same keys, ``typ: at+jwt``) with no roles, no refresh token, a 10-minute
-lifetime and the single scope :data:`ENROLLMENT_SCOPE`. The authorizer's policy for it allows
-only :data:`ENROLLMENT_ROUTES` (authorizer/policy.py), so that even its cached answer never
-opens another route; other APIs refuse it (authorizer/check.py).
+lifetime, the single scope :data:`ENROLLMENT_SCOPE` and an audience of its own
+(``Config.enrollment_audience``, ``<token_audience>:mfa-enroll`` by default): a JWT authorizer
+configured with stepauth's audience refuses it. stepauth's authorizer accepts that audience on
+its own routes only (authorizer/check.py, the rule in ``steps.core.tokens``), and its policy for
+the token allows only :data:`ENROLLMENT_ROUTES` (authorizer/policy.py), so that even its cached
+answer never opens another route; other APIs refuse it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def enrollment_body(event: Any, *, key_set: Any, clock: Any, config: Any) -> dic
         key_set=key_set,
         clock=clock,
         config=dataclasses.replace(config, access_token_ttl_seconds=ENROLLMENT_TTL_SECONDS),
+        client=dataclasses.replace(config.clients[0], audience=config.enrollment_audience),
         scopes=[ENROLLMENT_SCOPE],
     )
     return {

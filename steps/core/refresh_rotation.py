@@ -22,6 +22,11 @@ Presenting a spent token again:
 
 ``reuse_grace_seconds = 0`` keeps the strict behaviour: any second presentation is reuse.
 Expiry is checked here on every read: TTL deletes late.
+
+An email change keeps the account's sessions (only a password change or reset ends them): the
+token and family name the email they were stored with, and when that key no longer holds the
+family's account the account is read by its id (gsi1); the rotation then writes the current
+email on the successor and the family, so the refresh after that reads one key again.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from typing import Any
 from steps.core.deadline import check_deadline
 from steps.core.errors import InvalidGrant, RefreshTokenReused
 from steps.core.refresh_tokens import hash_refresh_token
-from steps.core.sessions import revoke_family
+from steps.core.sessions import find_user_by_id, revoke_family
 from steps.core.table import (
     PK,
     STATUS_ACTIVE,
@@ -44,6 +49,7 @@ from steps.core.table import (
     RefreshFamilyRecord,
     RefreshTokenRecord,
     Table,
+    UserRecord,
     family_key,
     refresh_family_from_item,
     refresh_token_from_item,
@@ -52,6 +58,7 @@ from steps.core.table import (
     user_from_item,
     user_key,
 )
+from steps.core.tokens import Authentication
 
 #: Shortest refresh key accepted (bytes): HMAC-SHA256 wants at least its output size.
 REFRESH_KEY_MIN_BYTES = 32
@@ -79,10 +86,13 @@ class RotationGrant:
     #: What ``grant_for_family`` answered for the family (its client and scopes), checked
     #: before anything was spent.
     family_grant: Any = None
+    #: The family's sign-in with a second factor (``amr``, ``acr``, ``auth_time``), if any:
+    #: the refreshed access token carries it.
+    authentication: Authentication | None = None
 
 
 #: The account email kept on each refresh token item, so that a refresh reads the family and the
-#: user in one call (the family's email: the one its sessions follow).
+#: user in one call (a hint: the email when the token was stored, see :func:`_account_of`).
 TOKEN_EMAIL = "email"  # noqa: S105 - an attribute name
 
 
@@ -150,18 +160,24 @@ def _usable_family(
     return family
 
 
-def _active_user(item: Mapping[str, Any] | None, family: RefreshFamilyRecord) -> dict[str, Any]:
+def _account_of(
+    table: Table, item: Mapping[str, Any] | None, family: RefreshFamilyRecord
+) -> UserRecord:
+    """The family's account, active: read by the email the token and family name, else (that
+    key is free or holds another account: the email changed since) by its id through gsi1.
+
+    The id check refuses a family whose account was deleted (and the address registered again);
+    an email change keeps the sessions, which follow the account to its new address.
+    """
     user = user_from_item(item)
-    # The id check refuses a family whose account was deleted and registered again; the email
-    # check, a token that names another address than its family (the account's email changed:
-    # the family's is the one sessions follow).
-    if (
-        user is None
-        or not user.is_active
-        or user.user_id != family.user_id
-        or user.email != family.email
-    ):
+    if user is None or user.user_id != family.user_id:
+        user = find_user_by_id(table, family.user_id)
+    if user is None or user.user_id != family.user_id or not user.is_active:
         raise InvalidGrant
+    return user
+
+
+def _described(user: UserRecord) -> dict[str, Any]:
     described: dict[str, Any] = {
         "id": user.user_id,
         "email": user.email,
@@ -176,7 +192,11 @@ def _active_user(item: Mapping[str, Any] | None, family: RefreshFamilyRecord) ->
 def _commit_rotation(
     table: Table, token: RefreshTokenRecord, successor_hash: str, now: int, *, email: str
 ) -> bool:
-    """Spend ``token`` and store its successor in one transaction; False when cancelled."""
+    """Spend ``token`` and store its successor in one transaction; False when cancelled.
+
+    ``email``: the account's current email, written on the successor and the family (after an
+    email change the next refresh reads the account with one call again).
+    """
     successor = RefreshTokenRecord(
         token_hash=successor_hash,
         family_id=token.family_id,
@@ -208,7 +228,7 @@ def _commit_rotation(
             {
                 "Update": {
                     "Key": family_key(token.family_id),
-                    "UpdateExpression": "SET #last_used_at = :now",
+                    "UpdateExpression": "SET #last_used_at = :now, #email = :email",
                     "ConditionExpression": (
                         "attribute_exists(#pk) AND #status = :active AND #user_id = :user_id "
                         "AND #expires_at > :now"
@@ -217,6 +237,7 @@ def _commit_rotation(
                         "#pk": PK,
                         "#status": "status",
                         "#last_used_at": "last_used_at",
+                        "#email": TOKEN_EMAIL,
                         "#user_id": "user_id",
                         "#expires_at": "expires_at",
                     },
@@ -224,6 +245,7 @@ def _commit_rotation(
                         ":now": {"N": str(now)},
                         ":active": {"S": STATUS_ACTIVE},
                         ":user_id": {"S": token.user_id},
+                        ":email": {"S": email},
                     },
                 }
             },
@@ -240,6 +262,7 @@ def _answer_spent(
     now: float,
     reuse_grace_seconds: int,
     family_grant: Any,
+    authentication: Authentication | None,
 ) -> RotationGrant:
     """A spent token presented again: a replay within the grace window, else reuse."""
     successor = derive_successor_token(token.token_hash, key)
@@ -262,6 +285,7 @@ def _answer_spent(
                 refresh_token=successor,
                 replayed=True,
                 family_grant=family_grant,
+                authentication=authentication,
             )
     if revoke_family(table, token.family_id, reason="reuse", now=now):
         raise RefreshTokenReused(user_id=token.user_id, family_id=token.family_id)
@@ -298,9 +322,11 @@ def spend_refresh_token(
             raise InvalidGrant
         family_item, user_item = _family_and_user_items(table, token, email)
         family = _usable_family(family_item, token, now)
-        user = _active_user(user_item, family)
+        account = _account_of(table, user_item, family)
+        user = _described(account)
         assert family_item is not None  # noqa: S101 - _usable_family refused None
         family_grant = grant_for_family(family_item) if grant_for_family else None
+        authentication = Authentication.from_family_item(family_item)
         if token.is_spent:
             return _answer_spent(
                 table,
@@ -310,19 +336,21 @@ def spend_refresh_token(
                 now=now,
                 reuse_grace_seconds=reuse_grace_seconds,
                 family_grant=family_grant,
+                authentication=authentication,
             )
         successor = derive_successor_token(token_hash, key)
         # The client stops waiting at the workflow's time-out: spending its token after that
         # would make its retry look like reuse.
         check_deadline(commit_by)
         if _commit_rotation(
-            table, token, hash_refresh_token(successor), int(now), email=family.email
+            table, token, hash_refresh_token(successor), int(now), email=account.email
         ):
             return RotationGrant(
                 user=user,
                 family_id=family.family_id,
                 refresh_token=successor,
                 family_grant=family_grant,
+                authentication=authentication,
             )
         # Cancelled: a concurrent refresh spent the token, the family was revoked, or two
         # transactions collided. Read again and answer from what is there now.

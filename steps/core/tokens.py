@@ -11,7 +11,8 @@ its SHA-256 hex digest is stored, with its family id, user id and absolute expir
 A login or registration starts a new refresh family (family item and first token written in one
 transaction); a refresh continues it in :mod:`steps.core.refresh_rotation` (spend and successor
 in one transaction). Every token of a family expires with the family: rotation never extends its
-absolute lifetime.
+absolute lifetime. A family started by a sign-in with a second factor records its ``amr``,
+``acr`` and ``auth_time``: every access token of the family carries them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from steps.core.config import Client, Config
 from steps.core.contract.errors import CODE_SPENT
 from steps.core.deadline import check_deadline, commit_deadline
 from steps.core.errors import CodeExpired, InvalidGrant, InvalidToken
+from steps.core.mfa_enrollment import ENROLLMENT_SCOPE
 from steps.core.refresh_tokens import hash_refresh_token, new_refresh_token
 from steps.core.signing_keys import (
     InvalidJws,
@@ -41,6 +43,7 @@ from steps.core.table import (
     RefreshFamilyRecord,
     RefreshTokenRecord,
     Table,
+    from_item,
     refresh_family_item,
     refresh_token_item,
 )
@@ -232,6 +235,19 @@ def check_claims(
         raise InvalidToken(EXPIRED_MESSAGE)
 
 
+def check_enrollment_audience(claims: Mapping[str, Any], *, enrollment_audience: str) -> None:
+    """The enrolment token's audience is its own (steps/core/mfa_enrollment.py): a token naming
+    it must be an enrolment token and nothing else (that one audience, scope ``mfa:enroll``), and
+    an enrolment token must name it. InvalidToken otherwise. For verifiers that accept that
+    audience (stepauth's authorizer on its own routes), after :func:`check_claims`."""
+    aud = claims.get("aud")
+    names_it = aud == enrollment_audience or (isinstance(aud, list) and enrollment_audience in aud)
+    if names_it != (claims.get("scope") == ENROLLMENT_SCOPE):
+        raise InvalidToken(INVALID_MESSAGE)
+    if names_it and aud not in (enrollment_audience, [enrollment_audience]):
+        raise InvalidToken(INVALID_MESSAGE)
+
+
 @dataclass(frozen=True)
 class Authentication:
     """How the user signed in, when more than a password (RFC 8176 ``amr``, OIDC ``acr`` and
@@ -258,8 +274,25 @@ class Authentication:
             raise ValueError("The step input authentication must be {amr, acr, auth_time}.")
         return cls(tuple(amr), acr, auth_time)
 
+    @classmethod
+    def from_family_item(cls, item: Mapping[str, Any]) -> Authentication | None:
+        """What a refresh family recorded of its sign-in (see :meth:`attributes`), or None for a
+        sign-in without a second factor (or a family stored before families recorded it)."""
+        if "amr" not in item:
+            return None
+        plain = from_item({k: item[k] for k in ("amr", "acr", "auth_time") if k in item})
+        try:
+            return cls.from_state(plain)
+        except ValueError:
+            return None  # a broken record grants no second factor
+
     def claims(self) -> dict[str, Any]:
         return {"amr": list(self.amr), "acr": self.acr, "auth_time": self.auth_time}
+
+    def attributes(self) -> dict[str, Any]:
+        """Kept on the refresh family: every refresh issues access tokens with the same claims
+        (``auth_time`` stays the sign-in's, per OIDC)."""
+        return self.claims()
 
 
 @dataclass(frozen=True)
@@ -344,6 +377,7 @@ def _start_family(
     config: Config,
     context: SessionContext,
     grant: Grant,
+    authentication: Authentication | None,
     also: Sequence[Mapping[str, Any]] = (),
 ) -> bool:
     """Write the family and its first token (each only if new), with ``also`` in the same
@@ -365,7 +399,8 @@ def _start_family(
         issued_at=now,
         expires_at=family.expires_at,
     )
-    family_item = refresh_family_item(family, **grant.attributes())
+    signed_in = authentication.attributes() if authentication is not None else {}
+    family_item = refresh_family_item(family, **grant.attributes(), **signed_in)
     # The token names the account's email: a refresh reads the family and user in one call.
     items = [family_item, {**refresh_token_item(token), "email": {"S": user.email}}]
     if not also:
@@ -426,6 +461,7 @@ def issue_tokens(
         config=config,
         context=context,
         grant=grant,
+        authentication=authentication,
         also=also,
     )
     if not started:

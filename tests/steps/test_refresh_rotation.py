@@ -391,3 +391,56 @@ def test_a_token_stored_without_the_email_still_refreshes(world):
     assert grant.user["email"] == alice.email
     _, calls = _counted_spend(world, grant.refresh_token)  # its successor carries the email
     assert calls == ["get_item", "batch_get_item", "transact_write_items"]
+
+
+def _move_account(world, user, new_email: str):
+    """What a confirmed email change does to the user item: the same account under a new key."""
+    world.table.client.delete_item(TableName=world.table.name, Key=user_key(user.email))
+    return world.add_user(user.user_id, new_email, roles=user.roles)
+
+
+def test_a_session_follows_its_account_to_a_new_email(world):
+    """An email change ends no session: the first refresh after it finds the account by its id
+    and writes the new email on the family and the successor; the next one needs one read."""
+    alice = world.add_user()
+    first, other = world.login(alice)["refresh_token"], world.login(alice)["refresh_token"]
+    moved = _move_account(world, alice, "alice.new@example.com")
+
+    grant, calls = _counted_spend(world, first)
+    assert calls == ["get_item", "batch_get_item", "get_paginator", "transact_write_items"]
+    assert grant.user["email"] == "alice.new@example.com" and grant.user["id"] == moved.user_id
+    assert world.family(grant.family_id).email == "alice.new@example.com"
+    successor = world.table.get(refresh_token_key(hash_refresh_token(grant.refresh_token)))
+    assert successor["email"] == {"S": "alice.new@example.com"}
+    _, calls = _counted_spend(world, grant.refresh_token)
+    assert calls == ["get_item", "batch_get_item", "transact_write_items"]
+    assert world.refresh(other)["user"]["email"] == "alice.new@example.com"  # the other session
+
+
+def test_a_session_follows_its_account_when_the_old_address_is_registered_again(world):
+    alice = world.add_user()
+    first = world.login(alice)["refresh_token"]
+    _move_account(world, alice, "alice.new@example.com")
+    world.add_user("u-2", alice.email)  # someone else takes the old address
+
+    assert world.refresh(first)["user"] == {
+        "id": "u-1",
+        "email": "alice.new@example.com",
+        "roles": ["user"],
+        "created_at": "2025-01-01T00:00:00Z",
+    }
+
+
+def test_a_moved_account_that_was_disabled_or_deleted_is_refused(world):
+    alice = world.add_user()
+    first, second = world.login(alice), world.login(alice)
+    _move_account(world, alice, "alice.new@example.com")
+    world.add_user(alice.user_id, "alice.new@example.com", status="disabled")
+    with pytest.raises(InvalidGrant):
+        world.spend(first["refresh_token"])
+    world.table.client.delete_item(
+        TableName=world.table.name, Key=user_key("alice.new@example.com")
+    )
+    with pytest.raises(InvalidGrant):
+        world.spend(second["refresh_token"])
+    assert world.token(second["refresh_token"]).status == "active"  # nothing spent

@@ -394,6 +394,82 @@ def _deadline(world, *, seconds_ago: float, within: float = 20) -> dict:
     return {"startedAt": text, "withinSeconds": within}
 
 
+def test_a_refresh_keeps_the_sign_ins_second_factor_and_time_for_the_step_up(
+    initialised, world, monkeypatch
+) -> None:
+    """The family records the MFA sign-in's amr, acr and auth_time; every refreshed access
+    token carries them (auth_time stays the sign-in's), so a credential change right after a
+    refresh needs no code while the sign-in is under 5 minutes old, and needs one after."""
+    from authorizer.policy import allow_response
+    from steps.core.clock import ManualClock
+    from steps.core.config import get_config
+    from steps.core.mfa_step_up import STEP_UP_MAX_AGE_SECONDS, SecondFactorRequired, check_step_up
+    from steps.core.signing_keys import load_signing_keys
+    from steps.core.table import family_key
+    from steps.core.tokens import verify_access_token
+
+    from .test_mfa_core import PlainCipher, enrol
+
+    signed_in = 1_800_000_000
+    clock = ManualClock(float(signed_in))
+    monkeypatch.setattr(issue_tokens, "system_clock", clock)
+    monkeypatch.setattr(rotate_refresh_token, "system_clock", clock)
+    alice = world.add_user()
+    enrol(world.table, now=signed_in - 60)
+    user = {"id": "u-1", "email": alice.email, "created_at": alice.created_at}
+    second_factor = {"amr": ["pwd", "otp"], "acr": "aal2", "auth_time": signed_in - 2}
+    login = issue_tokens.handler(
+        {"user": user, "context": CONTEXT, "authentication": second_factor}, None
+    )
+    family = world.table.get(family_key(world.token(login["refresh_token"]).family_id))
+    assert (family["amr"], family["acr"], family["auth_time"]) == (
+        {"L": [{"S": "pwd"}, {"S": "otp"}]},
+        {"S": "aal2"},
+        {"N": str(signed_in - 2)},
+    )
+
+    def claims(access_token: str) -> dict:
+        return verify_access_token(
+            access_token, key_set=load_signing_keys(), clock=clock, config=get_config()
+        )
+
+    def step_up(access_token: str) -> dict:
+        """What CheckStepUp answers for this token (the authorizer's context as the caller)."""
+        context = allow_response(
+            claims(access_token), "arn:aws:execute-api:us-east-1:1:a/live/POST/v1/password"
+        )["context"]
+        caller = {
+            "userId": context["sub"],
+            "amr": context["amr"],
+            "authTime": str(context["authTime"]),
+        }
+        event = {"request": {"body": ""}, "caller": caller}
+        return check_step_up(
+            world.table, PlainCipher(), event, now=clock.now(), config=get_config()
+        )
+
+    clock.advance(STEP_UP_MAX_AGE_SECONDS - 60)
+    refreshed = _refresh_workflow(login["refresh_token"])
+    assert {k: claims(refreshed["access_token"])[k] for k in second_factor} == second_factor
+    assert claims(refreshed["access_token"])["iat"] == signed_in + STEP_UP_MAX_AGE_SECONDS - 60
+    assert step_up(refreshed["access_token"])["step_up"] == "recent_sign_in"
+    replayed = _refresh_workflow(login["refresh_token"])  # within the grace: the same session
+    assert claims(replayed["access_token"])["auth_time"] == signed_in - 2
+
+    clock.advance(60)  # the sign-in is now over 5 minutes old: a code is needed again
+    later = _refresh_workflow(refreshed["refresh_token"])
+    assert {k: claims(later["access_token"])[k] for k in second_factor} == second_factor
+    with pytest.raises(SecondFactorRequired):
+        step_up(later["access_token"])
+
+    # A sign-in without a second factor records none, and its refreshes carry none.
+    plain = issue_tokens.handler({"user": user, "context": CONTEXT}, None)
+    plain_claims = claims(_refresh_workflow(plain["refresh_token"])["access_token"])
+    assert not {"amr", "acr", "auth_time"} & set(plain_claims)
+    with pytest.raises(SecondFactorRequired):
+        step_up(_refresh_workflow(plain["refresh_token"])["access_token"])
+
+
 def test_a_step_past_the_workflows_deadline_commits_nothing(initialised, world) -> None:
     """The client got 503 at the workflow's time-out: a step still running then must not
     create a session (IssueTokens) or spend the token the client still holds (rotation)."""

@@ -237,6 +237,11 @@ REFRESH_FAMILY = Entity(
         "source_ip": S,
         "client_id": S,
         "scope": S,
+        # The sign-in's second factor (RFC 8176 amr, OIDC acr and auth_time, which stays the
+        # sign-in's time): every access token a refresh of the family issues carries them.
+        "amr": L,
+        "acr": S,
+        "auth_time": N,
     },
     required=(
         "family_id",

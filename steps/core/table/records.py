@@ -200,8 +200,9 @@ class RefreshFamilyRecord:
         return self.status == STATUS_ACTIVE and not self.is_expired(now)
 
 
-def refresh_family_item(record: RefreshFamilyRecord, **grant: str) -> Item:
-    """The DynamoDB item for a refresh family (``grant``: its ``client_id`` and ``scope``)."""
+def refresh_family_item(record: RefreshFamilyRecord, **grant: Any) -> Item:
+    """The DynamoDB item for a refresh family (``grant``: its ``client_id`` and ``scope``, and
+    the sign-in's ``amr``, ``acr`` and ``auth_time`` after a second factor)."""
     return entity_item(
         REFRESH_FAMILY,
         {
