@@ -74,8 +74,9 @@ test: setup ## run the whole test suite
 test-fast: setup ## the unit layer only: no synthesis, no local cloud (tests marked `cloud` left out)
 	$(BIN)/pytest -m "not cloud" $(PYTEST_ARGS)
 
-lint: setup ## ruff on all Python code
+lint: setup ## ruff on all Python code: the checks and the format
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 synth: setup ## synthesize the CloudFormation template into cdk.out/ (offline, no AWS credentials)
 	$(CDK) synth --quiet $(CDK_CONTEXT)

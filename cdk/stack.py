@@ -164,9 +164,7 @@ class StepAuthStack(Stack):
                     start_mfa_challenge=self.multi_factor.steps.start_mfa_challenge,
                 ),
             ),
-            "Refresh": self._workflow(
-                "Refresh", functools.partial(refresh_definition, bus=bus)
-            ),
+            "Refresh": self._workflow("Refresh", functools.partial(refresh_definition, bus=bus)),
             "Logout": self._workflow("Logout", logout_definition),
             "DisableUser": self._workflow(
                 "DisableUser", functools.partial(disable_user_definition, bus=bus)

@@ -474,8 +474,10 @@ def test_every_item_the_flows_stored_fits_the_contract(api: Api, aws, local_clou
     email = new_email()
     assert api.register(email).status == 201
     assert api.login(email, "wrong " + PASSWORD).status == 401  # a lockout count, an audit
-    pages = aws.client("dynamodb").get_paginator("scan").paginate(
-        TableName=local_cloud.stack.outputs["TableName"]
+    pages = (
+        aws.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=local_cloud.stack.outputs["TableName"])
     )
     items = [item for page in pages for item in page["Items"]]
     assert_items_fit_the_contract(

@@ -85,9 +85,9 @@ class Subscriber:
     def drain(self) -> None:
         """Receive whatever the queue holds now (the local bus delivers to SQS inside
         PutEvents, so every event of an answered request is there already)."""
-        while messages := self.sqs.receive_message(
-            QueueUrl=self.url, MaxNumberOfMessages=10
-        ).get("Messages", []):
+        while messages := self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
             self._take(messages)
 
     def seen(self, detail_type: str, **detail: str) -> list[dict[str, Any]]:
