@@ -14,9 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from steps.core.contract.entities import TOKENS_VALID_AFTER
+from steps.core.contract.entities import MFA_TOTP, TOKENS_VALID_AFTER
 from steps.core.errors import SessionNotFound, UserNotFound
-from steps.core.mfa import totp_key
 from steps.core.table import (
     FAMILY_PREFIX,
     PK,
@@ -31,6 +30,7 @@ from steps.core.table import (
     UserRecord,
     deny_key,
     family_key,
+    key,
     refresh_family_from_item,
     refresh_token_from_item,
     refresh_token_key,
@@ -371,6 +371,7 @@ def delete_account(
     )
     if not deleted:  # deleted (or replaced by another account) since the lookup
         raise UserNotFound
-    # Its multi-factor enrolment (the encrypted TOTP secret, the recovery code hashes) too.
-    table.delete(totp_key(user_id))
+    # Its multi-factor enrolment (the encrypted TOTP secret, the recovery code hashes) too; the
+    # key from the contract, not steps.core.mfa: the authorizer imports this module (cold start).
+    table.delete(key(MFA_TOTP, user_id=user_id))
     return user
