@@ -118,8 +118,7 @@ def authorize(
         keys=keys,
         clock=clock,
         config=config,
-        # stepauth's own routes also take the enrolment token (its policy: the enrolment routes)
-        audiences=config.accepted_audiences | {config.enrollment_audience},
+        audiences=config.authorizer_audiences,
     )
     try:
         check_enrollment_audience(claims, enrollment_audience=config.enrollment_audience)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any
 
 #: Environment variable behind each configuration field.
@@ -195,16 +196,23 @@ class Config:
             return self.clients[0]
         return next((c for c in self.clients if c.client_id == client_id), None)
 
-    @property
+    # Cached: the authorizer reads these on every request (the config is frozen).
+    @cached_property
     def accepted_audiences(self) -> frozenset[str]:
         """Audiences stepauth's own routes accept: its own and every client's."""
         return frozenset({self.token_audience, *(c.audience for c in self.clients)})
 
-    @property
+    @cached_property
     def enrollment_audience(self) -> str:
         """``aud`` of the enrolment token: its own, accepted only by stepauth's authorizer and
         only on the enrolment routes (steps/core/mfa_enrollment.py)."""
         return self.mfa_enrollment_audience or f"{self.token_audience}{ENROLLMENT_AUDIENCE_SUFFIX}"
+
+    @cached_property
+    def authorizer_audiences(self) -> frozenset[str]:
+        """What stepauth's authorizer accepts on its own routes: the accepted audiences and the
+        enrolment token's (whose policy then allows only the enrolment routes)."""
+        return self.accepted_audiences | {self.enrollment_audience}
 
     @property
     def required_table_name(self) -> str:
