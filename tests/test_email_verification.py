@@ -37,8 +37,16 @@ USED_CODES: dict[str, str] = {}
 
 
 def contains_code(text: str, code: str) -> bool:
-    """The code as a whole token (not six digits inside a longer number or id)."""
-    return re.search(rf"(?<![0-9A-Za-z]){code}(?![0-9A-Za-z])", text) is not None
+    """The code as a whole token (not six digits inside a longer number or id, nor the
+    fraction of a number: a timestamp's "15:20:59.232000")."""
+    return re.search(rf"(?<![0-9A-Za-z])(?<![0-9]\.){code}(?![0-9A-Za-z])", text) is not None
+
+
+def test_the_secret_scan_finds_a_code_standing_alone_only() -> None:
+    assert contains_code('{"code":"232000"}', "232000")
+    assert contains_code("Your code is 232000.", "232000")
+    assert not contains_code("1232000", "232000")  # inside a longer number
+    assert not contains_code("2026-12-01 15:20:59.232000", "232000")  # a timestamp's fraction
 
 
 @dataclass

@@ -16,7 +16,6 @@ request then succeeds. Last, nothing the child recorded holds a code the cases u
 from __future__ import annotations
 
 import json
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -288,5 +287,4 @@ def test_no_code_of_the_matrix_in_any_history_or_log_of_the_child(server: Server
     texts = recorded_texts(server)
     for where, text in texts.items():
         for code in USED_CODES:
-            # Not the fraction of a timestamp ("15:20:59.232000"): a code stands alone.
-            assert not contains_code(re.sub(r"\.\d+", ".", text), code), f"a code in {where}"
+            assert not contains_code(text, code), f"a code in {where}"
