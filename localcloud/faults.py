@@ -47,6 +47,8 @@ KINDS = ("throttle", "internal", "crash", "timeout")
 ENV_VAR = "STEPAUTH_FAULTS"
 #: The run-time control on the local AWS port.
 FAULTS_PATH = "/_aws/faults"
+#: The longest body of rules the control takes (rules are a line or two).
+MAX_CONTROL_BODY_BYTES = 64 * 1024
 
 
 @dataclass
@@ -132,15 +134,24 @@ def parse_rules(spec: str) -> list[FaultRule]:
         for option in options:
             name, _, value = option.partition("=")
             if name == "times":
-                values["times"] = int(value)
+                values["times"] = _number(int, name, value)
             elif name == "p":
-                values["probability"] = float(value)
+                values["probability"] = _number(float, name, value)
             elif name in ("function", "match"):
                 values[name] = value
             else:
                 raise ValueError(f"Unknown fault option {name!r}.")
         rules.append(FaultRule(service.lower(), operation, kind, **values))
     return rules
+
+
+def _number(kind: type[int] | type[float], name: str, text: str) -> int | float:
+    """A rule option's number, or a ValueError that says which option (not Python's words)."""
+    try:
+        return kind(text)
+    except ValueError:
+        wanted = "a whole number" if kind is int else "a number"
+        raise ValueError(f"The fault option {name} must be {wanted}, got {text!r}.") from None
 
 
 _lock = threading.Lock()
@@ -266,18 +277,27 @@ def control_response(method: str, body: bytes) -> tuple[str, list[tuple[str, str
     """``/_aws/faults``: (status line, headers, body). ``POST`` adds the rules of its body (the
     ``STEPAUTH_FAULTS`` syntax), ``GET`` lists them, ``DELETE`` removes them all."""
     json_type = [("Content-Type", "application/json")]
+
+    def refused(status: str, description: str) -> tuple[str, list[tuple[str, str]], bytes]:
+        problem = {"error": "invalid_request", "error_description": description}
+        return status, json_type, json.dumps(problem).encode()
+
     if method == "DELETE":
         clear()
         return "204 No Content", [], b""
     if method == "POST":
+        if len(body) > MAX_CONTROL_BODY_BYTES:
+            return refused("413 Content Too Large", "The fault rules are too long.")
         try:
             rules = parse_rules(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as error:
-            problem = {"error": "invalid_request", "error_description": str(error)}
-            return "400 Bad Request", json_type, json.dumps(problem).encode()
+        except UnicodeDecodeError:
+            return refused("400 Bad Request", "The fault rules must be UTF-8 text.")
+        except ValueError as error:  # our own messages (parse_rules, FaultRule)
+            return refused("400 Bad Request", str(error))
         add_rules(rules)
     elif method != "GET":
-        return "405 Method Not Allowed", [("Allow", "GET, POST, DELETE")], b""
+        status, headers, answer = refused("405 Method Not Allowed", "Use GET, POST or DELETE.")
+        return status, [*headers, ("Allow", "GET, POST, DELETE")], answer
     return "200 OK", json_type, json.dumps({"rules": described()}).encode()
 
 
@@ -289,8 +309,10 @@ def _patch_control_endpoint() -> None:
 
     def __call__(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO", "").rstrip("/") == FAULTS_PATH:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            length = str(environ.get("CONTENT_LENGTH") or "0")
+            # Past the limit, one byte more than it is enough to refuse (no 10 MB read).
+            wanted = min(int(length), MAX_CONTROL_BODY_BYTES + 1) if length.isdigit() else 0
+            body = environ["wsgi.input"].read(wanted) if wanted else b""
             status, headers, answer = control_response(environ.get("REQUEST_METHOD", "GET"), body)
             start_response(status, [*headers, ("Content-Length", str(len(answer)))])
             return [answer]
