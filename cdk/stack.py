@@ -478,8 +478,9 @@ class StepAuthStack(Stack):
         # local cloud enforces these policies; tests/test_iam.py and the test run's "IAM grants
         # no call exercised" summary keep the list exact). Transactions count as their parts.
         table_actions: list[tuple[lambda_.IFunction, tuple[str, ...]]] = [
-            # the lockout counters (update, reset) and the user
-            (steps.verify_password, ("GetItem", "UpdateItem", "DeleteItem")),
+            # the lockout and TOTP records read together (BatchGetItem), the lockout counters
+            # (update, reset) and the user (a re-hashed password)
+            (steps.verify_password, ("BatchGetItem", "UpdateItem", "DeleteItem")),
             # a new family: its item and its first token, in one transaction
             (steps.issue_tokens, ("PutItem",)),
             # the token, then its family and user together (BatchGetItem); the rotation

@@ -254,9 +254,9 @@ def test_one_login_by_hand(small: StackModel) -> None:
     assert login.express_duration_ms == pytest.approx(70 + 18 + 70 + 3 * 20 + 2 * 10 + 1)
     assert login.express_billed_ms == 300
     assert usage.express_gb_seconds == pytest.approx(0.3 * 64 / 1024)
-    # FindUser 1 RRU; VerifyPassword's read of the MFA enrolment 1 RRU (declared); the audit
-    # putItem 2 WRU; IssueTokens' transaction 6 WRU (declared).
-    assert (usage.read_units, usage.write_units) == (2.0, 8.0)
+    # FindUser 1 RRU; VerifyPassword's read of the lockout count and the MFA enrolment 2 RRU
+    # (declared); the audit putItem 2 WRU; IssueTokens' transaction 6 WRU (declared).
+    assert (usage.read_units, usage.write_units) == (3.0, 8.0)
     assert usage.log_bytes == 3 * (350 + 100) + 29 * 400
 
     dollars = sum(line.usd for line in cost.cost_lines(usage, secrets=0))
@@ -266,7 +266,7 @@ def test_one_login_by_hand(small: StackModel) -> None:
         + 0.3 * 64 / 1024 * 0.00001667  # Express duration
         + 3 * 0.20e-6  # Lambda requests
         + gb_seconds * 0.0000166667  # Lambda duration
-        + 2 * 0.125e-6  # RRU
+        + 3 * 0.125e-6  # RRU
         + 8 * 0.625e-6  # WRU
         + (3 * 450 + 29 * 400) / 1e9 * 0.50  # log ingestion
     )
@@ -298,7 +298,8 @@ def test_capacity_is_rate_times_billed_duration(small: StackModel) -> None:
     assert plan["lambda_concurrency"]["Verify"] == pytest.approx(100 * 0.018)
     assert plan["lambda_concurrency"]["Issue"] == pytest.approx(100 * 0.070)
     assert plan["express_executions_per_second"] == pytest.approx(100.0)
-    assert plan["dynamodb_rru_per_second"] == pytest.approx(200.0)  # FindUser + the MFA read
+    # FindUser, then the lockout and MFA records (one BatchGetItem of two items)
+    assert plan["dynamodb_rru_per_second"] == pytest.approx(300.0)
     assert plan["dynamodb_wru_per_second"] == pytest.approx(800.0)
     assert any("stage throttle of 50" in warning for warning in plan["warnings"])
     assert cost.capacity(result, peak_rps=10.0)["warnings"] == []

@@ -71,9 +71,10 @@ STEP_TABLE_OPERATIONS: dict[tuple[str, str], RequestUnits] = {
     ("*", "steps.validate_login.handler"): RequestUnits(),
     # HashPassword: argon2id only.
     ("*", "steps.hash_password.handler"): RequestUnits(),
-    # VerifyPassword: argon2id against the item FindUser read; after a right password, a
-    # strongly consistent GetItem of the account's MFA enrolment (1 RRU).
-    ("*", "steps.verify_password.handler"): RequestUnits(read=1),
+    # VerifyPassword: argon2id against the item FindUser read, after one strongly consistent
+    # BatchGetItem of the email's lockout count and the account's MFA enrolment (2 RRU: a
+    # missing item costs a read too).
+    ("*", "steps.verify_password.handler"): RequestUnits(read=2),
     # IssueTokens starting a family (Register, Login): one TransactWriteItems putting the family
     # and the token item (2 items x 2 WRU) plus both items' gsi1 copies (2 WRU).
     ("*", "steps.issue_tokens.handler"): RequestUnits(write=6),

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from steps.core.config import Config
 from steps.core.contract.errors import ACCOUNT_LOCKED
 from steps.core.errors import InvalidCredentials
-from steps.core.lockout import clear_failures, failed_logins, record_failure
+from steps.core.lockout import clear_failures, current_failures, record_failure
 from steps.core.passwords import Hasher
-from steps.core.table import Table, user_from_item, user_key
+from steps.core.table import PK, SK, Item, Table, lockout_key, user_from_item, user_key
 
 
 def _password_from_state(event: Any) -> str:
@@ -80,6 +80,34 @@ def _locked(retry_after: int) -> dict[str, Any]:
     }
 
 
+class SecondFactorRecord(Protocol):
+    """Where an account's second factor is stored, and whether a stored item turns it on
+    (:class:`steps.core.mfa.TotpSecondFactor`)."""
+
+    def key(self, user_id: str) -> Item: ...
+
+    def is_on(self, item: Item | None) -> bool: ...
+
+
+def _found_user_id(event: Mapping[str, Any]) -> str | None:
+    """The user id of the step input's ``found`` item, if it names one (verify_login checks
+    the item itself)."""
+    found = event.get("found")
+    item = found.get("Item") if isinstance(found, Mapping) else None
+    value = item.get("user_id") if isinstance(item, Mapping) else None
+    user_id = value.get("S") if isinstance(value, Mapping) else None
+    return user_id if isinstance(user_id, str) and user_id else None
+
+
+def _item_key(item: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """An item's primary key as plain strings (to find the items of a BatchGetItem answer)."""
+    pk, sk = item.get(PK), item.get(SK)
+    return (
+        pk.get("S") if isinstance(pk, Mapping) else None,
+        sk.get("S") if isinstance(sk, Mapping) else None,
+    )
+
+
 def guarded_login(
     event: Any,
     *,
@@ -87,7 +115,7 @@ def guarded_login(
     table: Table,
     now: float,
     config: Config,
-    has_second_factor: Callable[[str], bool] | None = None,
+    second_factor: SecondFactorRecord | None = None,
 ) -> dict[str, Any]:
     """``{"email", "password", "found"}`` -> the verified user, a lock, or InvalidCredentials.
 
@@ -95,12 +123,21 @@ def guarded_login(
     known and unknown emails). A failure is counted atomically; a success clears the count and
     re-hashes the password when the stored hash's parameters are older than the configured ones.
 
-    ``has_second_factor(user_id)``: when it says the account has MFA, the result says so
+    ``second_factor``: when the account's record says it has MFA, the result says so
     (``"mfa": true``) and the count is not cleared: only a right second factor clears it, so
     wrong codes after a right password add up to the same lockout (steps/core/mfa_signin.py).
+
+    The lockout record and the account's second-factor record are read before the password
+    check, consistently, in one BatchGetItem (the second only for a found user: an unknown
+    email reads its lockout record alone, in the same one call).
     """
     email = _email_from_state(event)
-    previous = failed_logins(table, email, now=now, config=config)
+    wanted = [lockout_key(email)]
+    user_id = _found_user_id(event)
+    if second_factor is not None and user_id is not None:
+        wanted.append(second_factor.key(user_id))
+    read = {_item_key(item): item for item in table.get_many(wanted, consistent=True)}
+    previous = current_failures(read.get(_item_key(wanted[0])), now=now, config=config)
     if previous is not None and (wait := previous.retry_after(now, config)) > 0:
         return _locked(wait)
     try:
@@ -108,7 +145,11 @@ def guarded_login(
     except InvalidCredentials:
         record_failure(table, email, now=now, config=config)
         raise
-    mfa = has_second_factor is not None and has_second_factor(result["user"]["id"])
+    mfa = False
+    if second_factor is not None:
+        # verify_login read the same item: its id is the one the record was read for.
+        factor_key = second_factor.key(result["user"]["id"])
+        mfa = second_factor.is_on(read.get(_item_key(factor_key)))
     if previous is not None and not mfa:
         clear_failures(table, email)
     if result.pop("needs_rehash"):
@@ -117,7 +158,7 @@ def guarded_login(
         upgrade_password_hash(
             table, email, old=stored.password_hash, new=hasher.hash(_password_from_state(event))
         )
-    if has_second_factor is not None:
+    if second_factor is not None:
         result["mfa"] = mfa
     return {**result, "locked": False}
 

@@ -51,7 +51,12 @@ def _from_item(item: Any) -> FailedLogins | None:
 
 def failed_logins(table: Table, email: str, *, now: float, config: Config) -> FailedLogins | None:
     """The current count, or None when there is none or it is older than the quiet period."""
-    record = _from_item(table.get(lockout_key(email), consistent=True))
+    return current_failures(table.get(lockout_key(email), consistent=True), now=now, config=config)
+
+
+def current_failures(item: Any, *, now: float, config: Config) -> FailedLogins | None:
+    """:func:`failed_logins` of a lockout item read by the caller (None: no item)."""
+    record = _from_item(item)
     if record is None or now - record.last_failure_at >= config.lockout_reset_seconds:
         return None
     return record

@@ -156,8 +156,23 @@ def totp_record(table: Table, user_id: str) -> TotpRecord | None:
 
 def mfa_enabled(table: Table, user_id: str) -> bool:
     """Whether the account signs in with a second factor."""
-    record = totp_record(table, user_id)
-    return record is not None and record.is_active
+    return TOTP_SECOND_FACTOR.is_on(table.get(totp_key(user_id), consistent=True))
+
+
+class TotpSecondFactor:
+    """The login's view of an account's TOTP record: the password step reads it with the
+    lockout record, in one call (:func:`steps.core.credentials.guarded_login`)."""
+
+    def key(self, user_id: str) -> Item:
+        return totp_key(user_id)
+
+    def is_on(self, item: Item | None) -> bool:
+        """Whether this TOTP item (None: none stored) makes the account sign in with it."""
+        record = totp_from_item(item)
+        return record is not None and record.is_active
+
+
+TOTP_SECOND_FACTOR = TotpSecondFactor()
 
 
 # -- enrolment -------------------------------------------------------------------------------

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from steps import hash_password, verify_password
@@ -186,3 +188,105 @@ def test_dummy_hash_is_prepared_on_every_path():
     with pytest.raises(InvalidCredentials):
         verify_login({"password": PASSWORD, "found": {}}, hasher=hasher)
     assert hasher.dummy_requests == 2
+
+
+class CountingClient:
+    """The test's DynamoDB client, recording each call's name and parameters."""
+
+    def __init__(self, client):
+        self._client = client
+        self.calls: list[tuple[str, dict]] = []
+
+    def __getattr__(self, name):
+        attribute = getattr(self._client, name)
+        if name.startswith("_") or not callable(attribute):
+            return attribute
+
+        def counted(**params):
+            self.calls.append((name, params))
+            return attribute(**params)
+
+        return counted
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+@pytest.fixture
+def counted(dynamodb, monkeypatch):
+    from steps.core import aws
+
+    client = CountingClient(dynamodb)
+    monkeypatch.setattr(aws, "client", lambda service: client)
+    return client
+
+
+def active_totp(table, user_id="u-42"):
+    from steps.core.mfa import totp_key
+
+    table.put(
+        {
+            **totp_key(user_id),
+            "entity": {"S": "mfa_totp"},
+            "user_id": {"S": user_id},
+            "status": {"S": "active"},
+            "secret": {"S": "ciphertext"},
+            "created_at": {"N": "1"},
+        }
+    )
+
+
+def test_a_login_reads_the_lockout_and_totp_records_in_one_consistent_call(counted):
+    """The password step's reads: one BatchGetItem, strongly consistent, of the email's lockout
+    record and the account's TOTP record; a first right password writes nothing."""
+    from steps.core.mfa import totp_key
+    from steps.core.table import lockout_key
+
+    assert login(stored_user(default_hasher().hash(PASSWORD)))["mfa"] is False
+    assert counted.names == ["batch_get_item"]
+    (request,) = counted.calls[0][1]["RequestItems"].values()
+    assert request == {"Keys": [lockout_key(EMAIL), totp_key("u-42")], "ConsistentRead": True}
+
+
+def test_unknown_email_and_wrong_password_make_the_same_calls(counted):
+    """Enumeration: one read (an unknown email has no TOTP record to ask for), then the
+    failure counted, for a known and an unknown email alike."""
+    real = default_hasher().hash(PASSWORD)
+    seen = []
+    for email, found, password in (
+        ("nobody@example.com", {}, PASSWORD),
+        (EMAIL, stored_user(real), "other password x"),
+    ):
+        counted.calls.clear()
+        with pytest.raises(InvalidCredentials):
+            verify_password.handler({"email": email, "password": password, "found": found}, None)
+        seen.append(counted.names)
+    assert seen == [["batch_get_item", "update_item"]] * 2
+
+
+def test_a_right_password_with_mfa_keeps_the_count_and_one_without_clears_it(counted, table):
+    """The TOTP record from the same read decides: with MFA on, the count stays for the
+    second factor to clear (steps/core/mfa_signin.py); without, the right password clears it."""
+    from steps.core.config import get_config
+    from steps.core.lockout import failed_logins
+
+    found = stored_user(default_hasher().hash(PASSWORD))
+    with pytest.raises(InvalidCredentials):
+        login(found, "other password x")
+    active_totp(table)
+    counted.calls.clear()
+    assert login(found)["mfa"] is True
+    assert counted.names == ["batch_get_item"]
+    assert failed_logins(table, EMAIL, now=time.time(), config=get_config()) is not None
+    table.delete(totp_key_of("u-42"))
+    counted.calls.clear()
+    assert login(found)["mfa"] is False
+    assert counted.names == ["batch_get_item", "delete_item"]
+    assert failed_logins(table, EMAIL, now=time.time(), config=get_config()) is None
+
+
+def totp_key_of(user_id):
+    from steps.core.mfa import totp_key
+
+    return totp_key(user_id)
