@@ -90,3 +90,32 @@ def test_clients_are_cached_and_follow_the_endpoint(monkeypatch):
     second = aws.client("dynamodb")
     assert second is not first and second.meta.endpoint_url == "http://127.0.0.1:4567"
     assert aws.client("secretsmanager") is not second
+
+
+def test_the_dynamodb_client_leaves_validation_to_dynamodb(monkeypatch):
+    """botocore's client-side walk of every parameter is skipped for DynamoDB (which validates
+    each request itself); the other services' clients keep it."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.exceptions import ParamValidationError
+
+    class Body:
+        def stream(self, **_):
+            yield b"{}"
+
+    sent = []
+
+    def answer(request, **_):
+        sent.append(request.url)
+        return AWSResponse(request.url, 200, {}, Body())
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    aws.reset_clients()
+    try:
+        dynamodb = aws.client("dynamodb")
+        dynamodb.meta.events.register("before-send.dynamodb", answer)
+        dynamodb.get_item(TableName="t", Key={"pk": {"S": "x"}}, ConsistentRead="yes")
+        assert len(sent) == 1  # sent as it is: DynamoDB answers a bad one (ValidationException)
+        with pytest.raises(ParamValidationError):
+            aws.client("secretsmanager").get_secret_value(SecretId=5)
+    finally:
+        aws.reset_clients()
