@@ -296,3 +296,79 @@ def test_query_gsi1_follows_every_page():
         found = list(Table.from_client(client, "t").query_gsi1("USERID#u-1", sk_prefix="FAMILY#"))
         stub.assert_no_pending_responses()
     assert [i["n"]["N"] for i in found] == ["0", "1", "2", "3", "4"]
+
+
+def _as_boto3_reads(item):
+    """from_item's answer as boto3's deserializer gives it (Decimal integers as int)."""
+    from decimal import Decimal
+
+    from boto3.dynamodb.types import TypeDeserializer
+
+    def plain(value):
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else value
+        if isinstance(value, list):
+            return [plain(entry) for entry in value]
+        if isinstance(value, dict):
+            return {name: plain(entry) for name, entry in value.items()}
+        return value
+
+    return {name: plain(TypeDeserializer().deserialize(value)) for name, value in item.items()}
+
+
+READ_CASES = {
+    "s": {"S": "text"},
+    "empty_s": {"S": ""},
+    "n": {"N": "1764600000"},
+    "negative": {"N": "-42"},
+    "zero": {"N": "-0"},
+    "leading_zeros": {"N": "007"},
+    "38_digits": {"N": "9" * 38},
+    "40_digits_of_which_38_count": {"N": "00" + "9" * 38},
+    "fraction": {"N": "1.5"},
+    "exponent": {"N": "1E+3"},
+    "bool": {"BOOL": False},
+    "null": {"NULL": True},
+    "list": {"L": [{"S": "a"}, {"N": "2"}, {"L": [{"BOOL": True}]}]},
+    "map": {"M": {"a": {"N": "3"}, "b": {"M": {"c": {"S": "d"}}}}},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2.5"]},
+    "b": {"B": b"\x00\x01"},
+    "bs": {"BS": [b"\x00"]},
+}
+
+
+def test_items_are_read_as_boto3_reads_them():
+    """from_item reads the common types itself (no Decimal round trip): the same values."""
+    from steps.core.table import from_item
+
+    read = from_item(READ_CASES)
+    assert read == _as_boto3_reads(READ_CASES)
+    assert type(read["n"]) is int and type(read["fraction"]) is not int
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"N": "9" * 39},  # more digits than DynamoDB keeps
+        {"N": "x"},
+        {"S": "a", "N": "1"},
+        {},
+        {"X": "1"},
+        "plain",
+        {"S": 5},
+        {"L": [{"N": "9" * 39}]},
+        {"SS": ["a", 1]},
+    ],
+)
+def test_odd_values_are_read_or_refused_as_boto3_does(value):
+    """Whatever from_item does not read itself is boto3's to read (or refuse: ValueError)."""
+    from steps.core.table import from_item
+
+    try:
+        expected = _as_boto3_reads({"a": value})
+    except (TypeError, ValueError, AttributeError, ArithmeticError):
+        with pytest.raises(ValueError):
+            from_item({"a": value})
+    else:
+        assert repr(from_item({"a": value})) == repr(expected)  # NaN is not equal to itself

@@ -7,6 +7,7 @@ table stores epoch seconds and counters only), not boto3's ``Decimal``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
@@ -45,11 +46,36 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: An ``N`` that is an integer boto3 would read exactly (DynamoDB keeps 38 digits).
+_INTEGER = re.compile(r"-?[0-9]{1,38}")
+
+
+def _plain_value(value: Any) -> Any:
+    """One attribute value as a plain value. The types the table holds are read here, as boto3
+    reads them, without its Decimal round trip (items are read on every request path); any
+    other value goes through boto3's deserializer."""
+    if type(value) is dict and len(value) == 1:
+        ((kind, data),) = value.items()
+        if kind == "S" and type(data) is str:
+            return data
+        if kind == "N" and type(data) is str and _INTEGER.fullmatch(data):
+            return int(data)
+        if kind == "BOOL" and type(data) is bool:
+            return data
+        if kind == "L" and type(data) is list:
+            return [_plain_value(entry) for entry in data]
+        if kind == "M" and type(data) is dict:
+            return {name: _plain_value(entry) for name, entry in data.items()}
+        if kind == "SS" and type(data) is list and all(type(entry) is str for entry in data):
+            return set(data)
+    _, deserializer = _serializers()
+    return _plain(deserializer.deserialize(value))
+
+
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     """Plain values of an item; ValueError for anything that is not attribute-value JSON."""
     try:
-        _, deserializer = _serializers()
-        return {name: _plain(deserializer.deserialize(value)) for name, value in item.items()}
+        return {name: _plain_value(value) for name, value in item.items()}
     except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise ValueError("The item is not DynamoDB attribute-value JSON.") from exc
 
