@@ -16,6 +16,10 @@ service and region (moto's dispatcher would scan its module list on every call),
 skips the WSGI environ, Flask's routing and its response object. A request this route does not
 know (unsigned, or no moto handler matches its path) goes through moto's whole WSGI application.
 
+A DynamoDB request goes further still (``localcloud/dynamodb_inprocess.py``): moto's DynamoDB
+handler gets the decoded JSON body and its result is encoded as JSON, skipping moto's
+request object and its shape-walking parser and serializer.
+
 A Lambda Task goes one step further (:func:`invoke_lambda_task`): the interpreter hands the
 invocation to moto's Lambda backend directly, after the IAM decision and the fault injection a
 client would have run, so no request is serialized, signed or parsed for it.
@@ -127,9 +131,11 @@ def _answer_directly(app: Any, request: Any) -> Any:
     handler = next((h for pattern, h in _routes_of(backend_name) if pattern.match(path)), None)
     if handler is None:
         return None
-    moto_request = normalize_request(request)
     try:
-        result = handler(moto_request, moto_request.raw_url, moto_request.headers)
+        result = _answer_dynamodb(request) if backend_name == "dynamodb" else None
+        if result is None:
+            moto_request = normalize_request(request)
+            result = handler(moto_request, moto_request.raw_url, moto_request.headers)
     except HTTPException as error:
         result = error.code, dict(error.get_headers()), error.get_body()
     except ClientError as error:  # as moto's Flask view answers one
@@ -139,6 +145,15 @@ def _answer_directly(app: Any, request: Any) -> Any:
         content = content.encode("utf-8")
     response_headers = {name: _text(value) for name, value in dict(headers).items()}
     return AWSResponse(request.url, int(status), response_headers, _RawBody(content or b""))
+
+
+def _answer_dynamodb(request: Any) -> Any:
+    """moto's DynamoDB handler's answer without moto's generic layers (None: not for it)."""
+    from . import dynamodb_inprocess
+
+    headers = {name: _text(value) for name, value in request.headers.items()}
+    region = headers["Authorization"].split(",")[0].split()[1].split("/")[2]  # _backend_name's
+    return dynamodb_inprocess.answer(headers, _body(request.body), region)
 
 
 def answer(app: Any, request: Any) -> Any:
