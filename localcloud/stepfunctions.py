@@ -120,13 +120,7 @@ def _patch_start_sync_execution() -> None:
             self._get_param("input", if_none="{}"),
             self._get_param("traceHeader"),
         )
-        answer = execution.to_start_sync_execution_output()
-        if not includes_execution_data(execution.state_machine.loggingConfiguration):
-            # The caller gets its answer; what stays behind for describe-execution holds no data.
-            execution.input_data = {}
-            execution.execution_input = "{}"
-            execution.output = None
-        return ActionResult(answer)
+        return ActionResult(sync_execution_answer(execution))
 
     # Express execution ARNs (…:express:machine:name:id) are accepted by describe-execution and
     # get-execution-history, which AWS does not offer for Express: locally operators can read them.
@@ -137,6 +131,17 @@ def _patch_start_sync_execution() -> None:
     )
     StepFunctionsParserBackend.start_sync_execution = start_sync_execution
     StepFunctionResponse.start_sync_execution = start_sync_execution_response
+
+
+def sync_execution_answer(execution: Any) -> dict[str, Any]:
+    """StartSyncExecution's answer for a finished execution (moto's output structure)."""
+    answer: dict[str, Any] = execution.to_start_sync_execution_output()
+    if not includes_execution_data(execution.state_machine.loggingConfiguration):
+        # The caller gets its answer; what stays behind for describe-execution holds no data.
+        execution.input_data = {}
+        execution.execution_input = "{}"
+        execution.output = None
+    return answer
 
 
 # 2. Execution names -------------------------------------------------------------------------
