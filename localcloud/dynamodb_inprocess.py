@@ -86,13 +86,17 @@ class _InProcessDynamoHandler(DynamoHandler):
         return super().serialized(action_result)
 
 
+def takes(operation: str, body: bytes) -> bool:
+    """Whether this module answers the operation with this body (else moto's own path)."""
+    return enabled and operation in ITEM_OPERATIONS and not _BINARY_VALUE.search(body)
+
+
 def answer(
     headers: dict[str, str], body: bytes, region: str
 ) -> tuple[int, dict[str, Any], Any] | None:
     """moto's ``(status, headers, body)`` for a signed DynamoDB request (its headers as text);
     None: moto's own path answers it."""
-    operation = headers.get("X-Amz-Target", "").rpartition(".")[2]
-    if not enabled or operation not in ITEM_OPERATIONS or _BINARY_VALUE.search(body):
+    if not takes(headers.get("X-Amz-Target", "").rpartition(".")[2], body):
         return None
     try:
         params = json.loads(body) if body else {}

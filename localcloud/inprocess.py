@@ -297,6 +297,85 @@ def invoke_lambda_task(parameters: dict[str, Any], region: str) -> dict[str, Any
     return result
 
 
+# DynamoDB Tasks ----------------------------------------------------------------------------------
+
+
+def call_dynamodb_task(client: Any, operation_name: str, parameters: dict[str, Any]) -> Any:
+    """An optimized DynamoDB Task's call (``getItem``, ``putItem``...), answered by moto's DynamoDB
+    handler on this thread without a request being signed or sent.
+
+    As for a Lambda Task, what ``client`` did is done here: botocore's validation, IAM's
+    decision for the running principal (the state machine's role) and any injected fault, raised
+    as the client raised them; the body is what botocore would have serialized. The answer is
+    parsed as botocore parses one (a plain JSON result directly; an error, or a result moto's
+    serializer wrote, by botocore's parser), and an error is raised as the client's exception.
+    A call the in-process DynamoDB path does not take (a binary value) goes through ``client``.
+    """
+    from botocore import xform_name
+    from botocore.exceptions import ClientError
+    from botocore.validate import validate_parameters
+
+    from . import dynamodb_inprocess, faults, iam
+
+    try:
+        body = json.dumps(parameters)
+    except (TypeError, ValueError):
+        body = ""  # not JSON (bytes): botocore serializes it, on moto's own path
+    if not body or not dynamodb_inprocess.takes(operation_name, body.encode("utf-8")):
+        return getattr(client, xform_name(operation_name))(**parameters)
+    operation = client.meta.service_model.operation_model(operation_name)
+    validate_parameters(parameters, operation.input_shape)
+    iam.authorize_call("dynamodb", operation_name, parameters)
+    fault = faults.service_fault("dynamodb", operation_name, "", body)
+    if fault is not None:
+        raise ClientError(fault, operation_name)  # type: ignore[arg-type]
+    headers = {
+        "X-Amz-Target": f"DynamoDB_20120810.{operation_name}",
+        "Content-Type": "application/x-amz-json-1.0",
+        "x-moto-account-id": _account_of(""),
+    }
+    answered = dynamodb_inprocess.answer(headers, body.encode("utf-8"), client.meta.region_name)
+    assert answered is not None  # takes() said so
+    status, response_headers, content = answered
+    text = content.decode("utf-8") if isinstance(content, bytes) else str(content)
+    if status == 200 and not _BINARY_TEXT.search(text):
+        members = operation.output_shape.members if operation.output_shape else {}
+        result = {k: v for k, v in json.loads(text).items() if k in members}
+        headers_seen = {str(k).lower(): str(v) for k, v in response_headers.items()}
+        result["ResponseMetadata"] = {
+            "RequestId": headers_seen.get("x-amzn-requestid", ""),
+            "HTTPStatusCode": 200,
+            "HTTPHeaders": headers_seen,
+            "RetryAttempts": 0,
+        }
+        return result
+    return _parsed_as_botocore(client, operation, status, response_headers, text)
+
+
+_BINARY_TEXT = re.compile(r'"BS?"\s*:')
+
+
+def _parsed_as_botocore(
+    client: Any, operation: Any, status: int, headers: dict[str, Any], text: str
+) -> Any:
+    """A response parsed and, when it is an error, raised, as botocore's client does it."""
+    response = {
+        "status_code": status,
+        "headers": {str(k).lower(): str(v) for k, v in headers.items()},
+        "body": text.encode("utf-8"),
+        "context": {"operation_name": operation.name},
+    }
+    parser = client._response_parser  # noqa: SLF001 - the client's own parser, as it parses
+    parsed = parser.parse(response, operation.output_shape)
+    if status < 300:
+        return parsed
+    code = parsed.get("Error", {}).get("Code")
+    error_shape = client.meta.service_model.shape_for_error_code(code)
+    if error_shape is not None:  # modeled fields (CancellationReasons, Item), as botocore adds
+        parsed.update(parser.parse(response, error_shape))
+    raise client.exceptions.from_code(code)(parsed, operation.name)
+
+
 # The gateway's StartSyncExecution ---------------------------------------------------------------
 
 

@@ -265,6 +265,37 @@ def _patch_task_clients() -> None:
             and getattr(module, "boto_client_for", None) is original
         ):
             module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+    _patch_direct_dynamodb_tasks(boto_client_for)
+
+
+def _patch_direct_dynamodb_tasks(boto_client_for: Callable[..., Any]) -> None:
+    """Optimized DynamoDB Tasks call moto's DynamoDB handler directly while the local cloud
+    serves this process (``localcloud/inprocess.py``: no request signed, sent or parsed)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (  # noqa: E501
+        StateTaskServiceDynamoDB,
+    )
+
+    from . import inprocess
+
+    original = StateTaskServiceDynamoDB._eval_service_task
+
+    def _eval_service_task(  # moto's signature (it is called with keywords)
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> None:
+        client = boto_client_for(region=resource_runtime_part.region, service="dynamodb")
+        if not inprocess.serves_client(client):
+            original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        operation = client.meta.method_to_api_mapping[self._get_boto_service_action()]
+        response = inprocess.call_dynamodb_task(client, operation, normalised_parameters)
+        response.pop("ResponseMetadata", None)
+        env.stack.append(response)
+
+    StateTaskServiceDynamoDB._eval_service_task = _eval_service_task
 
 
 # 5. $$.Execution.StartTime ------------------------------------------------------------------

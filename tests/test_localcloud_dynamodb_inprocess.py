@@ -375,3 +375,110 @@ def test_a_binary_value_takes_moto_s_own_path(
     assert outcomes[1]["response"]["Item"]["blob"] == {"B": b"\x00\xffraw"}
     assert outcomes[2]["response"]["Items"][0]["set"] == {"BS": [b"a", b"\x01"]}
     assert parsed == 1  # only the put carried a binary value; the reads' results went back
+
+
+# -- optimized DynamoDB Tasks (inprocess.call_dynamodb_task) ------------------------------------
+
+_TASK_CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("PutItem", {"TableName": "TABLE", "Item": {**_key("t", "1"), "n": {"N": "1"}}}),
+    ("GetItem", {"TableName": "TABLE", "Key": _key("t", "1"), "ConsistentRead": True}),
+    ("GetItem", {"TableName": "TABLE", "Key": _key("t", "absent")}),
+    (
+        "PutItem",
+        {
+            "TableName": "TABLE",
+            "Item": _key("t", "1"),
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        },
+    ),
+    (
+        "UpdateItem",
+        {
+            "TableName": "TABLE",
+            "Key": _key("t", "1"),
+            "UpdateExpression": "ADD n :one",
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+            "ReturnValues": "ALL_NEW",
+        },
+    ),
+    ("UpdateItem", {"TableName": "TABLE", "Key": _key("t", "1"), "UpdateExpression": "SET"}),
+    ("DeleteItem", {"TableName": "TABLE", "Key": _key("t", "1"), "ReturnValues": "ALL_OLD"}),
+    ("GetItem", {"TableName": "no-such-table", "Key": _key("t", "1")}),
+    ("PutItem", {"TableName": "TABLE", "Item": {**_key("t", "2"), "b": {"B": b"\x00\x01"}}}),
+    ("GetItem", {"TableName": "TABLE", "Key": _key("t", "2")}),
+]
+
+
+def _task_outcome(call: Any, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    try:
+        response = call(operation, params)
+    except ClientError as error:
+        metadata = error.response["ResponseMetadata"]
+        details = {k: v for k, v in error.response.items() if k != "ResponseMetadata"}
+        return {"error": type(error).__name__, "status": metadata["HTTPStatusCode"], **details}
+    metadata = response.pop("ResponseMetadata")
+    assert metadata["HTTPStatusCode"] == 200 and metadata["RequestId"]
+    return {"response": response}
+
+
+def _task_run(client: Any, call: Any) -> list[dict[str, Any]]:
+    table = f"task-{uuid.uuid4().hex[:10]}"
+    _create_table(client, table)
+    outcomes = [_task_outcome(call, op, _named(p, "TABLE", table)) for op, p in _TASK_CALLS]
+    return _named(outcomes, table, "TABLE")  # type: ignore[no-any-return]
+
+
+def test_a_dynamodb_task_gets_what_the_client_got(
+    client: Any, parser_calls: _ParserCalls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore import xform_name
+
+    from localcloud import iam
+
+    decisions: list[tuple[str, str]] = []
+    authorize = iam.authorize_call
+
+    def recorded(service: str, operation: str, params: dict[str, Any]) -> None:
+        decisions.append((service, operation))
+        authorize(service, operation, params)
+
+    monkeypatch.setattr(iam, "authorize_call", recorded)
+    direct = _task_run(client, lambda op, p: inprocess.call_dynamodb_task(client, op, p))
+    parsed_directly = parser_calls.count
+    decided_directly = list(decisions)
+    by_client = _task_run(client, lambda op, p: getattr(client, xform_name(op))(**p))
+    assert direct == by_client
+    assert [o.get("error") for o in direct].count("ConditionalCheckFailedException") == 1
+    assert direct[3]["Item"] == {**_key("t", "1"), "n": {"N": "1"}}  # the modeled field
+    assert direct[4]["response"]["Attributes"]["n"] == {"N": "2"}
+    assert direct[9]["response"]["Item"]["b"] == {"B": b"\x00\x01"}
+    # every call answered directly had IAM's decision (the binary put went through the client,
+    # whose own hook decides when IAM is installed), and only that put used moto's parser: the
+    # binary read was answered directly, its result parsed by botocore's parser
+    expected = [("dynamodb", op) for op, _ in _TASK_CALLS]
+    assert decided_directly in (expected, expected[:8] + expected[9:])
+    assert parsed_directly == 2  # the table's creation (the control plane) and that put
+
+
+def test_a_dynamodb_task_gets_an_injected_fault_as_the_client_did(endpoint: str) -> None:
+    from localcloud import faults
+
+    faults.install()  # clients created from now on have the fault hook (the local cloud's do)
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="AKIAINPROCESSTEST",
+        aws_secret_access_key="secret",  # noqa: S106 - moto's fake credentials
+    )
+    table = f"task-{uuid.uuid4().hex[:10]}"
+    _create_table(client, table)
+    item = {"TableName": table, "Item": _key("f", "1")}
+    with faults.inject(faults.FaultRule("dynamodb", "PutItem", "throttle", times=2)):
+        with pytest.raises(ClientError) as direct:
+            inprocess.call_dynamodb_task(client, "PutItem", item)
+        with pytest.raises(ClientError) as by_client:
+            client.put_item(**item)
+    assert direct.value.response["Error"] == by_client.value.response["Error"]
+    assert "Item" not in client.get_item(TableName=table, Key=_key("f", "1"))

@@ -267,3 +267,28 @@ def test_the_gateway_s_direct_start_validates_as_the_client_did(local_cloud: Loc
         inprocess.start_sync_execution(client, {"input": "{}"})  # no stateMachineArn
     with pytest.raises(ParamValidationError):
         inprocess.start_sync_execution(client, {"stateMachineArn": 7})
+
+
+def test_a_workflow_s_dynamodb_tasks_call_the_handler_directly(
+    local_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch, served_over_http: _Requests
+) -> None:
+    """A login's FindUser (getItem) and its audit record (putItem) take the direct path."""
+    direct: list[str] = []
+    original = inprocess.call_dynamodb_task
+
+    def recorded(client: Any, operation: str, parameters: dict[str, Any]) -> Any:
+        direct.append(operation)
+        return original(client, operation, parameters)
+
+    monkeypatch.setattr(inprocess, "call_dynamodb_task", recorded)
+    body = json.dumps({"email": "direct-task@example.com", "password": "not the password 1"})
+    request = urllib.request.Request(
+        f"{local_cloud.settings.gateway_url}/v1/login",
+        data=body.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)  # noqa: S310 - the local gateway
+    assert refused.value.code == 401
+    assert direct[0] == "GetItem" and "PutItem" in direct[1:]
+    assert served_over_http.count == 0
