@@ -32,11 +32,14 @@ def bearer_token(header: Any) -> str:
     the header's, when it is not one decoded before, by ``split_compact``): checking them here
     too cost as much as the decoding.
     """
-    if not isinstance(header, str) or not header.strip():
+    if not isinstance(header, str):
         raise Rejected("missing_token")
     if len(header) > MAX_TOKEN_BYTES + len(SCHEME) + 8:
         raise Rejected("token_too_large")
-    scheme, _, token = header.strip().partition(" ")
+    value = header.strip()
+    if not value:
+        raise Rejected("missing_token")
+    scheme, _, token = value.partition(" ")
     token = token.strip(" ")
     if scheme.lower() != SCHEME or not token:
         raise Rejected("not_bearer")
