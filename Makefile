@@ -64,7 +64,7 @@ dev: setup ## run the service on the embedded local cloud (API on http://127.0.0
 	$(BIN)/stepauth local --host $(HOST) --port $(PORT) --aws-host $(AWS_HOST) --aws-port $(AWS_PORT) --stack-name $(STACK_NAME)
 
 .PHONY: bench
-bench: setup ## benchmarks vs their floors (~5 min); results in bench/results/latest.json
+bench: setup ## benchmarks vs their floors (~11 min on 2 quiet cores); results in bench/results/latest.json
 	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
 

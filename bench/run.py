@@ -347,7 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     results["elapsed_s"] = time.perf_counter() - began
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     LATEST.write_text(json.dumps(results, indent=1) + "\n")
-    plotted = plot.plot_login(tp, facts, scaling=results.get("scaling"))
+    try:
+        plotted = plot.plot_login(tp, facts, scaling=results.get("scaling"))
+        plotted_note = f"plot: {plotted.relative_to(machine.ROOT)}"
+    except ModuleNotFoundError as missing:  # matplotlib: the `bench` extra `make bench` installs
+        plotted_note = f"no plot ({missing.name} is not installed: `make bench` installs it)"
 
     lines = ["", "verdicts (figure vs target):"]
     for verdict in results["verdicts"]:
@@ -357,8 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{verdict['figure']}{spread} (target {verdict['target']})"
         )
     lines.append(
-        f"results: {LATEST.relative_to(machine.ROOT)}; plot: {plotted.relative_to(machine.ROOT)}; "
-        f"{results['elapsed_s']:.0f} s"
+        f"results: {LATEST.relative_to(machine.ROOT)}; {plotted_note}; {results['elapsed_s']:.0f} s"
     )
     _print(lines)
     return 0

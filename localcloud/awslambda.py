@@ -207,4 +207,12 @@ def filter_criteria_matches(criteria: dict[str, Any] | None, record: dict[str, A
     filters = (criteria or {}).get("Filters") or []
     if not filters:
         return True
-    return any(bool(_event_pattern(f["Pattern"]).matches_event(record)) for f in filters)
+    patterns = [_event_pattern(f["Pattern"]) for f in filters]
+    if any(not pattern.get_pattern() for pattern in patterns):
+        return True  # an empty pattern matches everything (moto's matches_event)
+    # moto's matches_event flattens the whole record (both images) for every pattern; the
+    # record is flattened once here, as it does it, and each pattern matched against that.
+    from moto.events.models import EventPattern
+
+    flat = EventPattern._flatten_dict(json.loads(json.dumps(record)))
+    return any(bool(p._does_event_match(flat, p.get_pattern())) for p in patterns)

@@ -148,6 +148,9 @@ class Decision:
     grants: tuple[Grant, ...]  # the Allow grants that matched (when allowed)
 
 
+MAX_REMEMBERED_DECISIONS = 4096
+
+
 class PolicyEvaluator:
     """Each role's statements, and IAM's decision for (role, action, resource)."""
 
@@ -165,6 +168,9 @@ class PolicyEvaluator:
         self.platform_denials: list[str] = []
         self._used: set[Grant] = set()
         self._lock = threading.Lock()
+        #: Decisions already made: the statements do not change once the stack is read, and every
+        #: call of a warm function asks the same few questions (bounded: cleared when full).
+        self._decisions: dict[tuple[str, str, str], Decision] = {}
 
     @classmethod
     def from_stack(cls, stack: Any) -> PolicyEvaluator:
@@ -198,6 +204,16 @@ class PolicyEvaluator:
         return cls(roles, _platform_uses(stack))
 
     def decide(self, role_arn: str, action: str, resource: str) -> Decision:
+        key = (role_arn, action, resource)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decide(role_arn, action, resource)
+            if len(self._decisions) >= MAX_REMEMBERED_DECISIONS:
+                self._decisions.clear()
+            self._decisions[key] = decision
+        return decision
+
+    def _decide(self, role_arn: str, action: str, resource: str) -> Decision:
         if role_arn not in self.roles:
             return Decision(False, ())
         logical_id, statements = self.roles[role_arn]

@@ -16,9 +16,15 @@ service and region (moto's dispatcher would scan its module list on every call),
 skips the WSGI environ, Flask's routing and its response object. A request this route does not
 know (unsigned, or no moto handler matches its path) goes through moto's whole WSGI application.
 
+A DynamoDB request goes further still (``localcloud/dynamodb_inprocess.py``): moto's DynamoDB
+handler gets the decoded JSON body and its result is encoded as JSON, skipping moto's
+request object and its shape-walking parser and serializer.
+
 A Lambda Task goes one step further (:func:`invoke_lambda_task`): the interpreter hands the
 invocation to moto's Lambda backend directly, after the IAM decision and the fault injection a
-client would have run, so no request is serialized, signed or parsed for it.
+client would have run, so no request is serialized, signed or parsed for it. The gateway's
+``StartSyncExecution`` goes to the Step Functions backend the same way
+(:func:`start_sync_execution`).
 
 The handler is installed in botocore's built-in handlers, so every client created in this process
 afterwards has it; it answers only for the endpoints registered by a running local cloud and lets
@@ -31,6 +37,8 @@ import json
 import re
 import threading
 from collections.abc import Callable
+from datetime import datetime
+from enum import Enum
 from io import BytesIO
 from typing import Any
 from urllib.parse import urlsplit
@@ -127,9 +135,11 @@ def _answer_directly(app: Any, request: Any) -> Any:
     handler = next((h for pattern, h in _routes_of(backend_name) if pattern.match(path)), None)
     if handler is None:
         return None
-    moto_request = normalize_request(request)
     try:
-        result = handler(moto_request, moto_request.raw_url, moto_request.headers)
+        result = _answer_dynamodb(request) if backend_name == "dynamodb" else None
+        if result is None:
+            moto_request = normalize_request(request)
+            result = handler(moto_request, moto_request.raw_url, moto_request.headers)
     except HTTPException as error:
         result = error.code, dict(error.get_headers()), error.get_body()
     except ClientError as error:  # as moto's Flask view answers one
@@ -139,6 +149,15 @@ def _answer_directly(app: Any, request: Any) -> Any:
         content = content.encode("utf-8")
     response_headers = {name: _text(value) for name, value in dict(headers).items()}
     return AWSResponse(request.url, int(status), response_headers, _RawBody(content or b""))
+
+
+def _answer_dynamodb(request: Any) -> Any:
+    """moto's DynamoDB handler's answer without moto's generic layers (None: not for it)."""
+    from . import dynamodb_inprocess
+
+    headers = {name: _text(value) for name, value in request.headers.items()}
+    region = headers["Authorization"].split(",")[0].split()[1].split("/")[2]  # _backend_name's
+    return dynamodb_inprocess.answer(headers, _body(request.body), region)
 
 
 def answer(app: Any, request: Any) -> Any:
@@ -222,6 +241,11 @@ def serves(netloc: str) -> bool:
     return netloc in _endpoints
 
 
+def serves_client(client: Any) -> bool:
+    """Whether ``client``'s calls are answered in this process."""
+    return serves(urlsplit(client.meta.endpoint_url).netloc)
+
+
 # Lambda Tasks ----------------------------------------------------------------------------------
 
 #: Lambda's limit on a synchronous response payload (moto's LambdaResponse checks the same).
@@ -271,6 +295,142 @@ def invoke_lambda_task(parameters: dict[str, Any], region: str) -> dict[str, Any
         result["FunctionError"] = response_headers["x-amz-function-error"]
     result["Payload"] = StreamingBody(BytesIO(content), len(content))
     return result
+
+
+# DynamoDB Tasks ----------------------------------------------------------------------------------
+
+
+def call_dynamodb_task(client: Any, operation_name: str, parameters: dict[str, Any]) -> Any:
+    """An optimized DynamoDB Task's call (``getItem``, ``putItem``...), answered by moto's DynamoDB
+    handler on this thread without a request being signed or sent.
+
+    As for a Lambda Task, what ``client`` did is done here: botocore's validation, IAM's
+    decision for the running principal (the state machine's role) and any injected fault, raised
+    as the client raised them; the body is what botocore would have serialized. The answer is
+    parsed as botocore parses one (a plain JSON result directly; an error, or a result moto's
+    serializer wrote, by botocore's parser), and an error is raised as the client's exception.
+    A call the in-process DynamoDB path does not take (a binary value) goes through ``client``.
+    """
+    from botocore import xform_name
+    from botocore.exceptions import ClientError
+    from botocore.validate import validate_parameters
+
+    from . import dynamodb_inprocess, faults, iam
+
+    try:
+        body = json.dumps(parameters)
+    except (TypeError, ValueError):
+        body = ""  # not JSON (bytes): botocore serializes it, on moto's own path
+    if not body or not dynamodb_inprocess.takes(operation_name, body.encode("utf-8")):
+        return getattr(client, xform_name(operation_name))(**parameters)
+    operation = client.meta.service_model.operation_model(operation_name)
+    validate_parameters(parameters, operation.input_shape)
+    iam.authorize_call("dynamodb", operation_name, parameters)
+    fault = faults.service_fault("dynamodb", operation_name, "", body)
+    if fault is not None:
+        raise ClientError(fault, operation_name)  # type: ignore[arg-type]
+    headers = {
+        "X-Amz-Target": f"DynamoDB_20120810.{operation_name}",
+        "Content-Type": "application/x-amz-json-1.0",
+        "x-moto-account-id": _account_of(""),
+    }
+    answered = dynamodb_inprocess.answer(headers, body.encode("utf-8"), client.meta.region_name)
+    assert answered is not None  # takes() said so
+    status, response_headers, content = answered
+    text = content.decode("utf-8") if isinstance(content, bytes) else str(content)
+    if status == 200 and not _BINARY_TEXT.search(text):
+        members = operation.output_shape.members if operation.output_shape else {}
+        result = {k: v for k, v in json.loads(text).items() if k in members}
+        headers_seen = {str(k).lower(): str(v) for k, v in response_headers.items()}
+        result["ResponseMetadata"] = {
+            "RequestId": headers_seen.get("x-amzn-requestid", ""),
+            "HTTPStatusCode": 200,
+            "HTTPHeaders": headers_seen,
+            "RetryAttempts": 0,
+        }
+        return result
+    return _parsed_as_botocore(client, operation, status, response_headers, text)
+
+
+_BINARY_TEXT = re.compile(r'"BS?"\s*:')
+
+
+def _parsed_as_botocore(
+    client: Any, operation: Any, status: int, headers: dict[str, Any], text: str
+) -> Any:
+    """A response parsed and, when it is an error, raised, as botocore's client does it."""
+    response = {
+        "status_code": status,
+        "headers": {str(k).lower(): str(v) for k, v in headers.items()},
+        "body": text.encode("utf-8"),
+        "context": {"operation_name": operation.name},
+    }
+    parser = client._response_parser  # noqa: SLF001 - the client's own parser, as it parses
+    parsed = parser.parse(response, operation.output_shape)
+    if status < 300:
+        return parsed
+    code = parsed.get("Error", {}).get("Code")
+    error_shape = client.meta.service_model.shape_for_error_code(code)
+    if error_shape is not None:  # modeled fields (CancellationReasons, Item), as botocore adds
+        parsed.update(parser.parse(response, error_shape))
+    raise client.exceptions.from_code(code)(parsed, operation.name)
+
+
+# The gateway's StartSyncExecution ---------------------------------------------------------------
+
+
+def start_sync_execution(client: Any, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The gateway's ``StartSyncExecution``, answered by the Step Functions backend on this thread.
+
+    What the call did through ``client`` is done here, as for a Lambda Task: botocore's
+    validation of the parameters, IAM's decision for the running principal (the integration's
+    role) and any injected throttle or internal error, raised as the client would raise them;
+    then moto's backend runs the execution. The answer holds the members of the API's output
+    (dates as epoch seconds, as Step Functions writes them in its JSON). A call moto refuses
+    (an unknown machine, a Standard one, input that is not JSON) refuses before anything runs:
+    that one is made again through the client, which turns moto's refusal into the
+    ``ClientError`` it always raised.
+    """
+    from botocore.exceptions import ClientError
+    from botocore.validate import validate_parameters
+    from moto.core.exceptions import ServiceException
+    from moto.stepfunctions.responses import get_backend
+    from werkzeug.exceptions import HTTPException
+
+    from . import faults, iam
+    from .stepfunctions import sync_execution_answer
+
+    operation = client.meta.service_model.operation_model("StartSyncExecution")
+    validate_parameters(parameters, operation.input_shape)
+    iam.authorize_call("stepfunctions", "StartSyncExecution", parameters)
+    fault = faults.service_fault("states", "StartSyncExecution", "", json.dumps(parameters))
+    if fault is not None:
+        raise ClientError(fault, "StartSyncExecution")  # type: ignore[arg-type]
+    backend = get_backend(_account_of(str(parameters["stateMachineArn"])), client.meta.region_name)
+    try:
+        execution = backend.start_sync_execution(
+            parameters["stateMachineArn"],
+            parameters.get("name"),
+            parameters.get("input") or "{}",
+            parameters.get("traceHeader"),
+        )
+    except (HTTPException, ServiceException):
+        return client.start_sync_execution(**parameters)  # type: ignore[no-any-return]
+    members = operation.output_shape.members
+    return {
+        key: _as_json_member(value)
+        for key, value in sync_execution_answer(execution).items()
+        if key in members and value is not None
+    }
+
+
+def _as_json_member(value: Any) -> Any:
+    """A member of moto's answer as Step Functions' JSON carries it (and botocore parsed it)."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, Enum):
+        return value.value
+    return value
 
 
 def _account_of(function_name: str) -> str:

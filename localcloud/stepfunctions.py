@@ -120,13 +120,7 @@ def _patch_start_sync_execution() -> None:
             self._get_param("input", if_none="{}"),
             self._get_param("traceHeader"),
         )
-        answer = execution.to_start_sync_execution_output()
-        if not includes_execution_data(execution.state_machine.loggingConfiguration):
-            # The caller gets its answer; what stays behind for describe-execution holds no data.
-            execution.input_data = {}
-            execution.execution_input = "{}"
-            execution.output = None
-        return ActionResult(answer)
+        return ActionResult(sync_execution_answer(execution))
 
     # Express execution ARNs (…:express:machine:name:id) are accepted by describe-execution and
     # get-execution-history, which AWS does not offer for Express: locally operators can read them.
@@ -137,6 +131,17 @@ def _patch_start_sync_execution() -> None:
     )
     StepFunctionsParserBackend.start_sync_execution = start_sync_execution
     StepFunctionResponse.start_sync_execution = start_sync_execution_response
+
+
+def sync_execution_answer(execution: Any) -> dict[str, Any]:
+    """StartSyncExecution's answer for a finished execution (moto's output structure)."""
+    answer: dict[str, Any] = execution.to_start_sync_execution_output()
+    if not includes_execution_data(execution.state_machine.loggingConfiguration):
+        # The caller gets its answer; what stays behind for describe-execution holds no data.
+        execution.input_data = {}
+        execution.execution_input = "{}"
+        execution.output = None
+    return answer
 
 
 # 2. Execution names -------------------------------------------------------------------------
@@ -260,6 +265,37 @@ def _patch_task_clients() -> None:
             and getattr(module, "boto_client_for", None) is original
         ):
             module.boto_client_for = boto_client_for  # type: ignore[attr-defined]
+    _patch_direct_dynamodb_tasks(boto_client_for)
+
+
+def _patch_direct_dynamodb_tasks(boto_client_for: Callable[..., Any]) -> None:
+    """Optimized DynamoDB Tasks call moto's DynamoDB handler directly while the local cloud
+    serves this process (``localcloud/inprocess.py``: no request signed, sent or parsed)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb import (  # noqa: E501
+        StateTaskServiceDynamoDB,
+    )
+
+    from . import inprocess
+
+    original = StateTaskServiceDynamoDB._eval_service_task
+
+    def _eval_service_task(  # moto's signature (it is called with keywords)
+        self: Any,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> None:
+        client = boto_client_for(region=resource_runtime_part.region, service="dynamodb")
+        if not inprocess.serves_client(client):
+            original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        operation = client.meta.method_to_api_mapping[self._get_boto_service_action()]
+        response = inprocess.call_dynamodb_task(client, operation, normalised_parameters)
+        response.pop("ResponseMetadata", None)
+        env.stack.append(response)
+
+    StateTaskServiceDynamoDB._eval_service_task = _eval_service_task
 
 
 # 5. $$.Execution.StartTime ------------------------------------------------------------------

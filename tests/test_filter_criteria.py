@@ -41,48 +41,48 @@ RECORD = {
 }
 
 
-@pytest.mark.parametrize(
-    ("pattern", "expected"),
-    [
-        ({"eventName": ["MODIFY"]}, True),
-        ({"eventName": ["INSERT", "MODIFY"]}, True),
-        ({"eventName": ["REMOVE"]}, False),
-        ({"eventName": ["modify"]}, False),
-        ({"eventName": [{"equals-ignore-case": "modify"}]}, True),
-        ({"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "FAMILY#"}]}}}}, True),
-        ({"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "DENY#"}]}}}}, False),
-        (
-            {"dynamodb": {"Keys": {"pk": {"S": [{"prefix": {"equals-ignore-case": "family#"}}]}}}},
-            True,
-        ),
-        ({"dynamodb": {"Keys": {"pk": {"S": [{"suffix": "#f-1"}]}}}}, True),
-        ({"dynamodb": {"NewImage": {"status": {"S": [{"anything-but": ["active"]}]}}}}, True),
-        ({"dynamodb": {"NewImage": {"status": {"S": [{"anything-but": "revoked"}]}}}}, False),
-        (
-            {"dynamodb": {"NewImage": {"status": {"S": [{"anything-but": {"prefix": "rev"}}]}}}},
-            False,
-        ),
-        # anything-but never matches a field that is not there
-        ({"dynamodb": {"NewImage": {"missing": {"S": [{"anything-but": ["x"]}]}}}}, False),
-        ({"dynamodb": {"NewImage": {"status": {"S": [{"exists": True}]}}}}, True),
-        ({"dynamodb": {"NewImage": {"missing": {"S": [{"exists": True}]}}}}, False),
-        ({"dynamodb": {"NewImage": {"missing": {"S": [{"exists": False}]}}}}, True),
-        ({"dynamodb": {"NewImage": {"status": {"S": [{"exists": False}]}}}}, False),
-        # exists looks at leaf values only, as AWS documents: an object is not a value
-        ({"dynamodb": {"NewImage": {"status": [{"exists": True}]}}}, False),
-        ({"dynamodb": {"OldImage": {"status": {"S": ["active"]}}}}, False),  # no OldImage
-        ({"dynamodb": {"SizeBytes": [{"numeric": [">", 100, "<=", 120]}]}}, True),
-        ({"dynamodb": {"SizeBytes": [{"numeric": ["<", 100]}]}}, False),
-        ({"dynamodb": {"SizeBytes": [120]}}, True),
-        # DynamoDB numbers are strings: numeric comparisons never match them (as on AWS)
-        ({"dynamodb": {"NewImage": {"count": {"N": [{"numeric": [">", 1]}]}}}}, False),
-        ({"dynamodb": {"NewImage": {"tags": ["b"]}}}, True),  # any element of an array
-        ({"dynamodb": {"Empty": [""]}}, True),
-        ({"dynamodb": {"Nothing": [None]}}, True),
-        ({"userIdentity": {"type": ["Service"], "principalId": ["dynamodb.amazonaws.com"]}}, True),
-        ({"eventName": ["MODIFY"], "userIdentity": {"type": ["User"]}}, False),  # fields AND-ed
-    ],
-)
+OPERATOR_CASES: list[tuple[dict[str, Any], bool]] = [
+    ({"eventName": ["MODIFY"]}, True),
+    ({"eventName": ["INSERT", "MODIFY"]}, True),
+    ({"eventName": ["REMOVE"]}, False),
+    ({"eventName": ["modify"]}, False),
+    ({"eventName": [{"equals-ignore-case": "modify"}]}, True),
+    ({"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "FAMILY#"}]}}}}, True),
+    ({"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "DENY#"}]}}}}, False),
+    (
+        {"dynamodb": {"Keys": {"pk": {"S": [{"prefix": {"equals-ignore-case": "family#"}}]}}}},
+        True,
+    ),
+    ({"dynamodb": {"Keys": {"pk": {"S": [{"suffix": "#f-1"}]}}}}, True),
+    ({"dynamodb": {"NewImage": {"status": {"S": [{"anything-but": ["active"]}]}}}}, True),
+    ({"dynamodb": {"NewImage": {"status": {"S": [{"anything-but": "revoked"}]}}}}, False),
+    (
+        {"dynamodb": {"NewImage": {"status": {"S": [{"anything-but": {"prefix": "rev"}}]}}}},
+        False,
+    ),
+    # anything-but never matches a field that is not there
+    ({"dynamodb": {"NewImage": {"missing": {"S": [{"anything-but": ["x"]}]}}}}, False),
+    ({"dynamodb": {"NewImage": {"status": {"S": [{"exists": True}]}}}}, True),
+    ({"dynamodb": {"NewImage": {"missing": {"S": [{"exists": True}]}}}}, False),
+    ({"dynamodb": {"NewImage": {"missing": {"S": [{"exists": False}]}}}}, True),
+    ({"dynamodb": {"NewImage": {"status": {"S": [{"exists": False}]}}}}, False),
+    # exists looks at leaf values only, as AWS documents: an object is not a value
+    ({"dynamodb": {"NewImage": {"status": [{"exists": True}]}}}, False),
+    ({"dynamodb": {"OldImage": {"status": {"S": ["active"]}}}}, False),  # no OldImage
+    ({"dynamodb": {"SizeBytes": [{"numeric": [">", 100, "<=", 120]}]}}, True),
+    ({"dynamodb": {"SizeBytes": [{"numeric": ["<", 100]}]}}, False),
+    ({"dynamodb": {"SizeBytes": [120]}}, True),
+    # DynamoDB numbers are strings: numeric comparisons never match them (as on AWS)
+    ({"dynamodb": {"NewImage": {"count": {"N": [{"numeric": [">", 1]}]}}}}, False),
+    ({"dynamodb": {"NewImage": {"tags": ["b"]}}}, True),  # any element of an array
+    ({"dynamodb": {"Empty": [""]}}, True),
+    ({"dynamodb": {"Nothing": [None]}}, True),
+    ({"userIdentity": {"type": ["Service"], "principalId": ["dynamodb.amazonaws.com"]}}, True),
+    ({"eventName": ["MODIFY"], "userIdentity": {"type": ["User"]}}, False),  # fields AND-ed
+]
+
+
+@pytest.mark.parametrize(("pattern", "expected"), OPERATOR_CASES)
 def test_pattern_operators(pattern: dict[str, Any], expected: bool) -> None:
     assert pattern_matches(pattern, RECORD) is expected
 
@@ -97,6 +97,19 @@ def test_filters_are_or_ed_and_none_lets_everything_through() -> None:
         criteria({"eventName": ["REMOVE"]}, {"eventName": ["MODIFY"]}), RECORD
     )
     assert not filter_criteria_matches(criteria({"eventName": ["REMOVE"]}), RECORD)
+    assert filter_criteria_matches(criteria({"eventName": ["REMOVE"]}, {}), RECORD)  # {}: all
+
+
+def test_several_filters_decide_as_moto_s_matcher_does_one_by_one() -> None:
+    """The record is flattened once for all the filters; each still decides as moto's own."""
+    patterns = [p for p, _ in OPERATOR_CASES]
+    for first in patterns:
+        for second in patterns[::5]:
+            criteria = {
+                "Filters": [{"Pattern": json.dumps(first)}, {"Pattern": json.dumps(second)}]
+            }
+            expected = pattern_matches(first, RECORD) or pattern_matches(second, RECORD)
+            assert filter_criteria_matches(criteria, RECORD) is expected, (first, second)
 
 
 @pytest.mark.parametrize(

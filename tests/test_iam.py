@@ -48,6 +48,25 @@ def test_allow_needs_a_matching_action_and_resource() -> None:
     assert not allowed(policy, "dynamodb:GetItem", TABLE + "/index/gsi1")
 
 
+def test_a_remembered_decision_is_the_decision_and_grants_are_still_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policy = evaluator({"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE})
+    monkeypatch.setattr(iam, "MAX_REMEMBERED_DECISIONS", 3)
+    questions = [("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE)] * 2 + [
+        ("dynamodb:GetItem", f"{TABLE}-{n}") for n in range(5)
+    ]
+    for action, resource in questions * 2:  # asked again after the memory was cleared, too
+        assert policy.decide(ROLE, action, resource) == policy._decide(ROLE, action, resource)
+    assert len(policy._decisions) <= 3
+    assert policy.used_grants() == set()
+    policy.authorize(ROLE, [("dynamodb:GetItem", TABLE)])
+    policy.authorize(ROLE, [("dynamodb:GetItem", TABLE)])  # a remembered decision
+    assert {grant.action for grant in policy.used_grants()} == {"dynamodb:GetItem"}
+    with pytest.raises(iam.AccessDenied):
+        policy.authorize(ROLE, [("dynamodb:PutItem", TABLE)])
+
+
 def test_wildcards_actions_case_insensitive_resources_case_sensitive() -> None:
     policy = evaluator(
         {"Effect": "Allow", "Action": ["dynamodb:Get*", "states:Start?yncExecution"],
