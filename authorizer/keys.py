@@ -43,7 +43,7 @@ class PublicKeyCache:
     def lookup(self, kid: str) -> PublicKey | None:
         now = self._clock.now()
         keys = self._keys
-        if keys is None or not 0 <= self._age(now) < self._max_age:
+        if keys is None or not 0 <= now - self._fetched_at < self._max_age:
             keys = self._fetch(now)
         key = keys.get(kid)
         if key is None and not 0 <= self._age(now) < self._refetch_interval:

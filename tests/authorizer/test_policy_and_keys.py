@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from authorizer.bearer import MAX_TOKEN_BYTES, Rejected, bearer_token, key_id
+from authorizer.bearer import (
+    MAX_TOKEN_BYTES,
+    Rejected,
+    bearer_token,
+    has_three_segments,
+    key_id,
+)
 from authorizer.keys import PublicKeyCache
 from authorizer.policy import StageArn, allow_response, policy_document
 from steps.core.clock import ManualClock
@@ -99,7 +105,11 @@ def test_allow_response_context_is_flat():
         ("Bearer", "not_bearer"),
         ("Token a.b.c", "not_bearer"),
         ("Bearer a.b", "malformed"),
-        ("Bearer a.b.c d", "malformed"),
+        ("Bearer a..c", "malformed"),
+        ("Bearer .b.c", "malformed"),
+        ("Bearer a.b.", "malformed"),
+        ("Bearer a.b.c.d", "malformed"),
+        ("Bearer a.b.c\u00e9", "malformed"),
         ("Bearer " + "a" * (MAX_TOKEN_BYTES + 1), "token_too_large"),
         ("B" * 100_000, "token_too_large"),
     ],
@@ -108,6 +118,19 @@ def test_bearer_token_rejections(header, reason):
     with pytest.raises(Rejected) as info:
         bearer_token(header)
     assert info.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        *("a.b.c", "ab.cd.ef", "a.b", "a..c", ".b.c", "a.b.", "a.b.c.d", "...", "..", ".", ""),
+        *("abc", "a.b.c.", ".a.b.c", "a.b..c", "a$.b c.=", "a\tb.c.d"),
+    ],
+)
+def test_three_segments_is_exactly_three_non_empty_parts(token):
+    # The characters of each part are the strict base64url decoding's to refuse (see
+    # test_lean_verification.py): this check is the shape only.
+    assert has_three_segments(token) == (len(token.split(".")) == 3 and all(token.split(".")))
 
 
 def test_bearer_token_limits():
