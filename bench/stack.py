@@ -14,9 +14,10 @@ ports and then answers commands on stdin, one per line:
 
 Each handler invocation also records the CPU its thread spent inside the in-process AWS
 service calls (moto's side of each call, answered on the caller's thread by
-``localcloud/inprocess.py``): on AWS that work is DynamoDB's, not the function's, so a handler's
-CPU less it is what the function would spend on AWS ("on-AWS handler CPU"; the client side of
-each call, botocore's serializing, signing and parsing, stays in it).
+``localcloud/inprocess.py``, and IAM's decision on it): on AWS that work is the services', not
+the function's, so a handler's CPU less it is what the function would spend on AWS ("on-AWS
+handler CPU"; the client side of each call, botocore's serializing, signing and parsing, stays
+in it).
 
 The load generator runs in the parent, so the child's CPU time (read from ``/proc``) is the
 stack's alone. The handlers' log lines (what Lambda would ship to CloudWatch Logs) are counted
@@ -165,7 +166,8 @@ class Recorder:
         self._time_service_calls()
 
     def _time_service_calls(self) -> None:
-        """Adds the CPU of every in-process AWS call (moto's answer) to its thread's total."""
+        """Adds the CPU of every in-process AWS call (moto's answer, IAM's decision) to its
+        thread's total."""
         from localcloud import inprocess
 
         if not callable(getattr(inprocess, "answer", None)):
@@ -181,6 +183,22 @@ class Recorder:
                 self._service.seconds = self.service_cpu_seconds() + spent
 
         inprocess.answer = timed_answer  # type: ignore[assignment]
+
+        # IAM's decision on each call is AWS's work too (the local cloud makes it on the
+        # caller's thread, before the request is built).
+        from localcloud import iam
+
+        authorize = iam.authorize_call
+
+        def timed_authorize(service: str, operation: str, params: Any) -> None:
+            began = time.thread_time()
+            try:
+                authorize(service, operation, params)
+            finally:
+                spent = time.thread_time() - began
+                self._service.seconds = self.service_cpu_seconds() + spent
+
+        iam.authorize_call = timed_authorize  # type: ignore[assignment]
 
     def _count_retries(self) -> None:
         """Counts every error a Task's Retry saw, by error name and what the Retry did with it

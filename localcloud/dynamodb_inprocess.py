@@ -10,14 +10,14 @@ local stack put these layers at about a fifth of a refresh's CPU, since every it
 twice, and they are work DynamoDB does on its side, not the caller.
 
 So an item operation (``GetItem``, ``Query``, ``TransactWriteItems``...) made in-process that
-holds no binary value is decoded with ``json.loads``
-and its result encoded with ``json.dumps``; moto's ``DynamoHandler`` runs unchanged (its
-validation, its errors and every patch of the local cloud on its backend), and so does
-botocore's client (it still validates, serializes, signs and parses: what a handler pays on
-AWS). Anything else takes moto's own path: a body with a binary value (``"B"``/``"BS"``), a body
-that is not a JSON object, a result ``json.dumps`` cannot encode or that holds a binary value, and
-every error (moto's serializer writes those). ``tests/test_localcloud_dynamodb_inprocess.py``
-runs the same calls both ways and compares what the client gets.
+holds no binary value is decoded with ``json.loads`` and its result encoded with ``json.dumps``;
+moto's ``DynamoHandler`` runs unchanged (its validation, its errors and every patch of the local
+cloud on its backend), and so does botocore's client (it still serializes, signs and parses, and
+validates where the client does: what a handler pays on AWS). Anything else takes moto's own
+path: a body with a binary value (``"B"``/``"BS"``), a body that is not a JSON object, a result
+``json.dumps`` cannot encode or that holds a binary value, and every error (moto's serializer
+writes those). ``tests/test_localcloud_dynamodb_inprocess.py`` runs the same calls both ways and
+compares what the client gets.
 """
 
 from __future__ import annotations

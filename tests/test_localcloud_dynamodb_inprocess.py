@@ -35,15 +35,21 @@ def endpoint() -> Iterator[str]:
         inprocess.stop_serving(port)
 
 
-@pytest.fixture
-def client(endpoint: str) -> Any:
-    return boto3.client(
+def _new_client(endpoint: str) -> Any:
+    # A session of its own: boto3's default one may predate the in-process handler (botocore
+    # copies its built-in handlers when a session is created), and then calls would go out.
+    return boto3.session.Session().client(
         "dynamodb",
         endpoint_url=endpoint,
         region_name="eu-west-1",
         aws_access_key_id="AKIAINPROCESSTEST",
         aws_secret_access_key="secret",  # noqa: S106 - moto's fake credentials
     )
+
+
+@pytest.fixture
+def client(endpoint: str) -> Any:
+    return _new_client(endpoint)
 
 
 class _ParserCalls:
@@ -465,13 +471,7 @@ def test_a_dynamodb_task_gets_an_injected_fault_as_the_client_did(endpoint: str)
     from localcloud import faults
 
     faults.install()  # clients created from now on have the fault hook (the local cloud's do)
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="AKIAINPROCESSTEST",
-        aws_secret_access_key="secret",  # noqa: S106 - moto's fake credentials
-    )
+    client = _new_client(endpoint)
     table = f"task-{uuid.uuid4().hex[:10]}"
     _create_table(client, table)
     item = {"TableName": table, "Item": _key("f", "1")}
