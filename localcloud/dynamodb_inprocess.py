@@ -80,10 +80,15 @@ class _InProcessDynamoHandler(DynamoHandler):
                 body = json.dumps(result)
             except (TypeError, ValueError):
                 body = None  # not plain JSON (bytes, a timestamp): moto's serializer knows
-            if body is not None and not _BINARY_TEXT.search(body):
+            if body is not None and not holds_binary(body):
                 headers = {"Content-Type": _JSON_CONTENT_TYPE, **self.response_headers}
                 return 200, headers, body
         return super().serialized(action_result)
+
+
+def holds_binary(text: str) -> bool:
+    """Whether a JSON text (a result moto wrote) holds a binary attribute value."""
+    return _BINARY_TEXT.search(text) is not None
 
 
 def takes(operation: str, body: bytes) -> bool:

@@ -338,7 +338,7 @@ def call_dynamodb_task(client: Any, operation_name: str, parameters: dict[str, A
     assert answered is not None  # takes() said so
     status, response_headers, content = answered
     text = content.decode("utf-8") if isinstance(content, bytes) else str(content)
-    if status == 200 and not _BINARY_TEXT.search(text):
+    if status == 200 and not dynamodb_inprocess.holds_binary(text):
         members = operation.output_shape.members if operation.output_shape else {}
         result = {k: v for k, v in json.loads(text).items() if k in members}
         headers_seen = {str(k).lower(): str(v) for k, v in response_headers.items()}
@@ -350,9 +350,6 @@ def call_dynamodb_task(client: Any, operation_name: str, parameters: dict[str, A
         }
         return result
     return _parsed_as_botocore(client, operation, status, response_headers, text)
-
-
-_BINARY_TEXT = re.compile(r'"BS?"\s*:')
 
 
 def _parsed_as_botocore(
