@@ -9,6 +9,7 @@ import boto3
 
 from localcloud import dynamodb_transactions, patches
 from localcloud.cloud import LocalCloud
+from tests.fakes.tables import create_pk_sk_table
 
 
 def test_reads_take_the_writes_lock() -> None:
@@ -32,18 +33,7 @@ def test_transactions_and_reads_of_unknown_keys_run_side_by_side(
     region = local_cloud.settings.region
     client = boto3.Session(region_name=region).client("dynamodb")
     table = f"race-{uuid.uuid4().hex[:6]}"
-    client.create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-    )
+    create_pk_sk_table(client, table)
     backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][region]
     for n in range(20):
         client.put_item(TableName=table, Item={"pk": {"S": f"p{n}"}, "sk": {"S": "s"}})

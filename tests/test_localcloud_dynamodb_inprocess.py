@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from localcloud import dynamodb_inprocess, inprocess
 from localcloud.cloud import free_port
+from tests.fakes.tables import create_pk_sk_table
 
 Call = tuple[str, dict[str, Any]]
 
@@ -74,26 +75,7 @@ def parser_calls(monkeypatch: pytest.MonkeyPatch) -> _ParserCalls:
 
 
 def _create_table(client: Any, name: str) -> None:
-    client.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "gpk", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [{"AttributeName": "gpk", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    create_pk_sk_table(client, name, index=("gpk",))
 
 
 def _named(value: Any, placeholder: str, name: str) -> Any:

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from localcloud import dynamodb, dynamodb_queries
 from localcloud.cloud import LocalCloud
 from localcloud.streams import TtlSweeper
+from tests.fakes.tables import create_pk_sk_table
 
 PARTITIONS = [f"P{n}" for n in range(6)]
 INDEX_PARTITIONS = [f"G{n}" for n in range(5)]
@@ -38,29 +39,7 @@ def _backend(local_cloud: LocalCloud) -> Any:
 def _table(aws: boto3.Session) -> str:
     name = f"q-{uuid.uuid4().hex[:8]}"
     client = aws.client("dynamodb")
-    client.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": name_, "AttributeType": "S"}
-            for name_ in ("pk", "sk", "gsi1pk", "gsi1sk")
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "gsi1",
-                "KeySchema": [
-                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )
+    create_pk_sk_table(client, name, index=("gsi1pk", "gsi1sk"), stream=True)
     client.update_time_to_live(
         TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
     )

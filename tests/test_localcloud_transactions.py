@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from localcloud import dynamodb, dynamodb_transactions
 from localcloud.cloud import LocalCloud
+from tests.fakes.tables import create_pk_sk_table
 
 
 @pytest.fixture(scope="module")
@@ -30,19 +31,8 @@ def _backend(local_cloud: LocalCloud) -> Any:
 def _table(aws: boto3.Session) -> tuple[str, str]:
     """A table with a sort key and a stream; returns (name, stream ARN)."""
     name = f"tx-{uuid.uuid4().hex[:8]}"
-    arn = aws.client("dynamodb").create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]["LatestStreamArn"]
+    description = create_pk_sk_table(aws.client("dynamodb"), name, stream=True)
+    arn = description["LatestStreamArn"]
     return name, arn
 
 
