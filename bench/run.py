@@ -88,6 +88,16 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": on_aws["login_ratio_to_argon2"] <= on_aws["login_target_ratio"],
             }
         )
+        if on_aws.get("argon2_in_login_cpu_ms"):
+            out.append(
+                {
+                    "what": "informational: the same login handlers vs the argon2 verification "
+                    "inside them (not the target's definition: the floor is a back-to-back loop)",
+                    "figure": round(on_aws["login_ratio_to_argon2_in_login"], 3),
+                    "target": f"(<= {on_aws['login_target_ratio']} if it were the target)",
+                    "met": None,
+                }
+            )
         out.append(
             {
                 "what": "on-AWS handler CPU: the refresh's Lambda handlers less their in-process "

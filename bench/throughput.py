@@ -23,7 +23,7 @@ from typing import Any
 from bench.client import ApiClient, signed_up
 from bench.machine import cores
 from bench.measure import LoopResult, run_for, summary
-from bench.stack import StackProcess
+from bench.stack import HANDLER_SAMPLES, StackProcess
 from stepauth.cost import StackModel
 from steps.core.passwords import Argon2Params, PasswordHasher
 
@@ -142,9 +142,7 @@ def _handler_summary(stats: list[dict[str, Any]]) -> dict[str, dict[str, float]]
     merged: dict[str, dict[str, list[float]]] = {}
     for answer in stats:
         for handler, samples in answer["handlers"].items():
-            into = merged.setdefault(
-                handler, {"wall_ms": [], "cpu_ms": [], "service_cpu_ms": [], "log_bytes": []}
-            )
+            into = merged.setdefault(handler, {key: [] for key in HANDLER_SAMPLES})
             for key in into:
                 into[key] += samples.get(key, [])
     return {
@@ -157,6 +155,8 @@ def _handler_summary(stats: list[dict[str, Any]]) -> dict[str, dict[str, float]]
             "service_cpu_ms": statistics.median(samples["service_cpu_ms"] or [0.0]),
             "on_aws_cpu_ms": statistics.median(_less_service(samples)),
             "log_bytes": statistics.median(samples["log_bytes"]),
+            # The CPU of the argon2 verification inside each invocation (VerifyPassword's).
+            "argon2_cpu_ms": statistics.median(samples["argon2_cpu_ms"] or [0.0]),
         }
         for handler, samples in merged.items()
     }
@@ -173,13 +173,22 @@ def on_aws_handler_cpu(
     refresh_handlers: dict[str, dict[str, float]],
     verify_cpu_ms: float,
 ) -> dict[str, Any]:
-    """Issue 17's on-AWS figures: the handlers' CPU less their in-process service calls."""
+    """Issue 17's on-AWS figures: the handlers' CPU less their in-process service calls.
+
+    The login's is set against ``verify_cpu_ms``, one verification of the floor's back-to-back
+    loop (the target's figure), and, informational, against the argon2 verification inside the
+    same invocations: an isolated verification costs more than a looped one (caches, not code),
+    and the second ratio shows what the handlers themselves add.
+    """
     login_ms = sum(h["on_aws_cpu_ms"] for h in login_handlers.values())
     refresh_ms = sum(h["on_aws_cpu_ms"] for h in refresh_handlers.values())
+    in_login_ms = sum(h.get("argon2_cpu_ms", 0.0) for h in login_handlers.values())
     return {
         "verify_cpu_ms": verify_cpu_ms,
         "login_handlers_cpu_ms": login_ms,
         "login_ratio_to_argon2": login_ms / verify_cpu_ms if verify_cpu_ms else 0.0,
+        "argon2_in_login_cpu_ms": in_login_ms,
+        "login_ratio_to_argon2_in_login": login_ms / in_login_ms if in_login_ms else 0.0,
         "login_target_ratio": ON_AWS_LOGIN_TARGET_RATIO,
         "refresh_handlers_cpu_ms": refresh_ms,
         "refresh_target_ms": ON_AWS_REFRESH_TARGET_MS,
@@ -360,6 +369,13 @@ def report(result: dict[str, Any]) -> list[str]:
             + handlers_text(on_aws["refresh_handlers"])
             + ")"
         )
+        if on_aws.get("argon2_in_login_cpu_ms"):
+            lines.append(
+                f"  informational: the same login handlers vs the argon2 verification inside "
+                f"them ({on_aws['argon2_in_login_cpu_ms']:.1f} ms, loop floor "
+                f"{on_aws['verify_cpu_ms']:.1f} ms): "
+                f"{on_aws['login_ratio_to_argon2_in_login']:.2f} x"
+            )
     lines.append("refresh throughput (whole stack; no argon2)")
     lines.append("  conc  refresh/s  refresh/CPU-s  vs Keycloak 120/vCPU  latency ms  stack cores")
     peer = result["keycloak_refreshes_per_vcpu"]
