@@ -135,7 +135,18 @@ def workflow_log_session(
 
 
 def _patch_workflow_logs() -> None:
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
     from moto.stepfunctions.parser.backend.execution import Execution
+
+    create_history_log = EventManager._create_history_log
+
+    def _create_history_log(**kwargs: Any) -> Any:
+        # The session's record leaves the execution data out itself, into a new dict
+        # (workflow_log_record); moto deep-copied every event's details, input and output
+        # included, only to delete them: about a tenth of a login's interpreter CPU.
+        return create_history_log(**{**kwargs, "include_execution_data": True})
+
+    EventManager._create_history_log = staticmethod(_create_history_log)  # type: ignore[method-assign]
 
     original = Execution.__init__
 

@@ -116,3 +116,29 @@ def test_the_stack_workflows_log_into_their_log_groups(aws, local_cloud: LocalCl
     )
     records = _records(aws, group)[before:]
     assert records[0]["type"] == "ExecutionStarted" and records[-1]["type"] == "ExecutionFailed"
+
+
+def test_a_history_log_leaves_the_data_out_without_copying_the_event(
+    local_cloud: LocalCloud,
+) -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+
+    from localcloud.stepfunctions_logs import workflow_log_record
+
+    details = {"resource": "invoke", "output": '{"token": "s3cr3t-value"}'}
+    log = EventManager._create_history_log(
+        event_id=7,
+        source_event_id=6,
+        event_type=HistoryEventType.TaskSucceeded,
+        timestamp="2026-12-01T19:00:00.000Z",
+        execution_arn="arn:aws:states:us-east-1:123456789012:express:m:e:e",
+        event_details={"taskSucceededEventDetails": details},
+        include_execution_data=False,
+    )
+    # moto deep-copied the details (output included) to delete the data from the copy; the
+    # record drops it itself, into a new dict, and the event keeps its own.
+    assert log["details"] is details
+    record = workflow_log_record(log, include_execution_data=False)
+    assert record["details"] == {"resource": "invoke"}
+    assert details["output"] == '{"token": "s3cr3t-value"}'
