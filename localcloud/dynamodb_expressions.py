@@ -1,0 +1,70 @@
+"""DynamoDB expressions in the local cloud: each expression string is read once, not per call.
+
+moto 5.2.5 lexes a ConditionExpression with six regular expressions per token on every call, and
+a TransactWriteItems checks each condition up to three times; it parses an UpdateExpression into
+its syntax tree on every call too (once in the response layer, once in the backend). A refresh's
+transaction spent about a sixth of its CPU there. Here:
+
+- a condition's tokens are kept per expression string, and each call gets new token nodes from
+  them (the later stages, which substitute names and values, run as before);
+- an UpdateExpression's syntax tree is kept per expression string: moto only reads it, and its
+  validator works on a deep copy of it (``Validator.__init__``).
+
+A malformed expression is not kept: it raises again on every call. ``apply()`` installs both
+(``dynamodb.apply`` calls it). Test: ``tests/test_localcloud_dynamodb_expressions.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import deque
+from typing import Any
+
+#: Distinct expression strings kept (a stack has a few dozen).
+KEPT_EXPRESSIONS = 1024
+
+
+def apply() -> None:
+    _keep_condition_tokens()
+    _keep_update_expression_trees()
+
+
+def _keep_condition_tokens() -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    lex = ConditionExpressionParser._lex_condition_expression
+    if getattr(lex, "keeps_tokens", False):
+        return
+
+    @functools.lru_cache(maxsize=KEPT_EXPRESSIONS)
+    def tokens(expression: str) -> tuple[tuple[str, str], ...]:
+        parser = ConditionExpressionParser(expression, None, None)
+        return tuple((node.nonterminal, node.text) for node in lex(parser))
+
+    def _lex_condition_expression(self: Any) -> deque[Any]:
+        node, literal = self.Node, self.Kind.LITERAL
+        # As moto's lexer makes them: a literal whose value is its text, no children yet.
+        return deque(
+            node(nonterminal=nonterminal, kind=literal, text=text, value=text, children=[])
+            for nonterminal, text in tokens(self.condition_expression)
+        )
+
+    _lex_condition_expression.keeps_tokens = True  # type: ignore[attr-defined]
+    _lex_condition_expression.tokens = tokens  # type: ignore[attr-defined]
+    ConditionExpressionParser._lex_condition_expression = _lex_condition_expression  # type: ignore[method-assign]
+
+
+def _keep_update_expression_trees() -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    make = UpdateExpressionParser.make
+    if getattr(make, "keeps_trees", False):
+        return
+    kept = functools.lru_cache(maxsize=KEPT_EXPRESSIONS)(make)
+
+    def cached_make(cls: Any, expression_str: str) -> Any:
+        return kept(expression_str)
+
+    cached_make.keeps_trees = True  # type: ignore[attr-defined]
+    cached_make.kept = kept  # type: ignore[attr-defined]
+    UpdateExpressionParser.make = classmethod(cached_make)  # type: ignore[assignment,method-assign]
