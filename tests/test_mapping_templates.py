@@ -539,6 +539,30 @@ def test_escape_javascript_matches_commons_lang_2(raw, escaped):
     assert render("$util.escapeJavaScript($input.body)", body=raw) == escaped
 
 
+def test_escape_javascript_of_ascii_agrees_with_the_per_character_rules():
+    # ASCII text takes a one-call path (str.translate); the per-character loop is the reference.
+    import random
+
+    from localcloud import mapping_templates
+
+    def by_character(text: str) -> str:
+        out = []
+        for char in text:
+            code = ord(char)
+            if code < 0x20 and char not in mapping_templates._NAMED_ESCAPES:
+                out.append(f"\\u{code:04X}")
+            else:
+                out.append(mapping_templates._NAMED_ESCAPES.get(char, char))
+        return "".join(out)
+
+    every_ascii = "".join(map(chr, range(0x80)))
+    assert escape_javascript(every_ascii) == by_character(every_ascii)
+    generator = random.Random(17)
+    for _ in range(500):
+        text = "".join(chr(generator.randrange(0x80)) for _ in range(generator.randrange(40)))
+        assert escape_javascript(text) == by_character(text)
+
+
 def test_escape_javascript_idiom_removes_escaped_single_quotes():
     idiom = '$util.escapeJavaScript($input.body).replaceAll("\\\\\'","\'")'
     assert idiom == '$util.escapeJavaScript($input.body).replaceAll("\\\\\'","\'")'
