@@ -17,6 +17,10 @@
    them (some 50 copies per login, a fifth of its CPU). The values are JSON documents: they are
    copied by :func:`copy_json_value` (dicts, lists and scalars rebuilt directly, anything else
    by ``copy.deepcopy``), which gives the same independent copy several times faster.
+6. Each state's entered and exited history events carry its input and output as JSON text; moto
+   deep-copied the state's value only to serialize it, twice per state. The text is now written
+   from the value itself, and not at all when the machine's logging leaves execution data out
+   (the history and the logs drop it then: ``stepfunctions`` fix 3).
 """
 
 from __future__ import annotations
@@ -214,8 +218,60 @@ def _patch_method_names() -> None:
 
 
 def apply() -> None:
-    """Install 1, 3, 4 and 5 (called once by ``patches.apply``; 2 is ``stepfunctions``' fix 6)."""
+    """Install 1, 3, 4, 5 and 6 (called once by ``patches.apply``; 2 is ``stepfunctions``' fix
+    6)."""
     _patch_json_path_parsing()
     _patch_log_flush_at_execution_end()
     _patch_method_names()
     _patch_value_copies()
+    _patch_state_event_details()
+
+
+# 6. A state's input and output in its history events -------------------------------------------
+
+
+def state_value_json(env: Any) -> str | None:
+    """The state's current value as the history's JSON text; None when the execution's history
+    and logs leave execution data out (``include_execution_data``, set by ``stepfunctions``)."""
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    if not getattr(env.event_manager, "include_execution_data", True):
+        return None
+    # Serialized from the value itself: moto's get_input() deep-copied it first.
+    return to_json_str(env.states._states_data["input"], separators=(",", ":"))
+
+
+def _patch_state_event_details() -> None:
+    from moto.stepfunctions.parser.api import (
+        HistoryEventExecutionDataDetails,
+        StateEnteredEventDetails,
+        StateExitedEventDetails,
+    )
+    from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+
+    def _get_state_entered_event_details(self: Any, env: Any) -> Any:
+        value = state_value_json(env)
+        if value is None:
+            return StateEnteredEventDetails(name=self.name)
+        return StateEnteredEventDetails(
+            name=self.name,
+            input=value,
+            inputDetails=HistoryEventExecutionDataDetails(truncated=False),
+        )
+
+    def _get_state_exited_event_details(self: Any, env: Any) -> Any:
+        value = state_value_json(env)
+        details = StateExitedEventDetails(name=self.name)
+        if value is not None:
+            details["output"] = value
+            details["outputDetails"] = HistoryEventExecutionDataDetails(truncated=False)
+        # As moto: the variables this state assigned, and their tracing reset.
+        assigned_variables = env.variable_store.get_assigned_variables()
+        env.variable_store.reset_tracing()
+        if assigned_variables:
+            details["assignedVariables"] = assigned_variables  # type: ignore[typeddict-unknown-key]
+            details["assignedVariablesDetails"] = {"truncated": False}  # type: ignore[typeddict-unknown-key]
+        return details
+
+    CommonStateField._get_state_entered_event_details = _get_state_entered_event_details  # type: ignore[method-assign]
+    CommonStateField._get_state_exited_event_details = _get_state_exited_event_details  # type: ignore[method-assign]

@@ -174,3 +174,63 @@ def test_a_workflow_that_changes_its_input_leaves_earlier_values_alone(aws: boto
     answer = _sfn(aws).start_sync_execution(stateMachineArn=arn, input='{"v": "original"}')
     assert answer["status"] == "SUCCEEDED", answer
     assert json.loads(answer["output"]) == {"v": "original", "kept": {"v": "changed"}}
+
+
+def _logged_machine(aws: boto3.Session, definition: dict, *, include_data: bool) -> str:
+    group = f"/aws/vendedlogs/states/test-{uuid.uuid4().hex[:8]}"
+    aws.client("logs").create_log_group(logGroupName=group)
+    return aws.client("stepfunctions").create_state_machine(
+        name=f"test-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps(definition),
+        roleArn=ROLE,
+        type="EXPRESS",
+        loggingConfiguration={
+            "level": "ALL",
+            "includeExecutionData": include_data,
+            "destinations": [
+                {
+                    "cloudWatchLogsLogGroup": {
+                        "logGroupArn": f"arn:aws:logs:us-east-1:123456789012:log-group:{group}:*"
+                    }
+                }
+            ],
+        },
+    )["stateMachineArn"]
+
+
+def _state_events(aws: boto3.Session, arn: str, n: int) -> dict[str, list[dict]]:
+    answer = _sfn(aws).start_sync_execution(stateMachineArn=arn, input=json.dumps({"n": n}))
+    assert answer["status"] == "SUCCEEDED"
+    events = aws.client("stepfunctions").get_execution_history(executionArn=answer["executionArn"])[
+        "events"
+    ]
+    details: dict[str, list[dict]] = {"entered": [], "exited": []}
+    for event in events:
+        if "stateEnteredEventDetails" in event:
+            details["entered"].append(event["stateEnteredEventDetails"])
+        if "stateExitedEventDetails" in event:
+            details["exited"].append(event["stateExitedEventDetails"])
+    return details
+
+
+def test_state_events_carry_each_state_s_input_and_output_as_json(aws: boto3.Session) -> None:
+    # Written from the state's value without moto's copy of it (interpreter fix 6).
+    details = _state_events(aws, _logged_machine(aws, BRANCHING, include_data=True), 4)
+    shaped = {"n": 4, "shaped": {"echo": 4, "label": "n=4"}}
+    assert [(d["name"], json.loads(d["input"])) for d in details["entered"]] == [
+        ("Pick", {"n": 4}),
+        ("Shape", {"n": 4}),
+        ("Keep", shaped),
+    ]
+    assert [(d["name"], json.loads(d["output"])) for d in details["exited"]] == [
+        ("Pick", {"n": 4}),
+        ("Shape", shaped),
+        ("Keep", {"echo": 4, "label": "n=4"}),
+    ]
+    assert all(d["inputDetails"] == {"truncated": False} for d in details["entered"])
+
+
+def test_state_events_without_execution_data_name_the_state_only(aws: boto3.Session) -> None:
+    details = _state_events(aws, _logged_machine(aws, BRANCHING, include_data=False), 4)
+    assert details["entered"] == [{"name": "Pick"}, {"name": "Shape"}, {"name": "Keep"}]
+    assert details["exited"] == [{"name": "Pick"}, {"name": "Shape"}, {"name": "Keep"}]
