@@ -21,8 +21,9 @@ Time to Live deletions.
    deletes expired items inside :func:`deleting_by_ttl`, and only those deletions carry it.
 
 A table's TTL from CloudFormation is ``localcloud/cloudformation.py``. ``apply()`` installs 1 and
-2 (``patches.apply`` calls it), and each expression string read once
-(``localcloud/dynamodb_expressions.py``). Tests: ``tests/test_localcloud_patches.py``,
+2 (``patches.apply`` calls it), each expression string read once
+(``localcloud/dynamodb_expressions.py``) and an item's size checked once when it is built
+(``localcloud/dynamodb_items.py``). Tests: ``tests/test_localcloud_patches.py``,
 ``tests/test_localcloud_transactions.py``.
 """
 
@@ -35,11 +36,12 @@ from typing import Any
 
 
 def apply() -> None:
-    from . import dynamodb_expressions
+    from . import dynamodb_expressions, dynamodb_items
 
     _patch_atomic_dynamodb_writes()
     _patch_stream_shards()
     dynamodb_expressions.apply()  # each expression string read once (a speed-up, no semantics)
+    dynamodb_items.apply()  # an item's size checked once when it is built (the same)
 
 
 # 1. Atomic DynamoDB writes -----------------------------------------------------------------

@@ -12,7 +12,8 @@
    (``localcloud/interpreter.py``, with the JSONPath cache and the other interpreter fixes).
 7. Code runs as its role, for IAM (``localcloud/iam.py``): an execution's states as the state
    machine's role. moto's interpreter runs each state on a thread of its own; those threads
-   inherit the execution's principal.
+   inherit the execution's principal. The threads of executions and Task states are reused
+   (``localcloud/worker_threads.py``) rather than started for each.
 
 Workflow logs in CloudWatch Logs are ``localcloud/stepfunctions_logs.py``; state machines from
 CloudFormation are ``localcloud/cloudformation.py``. ``apply()`` installs these (``patches.apply``
@@ -33,6 +34,7 @@ from functools import lru_cache
 from typing import Any
 
 from . import iam
+from .worker_threads import PooledThread
 
 # Keys of history event details that carry execution data.
 EXECUTION_DATA_KEYS = ("input", "inputDetails", "output", "outputDetails", "parameters")
@@ -367,10 +369,20 @@ class _ThreadingWithContext:
         return getattr(threading, name)
 
 
-# moto modules that start a thread per program, state, branch, iteration or callback wait.
-_INTERPRETER_THREAD_MODULES = (
+class _ThreadingWithPool(_ThreadingWithContext):
+    """The same, with the threads of short jobs reused (``worker_threads``)."""
+
+    Thread = PooledThread
+
+
+# moto modules that start a thread per execution or Task state: short jobs, run pooled.
+_POOLED_THREAD_MODULES = (
     "moto.stepfunctions.parser.asl.component.program.program",
     "moto.stepfunctions.parser.asl.component.state.exec.execute_state",
+)
+
+# moto modules that start a thread per branch, iteration or callback wait.
+_INTERPRETER_THREAD_MODULES = (
     "moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker",
     "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration."
     "inline_iteration_component",
@@ -383,12 +395,16 @@ def _patch_principals() -> None:
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     iam.install()
-    for name in _INTERPRETER_THREAD_MODULES:
-        module = importlib.import_module(name)
-        if getattr(module, "Thread", None) is threading.Thread:
-            module.Thread = ContextThread  # type: ignore[attr-defined]
-        if getattr(module, "threading", None) is threading:
-            module.threading = _ThreadingWithContext()  # type: ignore[attr-defined]
+    for names, thread, threading_module in (
+        (_POOLED_THREAD_MODULES, PooledThread, _ThreadingWithPool),
+        (_INTERPRETER_THREAD_MODULES, ContextThread, _ThreadingWithContext),
+    ):
+        for name in names:
+            module = importlib.import_module(name)
+            if getattr(module, "Thread", None) is threading.Thread:
+                module.Thread = thread  # type: ignore[attr-defined]
+            if getattr(module, "threading", None) is threading:
+                module.threading = threading_module()  # type: ignore[attr-defined]
 
     original = ExecutionWorker._execution_logic
 

@@ -142,3 +142,23 @@ def test_a_history_log_leaves_the_data_out_without_copying_the_event(
     record = workflow_log_record(log, include_execution_data=False)
     assert record["details"] == {"resource": "invoke"}
     assert details["output"] == '{"token": "s3cr3t-value"}'
+
+
+@pytest.mark.parametrize(
+    ("millis", "stream"),
+    [
+        (0, "states/Login/1970-01-01-00-00/local"),
+        (1_764_547_199_999, "states/Login/2025-11-30-23-59/local"),
+        (1_764_547_200_000, "states/Login/2025-12-01-00-00/local"),
+        (1_764_547_259_999, "states/Login/2025-12-01-00-00/local"),
+        (1_764_547_260_000, "states/Login/2025-12-01-00-01/local"),
+    ],
+)
+def test_an_event_goes_to_the_stream_of_its_machine_and_utc_minute(millis, stream) -> None:
+    arn = "arn:aws:states:us-east-1:123456789012:execution:Login:abc"
+    from localcloud.stepfunctions_logs import workflow_log_stream
+
+    assert workflow_log_stream(arn, millis) == stream
+    assert workflow_log_stream(arn.replace(":Login:", ":Refresh:"), millis) == stream.replace(
+        "/Login/", "/Refresh/"
+    )
