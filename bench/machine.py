@@ -34,6 +34,48 @@ def load_average() -> list[float]:
     return list(os.getloadavg()) if hasattr(os, "getloadavg") else []
 
 
+#: How far the host's speed may move between the start and the end of a run before the bench
+#: says so: figures near their targets (ratios taken minutes apart, absolute milliseconds) can
+#: flip with it on a shared machine.
+HOST_SPEED_TOLERANCE = 0.15
+
+
+def host_speed_us(rounds: int = 3, calls: int = 2000) -> float:
+    """How fast this host is now: the best per-call time (µs) of a raw ES256 verification.
+
+    A fixed piece of CPU work, read at the start and the end of a run; on a shared machine it
+    moves by a fifth or more within minutes, and every figure with it.
+    """
+    import time
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public, message = key.public_key(), b"x" * 300
+    signature = key.sign(message, ec.ECDSA(hashes.SHA256()))
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(calls):
+            public.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        best = min(best, (time.perf_counter() - started) / calls * 1e6)
+    return best
+
+
+def host_speed_note(at_start: float, at_end: float) -> str | None:
+    """A warning when the host's speed moved more than :data:`HOST_SPEED_TOLERANCE` in a run."""
+    if min(at_start, at_end) <= 0:
+        return None
+    change = max(at_start, at_end) / min(at_start, at_end) - 1
+    if change <= HOST_SPEED_TOLERANCE:
+        return None
+    return (
+        f"the host's speed moved {change:.0%} during the run (raw ES256 verify {at_start:.1f} µs "
+        f"at the start, {at_end:.1f} µs at the end): figures near a target may flip on a rerun"
+    )
+
+
 def _git(*args: str) -> str | None:
     try:
         result = subprocess.run(
@@ -65,4 +107,5 @@ def facts() -> dict[str, Any]:
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "git_commit": git_commit(),
         "load_average_at_start": load_average(),
+        "host_speed_us_at_start": host_speed_us(),
     }

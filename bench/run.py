@@ -308,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         [
             f"stepauth bench: {facts['cpu_model']}, {facts['cores']} cores, Python "
             f"{facts['python']}, {facts['date']}, commit {facts['git_commit']}, load average "
-            f"{facts['load_average_at_start']}"
+            f"{facts['load_average_at_start']}, raw ES256 verify "
+            f"{facts['host_speed_us_at_start']:.1f} µs"
         ]
     )
     assembly = bench_assembly(fresh=not args.reuse_synth)
@@ -354,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     results["verdicts"] = verdicts(results)
     results["machine"]["load_average_at_end"] = machine.load_average()
+    results["machine"]["host_speed_us_at_end"] = machine.host_speed_us()
     results["elapsed_s"] = time.perf_counter() - began
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     LATEST.write_text(json.dumps(results, indent=1) + "\n")
@@ -370,6 +372,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  {_verdict_word(verdict['met'])}  {verdict['what']}: "
             f"{verdict['figure']}{spread} (target {verdict['target']})"
         )
+    moved = machine.host_speed_note(
+        facts["host_speed_us_at_start"], results["machine"]["host_speed_us_at_end"]
+    )
+    if moved:
+        lines.append(f"  warning: {moved}")
     lines.append(
         f"results: {LATEST.relative_to(machine.ROOT)}; {plotted_note}; {results['elapsed_s']:.0f} s"
     )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.machine import host_speed_note
 from bench.run import LATEST, verdicts
 
 
@@ -19,13 +20,19 @@ def _ratio(figures: dict[str, float], digits: int = 2) -> str:
 
 def machine_line(results: dict[str, Any]) -> str:
     m = results["machine"]
-    return (
+    line = (
         f"{m['cpu_model']}, {m['cores']} cores, {m['implementation']} {m['python']}, "
         f"{m['platform']}; run {m['date']} at commit {m['git_commit']}, load average "
         f"{m['load_average_at_start'][0]:.1f} at the start and "
         f"{m.get('load_average_at_end', [0.0])[0]:.1f} at the end; "
         f"{results['elapsed_s']:.0f} s in all"
     )
+    start, end = m.get("host_speed_us_at_start"), m.get("host_speed_us_at_end")
+    if start is None or end is None:  # results of runs made before the probe
+        return line
+    line += f"; raw ES256 verify {start:.1f} µs at the start, {end:.1f} at the end"
+    moved = host_speed_note(start, end)
+    return f"{line}. **Warning**: {moved}." if moved else line
 
 
 def login_table(results: dict[str, Any]) -> list[str]:
