@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from moto.dynamodb.models.utilities import bytesize  # imported by dynamodb.apply() only
+
 #: moto's limit on an item's size (bytes), as ``LimitedSizeDict`` checks it.
 ITEM_SIZE_LIMIT = 405_000
 
 
 def item_size(attrs: dict[str, Any]) -> int:
     """The size moto gives an item of these attributes (names and values; DynamoType values)."""
-    from moto.dynamodb.models.utilities import bytesize
-
     return sum(bytesize(name) + value.size() for name, value in attrs.items())
 
 
