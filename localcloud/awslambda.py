@@ -197,6 +197,25 @@ def pattern_matches(pattern: Any, data: Any) -> bool:
     return bool(_event_pattern(json.dumps(pattern)).matches_event(data))
 
 
+def _refused_at_top(pattern: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether a top-level rule made only of strings refuses the record's string value there.
+
+    moto's ``_does_item_match_filters`` compares a plain value with ``==``; any other rule (an
+    operator, a number, a nested field, ``$or``) is left to the matcher itself.
+    """
+    for field_name, rule in pattern.items():
+        value = record.get(field_name)
+        if (
+            isinstance(value, str)
+            and isinstance(rule, list)
+            and rule
+            and all(isinstance(allowed, str) for allowed in rule)
+            and value not in rule
+        ):
+            return True
+    return False
+
+
 def filter_criteria_matches(criteria: dict[str, Any] | None, record: dict[str, Any]) -> bool:
     """Whether an event source mapping's FilterCriteria let ``record`` through.
 
@@ -210,6 +229,11 @@ def filter_criteria_matches(criteria: dict[str, Any] | None, record: dict[str, A
     patterns = [_event_pattern(f["Pattern"]) for f in filters]
     if any(not pattern.get_pattern() for pattern in patterns):
         return True  # an empty pattern matches everything (moto's matches_event)
+    # Most records fail every pattern on a top-level field (an INSERT against MODIFY and
+    # REMOVE filters): decided before the whole record is flattened, as moto would decide it.
+    patterns = [p for p in patterns if not _refused_at_top(p.get_pattern(), record)]
+    if not patterns:
+        return False
     # moto's matches_event flattens the whole record (both images) for every pattern; the
     # record is flattened once here, as it does it, and each pattern matched against that.
     from moto.events.models import EventPattern

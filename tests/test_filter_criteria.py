@@ -215,3 +215,23 @@ def test_the_cleanup_handler_agrees_with_its_filters() -> None:
     assert all(classify(record) is not None for record in LET_THROUGH.values())
     for kind, record in HELD_BACK.items():
         assert classify(record) is None, kind
+
+
+def test_records_refused_early_are_refused_by_moto_s_matcher_too(cleanup_criteria) -> None:
+    """The early refusal on a top-level field changes no decision: every record the service
+    writes, and the operator cases' record under each event name, against the clean-up's
+    filters and against each operator case, decide as moto's matcher does pattern by pattern."""
+    records = [*LET_THROUGH.values(), *HELD_BACK.values()]
+    records += [{**RECORD, "eventName": name} for name in ("INSERT", "MODIFY", "REMOVE", "")]
+    cleanup = [json.loads(f["Pattern"]) for f in cleanup_criteria["Filters"]]
+    extra = [
+        {"eventName": ["MODIFY", 3]},
+        {"eventName": [{"anything-but": ["INSERT"]}]},
+        {"eventName": ["REMOVE"], "dynamodb": {"SizeBytes": [120]}},
+        {"eventSource": ["aws:dynamodb"], "eventName": ["REMOVE", "MODIFY"]},
+    ]
+    for record in records:
+        for patterns in [cleanup, *([p] for p, _ in OPERATOR_CASES), *([p] for p in extra)]:
+            criteria = {"Filters": [{"Pattern": json.dumps(p)} for p in patterns]}
+            expected = any(pattern_matches(p, record) for p in patterns)
+            assert filter_criteria_matches(criteria, record) is expected, (patterns, record)

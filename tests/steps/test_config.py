@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from steps.core.config import Config, get_config, override_config, set_config
@@ -102,3 +104,30 @@ def test_refresh_reuse_grace():
     for bad in ("-1", "301", "soon"):
         with pytest.raises(ValueError, match="REFRESH_REUSE_GRACE_SECONDS"):
             Config.from_env({"REFRESH_REUSE_GRACE_SECONDS": bad})
+
+
+def test_environment_change_seen_however_it_is_made(monkeypatch):
+    """The cheap snapshot (os.environ's encoded store) sees every way a variable changes."""
+    from unittest import mock
+
+    set_config(None)
+    monkeypatch.setenv("TABLE_NAME", "one")
+    assert get_config().table_name == "one"
+    os.environ["TABLE_NAME"] = "two"
+    assert get_config().table_name == "two"
+    with mock.patch.dict(os.environ, {"TABLE_NAME": "three", "ACCESS_TOKEN_TTL_SECONDS": "90"}):
+        assert (get_config().table_name, get_config().access_token_ttl_seconds) == ("three", 90)
+    assert (get_config().table_name, get_config().access_token_ttl_seconds) == ("two", 900)
+    monkeypatch.delenv("TABLE_NAME")
+    assert get_config().table_name == ""
+    monkeypatch.setenv("TABLE_NAME", "zürich-tables")  # not ASCII: compared as encoded bytes
+    assert get_config().table_name == "zürich-tables"
+
+
+def test_every_configuration_variable_is_in_the_snapshot(monkeypatch):
+    from steps.core.config import ENV_VARS, _env_snapshot
+
+    for name in ENV_VARS.values():
+        before = _env_snapshot()
+        monkeypatch.setenv(name, "a value no default has")
+        assert _env_snapshot() != before, name
