@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +35,18 @@ def load_average() -> list[float]:
     return list(os.getloadavg()) if hasattr(os, "getloadavg") else []
 
 
-#: How far the host's speed may move between the start and the end of a run before the bench
-#: says so: figures near their targets (ratios taken minutes apart, absolute milliseconds) can
-#: flip with it on a shared machine.
+#: How far the host's speed may move between two readings of a run before the bench says so:
+#: figures near their targets (ratios taken minutes apart, absolute milliseconds) can flip with
+#: it on a shared machine.
 HOST_SPEED_TOLERANCE = 0.15
 
 
 def host_speed_us(rounds: int = 3, calls: int = 2000) -> float:
     """How fast this host is now: the best per-call time (µs) of a raw ES256 verification.
 
-    A fixed piece of CPU work, read at the start and the end of a run; on a shared machine it
-    moves by a fifth or more within minutes, and every figure with it.
+    A fixed piece of CPU work, read at the start of a run, after each of its parts and at the
+    end; on a shared machine it moves by a fifth or more within minutes, and every figure with
+    it.
     """
     import time
 
@@ -63,16 +65,20 @@ def host_speed_us(rounds: int = 3, calls: int = 2000) -> float:
     return best
 
 
-def host_speed_note(at_start: float, at_end: float) -> str | None:
-    """A warning when the host's speed moved more than :data:`HOST_SPEED_TOLERANCE` in a run."""
-    if min(at_start, at_end) <= 0:
+def host_speed_note(readings: Mapping[str, float]) -> str | None:
+    """A warning when the host's speed moved more than :data:`HOST_SPEED_TOLERANCE` between any
+    two readings of a run (``{"at the start": µs, "after throughput": µs, ..., "at the end":
+    µs}``, in the order they were taken)."""
+    values = [v for v in readings.values() if v > 0]
+    if len(values) < 2:
         return None
-    change = max(at_start, at_end) / min(at_start, at_end) - 1
+    change = max(values) / min(values) - 1
     if change <= HOST_SPEED_TOLERANCE:
         return None
+    taken = ", ".join(f"{value:.1f} µs {when}" for when, value in readings.items())
     return (
-        f"the host's speed moved {change:.0%} during the run (raw ES256 verify {at_start:.1f} µs "
-        f"at the start, {at_end:.1f} µs at the end): figures near a target may flip on a rerun"
+        f"the host's speed moved {change:.0%} during the run (raw ES256 verify {taken}): "
+        "figures near a target may flip on a rerun"
     )
 
 

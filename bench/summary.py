@@ -27,12 +27,23 @@ def machine_line(results: dict[str, Any]) -> str:
         f"{m.get('load_average_at_end', [0.0])[0]:.1f} at the end; "
         f"{results['elapsed_s']:.0f} s in all"
     )
-    start, end = m.get("host_speed_us_at_start"), m.get("host_speed_us_at_end")
-    if start is None or end is None:  # results of runs made before the probe
+    readings = host_speed_readings(m)
+    if not readings:  # results of runs made before the probe
         return line
-    line += f"; raw ES256 verify {start:.1f} µs at the start, {end:.1f} at the end"
-    moved = host_speed_note(start, end)
+    line += "; raw ES256 verify " + ", ".join(f"{v:.1f} µs {when}" for when, v in readings.items())
+    moved = host_speed_note(readings)
     return f"{line}. **Warning**: {moved}." if moved else line
+
+
+def host_speed_readings(machine: dict[str, Any]) -> dict[str, float]:
+    """The run's readings of the host's speed, in order (runs before the per-part readings have
+    the start and the end only; runs before the probe, none)."""
+    if isinstance(machine.get("host_speed_us"), dict):
+        return dict(machine["host_speed_us"])
+    start, end = machine.get("host_speed_us_at_start"), machine.get("host_speed_us_at_end")
+    if start is None or end is None:
+        return {}
+    return {"at the start": start, "at the end": end}
 
 
 def login_table(results: dict[str, Any]) -> list[str]:
