@@ -67,7 +67,7 @@ def host_speed_us(rounds: int = 3, calls: int = 2000) -> float:
 
 def host_speed_note(readings: Mapping[str, float]) -> str | None:
     """A warning when the host's speed moved more than :data:`HOST_SPEED_TOLERANCE` between any
-    two readings of a run (``{"at the start": µs, "after throughput": µs, ..., "at the end":
+    two readings of a run (``{"at the start": µs, "after the throughput": µs, ..., "at the end":
     µs}``, in the order they were taken)."""
     values = [v for v in readings.values() if v > 0]
     if len(values) < 2:
