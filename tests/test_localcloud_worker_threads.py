@@ -46,6 +46,32 @@ def test_a_finished_worker_takes_the_next_job() -> None:
     assert len(set(idents)) == 1
 
 
+def test_the_worker_that_went_idle_last_takes_the_next_job() -> None:
+    """A stack, not a queue: its caches are the warm ones (an argon2 block, a handler's data)."""
+    pool = WorkerPool("test-lifo")
+    releases = [threading.Event(), threading.Event()]
+    running = [threading.Event(), threading.Event()]
+    idents: list[int] = [0, 0]
+
+    def hold(index: int) -> None:
+        idents[index] = threading.get_ident()
+        running[index].set()
+        releases[index].wait(10)
+
+    for index in (0, 1):
+        pool.run(lambda index=index: hold(index))
+        assert running[index].wait(10)
+    assert idents[0] != idents[1]
+    for index in (0, 1):  # the first worker goes idle first, the second last
+        releases[index].set()
+        until_idle(pool, index + 1)
+    for _ in range(3):
+        taken: list[int] = []
+        run_and_wait(pool, lambda: taken.append(threading.get_ident()))
+        until_idle(pool, 2)
+        assert taken == [idents[1]]
+
+
 def test_a_busy_worker_does_not_hold_up_the_next_job() -> None:
     pool = WorkerPool("test-busy")
     release = threading.Event()
