@@ -75,7 +75,10 @@ def apply_function_environment(variables: dict[str, str]) -> None:
     """
     for key, value in variables.items():
         current = os.environ.get(key)
-        if current is not None and current != value and key in _function_environment_keys:
+        if current == value:  # the usual case: setting it again costs a putenv per variable
+            _function_environment_keys.add(key)
+            continue
+        if current is not None and key in _function_environment_keys:
             raise RuntimeError(
                 f"Lambda functions disagree on environment variable {key}; "
                 "the in-process local cloud needs one value per variable"

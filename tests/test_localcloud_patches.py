@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import uuid
 import zipfile
@@ -135,6 +136,17 @@ def test_conflicting_function_environments_are_refused() -> None:
     awslambda.apply_function_environment({"STEPAUTH_TEST_VALUE": "one"})
     with pytest.raises(RuntimeError, match="STEPAUTH_TEST_VALUE"):
         awslambda.apply_function_environment({"STEPAUTH_TEST_VALUE": "two"})
+
+
+def test_a_function_variable_the_process_already_had_is_still_guarded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A value already in place is not set again, but a function that disagrees is refused."""
+    monkeypatch.setenv("STEPAUTH_TEST_PRESET", "one")
+    awslambda.apply_function_environment({"STEPAUTH_TEST_PRESET": "one"})
+    with pytest.raises(RuntimeError, match="STEPAUTH_TEST_PRESET"):
+        awslambda.apply_function_environment({"STEPAUTH_TEST_PRESET": "two"})
+    assert os.environ["STEPAUTH_TEST_PRESET"] == "one"
 
 
 # 2 -------------------------------------------------------------------------------------------
