@@ -10,7 +10,7 @@
   lockout → a conditional ``deleteItem`` → ``MfaDisabled`` → 204.
 * ``MfaRecoveryCodes`` (``POST /v1/mfa/recovery-codes {code}``): a current code → a new set.
 * ``LoginMfa`` (``POST /v1/login/mfa {mfa_token, code | recovery_code}``): VerifyMfaLogin answers
-  the challenge the Login workflow handed out (cdk/workflows.py, ``MfaRequired?``) → IssueTokens
+  the challenge the Login workflow handed out (cdk/workflows.py, ``AccountState?``) → IssueTokens
   with ``amr``/``acr``/``auth_time`` → 200.
 
 Secrets (the TOTP secret, codes, recovery codes, the mfa_token) are created, checked and spent

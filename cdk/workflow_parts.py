@@ -245,14 +245,24 @@ def password_check(
 
 
 def account_locked(
-    scope: Construct, locked: sfn.IChainable, unlocked: sfn.IChainable
+    scope: Construct,
+    locked: sfn.IChainable,
+    unlocked: sfn.IChainable,
+    *,
+    then: Sequence[tuple[sfn.Condition, sfn.IChainable]] = (),
+    state_id: str = "AccountLocked?",
 ) -> sfn.Choice:
-    """After a check behind the lockout (``$.verified``): ``locked`` (a 429) or ``unlocked``."""
-    return (
-        sfn.Choice(scope, "AccountLocked?")
-        .when(sfn.Condition.boolean_equals("$.verified.locked", True), locked)
-        .otherwise(unlocked)
+    """After a check behind the lockout (``$.verified``): ``locked`` (a 429) or ``unlocked``.
+
+    ``then``: further rules for an account that is not locked, tried in order before
+    ``unlocked``, in the same Choice state (one state instead of a chain of them).
+    """
+    choice = sfn.Choice(scope, state_id).when(
+        sfn.Condition.boolean_equals("$.verified.locked", True), locked
     )
+    for condition, target in then:
+        choice.when(condition, target)
+    return choice.otherwise(unlocked)
 
 
 def audited_lockout(

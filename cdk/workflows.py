@@ -330,6 +330,25 @@ def login_definition(
             )
         )
     ).next(respond(scope, "RespondOk", 200))
+    # What a right password leads to besides tokens, tried in order in one Choice state.
+    refusals: list[tuple[sfn.Condition, sfn.IChainable]] = []
+    if email_verification == "required":
+        # After the password check, so a wrong password never learns the account's state.
+        unverified = audit.record(
+            "AuditLoginUnverified",
+            action="login",
+            outcome="email_not_verified",
+            owner=AuditOwner.user("$.found.Item.user_id.S"),
+        ).next(errors.fixed("RejectEmailNotVerified", contract.EMAIL_NOT_VERIFIED))
+        refusals.append(
+            (
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.found.Item.email_verified.BOOL"),
+                    sfn.Condition.boolean_equals("$.found.Item.email_verified.BOOL", False),
+                ),
+                unverified,
+            )
+        )
     if start_mfa_challenge is not None:
         challenge = invoke(
             scope,
@@ -351,42 +370,21 @@ def login_definition(
                 owner=AuditOwner.user("$.verified.user.id"),
             )
         ).next(respond(scope, "RespondMfaRequired", 200, "$.challenge"))
-        if mfa == "required":
-            unlocked = _refuse_without_mfa(scope, steps, audit)
-        unlocked = (
-            sfn.Choice(scope, "MfaRequired?")
-            .when(
+        refusals.append(
+            (
                 sfn.Condition.and_(
                     sfn.Condition.is_present("$.verified.mfa"),
                     sfn.Condition.boolean_equals("$.verified.mfa", True),
                 ),
                 mfa_required,
             )
-            .otherwise(unlocked)
         )
-    if email_verification == "required":
-        # After the password check, so a wrong password never learns the account's state.
-        unverified = audit.record(
-            "AuditLoginUnverified",
-            action="login",
-            outcome="email_not_verified",
-            owner=AuditOwner.user("$.found.Item.user_id.S"),
-        ).next(errors.fixed("RejectEmailNotVerified", contract.EMAIL_NOT_VERIFIED))
-        unlocked = (
-            sfn.Choice(scope, "EmailVerified?")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.is_present("$.found.Item.email_verified.BOOL"),
-                    sfn.Condition.boolean_equals("$.found.Item.email_verified.BOOL", False),
-                ),
-                unverified,
-            )
-            .otherwise(unlocked)
-        )
+        if mfa == "required":
+            unlocked = _refuse_without_mfa(scope, steps, audit)
     return (
         validate.next(find_user(scope, table, "$.credentials.email"))
         .next(verify)
-        .next(account_locked(scope, locked, unlocked))
+        .next(account_locked(scope, locked, unlocked, then=refusals, state_id="AccountState?"))
     )
 
 

@@ -168,7 +168,17 @@ def test_verify_completes_the_wait_and_register_answers_without_tokens(
     assert "IssueTokens" not in register_states
     assert register_states["UnverifiedUser"]["Parameters"]["user"]["email_verified"] is False
     _, login = machine(default_template, "Login")
-    assert "EmailVerified?" in definition_of(login)["States"]
+    login_states = definition_of(login)["States"]
+    # Locked first (a 429 even for the right password), then unverified, then tokens.
+    rules = login_states["AccountState?"]["Choices"]
+    assert [rule["Next"] for rule in rules][:2] == [
+        "AuditLoginLockedKnownAccount?",
+        "AuditLoginUnverified",
+    ]
+    assert rules[1]["And"][1] == {
+        "Variable": "$.found.Item.email_verified.BOOL",
+        "BooleanEquals": False,
+    }
 
 
 def test_off_has_no_verification_rule_and_register_issues_tokens(template: dict) -> None:

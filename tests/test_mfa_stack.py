@@ -134,8 +134,15 @@ def test_login_hands_out_a_challenge_instead_of_tokens_when_the_account_has_mfa(
 ) -> None:
     _, login = machine(template, "Login")
     states = definition_of(login)["States"]
-    choice = states["MfaRequired?"]
-    assert choice["Choices"][0]["Next"] == "StartMfaChallenge"
+    choice = states["AccountState?"]
+    assert [rule["Next"] for rule in choice["Choices"]] == [
+        "AuditLoginLockedKnownAccount?",
+        "StartMfaChallenge",
+    ]
+    assert choice["Choices"][1]["And"] == [
+        {"Variable": "$.verified.mfa", "IsPresent": True},
+        {"Variable": "$.verified.mfa", "BooleanEquals": True},
+    ]
     assert choice["Default"] == "IssueTokens"
     challenge = states["StartMfaChallenge"]
     assert challenge["ResultPath"] == "$.challenge"
@@ -222,8 +229,8 @@ def test_mfa_required_gives_accounts_without_mfa_an_enrolment_token_not_a_sessio
     assert template["Outputs"]["MfaPolicy"]["Value"] == "required"
     _, login = machine(template, "Login")
     states = definition_of(login)["States"]
-    choice = states["MfaRequired?"]
-    assert choice["Choices"][0]["Next"] == "StartMfaChallenge"  # enrolled: the challenge
+    choice = states["AccountState?"]
+    assert choice["Choices"][-1]["Next"] == "StartMfaChallenge"  # enrolled: the challenge
     assert choice["Default"] == "IssueEnrollmentToken"  # not enrolled: no session
     assert "IssueTokens" not in states
     enrol = states["IssueEnrollmentToken"]
