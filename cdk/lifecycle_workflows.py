@@ -485,6 +485,7 @@ def change_password_definition(
             "user.$": "$.verified.user",
             "password_hash.$": "$.hashed.password_hash",
             "context.$": "$.context",
+            "authentication.$": "$.authentication",
         },
     )
     store = invoke(
@@ -504,10 +505,12 @@ def change_password_definition(
         scope,
         "IssueTokens",
         steps.issue_tokens,
-        comment="Every session was revoked; the caller continues in a new one.",
+        comment="Every session was revoked; the caller continues in a new one, with the "
+        "second factor the step-up found (null: none).",
         payload={
             "user": sfn.JsonPath.object_at("$.user"),
             "context": sfn.JsonPath.object_at("$.context"),
+            "authentication": sfn.JsonPath.object_at("$.authentication"),
             "deadline": commit_deadline(),
         },
         result_path="$.tokens",

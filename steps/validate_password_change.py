@@ -1,9 +1,11 @@
 """Step: check a password change (``POST /v1/password``, signed in).
 
-Execution input (``request`` + the authorizer's ``caller``) → ``{"change": {"email",
-"current_password", "new_password"}, "context"}``. The new password must pass the policy and
-differ from the current one; the workflow then verifies the current one behind the login
-lockout. Raises InvalidRequest, WeakPassword, or InvalidToken (the caller's account is gone).
+Execution input (``request`` + the authorizer's ``caller``, and ``stepUp`` on an account with
+MFA) → ``{"change": {"email", "current_password", "new_password"}, "context",
+"authentication"}``. The new password must pass the policy and differ from the current one; the
+workflow then verifies the current one behind the login lockout. ``authentication`` is the
+step-up's (steps/core/mfa_step_up.py), or null: the new session keeps the caller's second
+factor. Raises InvalidRequest, WeakPassword, or InvalidToken (the caller's account is gone).
 """
 
 from __future__ import annotations
@@ -46,7 +48,16 @@ def validate_for_state(event: Any, *, table: Table) -> dict[str, Any]:
             "new_password": new_password,
         },
         "context": request_context(event),
+        "authentication": _step_up_authentication(event),
     }
+
+
+def _step_up_authentication(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """How the step-up found the caller signed in (CheckStepUp's result; the client cannot set
+    it), or None: no step-up, or an account without MFA."""
+    step_up = event.get("stepUp")
+    authentication = step_up.get("authentication") if isinstance(step_up, Mapping) else None
+    return dict(authentication) if isinstance(authentication, Mapping) else None
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -353,11 +353,16 @@ def test_credential_changes_need_a_recent_second_factor(
     assert ("change_password", "second_factor_failure") in audit_outcomes(
         aws, local_cloud, account.user_id
     )
+    before = int(time.time())
     changed = call(
         api, "POST", "/v1/password", account.access_token, {**change, "code": account.next_code()}
     )
     assert changed.status == 200, changed.body
     assert lockout_failures(aws, local_cloud, account.email) == 0  # the right code cleared it
+    # The new session records this request's password and code: the next change needs none.
+    claims = verify_with_jwks(api, changed.json()["access_token"])
+    assert (claims["amr"], claims["acr"]) == (["pwd", "otp"], "aal2")
+    assert before <= claims["auth_time"] <= int(time.time())
     # A token from a sign-in with a second factor a moment ago needs no code.
     signed_in = answer_challenge(
         api,
@@ -366,6 +371,35 @@ def test_credential_changes_need_a_recent_second_factor(
     )
     assert signed_in.status == 200, signed_in.body
     deleted = call(api, "DELETE", "/v1/me", signed_in.json()["access_token"])
+    assert deleted.status == 204, deleted.body
+
+
+def test_a_password_change_keeps_the_sign_ins_second_factor_in_the_new_session(
+    api: Api,
+) -> None:
+    """Every session is revoked by a password change and the caller continues in a new one: it
+    keeps the MFA sign-in's amr, acr and auth_time, so the next credential change within the
+    step-up's five minutes needs no code either."""
+    account = enrolled(api)
+    signed_in = answer_challenge(api, challenged(api, account), code=account.next_code())
+    assert signed_in.status == 200, signed_in.body
+    first = verify_with_jwks(api, signed_in.json()["access_token"])
+    change = {"current_password": PASSWORD, "new_password": PASSWORD + " and more"}
+    changed = call(api, "POST", "/v1/password", signed_in.json()["access_token"], change)
+    assert changed.status == 200, changed.body  # a recent sign-in with a code: no code asked
+    SEEN[f"changed refresh token {account.email}"] = changed.json()["refresh_token"]
+    then = verify_with_jwks(api, changed.json()["access_token"])
+    assert {k: then[k] for k in ("amr", "acr", "auth_time")} == {
+        k: first[k] for k in ("amr", "acr", "auth_time")
+    }
+    assert then["sid"] != first["sid"]  # a new session: the old one was revoked
+    refreshed = api.post_json(
+        "/v1/token/refresh", {"refresh_token": changed.json()["refresh_token"]}
+    )
+    assert refreshed.status == 200, refreshed.body
+    SEEN[f"changed refreshed token {account.email}"] = refreshed.json()["refresh_token"]
+    assert verify_with_jwks(api, refreshed.json()["access_token"])["amr"] == ["pwd", "otp"]
+    deleted = call(api, "DELETE", "/v1/me", refreshed.json()["access_token"])
     assert deleted.status == 204, deleted.body
 
 

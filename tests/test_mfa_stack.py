@@ -177,6 +177,21 @@ def test_credential_changes_need_a_recent_second_factor_first(template: dict) ->
     assert "CheckStepUp" not in json.dumps(definition_of(machine(template, "Login")[1]))
 
 
+
+def test_a_password_change_continues_in_a_session_with_the_step_ups_second_factor(
+    template: dict,
+) -> None:
+    """CheckStepUp's ``authentication`` goes through the validation (which replaces the state)
+    and the state that drops the passwords, to IssueTokens: the new session's tokens carry
+    the caller's amr, acr and auth_time (steps/core/mfa_step_up.py)."""
+    _, resource = machine(template, "ChangePassword")
+    states = definition_of(resource)["States"]
+    assert states["CheckStepUp"]["ResultPath"] == "$.stepUp"
+    assert "Parameters" not in states["ValidatePasswordChange"]  # it reads the whole state
+    assert states["ForgetPasswords"]["Parameters"]["authentication.$"] == "$.authentication"
+    payload = states["IssueTokens"]["Parameters"]
+    assert payload["authentication.$"] == "$.authentication"
+
 # -- mfa=required -----------------------------------------------------------------------------
 
 

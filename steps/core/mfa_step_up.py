@@ -6,6 +6,10 @@ MFA on when the caller's access token came from a sign-in with a second factor (
 when the request itself carries a current ``code`` or a ``recovery_code`` (checked behind the
 login lockout). Otherwise the answer is 403 ``mfa_required``. Turning MFA off needs its own
 proof (``DELETE /v1/mfa/totp``); accounts without MFA are not affected.
+
+A step-up also says how the caller has signed in (``authentication``: ``amr``, ``acr``,
+``auth_time``): the session a password change continues in keeps its second factor, so the
+user is not asked for a code again at the next change.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from steps.core.config import Config
 from steps.core.errors import ClientError, InvalidRequest, InvalidToken
-from steps.core.mfa import SecretCipher, read_answer, totp_record
+from steps.core.mfa import ACR_MFA, SecretCipher, read_answer, totp_record
 from steps.core.mfa_requests import optional_body
 from steps.core.mfa_signin import guarded_second_factor
 from steps.core.sessions import find_user_by_id
@@ -40,30 +44,41 @@ def _caller(event: Any) -> Mapping[str, Any]:
 
 def recent_second_factor(caller: Mapping[str, Any], *, now: float) -> bool:
     """Whether the caller's token came from a sign-in with a second factor, recently enough."""
-    methods = set(str(caller.get("amr") or "").split())
+    return _recent_sign_in(caller, now=now) is not None
+
+
+def _recent_sign_in(caller: Mapping[str, Any], *, now: float) -> dict[str, Any] | None:
+    """The caller's sign-in (``amr``, ``acr``, ``auth_time``) when it had a second factor no
+    longer than :data:`STEP_UP_MAX_AGE_SECONDS` ago; None otherwise."""
+    methods = str(caller.get("amr") or "").split()
     try:
         auth_time = int(str(caller.get("authTime") or "0"))
     except ValueError:
-        return False
-    return (
-        bool(methods & SECOND_FACTORS)
+        return None
+    if not (
+        set(methods) & SECOND_FACTORS
         and 0 < auth_time
         and now - auth_time <= (STEP_UP_MAX_AGE_SECONDS)
-    )
+    ):
+        return None
+    return {"amr": methods, "acr": ACR_MFA, "auth_time": auth_time}
 
 
 def check_step_up(
     table: Table, cipher: SecretCipher, event: Any, *, now: float, config: Config
 ) -> dict[str, Any]:
     """``{"request", "caller"}`` → ``{"locked": false, "step_up": "not_needed" | "recent_sign_in"
-    | "code"}`` or the lockout's answer; SecondFactorRequired, MfaCodeRejected, InvalidToken."""
+    | "code", "authentication"?}`` or the lockout's answer; SecondFactorRequired,
+    MfaCodeRejected, InvalidToken. ``authentication`` (not for "not_needed"): the caller's recent
+    sign-in, or for a code ``{"amr": ["pwd", "otp" | "rcode"], "acr", "auth_time": now}``."""
     caller = _caller(event)
     user_id = str(caller["userId"])
     record = totp_record(table, user_id)
     if record is None or not record.is_active:
         return {"locked": False, "step_up": "not_needed"}
-    if recent_second_factor(caller, now=now):
-        return {"locked": False, "step_up": "recent_sign_in"}
+    signed_in = _recent_sign_in(caller, now=now)
+    if signed_in is not None:
+        return {"locked": False, "step_up": "recent_sign_in", "authentication": signed_in}
     try:
         body = optional_body(event)
     except InvalidRequest:
@@ -78,4 +93,8 @@ def check_step_up(
     result = guarded_second_factor(
         table, cipher, user_id=user_id, email=user.email, answer=answer, now=now, config=config
     )
-    return {**result, "step_up": "code"} if not result["locked"] else result
+    if result["locked"]:
+        return result
+    # This request's proof: the password the workflow checks and the code, both now.
+    now_proven = {"amr": ["pwd", result["amr"]], "acr": ACR_MFA, "auth_time": int(now)}
+    return {**result, "step_up": "code", "authentication": now_proven}

@@ -312,6 +312,23 @@ def test_a_recent_sign_in_with_a_second_factor_is_a_step_up():
     assert not recent_second_factor(old, now=NOW)
 
 
+def test_a_recent_sign_in_step_up_keeps_the_sign_ins_factor_and_time(table):
+    from steps.core.config import Config
+    from steps.core.mfa_step_up import check_step_up
+    from steps.core.table import UserRecord, user_item
+
+    table.put(user_item(UserRecord(user_id="u-1", email=USER["email"], password_hash="-")))
+    enrol(table)
+    signed_in = str(int(NOW) - 60)
+    caller = {"userId": "u-1", "amr": "pwd rcode", "authTime": signed_in}
+    event = {"request": {"body": ""}, "caller": caller}
+    assert check_step_up(table, PlainCipher(), event, now=NOW, config=Config()) == {
+        "locked": False,
+        "step_up": "recent_sign_in",
+        "authentication": {"amr": ["pwd", "rcode"], "acr": "aal2", "auth_time": int(signed_in)},
+    }
+
+
 def test_the_step_up_asks_only_accounts_with_mfa(table):
     from steps.core.config import Config
     from steps.core.mfa_step_up import SecondFactorRequired, check_step_up
@@ -330,6 +347,8 @@ def test_the_step_up_asks_only_accounts_with_mfa(table):
         "locked": False,
         "amr": "otp",
         "step_up": "code",
+        # The new session of a password change: this request's password and code, now.
+        "authentication": {"amr": ["pwd", "otp"], "acr": "aal2", "auth_time": int(NOW)},
     }
     with pytest.raises(mfa.MfaCodeRejected):  # the same code again
         check_step_up(table, cipher, with_code, now=NOW, config=Config())
