@@ -177,7 +177,6 @@ def test_credential_changes_need_a_recent_second_factor_first(template: dict) ->
     assert "CheckStepUp" not in json.dumps(definition_of(machine(template, "Login")[1]))
 
 
-
 def test_a_password_change_continues_in_a_session_with_the_step_ups_second_factor(
     template: dict,
 ) -> None:
@@ -191,6 +190,7 @@ def test_a_password_change_continues_in_a_session_with_the_step_ups_second_facto
     assert states["ForgetPasswords"]["Parameters"]["authentication.$"] == "$.authentication"
     payload = states["IssueTokens"]["Parameters"]
     assert payload["authentication.$"] == "$.authentication"
+
 
 # -- mfa=required -----------------------------------------------------------------------------
 
