@@ -2,7 +2,8 @@
 
 boto3 is imported on first use, never at module import (cold start). The endpoint comes from
 the standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>`` variables, which boto3
-honours itself.
+honours itself. DynamoDB's client is :class:`steps.core.dynamodb_client.DynamoDBClient`, a
+botocore client whose item calls skip botocore's per-call layers.
 
 Time limits are explicit (:data:`CLIENT_LIMITS`). A step checks its commit deadline just before
 its write (steps/core/deadline.py); the DynamoDB client must not keep that write in flight, with
@@ -80,7 +81,16 @@ def client(service: str) -> Any:
 def _client(service: str, settings: tuple[str | None, ...]) -> Any:
     import boto3
 
-    return boto3.client(service, config=limits_of(service).botocore_config())
+    if boto3.DEFAULT_SESSION is None:  # what boto3.client() uses: one session, loaded once
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    botocore_client = session.client(service, config=limits_of(service).botocore_config())
+    if service != "dynamodb":
+        return botocore_client
+    from steps.core.dynamodb_client import DynamoDBClient
+
+    # The item calls of every login, refresh and authorized request: see its module.
+    return DynamoDBClient(botocore_client, session.get_credentials())
 
 
 def reset_clients() -> None:
