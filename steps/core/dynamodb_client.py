@@ -34,6 +34,13 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+# Loaded with the client (steps/core/aws.py creates it on first use), never by a handler's import.
+from botocore.awsrequest import AWSPreparedRequest
+from botocore.endpoint import convert_to_response_dict
+from botocore.exceptions import NoCredentialsError
+from botocore.hooks import first_non_none_response
+from botocore.parsers import create_parser
+
 _ALGORITHM = "AWS4-HMAC-SHA256"
 #: Headers botocore's SigV4 leaves unsigned (botocore.auth.SIGNED_HEADERS_BLACKLIST).
 _UNSIGNED_HEADERS = frozenset({"expect", "transfer-encoding", "user-agent", "x-amzn-trace-id"})
@@ -49,8 +56,6 @@ class DynamoDBClient:
     """
 
     def __init__(self, client: Any, credentials: Any, *, clock: Any = time.time) -> None:
-        from botocore.parsers import create_parser
-
         meta = client.meta
         self._client = client
         self._credentials = credentials
@@ -123,8 +128,6 @@ class DynamoDBClient:
         )
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        from botocore.hooks import first_non_none_response
-
         model = self._model.operation_model(operation)
         context: dict[str, Any] = {
             "client_region": self._region,
@@ -158,47 +161,48 @@ class DynamoDBClient:
             request_signer=None,
             context=context,
         )
+        if answered is not None:  # an answer before the call is final: botocore retries none
+            return self._result(operation, answered, attempts=1)
         attempts = 1
         while True:
-            if answered is not None:
-                response, exception = answered, None
-            else:
-                response, exception = self._attempt(operation, model, request_dict)
-            if answered is None:
-                delay = first_non_none_response(
-                    self._events.emit(
-                        f"needs-retry.dynamodb.{operation}",
-                        response=response,
-                        endpoint=None,
-                        operation=model,
-                        attempts=attempts,
-                        caught_exception=exception,
-                        request_dict=request_dict,
-                    )
+            response, exception = self._attempt(operation, model, request_dict)
+            delay = first_non_none_response(
+                self._events.emit(
+                    f"needs-retry.dynamodb.{operation}",
+                    response=response,
+                    endpoint=None,
+                    operation=model,
+                    attempts=attempts,
+                    caught_exception=exception,
+                    request_dict=request_dict,
                 )
-                if delay:
-                    attempts += 1
-                    time.sleep(delay)
-                    continue
-            if exception is not None:
-                raise exception
-            assert response is not None  # noqa: S101 - an attempt answers one or the other
-            http, parsed = response
-            if "ResponseMetadata" in parsed:
-                parsed["ResponseMetadata"]["RetryAttempts"] = attempts - 1
-            if http.status_code >= 300:
-                code = parsed.get("Error", {}).get("Code")
-                raise self._client.exceptions.from_code(code)(parsed, operation)
-            return parsed  # type: ignore[no-any-return]
+            )
+            if delay is None or delay is False:
+                break
+            attempts += 1
+            time.sleep(delay)
+        if exception is not None:
+            raise exception
+        assert response is not None  # noqa: S101 - an attempt answers one or the other
+        return self._result(operation, response, attempts=attempts)
+
+    def _result(
+        self, operation: str, response: tuple[Any, dict[str, Any]], *, attempts: int
+    ) -> dict[str, Any]:
+        """The parsed answer, or its error raised as botocore's exception class for its code."""
+        http, parsed = response
+        if "ResponseMetadata" in parsed:
+            parsed["ResponseMetadata"]["RetryAttempts"] = attempts - 1
+        if http.status_code >= 300:
+            code = parsed.get("Error", {}).get("Code")
+            raise self._client.exceptions.from_code(code)(parsed, operation)
+        return parsed
 
     def _attempt(
         self, operation: str, model: Any, request_dict: dict[str, Any]
     ) -> tuple[tuple[Any, dict[str, Any]] | None, Exception | None]:
         """One signed send: ``((http response, parsed), None)`` or ``(None, the exception)``,
         as botocore's endpoint reports an attempt to its retry handler."""
-        from botocore.awsrequest import AWSPreparedRequest
-        from botocore.hooks import first_non_none_response
-
         try:
             headers = self._signed_headers(request_dict["headers"], request_dict["body"])
             request = AWSPreparedRequest(
@@ -216,8 +220,6 @@ class DynamoDBClient:
     def _parsed(self, http: Any, model: Any) -> dict[str, Any]:
         body = http.content
         if http.status_code >= 300:
-            from botocore.endpoint import convert_to_response_dict
-
             # As botocore's endpoint parses an error: the error, then its modelled fields
             # (a cancelled transaction's CancellationReasons).
             response = convert_to_response_dict(http, model)
@@ -240,8 +242,6 @@ class DynamoDBClient:
     def _signed_headers(self, headers: dict[str, str], body: bytes) -> dict[str, str]:
         """``headers`` with ``X-Amz-Date``, the session token and a SigV4 ``Authorization``."""
         if self._credentials is None:
-            from botocore.exceptions import NoCredentialsError
-
             raise NoCredentialsError()
         credentials = self._credentials.get_frozen_credentials()
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self._clock()))
