@@ -297,3 +297,34 @@ def test_the_x_ray_sdks_own_patch_turns_tracing_on():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.split() == ["False", "True"]
+
+
+def test_over_http_to_a_dynamodb_endpoint(monkeypatch):
+    """The network path: botocore's HTTP session sends the signed request to a real server
+    (moto's, on a port of its own) and the answer and an error come back parsed."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+        aws.reset_clients()
+        client = aws.client("dynamodb")
+        create_table(client)
+        sent: list[Any] = []
+        client.meta.events.register(
+            "before-send.dynamodb", lambda request, **_: sent.append(request)
+        )
+        client.put_item(TableName=TABLE, Item={**KEY, "name": {"S": "Ada"}})
+        got = client.get_item(TableName=TABLE, Key=KEY, ConsistentRead=True)
+        assert got["Item"]["name"] == {"S": "Ada"}
+        assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+        with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+            client.put_item(
+                TableName=TABLE, Item=KEY, ConditionExpression="attribute_not_exists(pk)"
+            )
+        assert [request.url for request in sent] == [f"http://{host}:{port}/"] * 3
+    finally:
+        aws.reset_clients()
+        server.stop()
