@@ -198,8 +198,8 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
         out.append(
             {
-                "what": "authorizer's denylist read: CPU ms of the caller (boto3 over HTTP to "
-                "the stack process; the issue's figure is in-process)",
+                "what": "authorizer's denylist read: CPU ms of the caller (the DynamoDB client "
+                "over HTTP to the stack process; the issue's figure is in-process)",
                 "figure": round(auth["denylist_read_cpu_ms"]["median"], 2),
                 "target": f"<= {auth['read_target_cpu_ms']:.0f} (in-process)",
                 "met": auth["denylist_read_cpu_ms"]["median"] <= auth["read_target_cpu_ms"],

@@ -136,7 +136,7 @@ def authorizer_table(results: dict[str, Any]) -> list[str]:
         f"| {a['claims_only_rate']['median']:.0f} | {a['claims_only_us']['median']:.1f} "
         f"| {_ratio(a['claims_only_ratio_wall'])} |",
         "",
-        f"The denylist read (boto3 over HTTP to the stack process) costs the caller "
+        f"The denylist read (the DynamoDB client over HTTP to the stack process) costs the caller "
         f"{a.get('denylist_read_cpu_ms', {}).get('median', float('nan')):.2f} ms of CPU per call.",
         "",
         f"Per CPU-second of the calling process (the table server's CPU excluded) the handler's "
