@@ -1,7 +1,7 @@
 """DynamoDB's item calls without botocore's per-call machinery around the network.
 
 Why: a login, a refresh and an authorized request make one to three DynamoDB calls each, and
-botocore spends about 0.8 ms of CPU on each of them besides the network: endpoint rules, an
+botocore spends 0.5–0.8 ms of CPU on each of them besides the network: endpoint rules, an
 ``email.message`` header map, SigV4 over it, a serializer and a parser that walk the operation's
 shapes. DynamoDB's protocol is JSON in and out, so this client sends the request as
 ``json.dumps`` of the parameters, signs it with SigV4 itself, and reads the answer with
