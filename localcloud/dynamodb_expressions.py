@@ -6,7 +6,11 @@ its syntax tree on every call too (once in the response layer, once in the backe
 transaction spent about a sixth of its CPU there. Here:
 
 - a condition's tokens are kept per expression string, and each call gets new token nodes from
-  them (the later stages, which substitute names and values, run as before);
+  them;
+- a condition's syntax tree is kept per expression string, names and values (most conditions
+  repeat all three: ``attribute_not_exists(pk)``, ``#status = :active``). The tree's operators
+  only read the item they are given, so one tree serves every call; a condition whose values
+  change per call (a time) is parsed from its kept tokens;
 - an UpdateExpression's syntax tree is kept per expression string: moto only reads it, and its
   validator works on a deep copy of it (``Validator.__init__``).
 
@@ -17,6 +21,7 @@ A malformed expression is not kept: it raises again on every call. ``apply()`` i
 from __future__ import annotations
 
 import functools
+import json
 from collections import deque
 from typing import Any
 
@@ -26,6 +31,7 @@ KEPT_EXPRESSIONS = 1024
 
 def apply() -> None:
     _keep_condition_tokens()
+    _keep_condition_trees()
     _keep_update_expression_trees()
 
 
@@ -52,6 +58,39 @@ def _keep_condition_tokens() -> None:
     _lex_condition_expression.keeps_tokens = True  # type: ignore[attr-defined]
     _lex_condition_expression.tokens = tokens  # type: ignore[attr-defined]
     ConditionExpressionParser._lex_condition_expression = _lex_condition_expression  # type: ignore[method-assign]
+
+
+def _keep_condition_trees() -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    parse = ConditionExpressionParser.parse
+    if getattr(parse, "keeps_trees", False):
+        return
+
+    @functools.lru_cache(maxsize=KEPT_EXPRESSIONS)
+    def tree(expression: str, names: str, values: str) -> tuple[Any, list[str], list[str]]:
+        parser = ConditionExpressionParser(expression, json.loads(names), json.loads(values))
+        op = parse(parser)
+        return op, parser.expr_attr_names_found, parser.expr_attr_values_found
+
+    def cached_parse(self: Any) -> Any:
+        if not self.condition_expression:
+            return parse(self)
+        try:
+            names = json.dumps(self.expression_attribute_names, sort_keys=True)
+            values = json.dumps(self.expression_attribute_values, sort_keys=True)
+        except (TypeError, ValueError):  # a binary value (bytes): parsed as moto parses it
+            return parse(self)
+        op, names_found, values_found = tree(self.condition_expression, names, values)
+        # As parse() leaves them: callers check that every name and value was used.
+        self.expr_attr_names_found.extend(names_found)
+        self.expr_attr_values_found.extend(values_found)
+        return op
+
+    cached_parse.keeps_trees = True  # type: ignore[attr-defined]
+    cached_parse.kept = tree  # type: ignore[attr-defined]
+    cached_parse.moto_parse = parse  # type: ignore[attr-defined]
+    ConditionExpressionParser.parse = cached_parse  # type: ignore[method-assign]
 
 
 def _keep_update_expression_trees() -> None:

@@ -16,17 +16,24 @@
 5. The interpreter deep-copies a state's input, result and every path's value each time it reads
    them (some 50 copies per login, a fifth of its CPU). The values are JSON documents: they are
    copied by :func:`copy_json_value` (dicts, lists and scalars rebuilt directly, anything else
-   by ``copy.deepcopy``), which gives the same independent copy several times faster.
+   by ``copy.deepcopy``), which gives the same independent copy several times faster. The
+   environment also deep-copies its program state (running, ended...) each time a state asks for
+   it, some ten times per login; those that hold only names and times are copied field by field.
 6. Each state's entered and exited history events carry its input and output as JSON text; moto
    deep-copied the state's value only to serialize it, twice per state. The text is now written
    from the value itself, and not at all when the machine's logging leaves execution data out
    (the history and the logs drop it then: ``stepfunctions`` fix 3).
+7. moto names every answer with a request id of 52 letters and digits drawn by ``random.choice``
+   one at a time (about 50 µs an answer, several per login); :func:`request_id` draws the same
+   shape from one ``os.urandom`` call.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
+import string
 from functools import lru_cache
 from typing import Any
 
@@ -161,7 +168,8 @@ _SCALARS = (str, int, float, bool, type(None))
 
 
 def copy_json_value(value: Any, memo: Any = None) -> Any:
-    """An independent copy of a JSON value, as ``copy.deepcopy`` gives (other types: deepcopy)."""
+    """An independent copy of a JSON value, as ``copy.deepcopy`` gives (a program state whose
+    fields are all immutable: a new one with the same fields; other types: deepcopy)."""
     kind = type(value)
     if kind is dict:
         return {key: copy_json_value(item) for key, item in value.items()}
@@ -169,7 +177,27 @@ def copy_json_value(value: Any, memo: Any = None) -> Any:
         return [copy_json_value(item) for item in value]
     if kind in _SCALARS:
         return value
+    if kind in _flat_program_states():
+        copied = object.__new__(kind)
+        copied.__dict__.update(value.__dict__)
+        return copied
     return copy.deepcopy(value, memo)
+
+
+@lru_cache(maxsize=1)
+def _flat_program_states() -> frozenset[type]:
+    """moto's program states whose fields are names, texts and times (not ``ProgramError``,
+    whose error is a dict)."""
+    from moto.stepfunctions.parser.asl.eval import program_state
+
+    return frozenset(
+        {
+            program_state.ProgramRunning,
+            program_state.ProgramEnded,
+            program_state.ProgramStopped,
+            program_state.ProgramTimedOut,
+        }
+    )
 
 
 class _CopyModule:
@@ -181,8 +209,10 @@ class _CopyModule:
         return getattr(copy, name)
 
 
-#: The interpreter modules whose ``copy.deepcopy`` calls copy state values.
+#: The interpreter modules whose ``copy.deepcopy`` calls copy state values (and, in
+#: ``environment``, the program state and the context's ``State``).
 _VALUE_COPYING_MODULES = (
+    "moto.stepfunctions.parser.asl.eval.environment",
     "moto.stepfunctions.parser.asl.eval.states",
     "moto.stepfunctions.parser.asl.component.common.string.string_expression",
     "moto.stepfunctions.parser.asl.component.common.path.result_path",
@@ -218,13 +248,40 @@ def _patch_method_names() -> None:
 
 
 def apply() -> None:
-    """Install 1, 3, 4, 5 and 6 (called once by ``patches.apply``; 2 is ``stepfunctions``' fix
+    """Install 1, 3, 4, 5, 6 and 7 (called once by ``patches.apply``; 2 is ``stepfunctions``' fix
     6)."""
     _patch_json_path_parsing()
     _patch_log_flush_at_execution_end()
     _patch_method_names()
     _patch_value_copies()
     _patch_state_event_details()
+    _patch_request_ids()
+
+
+# 7. Request ids ------------------------------------------------------------------------------
+
+#: Each byte value onto moto's alphabet (letters and digits); 256 is not a multiple of 62, and
+#: the slight bias this gives does not matter in an id.
+_REQUEST_ID_ALPHABET = bytes(
+    (string.ascii_letters + string.digits).encode("ascii")[value % 62] for value in range(256)
+)
+
+
+def request_id(headerdict: dict[str, Any] | None = None) -> str:
+    """moto's ``gen_amzn_requestid_long``: 52 random letters and digits, also set as the
+    ``x-amzn-requestid`` of ``headerdict`` when one is given."""
+    value = os.urandom(52).translate(_REQUEST_ID_ALPHABET).decode("ascii")
+    if isinstance(headerdict, dict):
+        headerdict["x-amzn-requestid"] = value
+    return value
+
+
+def _patch_request_ids() -> None:
+    from moto.core import responses
+    from moto.utilities import aws_headers
+
+    responses.gen_amzn_requestid_long = request_id  # type: ignore[attr-defined]
+    aws_headers.gen_amzn_requestid_long = request_id
 
 
 # 6. A state's input and output in its history events -------------------------------------------

@@ -203,7 +203,6 @@ def _patch_history_without_execution_data() -> None:
         return _get_start_execution_worker
 
     original_environment = ExecutionWorker._get_evaluation_environment
-    original_publish = EventManager._publish_history_event
 
     def _get_evaluation_environment(self: Any) -> Any:
         environment = original_environment(self)
@@ -212,19 +211,55 @@ def _patch_history_without_execution_data() -> None:
         )
         return environment
 
-    def _publish_history_event(self: Any, **kwargs: Any) -> None:
-        details = kwargs.get("event_details")
-        if details and not getattr(self, "include_execution_data", True):
-            kwargs["event_details"] = strip_execution_data(details)
-        original_publish(self, **kwargs)
-
     # SyncExecution overrides the worker factory, so both classes need the flag.
     for execution_class in (Execution, SyncExecution):
         execution_class._get_start_execution_worker = with_data_flag(
             execution_class.__dict__["_get_start_execution_worker"]
         )
     ExecutionWorker._get_evaluation_environment = _get_evaluation_environment
-    EventManager._publish_history_event = _publish_history_event
+    EventManager.add_event = add_history_event  # type: ignore[method-assign]
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_MILLISECOND = datetime.timedelta(milliseconds=1)
+
+
+def add_history_event(
+    self: Any,
+    context: Any,
+    event_type: Any,
+    event_details: dict[str, Any] | None = None,
+    timestamp: datetime.datetime | None = None,
+    update_source_event_id: bool = True,
+) -> int:
+    """moto's ``EventManager.add_event``: the execution's next history event, and its workflow
+    log record (``stepfunctions_logs.WorkflowLogSession.record_event``), without execution data
+    when the machine's logging says so.
+
+    Same event and ids as moto's; moto formatted the time with ``strftime`` and built a log
+    record whose time the session then parsed back, about 75 µs an event and 33 events a login.
+    """
+    with self._mutex:
+        event_id: int = self._event_id_gen.get()
+        source_event_id: int = context.source_event_id
+        moment = timestamp or datetime.datetime.now(tz=datetime.UTC)
+        context.last_published_event_id = event_id
+        if update_source_event_id:
+            context.source_event_id = event_id
+        if event_details and not getattr(self, "include_execution_data", True):
+            event_details = strip_execution_data(event_details)
+        event: dict[str, Any] = dict(event_details) if event_details else {}
+        event["id"] = event_id
+        event["previousEventId"] = source_event_id
+        event["type"] = event_type
+        # moto's iso_8601_datetime_with_milliseconds (a UTC time, "Z"), without strftime.
+        event["timestamp"] = moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+        self._history_event_list.append(event)
+        session = self._cloud_watch_logging_session
+        if session is not None:
+            millis = (moment - _EPOCH) // _MILLISECOND
+            session.record_event(event_id, source_event_id, event_type, millis, event_details)
+        return event_id
 
 
 # 4. One boto3 client per service for Task states --------------------------------------------

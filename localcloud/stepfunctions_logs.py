@@ -5,7 +5,8 @@ JSON event per history event (``id, type, details, previous_event_id, event_time
 execution_arn``) in the state machine's log group, at its log level and without execution data
 unless ``includeExecutionData`` is true. moto's interpreter has a logging session for this, but
 never creates it for these executions and its own writer cannot store an event
-(``WorkflowLogSession`` replaces it); an execution's events are written in one batch when it ends
+(``WorkflowLogSession`` replaces it, and ``stepfunctions.add_history_event`` hands it each
+event); an execution's events are written in one batch when it ends
 (``localcloud/interpreter.py``). ``apply()`` installs it (``patches.apply`` calls it). Test:
 ``tests/test_observability_workflow_logs.py``.
 """
@@ -30,23 +31,29 @@ _WORKFLOW_LOG_LOCK = threading.Lock()
 
 
 def workflow_log_record(
-    history_log: dict[str, Any], *, include_execution_data: bool
+    event_id: int,
+    previous_event_id: int,
+    event_type: Any,
+    millis: int,
+    execution_arn: str,
+    event_details: dict[str, Any] | None,
+    *,
+    include_execution_data: bool,
 ) -> dict[str, Any]:
-    """One history event in the shape Step Functions writes to CloudWatch Logs."""
-    moment = history_log["event_timestamp"]
-    if not isinstance(moment, datetime.datetime):
-        moment = datetime.datetime.fromisoformat(str(moment))
-    details = dict(history_log.get("details") or {})
-    if not include_execution_data:
-        details = {k: v for k, v in details.items() if k not in EXECUTION_DATA_KEYS}
-    event_type = history_log["type"]
+    """One history event in the shape Step Functions writes to CloudWatch Logs: the details are
+    the event's one details member (as moto's history log), into a new dict."""
+    details: dict[str, Any] = {}
+    if event_details:
+        details = dict(next(iter(event_details.values())) or {})
+        if not include_execution_data:
+            details = {k: v for k, v in details.items() if k not in EXECUTION_DATA_KEYS}
     return {
-        "id": str(history_log["id"]),
+        "id": str(event_id),
         "type": str(getattr(event_type, "value", event_type)),  # moto's enum or a name
         "details": details,
-        "previous_event_id": str(history_log["previous_event_id"]),
-        "event_timestamp": str(int(moment.timestamp() * 1000)),
-        "execution_arn": str(history_log["execution_arn"]),
+        "previous_event_id": str(previous_event_id),
+        "event_timestamp": str(millis),
+        "execution_arn": execution_arn,
     }
 
 
@@ -70,16 +77,29 @@ class WorkflowLogSession:
         self.configuration = configuration  # moto's CloudWatchLoggingConfiguration
         self._pending: list[dict[str, Any]] = []  # records not yet written, see flush()
 
-    def log_level_filter(self, history_event_type: Any) -> bool:
+    def record_event(
+        self,
+        event_id: int,
+        previous_event_id: int,
+        event_type: Any,
+        millis: int,
+        event_details: dict[str, Any] | None,
+    ) -> None:
+        """Keep the event for :meth:`flush` if the log level takes it (called by
+        ``stepfunctions.add_history_event``); a logging failure never fails the execution."""
         from moto.stepfunctions.parser.asl.eval.event.logging import is_logging_enabled_for
 
-        return bool(is_logging_enabled_for(self.configuration.log_level, history_event_type))
-
-    def publish_history_log(self, history_log: dict[str, Any]) -> None:
-        """Keep the event for :meth:`flush`; a logging failure never fails the execution."""
         try:
+            if not is_logging_enabled_for(self.configuration.log_level, event_type):
+                return
             record = workflow_log_record(
-                history_log, include_execution_data=bool(self.configuration.include_execution_data)
+                event_id,
+                previous_event_id,
+                event_type,
+                millis,
+                self.execution_arn,
+                event_details,
+                include_execution_data=bool(self.configuration.include_execution_data),
             )
             self._pending.append(record)
         except Exception:  # noqa: BLE001 - as on AWS, delivery problems do not fail executions
@@ -141,18 +161,7 @@ def workflow_log_session(
 
 
 def _patch_workflow_logs() -> None:
-    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
     from moto.stepfunctions.parser.backend.execution import Execution
-
-    create_history_log = EventManager._create_history_log
-
-    def _create_history_log(**kwargs: Any) -> Any:
-        # The session's record leaves the execution data out itself, into a new dict
-        # (workflow_log_record); moto deep-copied every event's details, input and output
-        # included, only to delete them: about a tenth of a login's interpreter CPU.
-        return create_history_log(**{**kwargs, "include_execution_data": True})
-
-    EventManager._create_history_log = staticmethod(_create_history_log)  # type: ignore[method-assign]
 
     original = Execution.__init__
 

@@ -66,6 +66,49 @@ def test_a_malformed_condition_raises_on_every_call() -> None:
             ConditionExpressionParser("a = :b ; drop", None, None)._lex_condition_expression()
 
 
+def _shape(node: Any) -> Any:
+    """A tree as nested (class, fields) values, to compare two trees."""
+    if isinstance(node, list | tuple):
+        return [_shape(child) for child in node]
+    if hasattr(node, "__dict__"):
+        return (type(node).__name__, {key: _shape(value) for key, value in vars(node).items()})
+    return node
+
+
+CONDITION_CALLS = [
+    ("attribute_not_exists(pk)", None, None),
+    ("#status = :active", {"#status": "status"}, {":active": {"S": "active"}}),
+    (
+        "attribute_exists(#pk) AND #status = :active AND #user_id = :user_id AND #n > :now",
+        {"#pk": "pk", "#status": "status", "#user_id": "user_id", "#n": "expires_at"},
+        {":active": {"S": "active"}, ":user_id": {"S": "u-1"}, ":now": {"N": "17"}},
+    ),
+    ("x IN (:one, :two) AND size(m.n[1]) >= :two", None, {":one": {"N": "1"}, ":two": {"N": "2"}}),
+]
+
+
+@pytest.mark.usefixtures("local_cloud")
+@pytest.mark.parametrize(("expression", "names", "values"), CONDITION_CALLS)
+def test_a_kept_condition_tree_is_moto_s_tree(expression, names, values) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    parse = ConditionExpressionParser.parse
+    assert getattr(parse, "keeps_trees", False), "the local cloud does not keep condition trees"
+    first = ConditionExpressionParser(expression, names, values)
+    second = ConditionExpressionParser(expression, names, values)
+    moto = ConditionExpressionParser(expression, names, values)
+    tree = first.parse()
+    assert second.parse() is tree  # one tree for the same expression, names and values
+    assert _shape(tree) == _shape(parse.moto_parse(moto))
+    # Each parser is left as moto's parse leaves it: the names and values it found.
+    for parser in (first, second):
+        assert parser.expr_attr_names_found == moto.expr_attr_names_found
+        assert parser.expr_attr_values_found == moto.expr_attr_values_found
+    if values:
+        other = {key: {"N": "99"} for key in values}
+        assert ConditionExpressionParser(expression, names, other).parse() is not tree
+
+
 @pytest.mark.usefixtures("local_cloud")
 def test_an_update_expression_is_parsed_once_per_string() -> None:
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser
@@ -125,3 +168,44 @@ def test_calls_with_the_same_expressions_and_other_values_stay_independent(
     assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
     again = client.get_item(TableName=name, Key=_key("a"), ConsistentRead=True)["Item"]
     assert again["count"] == {"N": "2"}
+
+
+def test_a_kept_condition_decides_each_item_and_still_refuses_unused_values(
+    aws: boto3.Session,
+) -> None:
+    client = aws.client("dynamodb")
+    name = f"expr-{uuid.uuid4().hex[:8]}"
+    create_pk_sk_table(client, name)
+    for _ in range(2):  # the second call of each uses the kept tree
+        client.put_item(
+            TableName=name,
+            Item=_key(f"new-{uuid.uuid4().hex[:6]}"),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    client.put_item(TableName=name, Item=_key("taken"))
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            client.put_item(
+                TableName=name, Item=_key("taken"), ConditionExpression="attribute_not_exists(pk)"
+            )
+        assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    # UpdateItem checks that the condition and the update used every value: the kept tree must
+    # report what it found as a parse does.
+    for _ in range(2):
+        with pytest.raises(ClientError) as unused:
+            client.update_item(
+                TableName=name,
+                Key=_key(f"new-{uuid.uuid4().hex[:6]}"),
+                UpdateExpression="SET a = :a",
+                ConditionExpression="attribute_not_exists(pk)",
+                ExpressionAttributeValues={":a": {"S": "x"}, ":unused": {"S": "x"}},
+            )
+        assert unused.value.response["Error"]["Code"] == "ValidationException"
+        assert ":unused" in unused.value.response["Error"]["Message"]
+        client.update_item(
+            TableName=name,
+            Key=_key(f"new-{uuid.uuid4().hex[:6]}"),
+            UpdateExpression="SET a = :a",
+            ConditionExpression="attribute_not_exists(pk) AND :b = :b",
+            ExpressionAttributeValues={":a": {"S": "x"}, ":b": {"S": "x"}},
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import string
 import threading
 import uuid
 
@@ -148,6 +149,24 @@ def test_response_method_names_are_listed_once_per_class() -> None:
     assert interpreter.method_names_of(DynamoHandler) is names
 
 
+def test_moto_answers_carry_request_ids_of_moto_s_shape(aws: boto3.Session) -> None:
+    import re
+
+    from moto.core import responses
+
+    assert responses.gen_amzn_requestid_long is interpreter.request_id
+    headers: dict[str, str] = {}
+    ids = {interpreter.request_id(headers) for _ in range(200)}
+    assert len(ids) == 200
+    assert all(re.fullmatch(r"[A-Za-z0-9]{52}", value) for value in ids)
+    assert headers["x-amzn-requestid"] in ids
+    # Every letter and digit is drawn: the alphabet covers all 62.
+    assert set("".join(ids)) == set(string.ascii_letters + string.digits)
+    # A client of the running cloud reads its answer's id from the header.
+    answer = aws.client("dynamodb").list_tables()
+    assert re.fullmatch(r"[A-Za-z0-9]{52}", answer["ResponseMetadata"]["RequestId"])
+
+
 def test_state_values_are_copied_as_independently_as_deepcopy_copies_them() -> None:
     import copy
     import datetime
@@ -159,6 +178,35 @@ def test_state_values_are_copied_as_independently_as_deepcopy_copies_them() -> N
     copied["a"][2]["b"] = "changed"
     copied["a"].append(3)
     assert value == {"a": [1, 2.5, {"b": None, "c": True}], "d": "text", "when": moment}
+
+
+def test_program_states_are_copied_as_independently_as_deepcopy_copies_them() -> None:
+    import copy
+    import datetime
+
+    from moto.stepfunctions.parser.asl.eval import environment
+    from moto.stepfunctions.parser.asl.eval.program_state import (
+        ProgramError,
+        ProgramRunning,
+        ProgramStopped,
+    )
+
+    assert environment.copy.deepcopy is interpreter.copy_json_value
+    running = ProgramRunning()
+    running.next_state_name = "Verify"
+    running.next_field_name = "Parameters"
+    copied = interpreter.copy_json_value(running)
+    assert type(copied) is ProgramRunning and copied is not running
+    assert vars(copied) == vars(copy.deepcopy(running)) == vars(running)
+    copied.next_state_name = "Elsewhere"
+    assert (running.next_state_name, running.next_field_name) == ("Verify", "Parameters")
+    moment = datetime.datetime(2026, 12, 2, tzinfo=datetime.UTC)
+    stopped = interpreter.copy_json_value(ProgramStopped(moment, "Error", "cause"))
+    assert (stopped.stop_date, stopped.error, stopped.cause) == (moment, "Error", "cause")
+    # An error holds a dict: it is deep-copied.
+    failed = ProgramError({"error": "E", "cause": "C"})
+    copied_error = interpreter.copy_json_value(failed)
+    assert copied_error.error == failed.error and copied_error.error is not failed.error
 
 
 def test_a_workflow_that_changes_its_input_leaves_earlier_values_alone(aws: boto3.Session) -> None:

@@ -118,30 +118,134 @@ def test_the_stack_workflows_log_into_their_log_groups(aws, local_cloud: LocalCl
     assert records[0]["type"] == "ExecutionStarted" and records[-1]["type"] == "ExecutionFailed"
 
 
-def test_a_history_log_leaves_the_data_out_without_copying_the_event(
-    local_cloud: LocalCloud,
-) -> None:
+def test_a_log_record_leaves_the_data_out_into_a_dict_of_its_own() -> None:
     from moto.stepfunctions.parser.api import HistoryEventType
-    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 
     from localcloud.stepfunctions_logs import workflow_log_record
 
     details = {"resource": "invoke", "output": '{"token": "s3cr3t-value"}'}
-    log = EventManager._create_history_log(
-        event_id=7,
-        source_event_id=6,
-        event_type=HistoryEventType.TaskSucceeded,
-        timestamp="2026-12-01T19:00:00.000Z",
-        execution_arn="arn:aws:states:us-east-1:123456789012:express:m:e:e",
-        event_details={"taskSucceededEventDetails": details},
+    arn = "arn:aws:states:us-east-1:123456789012:express:m:e:e"
+    event_details = {"taskSucceededEventDetails": details}
+    record = workflow_log_record(
+        7,
+        6,
+        HistoryEventType.TaskSucceeded,
+        1_764_615_600_123,
+        arn,
+        event_details,
         include_execution_data=False,
     )
-    # moto deep-copied the details (output included) to delete the data from the copy; the
-    # record drops it itself, into a new dict, and the event keeps its own.
-    assert log["details"] is details
-    record = workflow_log_record(log, include_execution_data=False)
-    assert record["details"] == {"resource": "invoke"}
+    assert record == {
+        "id": "7",
+        "type": "TaskSucceeded",
+        "details": {"resource": "invoke"},
+        "previous_event_id": "6",
+        "event_timestamp": "1764615600123",
+        "execution_arn": arn,
+    }
+    # The event keeps its own details, output included (the history decides on its own).
     assert details["output"] == '{"token": "s3cr3t-value"}'
+    kept = workflow_log_record(
+        7, 6, HistoryEventType.TaskSucceeded, 0, arn, event_details, include_execution_data=True
+    )
+    assert kept["details"] == details and kept["details"] is not details
+    empty = workflow_log_record(1, 0, "ExecutionStarted", 0, arn, None, include_execution_data=True)
+    assert empty["details"] == {} and empty["type"] == "ExecutionStarted"
+
+
+def _session(level: str, include_data: bool):
+    from localcloud.stepfunctions_logs import workflow_log_session
+
+    return workflow_log_session(
+        "arn:aws:states:us-east-1:123456789012:express:m:e:e",
+        {
+            "level": level,
+            "includeExecutionData": include_data,
+            "destinations": [
+                {
+                    "cloudWatchLogsLogGroup": {
+                        "logGroupArn": "arn:aws:logs:us-east-1:123456789012:log-group:g:*"
+                    }
+                }
+            ],
+        },
+    )
+
+
+@pytest.mark.parametrize("include_data", [False, True])
+def test_a_history_event_is_moto_s_event_and_its_log_record(
+    include_data: bool, local_cloud
+) -> None:
+    """stepfunctions.add_history_event, which replaces moto's add_event: the same event (ids,
+    moto's time format, the data left out when the machine says so) and the log record with the
+    same time in milliseconds."""
+    import calendar
+    import datetime
+
+    from moto.core.utils import iso_8601_datetime_with_milliseconds
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import (
+        EventHistoryContext,
+        EventManager,
+    )
+
+    from localcloud.stepfunctions import add_history_event
+
+    assert EventManager.add_event is add_history_event
+    session = _session("ALL", include_data)
+    manager = EventManager(cloud_watch_logging_session=session)
+    manager.include_execution_data = include_data
+    context = EventHistoryContext.of_program_start()
+    # 999 µs past the millisecond: both formats cut, neither rounds.
+    moment = datetime.datetime(2026, 12, 1, 19, 0, 0, 123_999, tzinfo=datetime.UTC)
+    details = {"resource": "invoke", "output": '{"token": "s3cr3t-value"}'}
+    first = manager.add_event(context, HistoryEventType.ExecutionStarted, timestamp=moment)
+    second = manager.add_event(
+        context,
+        HistoryEventType.TaskSucceeded,
+        {"taskSucceededEventDetails": details},
+        timestamp=moment,
+        update_source_event_id=False,
+    )
+    third = manager.add_event(context, HistoryEventType.ExecutionSucceeded)
+    assert (first, second, third) == (1, 2, 3)
+    history = manager.get_event_history()
+    assert [(e["id"], e["previousEventId"]) for e in history] == [(1, 0), (2, 1), (3, 1)]
+    assert history[0]["timestamp"] == iso_8601_datetime_with_milliseconds(moment)
+    assert history[0]["timestamp"] == "2026-12-01T19:00:00.123Z"
+    assert history[0]["type"] == HistoryEventType.ExecutionStarted
+    expected = details if include_data else {"resource": "invoke"}
+    assert history[1]["taskSucceededEventDetails"] == expected
+    assert details["output"] == '{"token": "s3cr3t-value"}'  # the caller's dict is not changed
+    records = session._pending
+    assert [r["id"] for r in records] == ["1", "2", "3"]
+    assert records[1]["details"] == expected
+    millis = calendar.timegm((2026, 12, 1, 19, 0, 0)) * 1000 + 123
+    assert records[0]["event_timestamp"] == records[1]["event_timestamp"] == str(millis)
+    now = datetime.datetime.now(tz=datetime.UTC)
+    logged = datetime.datetime.fromtimestamp(
+        int(records[2]["event_timestamp"]) / 1000, datetime.UTC
+    )
+    assert abs((now - logged).total_seconds()) < 60  # no timestamp given: the current time
+
+
+def test_a_session_keeps_only_the_events_of_its_level(local_cloud) -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import (
+        EventHistoryContext,
+        EventManager,
+    )
+
+    session = _session("ERROR", False)
+    manager = EventManager(cloud_watch_logging_session=session)
+    context = EventHistoryContext.of_program_start()
+    for event_type in (HistoryEventType.ExecutionStarted, HistoryEventType.ExecutionFailed):
+        manager.add_event(context, event_type)
+    assert [e["type"] for e in manager.get_event_history()] == [
+        HistoryEventType.ExecutionStarted,
+        HistoryEventType.ExecutionFailed,
+    ]
+    assert [r["type"] for r in session._pending] == ["ExecutionFailed"]
 
 
 @pytest.mark.parametrize(
