@@ -74,6 +74,24 @@ def argon2_floor(
     return _point(result, result.cpu_s)
 
 
+def pooled(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two floor points as one: their operations over their CPU (and wall) seconds together."""
+    operations = first["operations"] + second["operations"]
+    cpu_s = first["cpu_s"] + second["cpu_s"]
+    wall_s = first["wall_s"] + second["wall_s"]
+    return {
+        "operations": operations,
+        "errors": first["errors"] + second["errors"],
+        "wall_s": wall_s,
+        "cpu_s": cpu_s,
+        "rate": operations / wall_s if wall_s > 0 else 0.0,
+        "per_cpu_s": operations / cpu_s if cpu_s > 0 else 0.0,
+        "latency_ms_median": statistics.median(
+            [first["latency_ms_median"], second["latency_ms_median"]]
+        ),
+    }
+
+
 def _on_stack(
     stack: StackProcess, seconds: float, concurrency: int, operation: Callable[[int], bool]
 ) -> dict[str, Any]:
@@ -257,9 +275,15 @@ def measure(
     refresh_stats: list[dict[str, Any]] = []
     for _ in range(repeats):
         for concurrency in concurrencies:
-            floor = argon2_floor(hasher, password_hash, concurrency, floor_seconds)
+            # The floor brackets the point (just before and just after, pooled): the host's
+            # speed drifts during a run, and a floor from one side alone carried that drift
+            # into the ratio (a third of a ratio between repeats on a moving host).
+            before = argon2_floor(hasher, password_hash, concurrency, floor_seconds / 2)
             point = _on_stack(stack, seconds, concurrency, sessions.login)
-            login[concurrency].append({"floor": floor, "stack": point})
+            after = argon2_floor(hasher, password_hash, concurrency, floor_seconds / 2)
+            login[concurrency].append(
+                {"floor": pooled(before, after), "floor_parts": [before, after], "stack": point}
+            )
             stats = stack.stats()
             if concurrency == 1:
                 login_stats.append(stats)

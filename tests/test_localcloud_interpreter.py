@@ -124,19 +124,88 @@ def test_a_map_definition_still_runs_with_its_own_program(aws: boto3.Session) ->
     assert json.loads(answer["output"]) == [1, 2, 3]
 
 
+#: Paths jsonpath_ng reads beyond plain names: brackets, an index, a wildcard.
+BRACKETED = {
+    "StartAt": "Pick",
+    "States": {
+        "Pick": {
+            "Type": "Pass",
+            "Parameters": {"first.$": "$.items[0]", "all.$": "$.items[*].n", "k.$": "$['key']"},
+            "End": True,
+        }
+    },
+}
+
+
 def test_json_paths_are_parsed_once_per_path_string(aws: boto3.Session) -> None:
     from moto.stepfunctions.parser.asl.utils import json_path
 
     assert json_path.parse is interpreter.parsed_json_path_ext
-    arn = _machine(aws, BRANCHING)
+    arn = _machine(aws, BRACKETED)
     client = _sfn(aws)
-    client.start_sync_execution(stateMachineArn=arn, input='{"n": 1}')
+    document = {"items": [{"n": 1}, {"n": 2}], "key": "v"}
+    client.start_sync_execution(stateMachineArn=arn, input=json.dumps(document))
     before = interpreter.parsed_json_path_ext.cache_info()
-    for n in range(3):
-        client.start_sync_execution(stateMachineArn=arn, input=json.dumps({"n": n}))
+    for _ in range(3):
+        answer = client.start_sync_execution(stateMachineArn=arn, input=json.dumps(document))
+        assert json.loads(answer["output"]) == {"first": {"n": 1}, "all": [1, 2], "k": "v"}
     after = interpreter.parsed_json_path_ext.cache_info()
     assert after.misses == before.misses  # the same paths: nothing parsed again
     assert after.hits > before.hits
+
+
+#: (path, data) pairs: plain names (read directly) and everything else (moto's reader).
+EXTRACTIONS = [
+    ("$.a", {"a": 1}),
+    ("$.a.b", {"a": {"b": [1, {"c": None}]}}),
+    ("$.a.b", {"a": {"b": None}}),
+    ("$.a_1.B2", {"a_1": {"B2": {"x": "y"}}}),
+    ("$.a", {"a": [1, 2]}),
+    ("$.a.b", {"a": [1, 2]}),  # a list on the way
+    ("$.a.b", {"a": "text"}),  # a string on the way
+    ("$.missing", {"a": 1}),
+    ("$.a.missing", {"a": {}}),
+    ("$.a", [{"a": 1}]),
+    ("$.where", {"where": 1}),
+    ("$.null", {"null": 1}),
+    ("$.a-b", {"a-b": 1}),
+    ("$.a[0]", {"a": [7, 8]}),
+    ("$.a[*]", {"a": [7, 8]}),
+    ("$.a[1:]", {"a": [7, 8, 9]}),
+    ("$['a']", {"a": 1}),
+    ("$.a.*", {"a": {"x": 1, "y": 2}}),
+    ("$", {"a": 1}),
+]
+
+
+def _outcome(read, path, data):
+    try:
+        return ("value", read(path, data))
+    except Exception as error:  # noqa: BLE001 - the comparison is of what each raises
+        return ("raised", type(error).__name__, str(error))
+
+
+@pytest.mark.usefixtures("local_cloud")
+@pytest.mark.parametrize(("path", "data"), EXTRACTIONS)
+def test_a_path_is_read_as_moto_reads_it(path, data) -> None:
+    from moto.stepfunctions.parser.asl.eval import states
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    moto_extract_json = json_path.extract_json.__wrapped__
+    assert states.extract_json is interpreter.extract_json
+    ours = _outcome(interpreter.extract_json, path, data)
+    assert ours == _outcome(moto_extract_json, path, data)
+    if ours[0] == "value" and interpreter.plain_path_names(path) is not None:
+        value = data
+        for name in interpreter.plain_path_names(path):
+            value = value[name]
+        assert ours[1] is value  # the value itself, as moto's reader gives it
+
+
+def test_plain_paths_are_the_ones_read_directly() -> None:
+    assert interpreter.plain_path_names("$.user.Item") == ("user", "Item")
+    for path in ("$", "$.a[0]", "$['a']", "$.a-b", "$.where", "$.a.null", "$..a", "$.a.", "$.1a"):
+        assert interpreter.plain_path_names(path) is None, path
 
 
 def test_response_method_names_are_listed_once_per_class() -> None:
