@@ -28,7 +28,8 @@
    (the history and the logs drop it then: ``stepfunctions`` fix 3).
 7. moto names every answer with a request id of 52 letters and digits drawn by ``random.choice``
    one at a time (about 50 µs an answer, several per login); :func:`request_id` draws the same
-   shape from one ``os.urandom`` call.
+   shape from one ``os.urandom`` call (so moto's seed, which the local cloud never sets, no
+   longer decides them).
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 1. ``StartSyncExecution`` exists: moto has a synchronous execution class nobody calls.
 2. Executions started without a name get a unique one (moto names them ``None``).
 3. Execution history honours ``includeExecutionData: false`` as CloudWatch Logs does on AWS: no
-   input, output or parameters are recorded (the workflows carry passwords).
+   input, output or parameters are recorded (the workflows carry passwords). Each history event
+   is made in one pass with its workflow log record (:func:`add_history_event`, in place of
+   moto's ``EventManager.add_event``).
 4. Task states reuse one boto3 client per service and region (moto builds one per Task, ~11 ms).
 5. ``$$.Execution.StartTime`` is an ISO 8601 string as on AWS (moto hands the state a datetime,
    which then breaks any service call that receives it).
