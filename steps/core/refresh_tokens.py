@@ -7,11 +7,12 @@ import PyJWT and cryptography at cold start.
 from __future__ import annotations
 
 import hashlib
-import secrets
 
 
 def new_refresh_token() -> str:
     """A new opaque refresh token: 256 random bits, url-safe."""
+    import secrets  # not at module level: the authorizer imports this module and never issues
+
     return secrets.token_urlsafe(32)
 
 

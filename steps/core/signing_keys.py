@@ -38,7 +38,6 @@ import base64
 import binascii
 import datetime
 import json
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,10 +54,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    PublicFormat,
-)
 
 from steps.core.aws import error_code
 from steps.core.clock import Clock, system_clock
@@ -213,7 +208,7 @@ class PublicKey:
 
     def jwk(self) -> dict[str, str]:
         if isinstance(self.public_key, Ed25519PublicKey):
-            raw = self.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+            raw = self.public_key.public_bytes(*_raw_format())
             return {
                 "kty": "OKP",
                 "crv": "Ed25519",
@@ -317,6 +312,8 @@ class PublicKeySet:
 
 def default_kid() -> str:
     """A fresh key id: the UTC date and 8 random url-safe characters, e.g. 20250101-AbC..."""
+    import secrets  # only key generation draws randomness here (not the authorizer)
+
     return f"{time.strftime('%Y%m%d', time.gmtime())}-{secrets.token_urlsafe(6)}"
 
 
@@ -424,13 +421,20 @@ def _private_key(jwk: Mapping[str, Any], alg: str) -> Any:
     return key
 
 
+def _raw_format() -> tuple[Any, Any]:
+    """``(Encoding.Raw, PublicFormat.Raw)``; cryptography's serialization package (its SSH and
+    cipher modules, ~10 ms) is imported on first use: the authorizer never writes a key."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return Encoding.Raw, PublicFormat.Raw
+
+
 def _same_public_key(
     one: Ed25519PublicKey | ec.EllipticCurvePublicKey,
     other: Ed25519PublicKey | ec.EllipticCurvePublicKey,
 ) -> bool:
-    raw = (Encoding.Raw, PublicFormat.Raw)
     if isinstance(one, Ed25519PublicKey) and isinstance(other, Ed25519PublicKey):
-        return one.public_bytes(*raw) == other.public_bytes(*raw)
+        return one.public_bytes(*_raw_format()) == other.public_bytes(*_raw_format())
     if isinstance(one, ec.EllipticCurvePublicKey) and isinstance(other, ec.EllipticCurvePublicKey):
         return one.public_numbers() == other.public_numbers()
     return False
