@@ -121,14 +121,20 @@ def _key(pk: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": pk}, "sk": {"S": "x"}}
 
 
+def _new_table(aws: boto3.Session) -> tuple[Any, str]:
+    """A DynamoDB client and the name of a new empty pk/sk table of this test's own."""
+    client = aws.client("dynamodb")
+    name = f"expr-{uuid.uuid4().hex[:8]}"
+    create_pk_sk_table(client, name)
+    return client, name
+
+
 def test_calls_with_the_same_expressions_and_other_values_stay_independent(
     aws: boto3.Session,
 ) -> None:
     # The kept syntax tree is shared by every call with that string: moto's validator must keep
     # working on a copy, or the values of one call would leak into the next.
-    client = aws.client("dynamodb")
-    name = f"expr-{uuid.uuid4().hex[:8]}"
-    create_pk_sk_table(client, name)
+    client, name = _new_table(aws)
     update = "SET #status = :status, #count = if_not_exists(#count, :zero) + :one"
     condition = "attribute_not_exists(#status) OR #status <> :status"
     names = {"#status": "status", "#count": "count"}
@@ -173,9 +179,7 @@ def test_calls_with_the_same_expressions_and_other_values_stay_independent(
 def test_a_kept_condition_decides_each_item_and_still_refuses_unused_values(
     aws: boto3.Session,
 ) -> None:
-    client = aws.client("dynamodb")
-    name = f"expr-{uuid.uuid4().hex[:8]}"
-    create_pk_sk_table(client, name)
+    client, name = _new_table(aws)
     for _ in range(2):  # the second call of each uses the kept tree
         client.put_item(
             TableName=name,
@@ -189,23 +193,25 @@ def test_a_kept_condition_decides_each_item_and_still_refuses_unused_values(
                 TableName=name, Item=_key("taken"), ConditionExpression="attribute_not_exists(pk)"
             )
         assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
     # UpdateItem checks that the condition and the update used every value: the kept tree must
     # report what it found as a parse does.
-    for _ in range(2):
-        with pytest.raises(ClientError) as unused:
-            client.update_item(
-                TableName=name,
-                Key=_key(f"new-{uuid.uuid4().hex[:6]}"),
-                UpdateExpression="SET a = :a",
-                ConditionExpression="attribute_not_exists(pk)",
-                ExpressionAttributeValues={":a": {"S": "x"}, ":unused": {"S": "x"}},
-            )
-        assert unused.value.response["Error"]["Code"] == "ValidationException"
-        assert ":unused" in unused.value.response["Error"]["Message"]
+    def set_a_on_a_new_item(condition: str, values: dict[str, Any]) -> None:
         client.update_item(
             TableName=name,
             Key=_key(f"new-{uuid.uuid4().hex[:6]}"),
             UpdateExpression="SET a = :a",
-            ConditionExpression="attribute_not_exists(pk) AND :b = :b",
-            ExpressionAttributeValues={":a": {"S": "x"}, ":b": {"S": "x"}},
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
+
+    for _ in range(2):
+        with pytest.raises(ClientError) as unused:
+            set_a_on_a_new_item(
+                "attribute_not_exists(pk)", {":a": {"S": "x"}, ":unused": {"S": "x"}}
+            )
+        assert unused.value.response["Error"]["Code"] == "ValidationException"
+        assert ":unused" in unused.value.response["Error"]["Message"]
+        set_a_on_a_new_item(
+            "attribute_not_exists(pk) AND :b = :b", {":a": {"S": "x"}, ":b": {"S": "x"}}
         )
