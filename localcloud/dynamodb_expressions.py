@@ -14,8 +14,16 @@ transaction spent about a sixth of its CPU there. Here:
 - an UpdateExpression's syntax tree is kept per expression string: moto only reads it, and its
   validator works on a deep copy of it (``Validator.__init__``).
 
-A malformed expression is not kept: it raises again on every call. ``apply()`` installs both
-(``dynamodb.apply`` calls it). Test: ``tests/test_localcloud_dynamodb_expressions.py``.
+A malformed expression is not kept: it raises again on every call.
+
+One check is added, where moto is looser than DynamoDB: DynamoDB refuses an
+``ExpressionAttributeValues`` entry that no expression of the request uses
+(``ValidationException``), and moto checks that only in ``UpdateItem``. ``PutItem`` and
+``DeleteItem`` now refuse one too, so a step that would be refused on AWS is refused locally
+(``TransactWriteItems`` is still not checked: README, "Known differences").
+
+``apply()`` installs all of this (``dynamodb.apply`` calls it). Test:
+``tests/test_localcloud_dynamodb_expressions.py``.
 """
 
 from __future__ import annotations
@@ -33,6 +41,33 @@ def apply() -> None:
     _keep_condition_tokens()
     _keep_condition_trees()
     _keep_update_expression_trees()
+    _refuse_unused_values()
+
+
+def _refuse_unused_values() -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.responses import DynamoHandler, validate_attributes_used
+
+    def checking(original: Any) -> Any:
+        def operation(self: Any) -> Any:
+            values = self.body.get("ExpressionAttributeValues")
+            if values:  # the condition is the request's only expression that can use one
+                parser = ConditionExpressionParser(
+                    self.body.get("ConditionExpression"),
+                    self.body.get("ExpressionAttributeNames"),
+                    values,
+                )
+                parser.parse()
+                validate_attributes_used(values, parser.expr_attr_values_found, "Values")
+            return original(self)
+
+        operation.refuses_unused_values = True  # type: ignore[attr-defined]
+        return operation
+
+    for name in ("put_item", "delete_item"):
+        original = getattr(DynamoHandler, name)
+        if not getattr(original, "refuses_unused_values", False):
+            setattr(DynamoHandler, name, checking(original))
 
 
 def _keep_condition_tokens() -> None:

@@ -215,3 +215,41 @@ def test_a_kept_condition_decides_each_item_and_still_refuses_unused_values(
         set_a_on_a_new_item(
             "attribute_not_exists(pk) AND :b = :b", {":a": {"S": "x"}, ":b": {"S": "x"}}
         )
+
+
+@pytest.mark.parametrize("operation", ["put_item", "delete_item"])
+def test_a_value_no_expression_uses_is_refused_as_dynamodb_refuses_it(
+    aws: boto3.Session, operation: str
+) -> None:
+    """moto checks unused ExpressionAttributeValues only in UpdateItem; DynamoDB in every
+    operation. The local cloud refuses them in PutItem and DeleteItem too, and writes nothing."""
+    client, name = _new_table(aws)
+    client.put_item(TableName=name, Item=_key("kept") | {"status": {"S": "active"}})
+    target = {"Item": _key("kept")} if operation == "put_item" else {"Key": _key("kept")}
+    call = getattr(client, operation)
+    for condition, values in (
+        ("#s = :active", {":active": {"S": "active"}, ":unused": {"S": "x"}}),
+        (None, {":unused": {"S": "x"}}),
+    ):
+        extra = {"ConditionExpression": condition, "ExpressionAttributeNames": {"#s": "status"}}
+        with pytest.raises(ClientError) as refused:
+            call(
+                TableName=name,
+                **target,
+                **(extra if condition else {}),
+                ExpressionAttributeValues=values,
+            )
+        assert refused.value.response["Error"]["Code"] == "ValidationException"
+        assert ":unused" in refused.value.response["Error"]["Message"]
+    kept = client.get_item(TableName=name, Key=_key("kept"), ConsistentRead=True)["Item"]
+    assert kept["status"] == {"S": "active"}  # neither refused call wrote
+    # Every value used: the call goes through.
+    call(
+        TableName=name,
+        **target,
+        ConditionExpression="#s = :active",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":active": {"S": "active"}},
+    )
+    after = client.get_item(TableName=name, Key=_key("kept"), ConsistentRead=True).get("Item")
+    assert after == (_key("kept") if operation == "put_item" else None)
