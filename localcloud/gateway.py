@@ -329,6 +329,9 @@ class LocalGateway:
             for resource in stack.resources_of_type("AWS::ApiGateway::RestApi").values()
             for t in resource["Properties"].get("BinaryMediaTypes") or []
         ]
+        # The deployed stack does not change under a gateway: its API id is read once.
+        rest_api = next(iter(stack.resources_of_type("AWS::ApiGateway::RestApi")), "")
+        self._api_id = stack.physical_ids.get(rest_api, "local")
         self.authorizer_cache = AuthorizerCache()
         self.stage_variables = stage_variables_from_stack(stack)
         self._clock = clock
@@ -370,7 +373,7 @@ class LocalGateway:
             "stage": self.stage,
             "protocol": "HTTP/1.1",
             "accountId": self.stack.account_id,
-            "apiId": self.stack.physical_ids.get(self._rest_api_id(), "local"),
+            "apiId": self._api_id,
             "domainName": lowered.get("host", "localhost"),
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime()),
             "requestTimeEpoch": int(time.time() * 1000),
@@ -382,9 +385,6 @@ class LocalGateway:
         result.headers["x-amz-apigw-id"] = extended_id
         LOG.info("%s %s -> %s (request id %s)", method, path, result.status, extended_id)
         return result
-
-    def _rest_api_id(self) -> str:
-        return next(iter(self.stack.resources_of_type("AWS::ApiGateway::RestApi")), "")
 
     def _dispatch(
         self,
@@ -453,9 +453,8 @@ class LocalGateway:
     # -- Lambda authorizer -------------------------------------------------------------------
 
     def method_arn(self, method: str, path: str) -> str:
-        api_id = self.stack.physical_ids.get(self._rest_api_id(), "local")
         return (
-            f"arn:aws:execute-api:{self.stack.region}:{self.stack.account_id}:{api_id}/"
+            f"arn:aws:execute-api:{self.stack.region}:{self.stack.account_id}:{self._api_id}/"
             f"{self.stage}/{method}/{path.lstrip('/')}"
         )
 

@@ -30,12 +30,17 @@
    one at a time (about 50 µs an answer, several per login); :func:`request_id` draws the same
    shape from one ``os.urandom`` call (so moto's seed, which the local cloud never sets, no
    longer decides them).
+8. moto evaluates some 230 components per login through ``EvalComponent.eval``, which asks the
+   environment twice whether the program runs and calls a logging helper that checks the log
+   level first; the patched ``eval`` reads the program state once and checks the level itself
+   (the same lines are logged at DEBUG).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import re
 import string
@@ -319,14 +324,14 @@ def _patch_method_names() -> None:
 
 
 def apply() -> None:
-    """Install 1, 3, 4, 5, 6 and 7 (called once by ``patches.apply``; 2 is ``stepfunctions``' fix
-    6)."""
+    """Install 1 and 3 to 8 (called once by ``patches.apply``; 2 is ``stepfunctions``' fix 6)."""
     _patch_json_path_parsing()
     _patch_log_flush_at_execution_end()
     _patch_method_names()
     _patch_value_copies()
     _patch_state_event_details()
     _patch_request_ids()
+    _patch_component_evaluation()
 
 
 # 7. Request ids ------------------------------------------------------------------------------
@@ -403,3 +408,44 @@ def _patch_state_event_details() -> None:
 
     CommonStateField._get_state_entered_event_details = _get_state_entered_event_details  # type: ignore[method-assign]
     CommonStateField._get_state_exited_event_details = _get_state_exited_event_details  # type: ignore[method-assign]
+
+
+# 8. Each component's evaluation ------------------------------------------------------------------
+
+
+def _patch_component_evaluation() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.eval_component import LOG, EvalComponent
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramRunning
+
+    if getattr(EvalComponent.eval, "_stepauth_lean", False):
+        return
+    original = EvalComponent.eval
+
+    def eval(self: Any, env: Any) -> None:  # noqa: A001 - moto's method name
+        """moto's ``EvalComponent.eval``: the body while the program runs (the field name
+        noted for error messages), a failure logged and raised; nothing once it has stopped."""
+        program_state = env._program_state
+        if not isinstance(program_state, ProgramRunning):
+            if LOG.isEnabledFor(logging.DEBUG):
+                self._log_evaluation_step("Pruning")
+            return
+        if LOG.isEnabledFor(logging.DEBUG):
+            self._log_evaluation_step("Computing")
+        try:
+            field_name = self._field_name()
+            if field_name is not None:
+                program_state.next_field_name = field_name
+            self._eval_body(env)
+        except FailureEventException as failure_event_exception:
+            self._log_failure_event_exception(failure_event_exception=failure_event_exception)
+            raise
+        except Exception as exception:
+            self._log_exception(exception=exception)
+            raise
+
+    eval.__wrapped__ = original  # type: ignore[attr-defined]
+    eval._stepauth_lean = True  # type: ignore[attr-defined]
+    EvalComponent.eval = eval  # type: ignore[method-assign]

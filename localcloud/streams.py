@@ -18,8 +18,10 @@ records, invokes the function with batches and handles its failures. moto does n
   DestinationConfig.OnFailure (an SQS message with the failed batch's metadata, never the
   records). With unbounded retries (-1) a failing batch blocks its stream and is tried again
   on the next poll, as on AWS until the records age out.
-* :class:`LocalStreams` runs both on one background thread: delivery whenever a write signals
-  a new record (or every ``poll_seconds``), a sweep every ``sweep_seconds``. Tests drive them
+* :class:`LocalStreams` runs both on one background thread: delivery when a write signals a
+  new record, at most once every ``poll_seconds`` (Lambda polls a stream's shards four times a
+  second: records written in between are delivered together, and a busy stack does not pay a
+  poll per write), and a sweep every ``sweep_seconds``. Tests drive them
   directly: ``sweep(now)`` with any clock, ``drain()`` to deliver everything now, and
   ``paused()`` to hold background delivery while they look at the state in between.
 
@@ -613,11 +615,14 @@ class LocalStreams:
 
     def _run(self) -> None:
         next_sweep = self._clock() + (self.sweep_seconds or 0)
+        next_poll = time.monotonic()
         while not self._stopping.is_set():
             dynamodb.stream_records_written.wait(timeout=self.poll_seconds)
-            dynamodb.stream_records_written.clear()
-            if self._stopping.is_set():
+            # Polls stay poll_seconds apart, as Lambda's: what is written meanwhile waits for it.
+            if self._stopping.wait(max(0.0, next_poll - time.monotonic())):
                 return
+            dynamodb.stream_records_written.clear()
+            next_poll = time.monotonic() + self.poll_seconds
             try:
                 self.poller.deliver_pending(unless=self._is_paused)
                 if self.sweep_seconds and self._clock() >= next_sweep:

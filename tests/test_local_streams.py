@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 import uuid
 import zipfile
@@ -18,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
+from localcloud import dynamodb as local_dynamodb
 from localcloud import streams as local_streams
 from localcloud.cloud import LocalCloud
 from tests import localcloud_handlers as handlers
@@ -243,6 +245,43 @@ def test_the_background_thread_delivers_without_being_asked(aws, streams) -> Non
     while not handlers.STREAM_BATCHES and time.monotonic() < deadline:
         time.sleep(0.02)
     assert table.delivered() == ["item-0"]
+
+
+class _CountingPoller:
+    """Stands in for the poller: notes when the background thread delivers."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[float] = []
+        self.delivered = threading.Event()
+
+    def deliver_pending(self, *, unless: Any = None) -> int:
+        self.deliveries.append(time.monotonic())
+        self.delivered.set()
+        return 0
+
+
+def test_the_background_thread_polls_at_most_once_per_poll_interval() -> None:
+    # Lambda polls a stream four times a second: 300 writes in 0.3 s are a handful of polls,
+    # not 300, and the last write is still delivered.
+    background = local_streams.LocalStreams("123456789012", "us-east-1", poll_seconds=0.1)
+    poller = _CountingPoller()
+    background.poller = poller  # type: ignore[assignment]
+    background.start()
+    try:
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:
+            local_dynamodb.stream_records_written.set()
+            time.sleep(0.001)
+        last_write = time.monotonic()
+        poller.delivered.clear()
+        local_dynamodb.stream_records_written.set()
+        assert poller.delivered.wait(timeout=10)
+    finally:
+        background.stop()
+    assert 1 <= len(poller.deliveries) <= 0.3 / 0.1 + 3
+    gaps = [b - a for a, b in zip(poller.deliveries, poller.deliveries[1:], strict=False)]
+    assert all(gap >= 0.1 * 0.9 for gap in gaps), gaps
+    assert poller.deliveries[-1] >= last_write
 
 
 # -- pure parts -------------------------------------------------------------------------------

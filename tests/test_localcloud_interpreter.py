@@ -351,3 +351,84 @@ def test_state_events_without_execution_data_name_the_state_only(aws: boto3.Sess
     details = _state_events(aws, _logged_machine(aws, BRANCHING, include_data=False), 4)
     assert details["entered"] == [{"name": "Pick"}, {"name": "Shape"}, {"name": "Keep"}]
     assert details["exited"] == [{"name": "Pick"}, {"name": "Shape"}, {"name": "Keep"}]
+
+
+class _Recording:
+    """A component whose body notes each evaluation (and fails when told to)."""
+
+    failure: Exception | None = None
+
+    def __init__(self) -> None:
+        self.evaluated = 0
+
+    def _eval_body(self, env: object) -> None:
+        self.evaluated += 1
+        if self.failure is not None:
+            raise self.failure
+
+
+def _component(failure: Exception | None = None) -> object:
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    class Recording(_Recording, EvalComponent):
+        def __repr__(self) -> str:
+            return "Recording()"
+
+    component = Recording()
+    component.failure = failure
+    return component
+
+
+def _environment(program_state: object) -> object:
+    class Env:
+        _program_state = program_state
+
+        def is_running(self) -> bool:  # what moto's own eval asks
+            from moto.stepfunctions.parser.asl.eval.program_state import ProgramRunning
+
+            return isinstance(self._program_state, ProgramRunning)
+
+        @property
+        def next_field_name(self) -> str | None:
+            return self._program_state.next_field_name
+
+        @next_field_name.setter
+        def next_field_name(self, name: str) -> None:
+            self._program_state.next_field_name = name
+
+    return Env()
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["patched", "moto"])
+def test_components_are_evaluated_as_moto_evaluates_them(
+    lean: bool, caplog: pytest.LogCaptureFixture, local_cloud: LocalCloud
+) -> None:
+    from moto.stepfunctions.parser.asl.component.eval_component import LOG, EvalComponent
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramRunning
+
+    assert getattr(EvalComponent.eval, "_stepauth_lean", False)
+    evaluate = EvalComponent.eval if lean else EvalComponent.eval.__wrapped__
+
+    running = ProgramRunning()
+    running.next_state_name = "Shape"
+    component = _component()
+    with caplog.at_level("DEBUG", logger=LOG.name):
+        evaluate(component, _environment(running))
+    assert component.evaluated == 1
+    assert running.next_field_name == "Recording"  # the field an error message names
+    assert [r.getMessage() for r in caplog.records] == ["[ASL] [comp] [Recording]: 'Recording()'"]
+
+    caplog.clear()
+    stopped = _component()
+    with caplog.at_level("DEBUG", logger=LOG.name):
+        evaluate(stopped, _environment(ProgramEnded()))
+    assert stopped.evaluated == 0  # nothing runs once the program has stopped
+    assert [r.getMessage() for r in caplog.records] == ["[ASL] [prun] [Recording]: 'Recording()'"]
+
+    caplog.clear()
+    failing = _component(ValueError("broken"))
+    with caplog.at_level("INFO", logger=LOG.name), pytest.raises(ValueError, match="broken"):
+        evaluate(failing, _environment(running))
+    assert [r.getMessage() for r in caplog.records] == [
+        "Exception=ValueError, Details=['broken'] at 'Recording()'"
+    ]
