@@ -15,7 +15,8 @@
 3. A workflow's log events are written to CloudWatch Logs in one batch when the execution ends
    (see ``stepfunctions_logs.WorkflowLogSession``), not one locked call per history event.
 4. moto's ``BaseResponse.call_action`` lists the response class's methods with
-   ``inspect.getmembers`` on every request; the list is kept per class.
+   ``inspect.getmembers`` on every request, and turns the action's name into a method name one
+   character at a time; the list is kept per class and the name per action.
 5. The interpreter deep-copies a state's input, result and every path's value each time it reads
    them (some 50 copies per login, a fifth of its CPU). The values are JSON documents: they are
    copied by :func:`copy_json_value` (dicts, lists and scalars rebuilt directly, anything else
@@ -317,10 +318,19 @@ def method_names_of(response_class: type) -> frozenset[str]:
     return frozenset(name for name, _ in inspect.getmembers(response_class, inspect.isfunction))
 
 
+@lru_cache(maxsize=1024)
+def method_name_of(action: str) -> str:
+    """moto's ``camelcase_to_underscores`` of an action name (``PutItem`` → ``put_item``)."""
+    from moto.core.utils import camelcase_to_underscores
+
+    return camelcase_to_underscores(action)
+
+
 def _patch_method_names() -> None:
     from moto.core import responses
 
     responses.method_names_from_class = method_names_of  # type: ignore[assignment]
+    responses.camelcase_to_underscores = method_name_of  # type: ignore[attr-defined]
 
 
 def apply() -> None:

@@ -208,7 +208,7 @@ def test_plain_paths_are_the_ones_read_directly() -> None:
         assert interpreter.plain_path_names(path) is None, path
 
 
-def test_response_method_names_are_listed_once_per_class() -> None:
+def test_response_method_names_are_listed_once_per_class(local_cloud: LocalCloud) -> None:
     from moto.core import responses
     from moto.dynamodb.responses import DynamoHandler
 
@@ -216,6 +216,31 @@ def test_response_method_names_are_listed_once_per_class() -> None:
     names = interpreter.method_names_of(DynamoHandler)
     assert {"get_item", "transact_write_items"} <= names
     assert interpreter.method_names_of(DynamoHandler) is names
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "PutItem",
+        "TransactWriteItems",
+        "StartSyncExecution",
+        "GetSecretValue",
+        "ListTagsForResource",
+        "DescribeTimeToLive",
+        "PutEvents",
+        "CreateSAMLProvider",
+        "",
+        "invoke",
+    ],
+)
+def test_action_names_become_the_method_names_moto_calls(
+    action: str, local_cloud: LocalCloud
+) -> None:
+    from moto.core import responses
+    from moto.core.utils import camelcase_to_underscores
+
+    assert responses.camelcase_to_underscores is interpreter.method_name_of
+    assert interpreter.method_name_of(action) == camelcase_to_underscores(action)
 
 
 def test_moto_answers_carry_request_ids_of_moto_s_shape(aws: boto3.Session) -> None:
