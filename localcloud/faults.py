@@ -31,7 +31,7 @@ import json
 import os
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,11 +170,14 @@ def _pick(
 
 
 def service_fault(
-    service: str, operation: str, function: str, params: str
+    service: str, operation: str, function: str, params: str | Callable[[], str]
 ) -> dict[str, Any] | None:
-    """The parsed error response of a throttle or internal error injected into this call."""
+    """The parsed error response of a throttle or internal error injected into this call
+    (``params``: the call's body, or what writes it when a rule needs to read it)."""
     if not _rules:
         return None
+    if callable(params):
+        params = params()
     rule = _pick(service, operation, function, params, ("throttle", "internal"))
     if rule is None:
         return None

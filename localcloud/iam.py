@@ -171,6 +171,10 @@ class PolicyEvaluator:
         #: Decisions already made: the statements do not change once the stack is read, and every
         #: call of a warm function asks the same few questions (bounded: cleared when full).
         self._decisions: dict[tuple[str, str, str], Decision] = {}
+        #: Requests whose grants are counted as used, and roles whose platform uses are: used
+        #: grants only grow, so a warm function's calls need not count them again.
+        self._counted: set[tuple[str, str, str]] = set()
+        self._platform_counted: set[str] = set()
 
     @classmethod
     def from_stack(cls, stack: Any) -> PolicyEvaluator:
@@ -238,18 +242,24 @@ class PolicyEvaluator:
         """
         if role_arn not in self.roles:
             return
-        decisions = []
+        uncounted = []
         for action, resource in requests:
             decision = self.decide(role_arn, action, resource)
             if not decision.allowed:
                 raise AccessDenied(role_arn, action, resource)
-            decisions.append(decision)
-        with self._lock:
-            for decision in decisions:
-                self._used.update(decision.grants)
+            key = (role_arn, action, resource)
+            if key not in self._counted:
+                uncounted.append((key, decision))
+        if uncounted:
+            with self._lock:
+                for key, decision in uncounted:
+                    self._used.update(decision.grants)
+                    self._counted.add(key)
 
     def record_platform_use(self, role_arn: str) -> None:
         """What the service does as ``role_arn`` around its code: allowed uses count as used."""
+        if role_arn in self._platform_counted:
+            return  # the same uses every time: counted (and any denial logged) once
         for action, resource in self.platform.get(role_arn, []):
             decision = self.decide(role_arn, action, resource)
             with self._lock:
@@ -260,6 +270,7 @@ class PolicyEvaluator:
                 if denial not in self.platform_denials:
                     LOG.error("the service cannot act for its role: %s", denial)
                     self.platform_denials.append(denial)
+        self._platform_counted.add(role_arn)
 
     def all_grants(self) -> set[Grant]:
         """Every grant the stack authors (AWS managed policies are AWS's, not counted)."""

@@ -400,7 +400,7 @@ def start_sync_execution(client: Any, parameters: dict[str, Any]) -> dict[str, A
     operation = client.meta.service_model.operation_model("StartSyncExecution")
     validate_parameters(parameters, operation.input_shape)
     iam.authorize_call("stepfunctions", "StartSyncExecution", parameters)
-    fault = faults.service_fault("states", "StartSyncExecution", "", json.dumps(parameters))
+    fault = faults.service_fault("states", "StartSyncExecution", "", lambda: json.dumps(parameters))
     if fault is not None:
         raise ClientError(fault, "StartSyncExecution")  # type: ignore[arg-type]
     backend = get_backend(_account_of(str(parameters["stateMachineArn"])), client.meta.region_name)

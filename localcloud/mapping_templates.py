@@ -685,9 +685,15 @@ def _java_regex(pattern: Any) -> re.Pattern[str]:
         raise MappingTemplateError(f"invalid regular expression: {exc}") from None
 
 
-def _java_replacement(replacement: Any, pattern: re.Pattern[str]) -> Callable[[re.Match[str]], str]:
-    """``Matcher.appendReplacement`` rules: ``$n``/``${name}`` insert groups, ``\\x`` is x."""
+def _replacement(replacement: Any, pattern: re.Pattern[str]) -> Callable[[re.Match[str]], str]:
     text = _java_str(replacement)
+    if len(text) <= 64:  # a template's own literal: the same few on every request, kept
+        return _kept_java_replacement(text, pattern)
+    return _java_replacement(text, pattern)
+
+
+def _java_replacement(text: str, pattern: re.Pattern[str]) -> Callable[[re.Match[str]], str]:
+    """``Matcher.appendReplacement`` rules: ``$n``/``${name}`` insert groups, ``\\x`` is x."""
     parts: list[str | int] = []
     literal: list[str] = []
     i = 0
@@ -735,14 +741,17 @@ def _java_replacement(replacement: Any, pattern: re.Pattern[str]) -> Callable[[r
     return expand
 
 
+_kept_java_replacement = functools.lru_cache(maxsize=256)(_java_replacement)
+
+
 def _replace_all(text: str, regex: Any, replacement: Any) -> str:
     pattern = _java_regex(regex)
-    return pattern.sub(_java_replacement(replacement, pattern), text)
+    return pattern.sub(_replacement(replacement, pattern), text)
 
 
 def _replace_first(text: str, regex: Any, replacement: Any) -> str:
     pattern = _java_regex(regex)
-    return pattern.sub(_java_replacement(replacement, pattern), text, count=1)
+    return pattern.sub(_replacement(replacement, pattern), text, count=1)
 
 
 def _split(text: str, regex: Any, limit: int = 0) -> list[str]:

@@ -899,6 +899,19 @@ def test_evaluation_errors_raise_mapping_template_error(template):
         render(template, body=JSON_BODY)
 
 
+def test_a_replacement_is_read_against_each_pattern_it_is_used_with():
+    # The replacement "$2 $1" is kept between requests: it must still be checked against the
+    # groups of every pattern, and long replacements (not kept) follow the same rules.
+    for _ in range(2):
+        assert render("$input.body.replaceAll('(a)(b)', '$2 $1')", body="ab") == "b a"
+        with pytest.raises(MappingTemplateError):
+            render("$input.body.replaceAll('(a)b', '$2 $1')", body="ab")
+    long = "x" * 70
+    assert render(f"$input.body.replaceAll('(a)(b)', '$2{long}$1')", body="ab") == f"b{long}a"
+    with pytest.raises(MappingTemplateError):
+        render(f"$input.body.replaceAll('(a)b', '$2{long}$1')", body="ab")
+
+
 def test_user_data_is_never_evaluated_as_template():
     evil = "#set($context.responseOverride.status = 200)$util.base64Decode('!!')#if("
     result = render_response_template("$input.body|$input.path('$')", evil, make_request())
