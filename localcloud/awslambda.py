@@ -73,6 +73,9 @@ def apply_function_environment(variables: dict[str, str]) -> None:
 
     A conflict is a deployment error, reported loudly rather than silently overwritten.
     """
+    pairs = tuple(variables.items())
+    if pairs in _applied_environments and _environment_holds(pairs):
+        return  # a warm function: every variable is already its own
     for key, value in variables.items():
         current = os.environ.get(key)
         if current == value:  # the usual case: setting it again costs a putenv per variable
@@ -85,9 +88,30 @@ def apply_function_environment(variables: dict[str, str]) -> None:
             )
         os.environ[key] = value
         _function_environment_keys.add(key)
+    _applied_environments.add(pairs)
 
 
 _function_environment_keys: set[str] = set()
+#: The variable sets applied so far (a stack has a few dozen functions).
+_applied_environments: set[tuple[tuple[str, str], ...]] = set()
+
+
+@lru_cache(maxsize=256)
+def _encoded(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, bytes], ...]:
+    return tuple((os.fsencode(key), os.fsencode(value)) for key, value in pairs)
+
+
+def _environment_holds(pairs: tuple[tuple[str, str], ...]) -> bool:
+    """Whether the process environment has every one of these values now.
+
+    Read from ``os.environ``'s store of encoded values where CPython keeps one (POSIX), as
+    ``steps/core/config.py`` does: ``os.environ.get`` encodes each name and decodes each value,
+    and every invocation asks this for each of its function's variables.
+    """
+    store = getattr(os.environ, "_data", None)
+    if not (isinstance(store, dict) and os.name == "posix"):
+        return all(os.environ.get(key) == value for key, value in pairs)
+    return all(store.get(key) == value for key, value in _encoded(pairs))
 
 
 def invoke_in_process(function: Any, event: Any) -> tuple[str, bool, str]:

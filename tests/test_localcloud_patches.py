@@ -149,6 +149,22 @@ def test_a_function_variable_the_process_already_had_is_still_guarded(
     assert os.environ["STEPAUTH_TEST_PRESET"] == "one"
 
 
+def test_a_warm_function_s_variables_are_checked_again_on_every_invocation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Applied once, a function's variables are still read on each call: one removed since is
+    set again, and one changed by anything else is a conflict, as on the first call."""
+    variables = {"STEPAUTH_TEST_WARM": "one", "STEPAUTH_TEST_WARM_OTHER": "two"}
+    awslambda.apply_function_environment(variables)
+    awslambda.apply_function_environment(variables)
+    monkeypatch.delenv("STEPAUTH_TEST_WARM_OTHER")
+    awslambda.apply_function_environment(variables)
+    assert os.environ["STEPAUTH_TEST_WARM_OTHER"] == "two"
+    monkeypatch.setenv("STEPAUTH_TEST_WARM", "changed")
+    with pytest.raises(RuntimeError, match="STEPAUTH_TEST_WARM"):
+        awslambda.apply_function_environment(variables)
+
+
 # 2 -------------------------------------------------------------------------------------------
 def test_start_sync_execution_returns_the_output(aws: boto3.Session) -> None:
     arn = _machine(aws, PASS)
