@@ -17,7 +17,9 @@ It keeps what makes a call behave as the botocore client's, by using that client
 * its HTTP session (time-outs, proxies, CA bundle, pooled connections), its credentials, its
   parser for error answers and its exception classes (``client.exceptions.X``);
 * an X-Ray subsegment per call when the X-Ray SDK has patched botocore (Powertools' Tracer does
-  on a traced invocation), as that patch records one.
+  on a traced invocation), as that patch records one, and the subsegment's ``X-Amzn-Trace-Id``
+  header on the request, as the patch's ``Endpoint.prepare_request`` wrapper (a method this
+  client never calls) puts it there: after signing, unsigned.
 
 Binary attribute values (``B``, ``BS``) are not supported: the service table holds none, and
 ``json.dumps`` refuses bytes. Every other attribute (paginators, ``meta``, ``exceptions``, the
@@ -205,6 +207,8 @@ class DynamoDBClient:
         as botocore's endpoint reports an attempt to its retry handler."""
         try:
             headers = self._signed_headers(request_dict["headers"], request_dict["body"])
+            if botocore_traced():
+                inject_trace_header(headers)
             request = AWSPreparedRequest(
                 "POST", self._url, headers, request_dict["body"], stream_output=False
             )
@@ -285,6 +289,21 @@ def botocore_traced() -> bool:
 
     # type(): a wrapt proxy answers isinstance() as the function it wraps.
     return issubclass(type(BaseClient.__dict__["_make_api_call"]), wrapt.FunctionWrapper)
+
+
+def inject_trace_header(headers: dict[str, str]) -> None:
+    """The current X-Ray subsegment's trace header in ``headers`` (none outside a segment), as
+    the X-Ray SDK's botocore patch injects it into every request botocore prepares."""
+    from aws_xray_sdk.core import xray_recorder
+    from aws_xray_sdk.core.exceptions.exceptions import SegmentNotFoundException
+    from aws_xray_sdk.ext.util import inject_trace_header as inject
+
+    try:
+        subsegment = xray_recorder.current_subsegment()
+    except SegmentNotFoundException:
+        return
+    if subsegment:
+        inject(headers, subsegment)
 
 
 def _hmac(key: bytes, message: str) -> bytes:

@@ -270,6 +270,28 @@ def test_a_traced_call_records_botocores_subsegment(canned, monkeypatch):
     assert options["name"] == "dynamodb" and options["namespace"] == "aws"
 
 
+def test_a_traced_call_carries_its_subsegment_s_trace_header(canned, monkeypatch):
+    """As the X-Ray SDK's patch of ``Endpoint.prepare_request`` (never called by this client)
+    puts it on a botocore request: the call's subsegment as parent, after signing, unsigned."""
+    from aws_xray_sdk.core import xray_recorder
+
+    client, answers, sent, _ = canned
+    answers += [_answer(200, {"Item": KEY}), _answer(200, {"Item": KEY})]
+    client.get_item(TableName="t", Key=KEY)
+    assert "X-Amzn-Trace-Id" not in sent[0].headers  # untraced: no header
+    monkeypatch.setattr(lean, "botocore_traced", lambda: True)
+    segment = xray_recorder.begin_segment("stepauth-test", sampling=1)
+    try:
+        client.get_item(TableName="t", Key=KEY)
+        call = segment.subsegments[-1]
+    finally:
+        xray_recorder.clear_trace_entities()
+    assert call.name == "dynamodb"
+    header = sent[1].headers["X-Amzn-Trace-Id"]
+    assert header == f"Root={segment.trace_id};Parent={call.id};Sampled=1"
+    assert "x-amzn-trace-id" not in sent[1].headers["Authorization"].lower()
+
+
 def test_tracing_follows_the_x_ray_patch_of_botocore(monkeypatch):
     """Traced exactly when botocore's own calls are: when the X-Ray SDK wrapped them."""
     import wrapt
