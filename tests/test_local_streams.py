@@ -279,8 +279,10 @@ def test_the_background_thread_polls_at_most_once_per_poll_interval() -> None:
     finally:
         background.stop()
     assert 1 <= len(poller.deliveries) <= 0.3 / 0.1 + 3
+    # Half the interval: a thread preempted between planning a poll and making it shortens the
+    # gap it leaves by that delay (without the pacing they are about 1 ms).
     gaps = [b - a for a, b in zip(poller.deliveries, poller.deliveries[1:], strict=False)]
-    assert all(gap >= 0.1 * 0.9 for gap in gaps), gaps
+    assert all(gap >= 0.1 / 2 for gap in gaps), gaps
     assert poller.deliveries[-1] >= last_write
 
 
