@@ -252,6 +252,8 @@ class PolicyEvaluator:
                 uncounted.append((key, decision))
         if uncounted:
             with self._lock:
+                if len(self._counted) >= MAX_REMEMBERED_DECISIONS:
+                    self._counted.clear()  # bounded as the decisions are: counting again is safe
                 for key, decision in uncounted:
                     self._used.update(decision.grants)
                     self._counted.add(key)

@@ -67,6 +67,30 @@ def test_a_remembered_decision_is_the_decision_and_grants_are_still_counted(
         policy.authorize(ROLE, [("dynamodb:PutItem", TABLE)])
 
 
+def test_grants_are_counted_once_per_request_and_the_memory_of_it_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A warm function's repeated call is counted once; the requests remembered as counted are
+    bounded (a log stream per minute is a new resource), and a cleared memory counts again."""
+    policy = evaluator(
+        {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"},
+        {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": TABLE},
+    )
+    monkeypatch.setattr(iam, "MAX_REMEMBERED_DECISIONS", 3)
+    for minute in range(10):
+        policy.authorize(ROLE, [("logs:PutLogEvents", f"arn:aws:logs:stream-{minute}")])
+        assert len(policy._counted) <= 3
+    assert {grant.action for grant in policy.used_grants()} == {"logs:PutLogEvents"}
+    policy.authorize(ROLE, [("dynamodb:GetItem", TABLE)])
+    policy.authorize(ROLE, [("dynamodb:GetItem", TABLE)])  # counted already: nothing to add
+    assert {grant.action for grant in policy.used_grants()} == {
+        "logs:PutLogEvents",
+        "dynamodb:GetItem",
+    }
+    with pytest.raises(iam.AccessDenied):  # a counted request is still decided every time
+        policy.authorize(ROLE, [("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE)])
+
+
 def test_wildcards_actions_case_insensitive_resources_case_sensitive() -> None:
     policy = evaluator(
         {"Effect": "Allow", "Action": ["dynamodb:Get*", "states:Start?yncExecution"],
