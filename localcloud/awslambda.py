@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 from localcloud import faults
+from steps.core.config import encoded_environ
 
 from . import iam
 
@@ -102,14 +103,10 @@ def _encoded(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[bytes, bytes], .
 
 
 def _environment_holds(pairs: tuple[tuple[str, str], ...]) -> bool:
-    """Whether the process environment has every one of these values now.
-
-    Read from ``os.environ``'s store of encoded values where CPython keeps one (POSIX), as
-    ``steps/core/config.py`` does: ``os.environ.get`` encodes each name and decodes each value,
-    and every invocation asks this for each of its function's variables.
-    """
-    store = getattr(os.environ, "_data", None)
-    if not (isinstance(store, dict) and os.name == "posix"):
+    """Whether the process environment has every one of these values now (every invocation
+    asks, for each of its function's variables: read as ``steps/core/config.py`` reads its own)."""
+    store = encoded_environ()
+    if store is None:
         return all(os.environ.get(key) == value for key, value in pairs)
     return all(store.get(key) == value for key, value in _encoded(pairs))
 
