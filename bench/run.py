@@ -77,17 +77,36 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
             "met": None,
         }
     )
-    on_aws = tp.get("on_aws_c1")
-    if on_aws is not None:
+    sandbox = tp.get("on_aws_sandbox")
+    if sandbox is not None:
         out.append(
             {
-                "what": "on-AWS handler CPU: the login's Lambda handlers less their in-process "
-                "AWS calls, vs one argon2 verification",
-                "figure": round(on_aws["login_ratio_to_argon2"], 3),
-                "target": f"<= {on_aws['login_target_ratio']}",
-                "met": on_aws["login_ratio_to_argon2"] <= on_aws["login_target_ratio"],
+                "what": "on-AWS handler CPU: the login's Lambda functions replayed as warm "
+                "sandboxes run them, less their AWS calls, vs a bare argon2 verification "
+                "(per round, median)",
+                "figure": round(sandbox["login_ratio_to_argon2"], 3),
+                "target": f"<= {sandbox['login_target_ratio']}",
+                "met": sandbox["met"],
             }
         )
+    on_aws = tp.get("on_aws_c1")
+    if on_aws is not None:
+        in_stack = {
+            "what": "on-AWS handler CPU: the login's Lambda handlers less their in-process "
+            "AWS calls, vs one argon2 verification",
+            "figure": round(on_aws["login_ratio_to_argon2"], 3),
+            "target": f"<= {on_aws['login_target_ratio']}",
+            "met": on_aws["login_ratio_to_argon2"] <= on_aws["login_target_ratio"],
+        }
+        if sandbox is not None:  # the replay is the target's figure; this one is beside it
+            in_stack["what"] = (
+                "informational: the same handlers measured inside the local stack at one "
+                "client (the interpreter and moto share their process and caches), vs the "
+                "floor's loop"
+            )
+            in_stack["target"] = f"(<= {on_aws['login_target_ratio']} if it were the target)"
+            in_stack["met"] = None
+        out.append(in_stack)
         if on_aws.get("argon2_in_login_cpu_ms"):
             out.append(
                 {

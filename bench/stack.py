@@ -10,6 +10,10 @@ ports and then answers commands on stdin, one per line:
   (``steps.core.sessions.access_token_refusal``, one consistent BatchGetItem) done ``reads``
   times on the command thread, in-process, as the authorizer's role, as the authorizer does it
   on every request; one JSON line with the CPU milliseconds of that thread per read.
+* ``capture``: keep the next input each Lambda handler gets; ``sandbox {"handlers", "rounds",
+  "memory_kib", "time_cost", "parallelism"}``: replay the captured inputs of those handlers as
+  warm Lambda sandboxes run them, each round beside a bare argon2 verification
+  (``bench/lambda_sandbox.py``); one JSON line with what was measured.
 * ``stop``: stop the local cloud and exit.
 
 Each handler invocation also records the CPU its thread spent inside the in-process AWS
@@ -28,6 +32,7 @@ per thread and dropped.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -43,6 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from bench import lambda_sandbox
 from bench.measure import process_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,6 +91,8 @@ class Recorder:
         self._handlers: dict[str, dict[str, list[float]]] = {}
         self._executions: dict[str, list[float]] = defaultdict(list)
         self._retries: dict[str, int] = defaultdict(int)
+        self._capturing = False
+        self._captured: dict[str, Any] = {}  # handler -> its input, in invocation order
 
     def _record_handler(
         self,
@@ -123,6 +131,8 @@ class Recorder:
         self, name: str, function: Callable[[Any, Any], Any]
     ) -> Callable[[Any, Any], Any]:
         def handler(event: Any, context: Any) -> Any:
+            if self._capturing:
+                self._capture(name, event)
             logged = self.sink.written_by_this_thread()
             service = self.service_cpu_seconds()
             argon2 = self.argon2_cpu_seconds()
@@ -141,6 +151,22 @@ class Recorder:
                 )
 
         return handler
+
+    def capture_next_inputs(self) -> None:
+        """Keep the next input of each handler (``captured_inputs``; bench/lambda_sandbox.py)."""
+        with self._lock:
+            self._captured = {}
+            self._capturing = True
+
+    def _capture(self, name: str, event: Any) -> None:
+        with self._lock:
+            if self._capturing and name not in self._captured:
+                self._captured[name] = copy.deepcopy(event)  # before the handler can change it
+
+    def captured_inputs(self) -> dict[str, Any]:
+        with self._lock:
+            self._capturing = False
+            return dict(self._captured)
 
     def install(self) -> None:
         """Wraps the local cloud's handler resolution and its StartSyncExecution."""
@@ -343,6 +369,14 @@ def serve(assembly_dir: Path, gateway_port: int, aws_port: int) -> None:
             elif command.startswith("denylist_read "):
                 request = json.loads(command.split(" ", 1)[1])
                 control.write(json.dumps(denylist_read_cpu_ms(recorder, **request)) + "\n")
+            elif command == "capture":
+                recorder.capture_next_inputs()
+                control.write("{}\n")
+            elif command.startswith("sandbox "):
+                request = json.loads(command.split(" ", 1)[1])
+                wanted = set(request.pop("handlers"))
+                events = {h: e for h, e in recorder.captured_inputs().items() if h in wanted}
+                control.write(json.dumps(lambda_sandbox.replay(recorder, events, **request)) + "\n")
             elif command == "stop":
                 break
     finally:
@@ -420,6 +454,26 @@ class StackProcess:
         request = {"sub": claims["sub"], "jti": claims["jti"], "iat": int(claims["iat"])}
         self._command("denylist_read " + json.dumps({**request, "reads": reads}))
         return json.loads(self._read_line(120.0))
+
+    def capture_inputs(self) -> None:
+        """The stack keeps the next input each Lambda handler gets (for ``sandbox``)."""
+        self._command("capture")
+        self._read_line(60.0)
+
+    def sandbox(
+        self, handlers: list[str], rounds: int, memory_kib: int, time_cost: int, parallelism: int
+    ) -> dict[str, Any]:
+        """The captured inputs of ``handlers`` replayed as warm Lambda sandboxes run them
+        (bench/lambda_sandbox.py)."""
+        request = {
+            "handlers": handlers,
+            "rounds": rounds,
+            "memory_kib": memory_kib,
+            "time_cost": time_cost,
+            "parallelism": parallelism,
+        }
+        self._command("sandbox " + json.dumps(request))
+        return json.loads(self._read_line(600.0))
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.pid)
