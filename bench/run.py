@@ -346,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds=4.0 * scale,
             floor_seconds=2.5 * scale,
             repeats=repeats,
+            sandbox_rounds=20 if args.quick else 150,
         )
         _print(throughput.report(results["throughput"]))
         speeds["after the throughput"] = machine.host_speed_us()
