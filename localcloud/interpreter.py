@@ -35,6 +35,14 @@
    environment twice whether the program runs and calls a logging helper that checks the log
    level first; the patched ``eval`` reads the program state once and checks the level itself
    (the same lines are logged at DEBUG).
+9. A state's whole input is read without a copy (``States.get_input()``, some 28 reads per
+   login, each a deep copy of the whole document: a thirtieth of a login's CPU). Of its readers,
+   only ResultPath writes into what it read (``update_or_create`` on the input); it now copies
+   the input first. The others serialize it, compare or extract from it, hand it to
+   ``States.reset`` (which copies), or push it as the state's value, which is built on
+   (Parameters, ResultSelector), serialized (a Lambda payload), copied (a service Task's
+   parameters, ResultPath's result, Parallel's input) or handed to ``reset``. A read with a
+   path (``$states.input.x``) is still copied, as are results and error outputs.
 """
 
 from __future__ import annotations
@@ -334,7 +342,7 @@ def _patch_method_names() -> None:
 
 
 def apply() -> None:
-    """Install 1 and 3 to 8 (called once by ``patches.apply``; 2 is ``stepfunctions``' fix 6)."""
+    """Install 1 and 3 to 9 (called once by ``patches.apply``; 2 is ``stepfunctions``' fix 6)."""
     _patch_json_path_parsing()
     _patch_log_flush_at_execution_end()
     _patch_method_names()
@@ -342,6 +350,7 @@ def apply() -> None:
     _patch_state_event_details()
     _patch_request_ids()
     _patch_component_evaluation()
+    _patch_state_input_reads()
 
 
 # 7. Request ids ------------------------------------------------------------------------------
@@ -459,3 +468,38 @@ def _patch_component_evaluation() -> None:
     eval.__wrapped__ = original  # type: ignore[attr-defined]
     eval._stepauth_lean = True  # type: ignore[attr-defined]
     EvalComponent.eval = eval  # type: ignore[method-assign]
+
+
+# 9. The state input read without a copy -----------------------------------------------------------
+
+
+def _patch_state_input_reads() -> None:
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.eval.states import States
+
+    if getattr(States.get_input, "_stepauth_uncopied", False):
+        return
+    get_input_copied = States.get_input
+
+    def get_input(self: Any, query: str | None = None) -> Any:
+        if query is None:
+            return self._states_data["input"]
+        return get_input_copied(self, query)
+
+    def _eval_body(self: Any, env: Any) -> None:
+        """moto's ``ResultPath._eval_body``, copying the input it writes the result into."""
+        if self.result_path_src is None:  # the state's output is its input, unchanged
+            env.stack.clear()
+            env.stack.append(env.states.get_input())
+            return
+        current_output = env.stack.pop()
+        state_output = result_path.parse(self.result_path_src).update_or_create(
+            copy_json_value(env.states.get_input()), copy_json_value(current_output)
+        )
+        env.stack.append(state_output)
+
+    get_input.__wrapped__ = get_input_copied  # type: ignore[attr-defined]
+    get_input._stepauth_uncopied = True  # type: ignore[attr-defined]
+    _eval_body.__wrapped__ = result_path.ResultPath._eval_body  # type: ignore[attr-defined]
+    States.get_input = get_input  # type: ignore[method-assign]
+    result_path.ResultPath._eval_body = _eval_body  # type: ignore[method-assign]

@@ -457,3 +457,48 @@ def test_components_are_evaluated_as_moto_evaluates_them(
     assert [r.getMessage() for r in caplog.records] == [
         "Exception=ValueError, Details=['broken'] at 'Recording()'"
     ]
+
+
+class _ResultPathEnv:
+    """What ResultPath reads of an Environment: the states (the input) and the value stack."""
+
+    def __init__(self, state_input: dict, result: object) -> None:
+        from moto.stepfunctions.parser.asl.eval.states import States
+
+        self.states = States(context={"Execution": {"Input": state_input}})  # type: ignore[typeddict-item]
+        self.stack: list = [result]
+
+
+@pytest.mark.usefixtures("local_cloud")
+@pytest.mark.parametrize("path", [None, "$", "$.r", "$.a.b", "$.a.new.deep", "$.list[1]"])
+def test_result_path_writes_into_a_copy_of_the_uncopied_input(path: str | None) -> None:
+    """A state's whole input is read without a copy; ResultPath, the reader that writes into it,
+    copies it first, and answers as moto's method does."""
+    from moto.stepfunctions.parser.asl.component.common.path.result_path import ResultPath
+
+    def document() -> dict:
+        return {"a": {"b": [1, {"c": 2}]}, "list": ["x", "y"], "n": 1}
+
+    env = _ResultPathEnv(document(), {"result": {"nested": [3]}})
+    stored = env.states.get_input()
+    assert stored is env.states.get_input()  # read, not copied
+    ResultPath(result_path_src=path)._eval_body(env)  # type: ignore[arg-type]
+    moto_env = _ResultPathEnv(document(), {"result": {"nested": [3]}})
+    moto_env.states.get_input = moto_env.states.get_input.__wrapped__.__get__(moto_env.states)  # type: ignore[attr-defined]
+    ResultPath._eval_body.__wrapped__(ResultPath(result_path_src=path), moto_env)  # type: ignore[attr-defined]
+    assert env.stack == moto_env.stack
+    if path is not None:
+        assert stored == document()  # the input the state read is as it was
+        env.stack[-1]["n"] = "changed later"  # and the output shares nothing with it
+        assert stored == document()
+
+
+@pytest.mark.usefixtures("local_cloud")
+def test_a_read_of_a_path_of_the_input_is_still_a_copy() -> None:
+    from moto.stepfunctions.parser.asl.eval.states import States
+
+    states = States(context={"Execution": {"Input": {"a": {"b": [1]}}}})  # type: ignore[typeddict-item]
+    part = states.get_input("$.a")
+    assert part == {"b": [1]}
+    part["b"].append(2)
+    assert states.get_input() == {"a": {"b": [1]}}
