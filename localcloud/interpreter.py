@@ -389,7 +389,7 @@ def state_value_json(env: Any) -> str | None:
 
     if not getattr(env.event_manager, "include_execution_data", True):
         return None
-    # Serialized from the value itself: moto's get_input() deep-copied it first.
+    # Serialized from the value itself (moto's get_input() deep-copied it first; item 9).
     return to_json_str(env.states._states_data["input"], separators=(",", ":"))
 
 
